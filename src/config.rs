@@ -1,0 +1,482 @@
+//! The one place that knows `config.toml`: its keys, their defaults (Flask's), how they are read and
+//! what a wrong value is told. Everything else receives a validated [`Config`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+/// Why a configuration could not be used. Each message names the file, the key, the value and what
+/// is allowed, on one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read the file: {source}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {key}{value}: {allowed}")]
+    Invalid {
+        file: PathBuf,
+        key: String,
+        /// ` = <value as written>`, or empty when the value is not what is wrong.
+        value: String,
+        allowed: String,
+    },
+}
+
+/// The whole validated configuration. Relative paths are already resolved against the folder
+/// holding the config file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from (or `None` for the built-in defaults).
+    pub source: Option<PathBuf>,
+    pub server: ServerConfig,
+    pub session: SessionConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub bind: String,
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub store: StoreType,
+    pub permanent: bool,
+    pub lifetime: Duration,
+    pub refresh_each_request: bool,
+    pub cookie_name: String,
+    pub cookie_secure: bool,
+    pub cookie_samesite: SameSite,
+    pub cookie_domain: Option<String>,
+    pub secret_key_file: PathBuf,
+    pub filesystem: FilesystemConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct FilesystemConfig {
+    pub dir: PathBuf,
+    pub cleanup_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub users_file: PathBuf,
+    pub bcrypt_cost: u32,
+    pub min_password_length: usize,
+}
+
+/// Where sessions are kept (`[session] type`, Flask's `SESSION_TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum StoreType {
+    /// One JSON file per session under `[session.filesystem] dir`.
+    Filesystem,
+    /// In this process only: for development and as a speed baseline.
+    Memory,
+}
+
+/// The cookie's `SameSite` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SameSite {
+    Strict,
+    Lax,
+    None,
+}
+
+/// Store types that Flask-Session knows and this build does not (yet) implement; named so that
+/// the error says so instead of calling them unknown.
+const NOT_IMPLEMENTED_TYPES: &[&str] = &["redis", "memcached", "mongodb", "sqlalchemy", "dynamodb"];
+
+// ---- what the file may hold: every key optional, unknown keys refused -------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    session: RawSession,
+    #[serde(default)]
+    auth: RawAuth,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    bind: Option<String>,
+    workers: Option<Positive>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSession {
+    #[serde(rename = "type")]
+    store: Option<RawStoreType>,
+    permanent: Option<bool>,
+    lifetime: Option<Seconds>,
+    refresh_each_request: Option<bool>,
+    cookie_name: Option<String>,
+    cookie_secure: Option<bool>,
+    cookie_samesite: Option<SameSite>,
+    cookie_domain: Option<String>,
+    secret_key_file: Option<PathBuf>,
+    #[serde(default)]
+    filesystem: RawFilesystem,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFilesystem {
+    dir: Option<PathBuf>,
+    cleanup_interval: Option<Seconds>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    users_file: Option<PathBuf>,
+    bcrypt_cost: Option<u32>,
+    min_password_length: Option<Positive>,
+}
+
+/// A store type as written: known ones map to [`StoreType`], Flask-Session's others get their own
+/// message.
+struct RawStoreType(StoreType);
+
+impl<'de> Deserialize<'de> for RawStoreType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "filesystem" => Ok(Self(StoreType::Filesystem)),
+            "memory" => Ok(Self(StoreType::Memory)),
+            other if NOT_IMPLEMENTED_TYPES.contains(&other) => Err(de::Error::custom(format!(
+                "store type `{other}` is not implemented in this build; allowed: \"filesystem\", \"memory\""
+            ))),
+            _ => Err(de::Error::custom(
+                "unknown store type; allowed: \"filesystem\", \"memory\"",
+            )),
+        }
+    }
+}
+
+/// An integer >= 1.
+struct Positive(u64);
+
+impl<'de> Deserialize<'de> for Positive {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        if n < 1 {
+            return Err(de::Error::custom("expected an integer of at least 1"));
+        }
+        Ok(Self(n.unsigned_abs()))
+    }
+}
+
+/// A positive duration: integer seconds (`30`) or a string with a unit (`"30s"`, `"12h"`, `"31d"`).
+struct Seconds(Duration);
+
+const DURATION_ALLOWED: &str =
+    "expected a positive whole number of seconds, or a string such as \"30s\", \"15m\", \"12h\", \"31d\"";
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Seconds;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(DURATION_ALLOWED)
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Seconds, E> {
+                if n < 1 {
+                    return Err(E::custom(DURATION_ALLOWED));
+                }
+                Ok(Seconds(Duration::from_secs(n.unsigned_abs())))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Seconds, E> {
+                self.visit_i64(i64::try_from(n).map_err(|_| E::custom(DURATION_ALLOWED))?)
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Seconds, E> {
+                match humantime::parse_duration(s.trim()) {
+                    Ok(d) if d.as_secs() >= 1 && d.subsec_nanos() == 0 => Ok(Seconds(d)),
+                    _ => Err(E::custom(DURATION_ALLOWED)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---- loading ------------------------------------------------------------------------------------
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// The built-in defaults (Flask's), paths relative to the current folder.
+    pub fn defaults() -> Self {
+        match Self::build(
+            RawConfig::default(),
+            None,
+            Path::new(""),
+            Path::new("(defaults)"),
+        ) {
+            Ok(config) => config,
+            // The defaults are constants checked by a unit test; this branch cannot be reached.
+            Err(e) => unreachable!("built-in defaults are invalid: {e}"),
+        }
+    }
+
+    /// Validates `text` as if read from `file`; relative paths resolve against `file`'s folder.
+    pub fn from_toml(text: &str, file: &Path) -> Result<Self, ConfigError> {
+        let invalid = |key: String, span: Option<std::ops::Range<usize>>, message: &str| {
+            let value = span
+                .and_then(|s| text.get(s))
+                .map(|v| format!(" = {}", v.trim()))
+                .unwrap_or_default();
+            ConfigError::Invalid {
+                file: file.to_owned(),
+                key,
+                value,
+                allowed: message.trim().replace('\n', " "),
+            }
+        };
+        let de = toml::Deserializer::parse(text).map_err(|e| {
+            invalid(
+                "(syntax)".into(),
+                None,
+                &format!("{} (at byte {:?})", e.message(), e.span()),
+            )
+        })?;
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let message = inner.message();
+            // serde names the offending key for unknown fields; point at it rather than its table.
+            let key = match message.strip_prefix("unknown field `") {
+                Some(rest) => {
+                    let name = rest.split('`').next().unwrap_or(rest);
+                    if path == "." || path.is_empty() {
+                        name.to_owned()
+                    } else {
+                        format!("{path}.{name}")
+                    }
+                }
+                None => path,
+            };
+            let span = if message.starts_with("unknown field") {
+                None
+            } else {
+                inner.span()
+            };
+            invalid(key, span, message)
+        })?;
+        let base = file.parent().unwrap_or(Path::new(""));
+        Self::build(raw, Some(file.to_owned()), base, file)
+    }
+
+    fn build(
+        raw: RawConfig,
+        source: Option<PathBuf>,
+        base: &Path,
+        file: &Path,
+    ) -> Result<Self, ConfigError> {
+        let invalid = |key: &str, value: String, allowed: &str| ConfigError::Invalid {
+            file: file.to_owned(),
+            key: key.to_owned(),
+            value: format!(" = {value}"),
+            allowed: allowed.to_owned(),
+        };
+        let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+
+        let bind = raw.server.bind.unwrap_or_else(|| "127.0.0.1:5000".into());
+        if bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "server.bind",
+                format!("{bind:?}"),
+                "expected an IP address and port such as \"127.0.0.1:5000\" or \"[::1]:8080\"",
+            ));
+        }
+        let workers = match raw.server.workers {
+            Some(Positive(n)) => usize::try_from(n).unwrap_or(usize::MAX).min(1024),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+
+        let s = raw.session;
+        let cookie_name = s.cookie_name.unwrap_or_else(|| "session".into());
+        if cookie_name.is_empty()
+            || !cookie_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(invalid(
+                "session.cookie_name",
+                format!("{cookie_name:?}"),
+                "expected 1 or more letters, digits, '-', '_' or '.'",
+            ));
+        }
+        let cookie_secure = s.cookie_secure.unwrap_or(false);
+        let cookie_samesite = s.cookie_samesite.unwrap_or(SameSite::Lax);
+        if cookie_samesite == SameSite::None && !cookie_secure {
+            return Err(invalid(
+                "session.cookie_samesite",
+                "\"none\"".into(),
+                "browsers refuse SameSite=None without Secure: set session.cookie_secure = true or use \"lax\"/\"strict\"",
+            ));
+        }
+        if let Some(domain) = &s.cookie_domain {
+            if domain.is_empty() || domain.contains([';', ' ', ',', '/']) {
+                return Err(invalid(
+                    "session.cookie_domain",
+                    format!("{domain:?}"),
+                    "expected a host name such as \"example.com\"",
+                ));
+            }
+        }
+        let bcrypt_cost = raw.auth.bcrypt_cost.unwrap_or(12);
+        if !(4..=31).contains(&bcrypt_cost) {
+            return Err(invalid(
+                "auth.bcrypt_cost",
+                bcrypt_cost.to_string(),
+                "expected an integer from 4 to 31 (12 is a sound default)",
+            ));
+        }
+        let min_password_length = raw.auth.min_password_length.map_or(8, |Positive(n)| n);
+        if min_password_length > 1024 {
+            return Err(invalid(
+                "auth.min_password_length",
+                min_password_length.to_string(),
+                "expected an integer from 1 to 1024",
+            ));
+        }
+
+        Ok(Self {
+            source,
+            server: ServerConfig { bind, workers },
+            session: SessionConfig {
+                store: s.store.map_or(StoreType::Filesystem, |t| t.0),
+                permanent: s.permanent.unwrap_or(true),
+                lifetime: s
+                    .lifetime
+                    .map_or(Duration::from_secs(31 * 24 * 3600), |l| l.0),
+                refresh_each_request: s.refresh_each_request.unwrap_or(true),
+                cookie_name,
+                cookie_secure,
+                cookie_samesite,
+                cookie_domain: s.cookie_domain,
+                secret_key_file: resolve(s.secret_key_file.unwrap_or_else(|| "secret.key".into())),
+                filesystem: FilesystemConfig {
+                    dir: resolve(s.filesystem.dir.unwrap_or_else(|| "sessions".into())),
+                    cleanup_interval: s
+                        .filesystem
+                        .cleanup_interval
+                        .map_or(Duration::from_secs(60), |c| c.0),
+                },
+            },
+            auth: AuthConfig {
+                users_file: resolve(raw.auth.users_file.unwrap_or_else(|| "users.json".into())),
+                bcrypt_cost,
+                min_password_length: usize::try_from(min_password_length).unwrap_or(1024),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        match Config::from_toml(text, Path::new("/etc/app/config.toml")) {
+            Ok(_) => panic!("expected an error for {text:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn defaults_are_flasks() {
+        let c = Config::defaults();
+        assert!(c.session.permanent);
+        assert_eq!(c.session.lifetime, Duration::from_secs(31 * 86400));
+        assert_eq!(c.session.store, StoreType::Filesystem);
+        assert_eq!(c.session.cookie_name, "session");
+        assert_eq!(c.auth.bcrypt_cost, 12);
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_folder() {
+        let c = Config::from_toml(
+            "[session.filesystem]\ndir = \"data/s\"\n[auth]\nusers_file = \"/abs/u.json\"\n",
+            Path::new("/etc/app/config.toml"),
+        )
+        .expect("valid");
+        assert_eq!(c.session.filesystem.dir, Path::new("/etc/app/data/s"));
+        assert_eq!(c.auth.users_file, Path::new("/abs/u.json"));
+        assert_eq!(c.session.secret_key_file, Path::new("/etc/app/secret.key"));
+    }
+
+    #[test]
+    fn lifetimes_accept_integers_and_units() {
+        for (text, secs) in [
+            ("30", 30),
+            ("\"30s\"", 30),
+            ("\"12h\"", 43200),
+            ("\"31d\"", 2_678_400),
+        ] {
+            let c = Config::from_toml(
+                &format!("[session]\nlifetime = {text}\n"),
+                Path::new("c.toml"),
+            )
+            .expect("valid");
+            assert_eq!(c.session.lifetime.as_secs(), secs, "{text}");
+        }
+    }
+
+    #[test]
+    fn errors_name_file_key_value_and_what_is_allowed() {
+        let e = err("[session]\nlifetime = -5\n");
+        assert!(
+            e.starts_with("/etc/app/config.toml: session.lifetime = -5: expected a positive"),
+            "{e}"
+        );
+        let e = err("[session]\nlifetime = \"soon\"\n");
+        assert!(e.contains("session.lifetime = \"soon\""), "{e}");
+        let e = err("[session]\ntype = \"redis\"\n");
+        assert!(
+            e.contains("session.type = \"redis\"") && e.contains("not implemented"),
+            "{e}"
+        );
+        let e = err("[session]\ntype = \"floppy\"\n");
+        assert!(e.contains("allowed: \"filesystem\", \"memory\""), "{e}");
+        let e = err("[session]\npermanent = \"yes\"\n");
+        assert!(
+            e.contains("session.permanent = \"yes\"") && e.contains("bool"),
+            "{e}"
+        );
+        let e = err("[session]\ncookie_nmae = \"x\"\n");
+        assert!(
+            e.contains("session.cookie_nmae") && e.contains("expected one of"),
+            "{e}"
+        );
+        let e = err("[auth]\nbcrypt_cost = 2\n");
+        assert!(
+            e.contains("auth.bcrypt_cost = 2: expected an integer from 4 to 31"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'));
+    }
+}

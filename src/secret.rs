@@ -1,0 +1,120 @@
+//! The secret that signs cookies (session, CSRF, flash): taken from the environment variable
+//! [`ENV_VAR`] (base64) or from `secret_key_file`, which is created with 64 random bytes, mode
+//! 0600, the first time the server starts.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use actix_web::cookie::Key;
+use base64::Engine;
+use sha2::{Digest, Sha512};
+
+use crate::atomic::{self, Durability, Placed};
+
+/// Environment variable that, when set, holds the secret key in base64 and wins over the file.
+pub const ENV_VAR: &str = "SESSION_SERVER_SECRET_KEY";
+/// Shortest secret accepted, in bytes.
+pub const MIN_LEN: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("{path}: cannot read or create the secret key file: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{origin}: the secret key is {len} bytes; at least {MIN_LEN} are required (delete the file to have a new one made)")]
+    TooShort { origin: String, len: usize },
+    #[error("{ENV_VAR}: not valid base64: {0}")]
+    NotBase64(base64::DecodeError),
+}
+
+/// The signing key: from `env_value` (the content of [`ENV_VAR`]) if given, else from `path`,
+/// created if missing.
+pub fn load_or_create(path: &Path, env_value: Option<&str>) -> Result<Key, SecretError> {
+    let (bytes, origin) = match env_value {
+        Some(text) => (
+            base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(SecretError::NotBase64)?,
+            ENV_VAR.to_owned(),
+        ),
+        None => (read_or_create(path)?, path.display().to_string()),
+    };
+    if bytes.len() < MIN_LEN {
+        return Err(SecretError::TooShort {
+            origin,
+            len: bytes.len(),
+        });
+    }
+    // Key::from takes exactly 64 bytes; hashing lets a longer secret count in full.
+    Ok(Key::from(Sha512::digest(&bytes).as_slice()))
+}
+
+fn read_or_create(path: &Path) -> Result<Vec<u8>, SecretError> {
+    let io_err = |source| SecretError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => return Ok(bytes),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(e)),
+        Err(_) => {}
+    }
+    let mut bytes = vec![0u8; MIN_LEN];
+    getrandom::fill(&mut bytes).map_err(|e| io_err(io::Error::other(e)))?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    atomic::write_new(&tmp, &bytes, None, Durability::Fsync).map_err(io_err)?;
+    // Two servers starting at once: the first one's key stays and both use it.
+    match atomic::place_new(&tmp, path).map_err(io_err)? {
+        Placed::Done => {
+            tracing::info!(file = %path.display(), "created a new secret key");
+            Ok(bytes)
+        }
+        _ => {
+            let _ = std::fs::remove_file(&tmp);
+            std::fs::read(path).map_err(io_err)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_with_mode_0600_then_reused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secret.key");
+        let a = load_or_create(&path, None).expect("created");
+        let meta = std::fs::metadata(&path).expect("exists");
+        assert_eq!(meta.len(), 64);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            0o600
+        );
+        let b = load_or_create(&path, None).expect("read");
+        assert_eq!(a.master(), b.master());
+    }
+
+    #[test]
+    fn short_keys_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secret.key");
+        std::fs::write(&path, b"short").expect("write");
+        let e = load_or_create(&path, None)
+            .err()
+            .expect("too short")
+            .to_string();
+        assert!(e.contains("5 bytes") && e.contains("64"), "{e}");
+        let e = load_or_create(&path, Some("c2hvcnQ="))
+            .err()
+            .expect("too short")
+            .to_string();
+        assert!(e.starts_with(ENV_VAR), "{e}");
+    }
+}

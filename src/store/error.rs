@@ -1,0 +1,67 @@
+//! The one error type every store maps its failures into, and its translation into the error
+//! kinds actix-session's middleware branches on.
+
+use std::path::PathBuf;
+
+use actix_session::storage::{LoadError, SaveError, UpdateError};
+
+/// What went wrong inside a session store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("session store I/O failed on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("session data is {size} bytes once serialized, over the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("session value under {key:?} is not JSON: {source}")]
+    NotJson {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("could not draw a random session id: {0}")]
+    Random(String),
+    #[error("the store's worker thread failed: {0}")]
+    Blocking(String),
+}
+
+impl StoreError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+
+    fn is_data_problem(&self) -> bool {
+        matches!(self, Self::TooLarge { .. } | Self::NotJson { .. })
+    }
+}
+
+impl From<StoreError> for LoadError {
+    fn from(e: StoreError) -> Self {
+        LoadError::Other(e.into())
+    }
+}
+
+impl From<StoreError> for SaveError {
+    fn from(e: StoreError) -> Self {
+        if e.is_data_problem() {
+            SaveError::Serialization(e.into())
+        } else {
+            SaveError::Other(e.into())
+        }
+    }
+}
+
+impl From<StoreError> for UpdateError {
+    fn from(e: StoreError) -> Self {
+        if e.is_data_problem() {
+            UpdateError::Serialization(e.into())
+        } else {
+            UpdateError::Other(e.into())
+        }
+    }
+}

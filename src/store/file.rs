@@ -1,0 +1,788 @@
+//! [`FileSessionStore`]: one pretty-printed JSON file per session, the way Flask-Session's
+//! `filesystem` type keeps them, without its flaws.
+//!
+//! Layout of the session folder (created 0700 if missing):
+//! - `<sha256(id) hex>.json`: one session ([`SessionRecord`]), mode 0600. The file's modification
+//!   time is set to the session's expiry, so the sweeper finds expired files from their metadata
+//!   and `ls -l` shows when each session ends.
+//! - `.tmp/<process>/`: where each server process writes a new version before swapping it into
+//!   place (see [`crate::atomic`]). Each process holds a lock on its own folder; folders whose lock
+//!   is free belong to dead processes and are removed at start-up and by the sweeper.
+//! - `.corrupt/`: files that could not be read as sessions, moved aside for inspection and removed
+//!   after [`QUARANTINE_DAYS`] days.
+//!
+//! Why it is fast: a session whose expiry did not move (same whole second) costs no write; a write
+//! never renames over an existing file (see [`crate::atomic`]); and nothing here runs on an actix
+//! worker thread.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime};
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use time::OffsetDateTime;
+
+use super::record::{RecordError, SessionRecord, SessionState};
+use super::{blocking, id, StoreError};
+use crate::atomic::{self, Durability, Placed};
+
+/// Quarantined files older than this are deleted by the sweeper.
+pub const QUARANTINE_DAYS: u64 = 7;
+/// Default largest serialized session.
+pub const DEFAULT_MAX_SESSION_BYTES: usize = 64 * 1024;
+/// How many sessions' last known expiry are remembered to skip writes; past this the memory is
+/// dropped whole, which only costs a few extra writes.
+const EXPIRY_MEMORY_LIMIT: usize = 100_000;
+
+/// Everything a [`FileSessionStore`] needs to know.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FileStoreOptions {
+    pub dir: PathBuf,
+    pub durability: Durability,
+    pub max_session_bytes: usize,
+    /// How often expired files are swept; `None` starts no sweeper.
+    pub cleanup_interval: Option<Duration>,
+}
+
+impl FileStoreOptions {
+    /// Defaults for `dir`: process durability, 64 KiB sessions, a sweep every minute.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            durability: Durability::Process,
+            max_session_bytes: DEFAULT_MAX_SESSION_BYTES,
+            cleanup_interval: Some(Duration::from_secs(60)),
+        }
+    }
+
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    #[must_use]
+    pub fn max_session_bytes(mut self, limit: usize) -> Self {
+        self.max_session_bytes = limit;
+        self
+    }
+
+    #[must_use]
+    pub fn cleanup_interval(mut self, every: Option<Duration>) -> Self {
+        self.cleanup_interval = every;
+        self
+    }
+}
+
+/// Sessions as JSON files in one folder. Cheap to clone: clones share one folder, one sweeper.
+///
+/// # Example
+/// ```no_run
+/// use session_server::store::{FileSessionStore, FileStoreOptions};
+/// let store = FileSessionStore::open(FileStoreOptions::new("sessions"))?;
+/// # Ok::<(), session_server::store::StoreError>(())
+/// ```
+///
+/// # Limitations
+/// Two requests of one session that run at the same time both succeed and the later write wins,
+/// as in Flask-Session and actix-session's stores; each file is always whole.
+#[derive(Clone)]
+pub struct FileSessionStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    tmp_dir: PathBuf,
+    corrupt_dir: PathBuf,
+    durability: Durability,
+    max_bytes: usize,
+    /// Keeps this process's temporary folder locked for as long as the store lives.
+    _tmp_lock: File,
+    next_tmp: AtomicU64,
+    /// Last expiry (unix seconds) and creation time seen on disk, by id digest.
+    seen: Mutex<HashMap<[u8; 32], Seen>>,
+}
+
+#[derive(Clone, Copy)]
+struct Seen {
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    pub expired: usize,
+    pub quarantined: usize,
+    pub stale_temp_dirs: usize,
+}
+
+impl FileSessionStore {
+    /// Opens (creating it 0700 if needed) the session folder, clears temporary files left by dead
+    /// processes, and starts the sweeper. Does not read the session files themselves.
+    pub fn open(options: FileStoreOptions) -> Result<Self, StoreError> {
+        let dir = options.dir;
+        create_private_dir(&dir)?;
+        let tmp_root = dir.join(".tmp");
+        create_private_dir(&tmp_root)?;
+        let removed = remove_dead_temp_dirs(&tmp_root);
+        if removed > 0 {
+            tracing::info!(
+                folders = removed,
+                "removed temporary files left by stopped processes"
+            );
+        }
+        let (tmp_dir, lock) = claim_temp_dir(&tmp_root)?;
+        let inner = Arc::new(Inner {
+            corrupt_dir: dir.join(".corrupt"),
+            dir,
+            tmp_dir,
+            durability: options.durability,
+            max_bytes: options.max_session_bytes,
+            _tmp_lock: lock,
+            next_tmp: AtomicU64::new(0),
+            seen: Mutex::new(HashMap::new()),
+        });
+        if let Some(every) = options.cleanup_interval {
+            spawn_sweeper(Arc::downgrade(&inner), every);
+        }
+        Ok(Self { inner })
+    }
+
+    /// The session folder.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The file a session id is kept in (whether or not it exists).
+    pub fn path_of(&self, key: &str) -> PathBuf {
+        self.inner.path_of(&id::digest(key))
+    }
+
+    /// Deletes expired sessions and stale temporary files now. Blocking: call it off the async
+    /// workers.
+    pub fn sweep(&self) -> SweepReport {
+        self.inner.sweep(SystemTime::now())
+    }
+
+    /// Writes, reads back and removes a probe file: whether sessions can be stored right now.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let probe = inner.tmp_path();
+        let payload = b"{\"probe\":true}";
+        atomic::write_new(&probe, payload, None, inner.durability)
+            .map_err(StoreError::io(&probe))?;
+        let back = std::fs::read(&probe).map_err(StoreError::io(&probe));
+        let _ = std::fs::remove_file(&probe);
+        // Also the session folder itself: a write lands there by rename.
+        let meta = std::fs::metadata(&inner.dir).map_err(StoreError::io(&inner.dir))?;
+        if !meta.is_dir() {
+            return Err(StoreError::Io {
+                path: inner.dir.clone(),
+                source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+            });
+        }
+        match back {
+            Ok(b) if b == payload => Ok(()),
+            Ok(_) => Err(StoreError::Io {
+                path: probe,
+                source: io::Error::new(io::ErrorKind::InvalidData, "probe read back differs"),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Inner {
+    fn path_of(&self, digest: &[u8; 32]) -> PathBuf {
+        self.dir.join(format!("{}.json", id::hex(digest)))
+    }
+
+    fn tmp_path(&self) -> PathBuf {
+        let n = self.next_tmp.fetch_add(1, Ordering::Relaxed);
+        self.tmp_dir.join(n.to_string())
+    }
+
+    fn remember(&self, digest: [u8; 32], seen: Option<Seen>) {
+        let Ok(mut map) = self.seen.lock() else {
+            return;
+        };
+        match seen {
+            Some(s) => {
+                if map.len() >= EXPIRY_MEMORY_LIMIT {
+                    map.clear();
+                }
+                map.insert(digest, s);
+            }
+            None => {
+                map.remove(&digest);
+            }
+        }
+    }
+
+    fn recall(&self, digest: &[u8; 32]) -> Option<Seen> {
+        self.seen.lock().ok()?.get(digest).copied()
+    }
+
+    /// Reads a session; expired ones are deleted and unreadable ones moved aside, both as absent.
+    fn load(&self, key: &str, now: OffsetDateTime) -> Result<Option<SessionRecord>, StoreError> {
+        let digest = id::digest(key);
+        let path = self.path_of(&digest);
+        let bytes = match read_capped(&path, self.max_bytes) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
+                self.quarantine(&path, &format!("larger than {} bytes", self.max_bytes));
+                return Ok(None);
+            }
+            Err(e) => return Err(StoreError::Io { path, source: e }),
+        };
+        let record = match SessionRecord::from_bytes(&bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                self.quarantine(&path, &e.to_string());
+                self.remember(digest, None);
+                return Ok(None);
+            }
+        };
+        if record.is_expired(now) {
+            self.remove(&digest)?;
+            return Ok(None);
+        }
+        self.remember(
+            digest,
+            Some(Seen {
+                created_at: record.created_at,
+                expires_at: record.expires_at,
+            }),
+        );
+        Ok(Some(record))
+    }
+
+    /// Writes `record` under a fresh id, re-rolling on the (astronomically unlikely) collision.
+    fn save(&self, record: &SessionRecord) -> Result<SessionKey, StoreError> {
+        let bytes = record.to_bytes(self.max_bytes)?;
+        let tmp = self.write_tmp(&bytes, record.expires_at)?;
+        self.place_under_new_id(&tmp, record)
+    }
+
+    fn place_under_new_id(
+        &self,
+        tmp: &Path,
+        record: &SessionRecord,
+    ) -> Result<SessionKey, StoreError> {
+        for _ in 0..8 {
+            let key = id::generate()?;
+            let digest = id::digest(key.as_ref());
+            let path = self.path_of(&digest);
+            match atomic::place_new(tmp, &path).map_err(StoreError::io(&path))? {
+                Placed::Done => {
+                    self.sync_dir()?;
+                    self.remember(
+                        digest,
+                        Some(Seen {
+                            created_at: record.created_at,
+                            expires_at: record.expires_at,
+                        }),
+                    );
+                    return Ok(key);
+                }
+                Placed::TargetExists | Placed::TargetMissing => continue,
+            }
+        }
+        let _ = std::fs::remove_file(tmp);
+        Err(StoreError::Random(
+            "eight fresh session ids in a row were taken".into(),
+        ))
+    }
+
+    /// Replaces the session's file; if it has vanished (expired, logged out) the state is saved
+    /// under a new id rather than bringing the old id back.
+    fn update(&self, key: &str, record: &mut SessionRecord) -> Result<SessionKey, StoreError> {
+        let digest = id::digest(key);
+        if let Some(seen) = self.recall(&digest) {
+            record.created_at = seen.created_at;
+        }
+        let bytes = record.to_bytes(self.max_bytes)?;
+        let tmp = self.write_tmp(&bytes, record.expires_at)?;
+        let path = self.path_of(&digest);
+        match atomic::exchange(&tmp, &path).map_err(StoreError::io(&path))? {
+            Placed::Done => {
+                self.sync_dir()?;
+                self.remember(
+                    digest,
+                    Some(Seen {
+                        created_at: record.created_at,
+                        expires_at: record.expires_at,
+                    }),
+                );
+                SessionKey::try_from(key.to_owned())
+                    .map_err(|e| StoreError::Random(format!("known id refused: {e}")))
+            }
+            Placed::TargetMissing | Placed::TargetExists => {
+                self.remember(digest, None);
+                self.place_under_new_id(&tmp, record)
+            }
+        }
+    }
+
+    /// Moves the expiry to `expires_at`: no I/O at all when it is the expiry last seen on disk.
+    fn update_ttl(
+        &self,
+        key: &str,
+        ttl: &time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let digest = id::digest(key);
+        let expires_at = super::record::expiry_after(now, ttl);
+        if self
+            .recall(&digest)
+            .is_some_and(|s| s.expires_at >= expires_at)
+        {
+            return Ok(());
+        }
+        let Some(mut record) = self.load(key, now)? else {
+            return Ok(());
+        };
+        record.expires_at = expires_at;
+        record.ttl_seconds = ttl.whole_seconds().max(0).unsigned_abs();
+        let bytes = record.to_bytes(self.max_bytes)?;
+        let tmp = self.write_tmp(&bytes, expires_at)?;
+        let path = self.path_of(&digest);
+        match atomic::exchange(&tmp, &path).map_err(StoreError::io(&path))? {
+            Placed::Done => {
+                self.sync_dir()?;
+                self.remember(
+                    digest,
+                    Some(Seen {
+                        created_at: record.created_at,
+                        expires_at,
+                    }),
+                );
+            }
+            // Deleted meanwhile (logout in another tab): extending it would resurrect it.
+            Placed::TargetMissing | Placed::TargetExists => {
+                let _ = std::fs::remove_file(&tmp);
+                self.remember(digest, None);
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        self.remember(*digest, None);
+        let path = self.path_of(digest);
+        match std::fs::remove_file(&path) {
+            Ok(()) => self.sync_dir(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::Io { path, source: e }),
+        }
+    }
+
+    fn write_tmp(&self, bytes: &[u8], expires_at: OffsetDateTime) -> Result<PathBuf, StoreError> {
+        let tmp = self.tmp_path();
+        atomic::write_new(&tmp, bytes, Some(expires_at.into()), self.durability)
+            .map_err(StoreError::io(&tmp))?;
+        Ok(tmp)
+    }
+
+    fn sync_dir(&self) -> Result<(), StoreError> {
+        if self.durability == Durability::Fsync {
+            atomic::sync_dir(&self.dir).map_err(StoreError::io(&self.dir))?;
+        }
+        Ok(())
+    }
+
+    /// Moves an unreadable file out of the way so it is looked at once, logged, and kept for a
+    /// person to inspect.
+    fn quarantine(&self, path: &Path, why: &str) {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let target = self.corrupt_dir.join(format!("{name}.{nanos}"));
+        let moved = create_private_dir(&self.corrupt_dir)
+            .map_err(|e| e.to_string())
+            .and_then(|()| std::fs::rename(path, &target).map_err(|e| e.to_string()));
+        match moved {
+            Ok(()) => tracing::warn!(
+                file = %path.display(), moved_to = %target.display(), reason = why,
+                "unreadable session file moved aside; the request is served without a session"
+            ),
+            Err(e) => {
+                let removed = std::fs::remove_file(path).is_ok();
+                tracing::warn!(
+                    file = %path.display(), reason = why, error = %e, removed,
+                    "unreadable session file could not be moved aside"
+                );
+            }
+        }
+    }
+
+    fn sweep(&self, now_sys: SystemTime) -> SweepReport {
+        let now = OffsetDateTime::from(now_sys);
+        let mut report = SweepReport {
+            stale_temp_dirs: remove_dead_temp_dirs(&self.dir.join(".tmp")),
+            ..SweepReport::default()
+        };
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot list the session folder");
+                return report;
+            }
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(digest) = name.to_str().and_then(parse_file_name) else {
+                continue;
+            };
+            // The modification time is the expiry: only files past it are opened.
+            let due = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|expiry| expiry <= now_sys);
+            if !due {
+                continue;
+            }
+            let path = entry.path();
+            match read_capped(&path, self.max_bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|b| SessionRecord::from_bytes(&b).map_err(|e: RecordError| e.to_string()))
+            {
+                Ok(record) if record.is_expired(now) => {
+                    if self.remove(&digest).is_ok() {
+                        report.expired += 1;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) if !path.exists() => {}
+                Err(why) => {
+                    self.quarantine(&path, &why);
+                    report.quarantined += 1;
+                }
+            }
+        }
+        self.sweep_quarantine(now_sys);
+        report
+    }
+
+    /// Deletes quarantined files once they are [`QUARANTINE_DAYS`] old, by the time in their name
+    /// (their modification time is the session's expiry, not when they were moved aside).
+    fn sweep_quarantine(&self, now: SystemTime) {
+        let Ok(entries) = std::fs::read_dir(&self.corrupt_dir) else {
+            return;
+        };
+        let now = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let max_age = u128::from(QUARANTINE_DAYS) * 86_400 * 1_000_000_000;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let moved_at = name
+                .to_str()
+                .and_then(|n| n.rsplit('.').next())
+                .and_then(|t| t.parse::<u128>().ok());
+            if moved_at.is_some_and(|t| now.saturating_sub(t) > max_age) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// `<64 hex>.json` to its digest; anything else is not ours.
+fn parse_file_name(name: &str) -> Option<[u8; 32]> {
+    let stem = name.strip_suffix(".json")?;
+    if stem.len() != 64 {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (i, pair) in stem.as_bytes().chunks(2).enumerate() {
+        let text = std::str::from_utf8(pair).ok()?;
+        if !text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return None;
+        }
+        digest[i] = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(digest)
+}
+
+/// Reads a file of at most `limit` bytes; larger ones fail with `FileTooLarge` unread.
+fn read_capped(path: &Path, limit: usize) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = File::open(path)?;
+    let mut bytes = Vec::with_capacity(1024);
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    file.take(cap).read_to_end(&mut bytes)?;
+    if bytes.len() > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            "session file over the size limit",
+        ));
+    }
+    Ok(bytes)
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(StoreError::io(dir))?;
+    let meta = std::fs::metadata(dir).map_err(StoreError::io(dir))?;
+    if !meta.is_dir() {
+        return Err(StoreError::Io {
+            path: dir.to_owned(),
+            source: io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "exists and is not a directory",
+            ),
+        });
+    }
+    // A folder that already existed (a git checkout makes it 0755) is narrowed too: the listing
+    // tells who has sessions and when they end.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot make the session folder private (0700)");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates and locks this process's temporary folder.
+fn claim_temp_dir(root: &Path) -> Result<(PathBuf, File), StoreError> {
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|e| StoreError::Random(e.to_string()))?;
+    let dir = root.join(format!(
+        "{}-{:016x}",
+        std::process::id(),
+        u64::from_ne_bytes(nonce)
+    ));
+    create_private_dir(&dir)?;
+    let lock = File::open(&dir).map_err(StoreError::io(&dir))?;
+    lock.try_lock().map_err(|e| StoreError::Io {
+        path: dir.clone(),
+        source: io::Error::other(e.to_string()),
+    })?;
+    Ok((dir, lock))
+}
+
+/// Removes the temporary folders whose lock no live process holds; returns how many.
+fn remove_dead_temp_dirs(root: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(handle) = File::open(&path) else {
+            continue;
+        };
+        if handle.try_lock().is_ok() && std::fs::remove_dir_all(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+fn spawn_sweeper(store: Weak<Inner>, every: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("session-sweeper".into())
+        .spawn(move || {
+            let tick = every.min(Duration::from_secs(1));
+            let mut waited = Duration::ZERO;
+            loop {
+                std::thread::sleep(tick);
+                waited += tick;
+                let Some(inner) = store.upgrade() else { return };
+                if waited >= every {
+                    waited = Duration::ZERO;
+                    let report = inner.sweep(SystemTime::now());
+                    if report != SweepReport::default() {
+                        tracing::info!(?report, "session sweep");
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the session sweeper; expired files stay until read");
+    }
+}
+
+impl SessionStore for FileSessionStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
+        let key: String = key.as_ref().to_owned();
+        if !id::is_well_formed(&key) {
+            return Ok(None);
+        }
+        let inner = Arc::clone(&self.inner);
+        let record = blocking(move || inner.load(&key, OffsetDateTime::now_utc())).await?;
+        Ok(record.map(|r| r.state()))
+    }
+
+    async fn save(
+        &self,
+        state: SessionState,
+        ttl: &time::Duration,
+    ) -> Result<SessionKey, SaveError> {
+        let inner = Arc::clone(&self.inner);
+        let ttl = *ttl;
+        Ok(blocking(move || {
+            let now = OffsetDateTime::now_utc();
+            inner.save(&SessionRecord::new(&state, now, now, &ttl)?)
+        })
+        .await?)
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: SessionState,
+        ttl: &time::Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        let key: String = key.into();
+        let inner = Arc::clone(&self.inner);
+        let ttl = *ttl;
+        Ok(blocking(move || {
+            let now = OffsetDateTime::now_utc();
+            let mut record = SessionRecord::new(&state, now, now, &ttl)?;
+            if id::is_well_formed(&key) {
+                inner.update(&key, &mut record)
+            } else {
+                inner.save(&record)
+            }
+        })
+        .await?)
+    }
+
+    async fn update_ttl(
+        &self,
+        key: &SessionKey,
+        ttl: &time::Duration,
+    ) -> Result<(), anyhow::Error> {
+        let key: String = key.as_ref().to_owned();
+        if !id::is_well_formed(&key) {
+            return Ok(());
+        }
+        let inner = Arc::clone(&self.inner);
+        let ttl = *ttl;
+        Ok(blocking(move || inner.update_ttl(&key, &ttl, OffsetDateTime::now_utc())).await?)
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
+        let key: String = key.as_ref().to_owned();
+        if !id::is_well_formed(&key) {
+            return Ok(());
+        }
+        let inner = Arc::clone(&self.inner);
+        Ok(blocking(move || inner.remove(&id::digest(&key))).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(dir: &Path) -> FileSessionStore {
+        FileSessionStore::open(FileStoreOptions::new(dir).cleanup_interval(None)).expect("open")
+    }
+
+    fn state(pairs: &[(&str, &str)]) -> SessionState {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn file_names_round_trip() {
+        let d = id::digest("x");
+        assert_eq!(parse_file_name(&format!("{}.json", id::hex(&d))), Some(d));
+        assert_eq!(parse_file_name("notes.json"), None);
+        assert_eq!(parse_file_name(&format!("{}.json", "G".repeat(64))), None);
+    }
+
+    #[test]
+    fn expired_files_are_swept_by_their_content_and_corrupt_ones_moved_aside() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = store(dir.path());
+        let now = OffsetDateTime::now_utc();
+        let short =
+            SessionRecord::new(&state(&[("a", "1")]), now, now, &time::Duration::seconds(1))
+                .expect("record");
+        let long = SessionRecord::new(&state(&[("a", "2")]), now, now, &time::Duration::hours(1))
+            .expect("record");
+        let gone = s.inner.save(&short).expect("save");
+        let kept = s.inner.save(&long).expect("save");
+        let bad = dir.path().join(format!("{}.json", "ab".repeat(32)));
+        std::fs::write(&bad, b"{ torn").expect("write");
+        File::options()
+            .write(true)
+            .open(&bad)
+            .and_then(|f| f.set_modified(SystemTime::UNIX_EPOCH))
+            .expect("age it");
+        let report = s.inner.sweep(SystemTime::now() + Duration::from_secs(5));
+        assert_eq!(report.expired, 1);
+        assert_eq!(report.quarantined, 1);
+        assert!(!s.path_of(gone.as_ref()).exists());
+        assert!(s.path_of(kept.as_ref()).exists());
+        assert!(!bad.exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path().join(".corrupt"))
+                .expect("ls")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn dead_processes_temp_folders_are_removed_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let stale = dir.path().join(".tmp/1-dead");
+        std::fs::create_dir_all(&stale).expect("mkdir");
+        std::fs::write(stale.join("7"), b"half").expect("write");
+        let s = store(dir.path());
+        assert!(!stale.exists());
+        // A live store's folder survives another store opening the same folder.
+        let _other = store(dir.path());
+        assert!(s.inner.tmp_dir.exists());
+    }
+
+    #[test]
+    fn unchanged_expiry_costs_no_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = store(dir.path());
+        let now = OffsetDateTime::now_utc();
+        let ttl = time::Duration::hours(1);
+        let key = s
+            .inner
+            .save(&SessionRecord::new(&state(&[("a", "1")]), now, now, &ttl).expect("r"))
+            .expect("save");
+        let path = s.path_of(key.as_ref());
+        let inode =
+            |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).expect("stat"));
+        let before = inode(&path);
+        s.inner.update_ttl(key.as_ref(), &ttl, now).expect("ttl");
+        assert_eq!(inode(&path), before, "same second: no rewrite");
+        s.inner
+            .update_ttl(key.as_ref(), &ttl, now + time::Duration::seconds(2))
+            .expect("ttl");
+        assert_ne!(inode(&path), before, "later second: rewritten");
+    }
+}

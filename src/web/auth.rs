@@ -1,0 +1,230 @@
+//! Login, registration and logout: the handlers that change who a session belongs to. Passwords
+//! are checked with bcrypt off the async workers, never put in a session, and the session id
+//! changes at every login.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_flash_messages::{FlashMessage, IncomingFlashMessages};
+use serde::Deserialize;
+
+use super::csrf::{self, Csrf};
+use super::render::{see_other, Flash};
+use super::{flashes_of, AppState};
+use crate::users::{User, UserError, MAX_PASSWORD_BYTES};
+
+/// Session key holding the logged-in user's id.
+pub const USER_KEY: &str = "user_id";
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+#[derive(Deserialize)]
+pub struct RegisterForm {
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    user_name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    repassword: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+pub async fn login_page(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    incoming: IncomingFlashMessages,
+) -> HttpResponse {
+    let ctx = state.context(&session, flashes_of(&incoming));
+    state.form_page(&req, &session, StatusCode::OK, "login.html", ctx)
+}
+
+pub async fn login(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    if !state.csrf.verify(&req, &session, &form.csrf_token) {
+        return csrf_refused(&state);
+    }
+    let users = state.users.clone();
+    let (user_id, password) = (form.user_id.clone(), form.password);
+    match web::block(move || users.verify(&user_id, &password)).await {
+        Ok(Ok(Some(user))) => log_in(&session, &user, format!("Welcome back, {}.", user.name)),
+        Ok(Ok(None)) => {
+            tracing::info!(user_id = %form.user_id, peer = ?req.peer_addr(), "failed login");
+            let mut ctx =
+                state.context(&session, vec![Flash::error("Invalid user id or password.")]);
+            ctx.insert("form_user_id", &form.user_id);
+            state.form_page(&req, &session, StatusCode::UNAUTHORIZED, "login.html", ctx)
+        }
+        Ok(Err(e)) => users_unavailable(&state, &e),
+        Err(e) => users_unavailable(&state, &e),
+    }
+}
+
+pub async fn register_page(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    incoming: IncomingFlashMessages,
+) -> HttpResponse {
+    let ctx = state.context(&session, flashes_of(&incoming));
+    state.form_page(&req, &session, StatusCode::OK, "register.html", ctx)
+}
+
+pub async fn register(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    form: web::Form<RegisterForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    if !state.csrf.verify(&req, &session, &form.csrf_token) {
+        return csrf_refused(&state);
+    }
+    let user_name = form.user_name.trim().to_owned();
+    let problems = registration_problems(&form, &user_name, state.config.auth.min_password_length);
+    let refuse = |status: StatusCode, flashes: Vec<Flash>| {
+        let mut ctx = state.context(&session, flashes);
+        ctx.insert("form_user_id", &form.user_id);
+        ctx.insert("form_user_name", &user_name);
+        state.form_page(&req, &session, status, "register.html", ctx)
+    };
+    if !problems.is_empty() {
+        return refuse(StatusCode::UNPROCESSABLE_ENTITY, problems);
+    }
+    let users = state.users.clone();
+    let (id, name, password) = (
+        form.user_id.clone(),
+        user_name.clone(),
+        form.password.clone(),
+    );
+    match web::block(move || users.register(&id, &name, &password)).await {
+        Ok(Ok(user)) => {
+            tracing::info!(user_id = %user.id, "registered");
+            log_in(
+                &session,
+                &user,
+                format!("Welcome, {}. Your account is ready.", user.name),
+            )
+        }
+        Ok(Err(UserError::Taken(_))) => refuse(
+            StatusCode::CONFLICT,
+            vec![Flash::error(
+                "That user id is already taken. Choose another one.",
+            )],
+        ),
+        Ok(Err(e)) => users_unavailable(&state, &e),
+        Err(e) => users_unavailable(&state, &e),
+    }
+}
+
+/// Every reason a registration form is refused, in the order of its fields.
+fn registration_problems(form: &RegisterForm, user_name: &str, min_password: usize) -> Vec<Flash> {
+    let mut problems = Vec::new();
+    let id_ok = (1..=64).contains(&form.user_id.len())
+        && form
+            .user_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !id_ok {
+        problems.push(Flash::error(
+            "User id must be 1 to 64 characters: letters, digits, '.', '_' or '-'.",
+        ));
+    }
+    if user_name.is_empty()
+        || user_name.chars().count() > 64
+        || user_name.chars().any(char::is_control)
+    {
+        problems.push(Flash::error("Name must be 1 to 64 characters."));
+    }
+    if form.password.chars().count() < min_password {
+        problems.push(Flash::error(format!(
+            "Password must be at least {min_password} characters."
+        )));
+    } else if form.password.len() > MAX_PASSWORD_BYTES {
+        problems.push(Flash::error(format!(
+            "Password must be at most {MAX_PASSWORD_BYTES} bytes."
+        )));
+    }
+    if form.password != form.repassword {
+        problems.push(Flash::error("The two passwords do not match."));
+    }
+    problems
+}
+
+/// Makes the session `user`'s: a new session id, a new CSRF token, no password.
+fn log_in(session: &Session, user: &User, welcome: String) -> HttpResponse {
+    session.renew();
+    let stored = session
+        .insert(USER_KEY, &user.id)
+        .and_then(|()| session.insert(csrf::SESSION_KEY, Csrf::new_token()));
+    if let Err(e) = stored {
+        // Strings always serialize; this is here so a surprise is a logged 303, not a panic.
+        tracing::error!(error = %e, "could not store the login in the session");
+    }
+    FlashMessage::info(welcome).send();
+    see_other("/")
+}
+
+pub async fn logout_get(session: Session) -> HttpResponse {
+    log_out(&session)
+}
+
+pub async fn logout_post(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    form: web::Form<LogoutForm>,
+) -> HttpResponse {
+    if !state.csrf.verify(&req, &session, &form.csrf_token) {
+        return csrf_refused(&state);
+    }
+    log_out(&session)
+}
+
+fn log_out(session: &Session) -> HttpResponse {
+    let was_logged_in = session.contains_key(USER_KEY);
+    session.purge();
+    if was_logged_in {
+        FlashMessage::info("You have been logged out.").send();
+    }
+    see_other("/login")
+}
+
+fn csrf_refused(state: &AppState) -> HttpResponse {
+    state.templates.error_page(
+        StatusCode::BAD_REQUEST,
+        "Form refused",
+        "This form has expired or did not come from this site. Go back, reload the page and try again.",
+    )
+}
+
+fn users_unavailable(state: &AppState, e: &dyn std::fmt::Display) -> HttpResponse {
+    tracing::error!(error = %e, "user database unavailable");
+    state.templates.error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Accounts unavailable",
+        "Accounts cannot be checked right now. Please try again in a moment.",
+    )
+}

@@ -1,0 +1,117 @@
+//! The outermost middleware, which guarantees every answer is a page a person can read and carries
+//! the right headers: errors raised below it (actix-session turns any store failure into an empty
+//! 500; extractors refuse bad forms) become our error pages, and every response gets the security
+//! headers, and dynamic ones the caching headers that session pages need.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+
+use super::AppState;
+
+/// Content-Security-Policy of every page: no script at all, styles from this site only.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+frame-ancestors 'none'; base-uri 'none'";
+
+pub async fn every_response(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let is_static = req.path().starts_with("/static/");
+    let outcome = next.call(req).await;
+    let Some(state) = state else {
+        return outcome.map(ServiceResponse::map_into_boxed_body);
+    };
+    match outcome {
+        Ok(res) => {
+            let mut res = if res.status().as_u16() >= 400
+                && !res.headers().contains_key(header::CONTENT_TYPE)
+            {
+                let (req, bare) = res.into_parts();
+                let mut page = page_for(&state, bare.status());
+                for (name, value) in bare.headers() {
+                    if name != header::CONTENT_LENGTH {
+                        page.headers_mut().append(name.clone(), value.clone());
+                    }
+                }
+                ServiceResponse::new(req, page)
+            } else {
+                res.map_into_boxed_body()
+            };
+            add_headers(res.headers_mut(), is_static);
+            Ok(res)
+        }
+        Err(err) => {
+            let status = err.as_response_error().status_code();
+            let mut page = if status.is_server_error() {
+                // Handlers answer their own failures; a server error here comes from the session
+                // layer, i.e. the store.
+                tracing::error!(error = %err, cause = ?err, "session store failed; answering 503");
+                state.templates.error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Sessions unavailable",
+                    "Your session cannot be saved or read right now. Please try again in a moment.",
+                )
+            } else {
+                tracing::info!(status = status.as_u16(), error = %err, "request refused");
+                page_for(&state, status)
+            };
+            add_headers(page.headers_mut(), is_static);
+            // The request is gone once the inner service has failed; an error that carries its
+            // own response is how the page still reaches the client.
+            Err(InternalError::from_response(err.to_string(), page).into())
+        }
+    }
+}
+
+fn add_headers(headers: &mut HeaderMap, is_static: bool) {
+    for (name, value) in [
+        ("content-security-policy", CSP),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("x-frame-options", "DENY"),
+    ] {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    if !is_static {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.append(header::VARY, HeaderValue::from_static("Cookie"));
+    }
+}
+
+fn page_for(state: &AppState, status: StatusCode) -> HttpResponse {
+    let (title, message) = match status.as_u16() {
+        400 => ("Bad request", "The request could not be understood."),
+        404 => ("Not found", "There is nothing at this address."),
+        405 => (
+            "Method not allowed",
+            "This address does not accept that kind of request.",
+        ),
+        413 => (
+            "Too large",
+            "The form sent was larger than this site accepts.",
+        ),
+        415 => (
+            "Unsupported form",
+            "Forms must be sent as application/x-www-form-urlencoded.",
+        ),
+        429 => (
+            "Too many attempts",
+            "Please wait a moment before trying again.",
+        ),
+        s if s >= 500 => (
+            "Unavailable",
+            "The site cannot answer right now. Please try again in a moment.",
+        ),
+        _ => ("Request refused", "The request was refused."),
+    };
+    state.templates.error_page(status, title, message)
+}

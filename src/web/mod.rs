@@ -1,0 +1,246 @@
+//! The web application: [`AppState`] (what handlers share), [`app`] (routes and the middleware
+//! stack) and [`serve`]. Handlers live in [`pages`] and [`auth`]; [`errors`] makes sure every
+//! answer is a page; [`csrf`] guards the forms; [`render`] owns the templates.
+
+pub mod auth;
+pub mod csrf;
+pub mod errors;
+pub mod pages;
+pub mod render;
+
+use std::sync::Arc;
+
+use actix_session::config::{
+    BrowserSession, CookieContentSecurity, PersistentSession, SessionLifecycle, TtlExtensionPolicy,
+};
+use actix_session::{Session, SessionMiddleware};
+use actix_web::body::MessageBody;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{from_fn, Logger};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web_flash_messages::storage::CookieMessageStore;
+use actix_web_flash_messages::{FlashMessagesFramework, IncomingFlashMessages, Level};
+use tera::Context;
+
+use crate::config::{self, Config, StoreType};
+use crate::store::{
+    ConfiguredStore, FileSessionStore, FileStoreOptions, MemorySessionStore, StoreError,
+};
+use crate::users::UserDb;
+use csrf::Csrf;
+use render::{Flash, Templates};
+
+/// Longest form body accepted, in bytes.
+pub const FORM_LIMIT: usize = 16 * 1024;
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: ConfiguredStore,
+    pub users: Arc<UserDb>,
+    pub templates: Arc<Templates>,
+    pub key: Key,
+    pub csrf: Csrf,
+}
+
+/// Why the application could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("session store: {0}")]
+    Store(#[from] StoreError),
+    #[error("templates: {0}")]
+    Templates(#[from] tera::Error),
+    #[error("cannot listen on {bind}: {source}")]
+    Bind {
+        bind: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl AppState {
+    /// Opens the configured store and prepares templates; `key` signs every cookie.
+    pub fn new(config: Config, key: Key) -> Result<Self, StartError> {
+        let s = &config.session;
+        let store = match s.store {
+            StoreType::Filesystem => ConfiguredStore::Filesystem(FileSessionStore::open(
+                FileStoreOptions::new(&s.filesystem.dir)
+                    .cleanup_interval(Some(s.filesystem.cleanup_interval)),
+            )?),
+            StoreType::Memory => ConfiguredStore::Memory(MemorySessionStore::new(Some(
+                s.filesystem.cleanup_interval,
+            ))),
+        };
+        Ok(Self {
+            users: Arc::new(UserDb::new(
+                &config.auth.users_file,
+                config.auth.bcrypt_cost,
+            )),
+            csrf: Csrf::new(key.clone(), &s.cookie_name, s.cookie_secure),
+            templates: Arc::new(Templates::new()?),
+            store,
+            key,
+            config: Arc::new(config),
+        })
+    }
+
+    /// The context every page starts from: flash messages and the logged-in user id.
+    pub fn context(&self, session: &Session, flashes: Vec<Flash>) -> Context {
+        let mut ctx = Context::new();
+        ctx.insert("flashes", &flashes);
+        ctx.insert(
+            "user",
+            &session.get::<String>(auth::USER_KEY).ok().flatten(),
+        );
+        ctx
+    }
+
+    /// A page with forms: adds the CSRF token, and its cookie when the visitor is new.
+    pub fn form_page(
+        &self,
+        req: &HttpRequest,
+        session: &Session,
+        status: StatusCode,
+        template: &str,
+        mut ctx: Context,
+    ) -> HttpResponse {
+        let (token, cookie) = self.csrf.token_for_form(req, session);
+        ctx.insert("csrf_token", &token);
+        let mut res = self.templates.page(status, template, &ctx);
+        if let Some(cookie) = cookie {
+            if let Err(e) = res.add_cookie(&cookie) {
+                tracing::error!(error = %e, "could not set the CSRF cookie");
+            }
+        }
+        res
+    }
+
+    fn session_middleware(&self) -> SessionMiddleware<ConfiguredStore> {
+        let s = &self.config.session;
+        let ttl = time::Duration::seconds(i64::try_from(s.lifetime.as_secs()).unwrap_or(i64::MAX));
+        let policy = if s.refresh_each_request {
+            TtlExtensionPolicy::OnEveryRequest
+        } else {
+            TtlExtensionPolicy::OnStateChanges
+        };
+        let lifecycle: SessionLifecycle = if s.permanent {
+            PersistentSession::default()
+                .session_ttl(ttl)
+                .session_ttl_extension_policy(policy)
+                .into()
+        } else {
+            BrowserSession::default()
+                .state_ttl(ttl)
+                .state_ttl_extension_policy(policy)
+                .into()
+        };
+        SessionMiddleware::builder(self.store.clone(), self.key.clone())
+            .cookie_name(s.cookie_name.clone())
+            .cookie_secure(s.cookie_secure)
+            .cookie_http_only(true)
+            .cookie_path("/".into())
+            .cookie_domain(s.cookie_domain.clone())
+            .cookie_same_site(same_site(s.cookie_samesite))
+            .cookie_content_security(CookieContentSecurity::Signed)
+            .session_lifecycle(lifecycle)
+            .build()
+    }
+
+    fn flash_framework(&self) -> FlashMessagesFramework {
+        let s = &self.config.session;
+        let store = CookieMessageStore::builder(self.key.clone())
+            .cookie_name(format!("{}_flash", s.cookie_name))
+            .same_site(SameSite::Lax)
+            .build();
+        FlashMessagesFramework::builder(store)
+            .minimum_level(Level::Info)
+            .build()
+    }
+}
+
+fn same_site(s: config::SameSite) -> SameSite {
+    match s {
+        config::SameSite::Strict => SameSite::Strict,
+        config::SameSite::Lax => SameSite::Lax,
+        config::SameSite::None => SameSite::None,
+    }
+}
+
+/// Incoming flash messages as pages show them: errors and warnings as `error`, the rest `info`.
+pub fn flashes_of(incoming: &IncomingFlashMessages) -> Vec<Flash> {
+    incoming
+        .iter()
+        .map(|m| match m.level() {
+            Level::Error | Level::Warning => Flash::error(m.content()),
+            _ => Flash::info(m.content()),
+        })
+        .collect()
+}
+
+/// The whole application: routes, session and flash layers, error pages, security headers.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let session = state.session_middleware();
+    let flash = state.flash_framework();
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(web::FormConfig::default().limit(FORM_LIMIT))
+        .route("/", web::get().to(pages::index))
+        .service(
+            web::resource("/login")
+                .route(web::get().to(auth::login_page))
+                .route(web::post().to(auth::login)),
+        )
+        .service(
+            web::resource("/register")
+                .route(web::get().to(auth::register_page))
+                .route(web::post().to(auth::register)),
+        )
+        .service(
+            web::resource("/logout")
+                .route(web::get().to(auth::logout_get))
+                .route(web::post().to(auth::logout_post)),
+        )
+        .route("/healthz", web::get().to(pages::healthz))
+        .route("/static/style.css", web::get().to(pages::stylesheet))
+        .default_service(web::to(pages::not_found))
+        .wrap(session)
+        .wrap(flash)
+        .wrap(from_fn(errors::every_response))
+        .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
+}
+
+/// Runs the server until it is stopped (Ctrl-C or SIGTERM).
+pub async fn serve(state: AppState) -> Result<(), StartError> {
+    let config = Arc::clone(&state.config);
+    let bind = config.server.bind.clone();
+    let server = HttpServer::new(move || app(state.clone()))
+        .workers(config.server.workers)
+        .bind(&bind)
+        .map_err(|source| StartError::Bind {
+            bind: bind.clone(),
+            source,
+        })?;
+    tracing::info!(
+        address = %bind,
+        store = ?config.session.store,
+        sessions = %config.session.filesystem.dir.display(),
+        "session-server listening on http://{bind}"
+    );
+    server
+        .run()
+        .await
+        .map_err(|source| StartError::Bind { bind, source })
+}

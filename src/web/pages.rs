@@ -1,0 +1,67 @@
+//! The pages that are not about logging in: the index, the health check, the stylesheet and the
+//! 404 page.
+
+use actix_session::Session;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_flash_messages::IncomingFlashMessages;
+
+use super::auth::USER_KEY;
+use super::render::STYLESHEET;
+use super::{flashes_of, AppState};
+
+/// Session key of the logged-in page-view counter.
+pub const VISITS_KEY: &str = "visits";
+
+/// `GET /`: anonymous visitors get the way in; a logged-in session counts this view.
+pub async fn index(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    incoming: IncomingFlashMessages,
+) -> HttpResponse {
+    let mut ctx = state.context(&session, flashes_of(&incoming));
+    if session.get::<String>(USER_KEY).ok().flatten().is_some() {
+        let visits = session
+            .get::<u64>(VISITS_KEY)
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+            .saturating_add(1);
+        if let Err(e) = session.insert(VISITS_KEY, visits) {
+            tracing::error!(error = %e, "could not count the visit");
+        }
+        ctx.insert("visits", &visits);
+        return state.form_page(&req, &session, StatusCode::OK, "index.html", ctx);
+    }
+    state.templates.page(StatusCode::OK, "index.html", &ctx)
+}
+
+/// `GET /healthz`: 200 while a session can be written and read, 503 otherwise.
+pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.check_health().await {
+        Ok(()) => HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body("ok\n"),
+        Err(e) => {
+            tracing::error!(store = state.store.kind(), error = %e, "health check failed");
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain; charset=utf-8")
+                .body("session store unavailable\n")
+        }
+    }
+}
+
+pub async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(STYLESHEET)
+}
+
+pub async fn not_found(session: Session, state: web::Data<AppState>) -> HttpResponse {
+    let ctx = state.context(&session, Vec::new());
+    state
+        .templates
+        .page(StatusCode::NOT_FOUND, "404.html", &ctx)
+}

@@ -1,0 +1,114 @@
+//! Turning templates into responses: the embedded tera templates, the context every page shares
+//! (flash messages, the logged-in user, the CSRF token), and the headers every page carries.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use serde::Serialize;
+use tera::{Context, Tera};
+
+/// The page templates, compiled into the binary so it runs from any folder.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("../../templates/layout.html")),
+    ("index.html", include_str!("../../templates/index.html")),
+    ("login.html", include_str!("../../templates/login.html")),
+    (
+        "register.html",
+        include_str!("../../templates/register.html"),
+    ),
+    ("404.html", include_str!("../../templates/404.html")),
+    ("error.html", include_str!("../../templates/error.html")),
+];
+
+/// The stylesheet, served at `/static/style.css`.
+pub const STYLESHEET: &str = include_str!("../../static/style.css");
+
+/// Served when even the error template cannot be rendered: never an empty 500.
+const LAST_RESORT: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error</title></head>\
+<body><h1>Something went wrong</h1><p>The page could not be shown. Please try again.</p></body></html>";
+
+/// One flash message as a page shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Flash {
+    /// `error` or `info`: the second class of the element.
+    pub kind: &'static str,
+    pub text: String,
+}
+
+impl Flash {
+    pub fn error(text: impl Into<String>) -> Self {
+        Self {
+            kind: "error",
+            text: text.into(),
+        }
+    }
+    pub fn info(text: impl Into<String>) -> Self {
+        Self {
+            kind: "info",
+            text: text.into(),
+        }
+    }
+}
+
+/// The compiled templates.
+pub struct Templates {
+    tera: Tera,
+}
+
+impl Templates {
+    pub fn new() -> Result<Self, tera::Error> {
+        let mut tera = Tera::default();
+        tera.add_raw_templates(TEMPLATES.iter().copied())?;
+        tera.autoescape_on(vec![".html"]);
+        Ok(Self { tera })
+    }
+
+    /// A full HTML response; a template failure is logged and answered with a plain error page.
+    pub fn page(&self, status: StatusCode, name: &str, ctx: &Context) -> HttpResponse {
+        match self.tera.render(name, ctx) {
+            Ok(body) => html(status, body),
+            Err(e) => {
+                tracing::error!(template = name, error = ?e, "template failed to render");
+                html(StatusCode::INTERNAL_SERVER_ERROR, LAST_RESORT.to_owned())
+            }
+        }
+    }
+
+    /// The generic error page for `status`, with a title and one sentence for a person.
+    pub fn error_page(&self, status: StatusCode, title: &str, message: &str) -> HttpResponse {
+        let mut ctx = Context::new();
+        ctx.insert("status", &status.as_u16());
+        ctx.insert("title", title);
+        ctx.insert("message", message);
+        ctx.insert("flashes", &Vec::<Flash>::new());
+        self.page(status, "error.html", &ctx)
+    }
+}
+
+fn html(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        ))
+        .body(body)
+}
+
+/// A 303 to `location`: the answer to every successful form.
+pub fn see_other(location: &'static str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_templates_compile_and_escape() {
+        let t = Templates::new().expect("templates compile");
+        let r = t.error_page(StatusCode::BAD_REQUEST, "<b>", "x");
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+}
