@@ -1,6 +1,6 @@
 //! The outermost middleware, which guarantees every answer is a page a person can read and carries
 //! the right headers: errors raised below it (actix-session turns any store failure into an empty
-//! 500; extractors refuse bad forms) become our error pages, and every response gets the security
+//! 500; extractors refuse bad forms with plain text) become our error pages, and every response gets the security
 //! headers, and dynamic ones the caching headers that session pages need.
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -29,13 +29,11 @@ pub async fn every_response(
     };
     match outcome {
         Ok(res) => {
-            let mut res = if res.status().as_u16() >= 400
-                && !res.headers().contains_key(header::CONTENT_TYPE)
-            {
+            let mut res = if res.status().as_u16() >= 400 && is_bare(&res) {
                 let (req, bare) = res.into_parts();
                 let mut page = page_for(&state, bare.status());
                 for (name, value) in bare.headers() {
-                    if name != header::CONTENT_LENGTH {
+                    if name != header::CONTENT_LENGTH && name != header::CONTENT_TYPE {
                         page.headers_mut().append(name.clone(), value.clone());
                     }
                 }
@@ -67,6 +65,12 @@ pub async fn every_response(
             Err(InternalError::from_response(err.to_string(), page).into())
         }
     }
+}
+
+/// An error answer that actix made (a refused extractor, an unrouted method) rather than one of
+/// our handlers: it has no body of ours and gets our page.
+fn is_bare<B>(res: &ServiceResponse<B>) -> bool {
+    res.response().error().is_some() || !res.headers().contains_key(header::CONTENT_TYPE)
 }
 
 fn add_headers(headers: &mut HeaderMap, is_static: bool) {

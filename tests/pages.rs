@@ -1,0 +1,288 @@
+//! The pages over HTTP: what anonymous and logged-in visitors see, registration, login, logout,
+//! CSRF, error pages and headers.
+
+mod common;
+
+use actix_web::http::{header, StatusCode};
+use common::{start, Browser, Site};
+
+#[actix_web::test]
+async fn anonymous_pages_show_the_way_in_and_write_nothing() {
+    let site = Site::new("");
+    let app = start(&site).await;
+    let mut b = Browser::new();
+    let home = b.get(&app, "/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains(r#"id="login-link" class="button" href="/login""#), "{}", home.body);
+    assert!(home.body.contains(r#"href="/register""#));
+    assert!(home.element_text("user").is_none());
+
+    let login = b.get(&app, "/login").await;
+    assert_eq!(login.status, StatusCode::OK);
+    for field in [
+        r#"name="user_id" type="text" autocomplete="username""#,
+        r#"name="password" type="password" autocomplete="current-password""#,
+        r#"type="hidden" name="csrf_token""#,
+    ] {
+        assert!(login.body.contains(field), "login form lacks {field}");
+    }
+    let register = b.get(&app, "/register").await;
+    for field in ["user_id", "user_name", "password", "repassword", "csrf_token"] {
+        assert!(register.body.contains(&format!("name=\"{field}\"")), "register form lacks {field}");
+    }
+    assert!(b.session_cookie().is_none(), "anonymous views get no session cookie");
+    assert_eq!(site.all_files(), Vec::<std::path::PathBuf>::new(), "anonymous views write no file");
+}
+
+#[actix_web::test]
+async fn register_logs_in_and_counts_visits_in_one_file() {
+    let site = Site::new("");
+    let app = start(&site).await;
+    let mut b = Browser::new();
+    let res = b.register(&app, "alice").await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    assert_eq!(res.location(), Some("/"));
+    let home = b.get(&app, "/").await;
+    assert_eq!(home.element_text("user").as_deref(), Some("alice"));
+    assert_eq!(home.element_text("visits").as_deref(), Some("1"));
+    assert!(home.body.contains(r#"class="flash info""#), "welcome flash shown: {}", home.body);
+    assert!(home.body.contains(r#"action="/logout""#));
+    let again = b.get(&app, "/").await;
+    assert_eq!(again.element_text("visits").as_deref(), Some("2"));
+    assert!(!again.body.contains("class=\"flash"), "a flash is shown once");
+
+    let files = site.session_files();
+    assert_eq!(files.len(), 1, "one session, one file");
+    let text = std::fs::read_to_string(&files[0]).expect("read session file");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("session file is JSON");
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["data"]["user_id"], "alice");
+    assert_eq!(doc["data"]["visits"], 2);
+    assert_eq!(doc["ttl_seconds"], 60);
+    assert!(doc["expires_at"].as_str().is_some_and(|s| s.ends_with('Z')));
+    assert!(doc["created_at"].is_string());
+    assert!(!text.contains("password123"), "the password is never in a session");
+    assert!(text.contains("\n  \"data\": {"), "pretty-printed: {text}");
+    // The file name is a hash of the id, never the id itself.
+    let id = b.session_cookie().expect("cookie").clone();
+    let name = files[0].file_name().and_then(|n| n.to_str()).expect("name").to_owned();
+    assert_eq!(name.len(), 64 + 5);
+    assert!(!name.contains(&id) && !id.contains(&name[..64]));
+
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(&files[0]), 0o600);
+    assert_eq!(mode(&site.sessions_dir()), 0o700);
+    let users = std::fs::read_to_string(site.state.config.auth.users_file.clone()).expect("users");
+    assert!(users.contains("\"$2b$04$") && !users.contains("password123"));
+    assert_eq!(mode(&site.state.config.auth.users_file), 0o600);
+}
+
+#[actix_web::test]
+async fn login_rotates_the_session_id_and_never_adopts_a_chosen_one() {
+    let site = Site::new("");
+    let app = start(&site).await;
+    let mut b = Browser::new();
+    b.register(&app, "bob").await;
+    let first = b.session_cookie().expect("logged in").clone();
+    let first_file = site.session_files();
+
+    let res = b.login(&app, "bob", "password123").await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    let second = b.session_cookie().expect("still logged in").clone();
+    assert_ne!(first, second, "login gives a new id");
+    assert_eq!(site.session_files().len(), 1, "the old session's file is gone");
+    assert_ne!(site.session_files(), first_file);
+
+    // A client that brings its own (validly signed) id gets a fresh one at login instead.
+    let chosen = "A".repeat(43);
+    let mut c = Browser::new();
+    c.cookies.insert("session".into(), common::signed_cookie_value(&site.key(), "session", &chosen));
+    let res = c.login(&app, "bob", "password123").await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    let got = res.set_cookie("session").expect("new cookie");
+    assert!(!got.value().ends_with(&chosen), "chosen id adopted");
+    let chosen_file = site.state.store.clone();
+    if let session_server::store::ConfiguredStore::Filesystem(s) = chosen_file {
+        assert!(!s.path_of(&chosen).exists());
+    }
+    assert_eq!(c.get(&app, "/").await.element_text("user").as_deref(), Some("bob"));
+}
+
+#[actix_web::test]
+async fn wrong_credentials_get_one_generic_message() {
+    let site = Site::new("");
+    let app = start(&site).await;
+    let mut b = Browser::new();
+    b.register(&app, "carol").await;
+    let mut anon = Browser::new();
+    let wrong_password = anon.login(&app, "carol", "nope-nope-nope").await;
+    let no_such_user = anon.login(&app, "dave", "nope-nope-nope").await;
+    for page in [&wrong_password, &no_such_user] {
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+        assert!(page.body.contains(r#"class="flash error" role="alert">Invalid user id or password."#), "{}", page.body);
+        assert_eq!(page.body.matches("class=\"flash").count(), 1);
+    }
+    assert!(anon.session_cookie().is_none());
+}
+
+#[actix_web::test]
+async fn registration_says_what_is_wrong() {
+    let site = Site::new("");
+    let app = start(&site).await;
+    let mut b = Browser::new();
+    assert_eq!(b.register(&app, "erin").await.status, StatusCode::SEE_OTHER);
+    let mut anon = Browser::new();
+    let token = anon.get(&app, "/register").await.csrf_token();
+    let attempt = |id: &'static str, pw: &'static str, re: &'static str| {
+        let token = token.clone();
+        let app = &app;
+        let mut anon = anon.clone();
+        async move {
+            anon.post(
+                app,
+                "/register",
+                &[("user_id", id), ("user_name", "Someone"), ("password", pw), ("repassword", re), ("csrf_token", &token)],
+            )
+            .await
+        }
+    };
+    let dup = attempt("erin", "password123", "password123").await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+    assert!(dup.body.contains("already taken"));
+    let mismatch = attempt("frank", "password123", "password124").await;
+    assert_eq!(mismatch.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(mismatch.body.contains("do not match"));
+    assert!(mismatch.body.contains(r#"value="frank""#), "entered id kept");
+    let bad_id = attempt("no spaces!", "password123", "password123").await;
+    assert_eq!(bad_id.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad_id.body.contains("User id must be 1 to 64 characters"));
+    let long_id: &'static str = Box::leak("x".repeat(65).into_boxed_str());
+    assert_eq!(attempt(long_id, "password123", "password123").await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let short = attempt("gina", "short", "short").await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(short.body.contains("at least 8 characters"));
+    assert!(site.session_files().len() == 1, "refused registrations make no session");
+}
+
+#[actix_web::test]
+async fn logout_deletes_the_session_and_the_old_cookie_is_worthless() {
+    let site = Site::new("");
+    let app = start(&site).await;
+    for method in ["GET", "POST"] {
+        let mut b = Browser::new();
+        b.register(&app, &format!("henry-{method}")).await;
+        let before = b.clone();
+        let home = b.get(&app, "/").await;
+        assert_eq!(site.session_files().len(), 1);
+        let res = if method == "GET" {
+            b.get(&app, "/logout").await
+        } else {
+            b.post(&app, "/logout", &[("csrf_token", &home.csrf_token())]).await
+        };
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "{method}");
+        assert_eq!(res.location(), Some("/login"));
+        let removal = res.set_cookie("session").expect("cookie removed");
+        assert_eq!(removal.max_age(), Some(actix_web::cookie::time::Duration::ZERO));
+        assert!(site.session_files().is_empty(), "server-side session deleted");
+        assert!(b.get(&app, "/login").await.body.contains("You have been logged out."));
+        // Replaying the old cookie: anonymous, and nothing comes back to life.
+        let mut replay = before;
+        let page = replay.get(&app, "/").await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.element_text("user").is_none());
+        assert!(site.session_files().is_empty());
+    }
+}
+
+#[actix_web::test]
+async fn every_form_refuses_a_bad_csrf_token() {
+    let site = Site::new("");
+    let app = start(&site).await;
+    let mut victim = Browser::new();
+    victim.register(&app, "ivy").await;
+    let victim_token = victim.get(&app, "/").await.csrf_token();
+    let mut other = Browser::new();
+    other.register(&app, "jack").await;
+    let other_token = other.get(&app, "/").await.csrf_token();
+    let mut anon = Browser::new();
+    let anon_token = anon.get(&app, "/login").await.csrf_token();
+    let mut stranger = Browser::new();
+    let stranger_token = stranger.get(&app, "/login").await.csrf_token();
+
+    let forged = "A".repeat(43);
+    for token in [None, Some(""), Some(forged.as_str()), Some(other_token.as_str())] {
+        let mut form = vec![];
+        if let Some(t) = token {
+            form.push(("csrf_token", t));
+        }
+        let res = victim.post(&app, "/logout", &form).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "logout with {token:?}");
+        assert!(res.body.contains("This form has expired or did not come from this site"));
+    }
+    assert_eq!(victim.get(&app, "/").await.element_text("user").as_deref(), Some("ivy"), "still logged in");
+    let _ = victim_token;
+
+    for token in ["", forged.as_str(), stranger_token.as_str()] {
+        let login = anon
+            .post(&app, "/login", &[("user_id", "ivy"), ("password", "password123"), ("csrf_token", token)])
+            .await;
+        assert_eq!(login.status, StatusCode::BAD_REQUEST, "login with {token:?}");
+        let reg = anon
+            .post(
+                &app,
+                "/register",
+                &[("user_id", "kim"), ("user_name", "K"), ("password", "password123"), ("repassword", "password123"), ("csrf_token", token)],
+            )
+            .await;
+        assert_eq!(reg.status, StatusCode::BAD_REQUEST, "register with {token:?}");
+    }
+    // A token without its cookie (a cross-site form) is refused too.
+    let mut cross_site = Browser::new();
+    let res = cross_site
+        .post(&app, "/login", &[("user_id", "ivy"), ("password", "password123"), ("csrf_token", &anon_token)])
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    // The right one works.
+    let ok = anon
+        .post(&app, "/login", &[("user_id", "ivy"), ("password", "password123"), ("csrf_token", &anon_token)])
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+}
+
+#[actix_web::test]
+async fn error_pages_health_and_headers() {
+    let site = Site::new("");
+    let app = start(&site).await;
+    let mut b = Browser::new();
+    let missing = b.get(&app, "/no/such/page").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("Page not found"));
+    let wrong_method = b.send(&app, actix_web::test::TestRequest::delete().uri("/login")).await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(wrong_method.body.contains("<h1>Method not allowed</h1>"));
+    let not_a_form = b
+        .send(&app, actix_web::test::TestRequest::post().uri("/login").set_payload("{}").insert_header((header::CONTENT_TYPE, "application/json")))
+        .await;
+    assert_eq!(not_a_form.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(not_a_form.body.contains("<h1>Unsupported form</h1>"));
+    let huge = "x".repeat(64 * 1024);
+    let too_big = b.post(&app, "/login", &[("user_id", &huge)]).await;
+    assert_eq!(too_big.status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    assert_eq!(b.get(&app, "/healthz").await.status, StatusCode::OK);
+    let css = b.get(&app, "/static/style.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/css")));
+
+    b.register(&app, "lee").await;
+    let home = b.get(&app, "/").await;
+    let h = |name: &str| home.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert_eq!(h("cache-control"), "no-store");
+    assert!(h("vary").contains("Cookie"));
+    assert!(h("content-security-policy").contains("frame-ancestors 'none'"));
+    assert!(!h("content-security-policy").contains("unsafe-inline"));
+    assert_eq!(h("x-content-type-options"), "nosniff");
+    assert_eq!(h("referrer-policy"), "same-origin");
+    assert!(missing.headers.contains_key("content-security-policy"));
+}
