@@ -18,6 +18,13 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{file}: line {line}: {message} (at `{snippet}`)")]
+    Syntax {
+        file: PathBuf,
+        line: usize,
+        snippet: String,
+        message: String,
+    },
     #[error("{file}: {key}{value}: {allowed}")]
     Invalid {
         file: PathBuf,
@@ -256,11 +263,15 @@ impl Config {
             }
         };
         let de = toml::Deserializer::parse(text).map_err(|e| {
-            invalid(
-                "(syntax)".into(),
-                None,
-                &format!("{} (at byte {:?})", e.message(), e.span()),
-            )
+            let span = e.span().unwrap_or(0..0);
+            ConfigError::Syntax {
+                file: file.to_owned(),
+                line: text
+                    .get(..span.start)
+                    .map_or(1, |before| before.matches('\n').count() + 1),
+                snippet: text.get(span).unwrap_or("").trim().to_owned(),
+                message: e.message().trim().replace('\n', " "),
+            }
         })?;
         let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
@@ -478,5 +489,10 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains('\n'));
+        let e = err("[session]\nlifetime = 1\nlifetime = 2\n");
+        assert!(
+            e.contains("line 3") && e.contains("duplicate key") && e.contains("`lifetime`"),
+            "{e}"
+        );
     }
 }

@@ -13,7 +13,12 @@ async fn anonymous_pages_show_the_way_in_and_write_nothing() {
     let mut b = Browser::new();
     let home = b.get(&app, "/").await;
     assert_eq!(home.status, StatusCode::OK);
-    assert!(home.body.contains(r#"id="login-link" class="button" href="/login""#), "{}", home.body);
+    assert!(
+        home.body
+            .contains(r#"id="login-link" class="button" href="/login""#),
+        "{}",
+        home.body
+    );
     assert!(home.body.contains(r#"href="/register""#));
     assert!(home.element_text("user").is_none());
 
@@ -27,11 +32,27 @@ async fn anonymous_pages_show_the_way_in_and_write_nothing() {
         assert!(login.body.contains(field), "login form lacks {field}");
     }
     let register = b.get(&app, "/register").await;
-    for field in ["user_id", "user_name", "password", "repassword", "csrf_token"] {
-        assert!(register.body.contains(&format!("name=\"{field}\"")), "register form lacks {field}");
+    for field in [
+        "user_id",
+        "user_name",
+        "password",
+        "repassword",
+        "csrf_token",
+    ] {
+        assert!(
+            register.body.contains(&format!("name=\"{field}\"")),
+            "register form lacks {field}"
+        );
     }
-    assert!(b.session_cookie().is_none(), "anonymous views get no session cookie");
-    assert_eq!(site.all_files(), Vec::<std::path::PathBuf>::new(), "anonymous views write no file");
+    assert!(
+        b.session_cookie().is_none(),
+        "anonymous views get no session cookie"
+    );
+    assert_eq!(
+        site.all_files(),
+        Vec::<std::path::PathBuf>::new(),
+        "anonymous views write no file"
+    );
 }
 
 #[actix_web::test]
@@ -45,11 +66,18 @@ async fn register_logs_in_and_counts_visits_in_one_file() {
     let home = b.get(&app, "/").await;
     assert_eq!(home.element_text("user").as_deref(), Some("alice"));
     assert_eq!(home.element_text("visits").as_deref(), Some("1"));
-    assert!(home.body.contains(r#"class="flash info""#), "welcome flash shown: {}", home.body);
+    assert!(
+        home.body.contains(r#"class="flash info""#),
+        "welcome flash shown: {}",
+        home.body
+    );
     assert!(home.body.contains(r#"action="/logout""#));
     let again = b.get(&app, "/").await;
     assert_eq!(again.element_text("visits").as_deref(), Some("2"));
-    assert!(!again.body.contains("class=\"flash"), "a flash is shown once");
+    assert!(
+        !again.body.contains("class=\"flash"),
+        "a flash is shown once"
+    );
 
     let files = site.session_files();
     assert_eq!(files.len(), 1, "one session, one file");
@@ -61,16 +89,24 @@ async fn register_logs_in_and_counts_visits_in_one_file() {
     assert_eq!(doc["ttl_seconds"], 60);
     assert!(doc["expires_at"].as_str().is_some_and(|s| s.ends_with('Z')));
     assert!(doc["created_at"].is_string());
-    assert!(!text.contains("password123"), "the password is never in a session");
+    assert!(
+        !text.contains("password123"),
+        "the password is never in a session"
+    );
     assert!(text.contains("\n  \"data\": {"), "pretty-printed: {text}");
     // The file name is a hash of the id, never the id itself.
     let id = b.session_cookie().expect("cookie").clone();
-    let name = files[0].file_name().and_then(|n| n.to_str()).expect("name").to_owned();
+    let name = files[0]
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("name")
+        .to_owned();
     assert_eq!(name.len(), 64 + 5);
     assert!(!name.contains(&id) && !id.contains(&name[..64]));
 
     use std::os::unix::fs::PermissionsExt;
-    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
     assert_eq!(mode(&files[0]), 0o600);
     assert_eq!(mode(&site.sessions_dir()), 0o700);
     let users = std::fs::read_to_string(site.state.config.auth.users_file.clone()).expect("users");
@@ -91,13 +127,20 @@ async fn login_rotates_the_session_id_and_never_adopts_a_chosen_one() {
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     let second = b.session_cookie().expect("still logged in").clone();
     assert_ne!(first, second, "login gives a new id");
-    assert_eq!(site.session_files().len(), 1, "the old session's file is gone");
+    assert_eq!(
+        site.session_files().len(),
+        1,
+        "the old session's file is gone"
+    );
     assert_ne!(site.session_files(), first_file);
 
     // A client that brings its own (validly signed) id gets a fresh one at login instead.
     let chosen = "A".repeat(43);
     let mut c = Browser::new();
-    c.cookies.insert("session".into(), common::signed_cookie_value(&site.key(), "session", &chosen));
+    c.cookies.insert(
+        "session".into(),
+        common::signed_cookie_value(&site.key(), "session", &chosen),
+    );
     let res = c.login(&app, "bob", "password123").await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     let got = res.set_cookie("session").expect("new cookie");
@@ -106,7 +149,10 @@ async fn login_rotates_the_session_id_and_never_adopts_a_chosen_one() {
     if let session_server::store::ConfiguredStore::Filesystem(s) = chosen_file {
         assert!(!s.path_of(&chosen).exists());
     }
-    assert_eq!(c.get(&app, "/").await.element_text("user").as_deref(), Some("bob"));
+    assert_eq!(
+        c.get(&app, "/").await.element_text("user").as_deref(),
+        Some("bob")
+    );
 }
 
 #[actix_web::test]
@@ -120,7 +166,12 @@ async fn wrong_credentials_get_one_generic_message() {
     let no_such_user = anon.login(&app, "dave", "nope-nope-nope").await;
     for page in [&wrong_password, &no_such_user] {
         assert_eq!(page.status, StatusCode::UNAUTHORIZED);
-        assert!(page.body.contains(r#"class="flash error" role="alert">Invalid user id or password."#), "{}", page.body);
+        assert!(
+            page.body
+                .contains(r#"class="flash error" role="alert">Invalid user id or password."#),
+            "{}",
+            page.body
+        );
         assert_eq!(page.body.matches("class=\"flash").count(), 1);
     }
     assert!(anon.session_cookie().is_none());
@@ -142,7 +193,13 @@ async fn registration_says_what_is_wrong() {
             anon.post(
                 app,
                 "/register",
-                &[("user_id", id), ("user_name", "Someone"), ("password", pw), ("repassword", re), ("csrf_token", &token)],
+                &[
+                    ("user_id", id),
+                    ("user_name", "Someone"),
+                    ("password", pw),
+                    ("repassword", re),
+                    ("csrf_token", &token),
+                ],
             )
             .await
         }
@@ -153,16 +210,25 @@ async fn registration_says_what_is_wrong() {
     let mismatch = attempt("frank", "password123", "password124").await;
     assert_eq!(mismatch.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(mismatch.body.contains("do not match"));
-    assert!(mismatch.body.contains(r#"value="frank""#), "entered id kept");
+    assert!(
+        mismatch.body.contains(r#"value="frank""#),
+        "entered id kept"
+    );
     let bad_id = attempt("no spaces!", "password123", "password123").await;
     assert_eq!(bad_id.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad_id.body.contains("User id must be 1 to 64 characters"));
     let long_id: &'static str = Box::leak("x".repeat(65).into_boxed_str());
-    assert_eq!(attempt(long_id, "password123", "password123").await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        attempt(long_id, "password123", "password123").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
     let short = attempt("gina", "short", "short").await;
     assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(short.body.contains("at least 8 characters"));
-    assert!(site.session_files().len() == 1, "refused registrations make no session");
+    assert!(
+        site.session_files().len() == 1,
+        "refused registrations make no session"
+    );
 }
 
 #[actix_web::test]
@@ -178,14 +244,25 @@ async fn logout_deletes_the_session_and_the_old_cookie_is_worthless() {
         let res = if method == "GET" {
             b.get(&app, "/logout").await
         } else {
-            b.post(&app, "/logout", &[("csrf_token", &home.csrf_token())]).await
+            b.post(&app, "/logout", &[("csrf_token", &home.csrf_token())])
+                .await
         };
         assert_eq!(res.status, StatusCode::SEE_OTHER, "{method}");
         assert_eq!(res.location(), Some("/login"));
         let removal = res.set_cookie("session").expect("cookie removed");
-        assert_eq!(removal.max_age(), Some(actix_web::cookie::time::Duration::ZERO));
-        assert!(site.session_files().is_empty(), "server-side session deleted");
-        assert!(b.get(&app, "/login").await.body.contains("You have been logged out."));
+        assert_eq!(
+            removal.max_age(),
+            Some(actix_web::cookie::time::Duration::ZERO)
+        );
+        assert!(
+            site.session_files().is_empty(),
+            "server-side session deleted"
+        );
+        assert!(b
+            .get(&app, "/login")
+            .await
+            .body
+            .contains("You have been logged out."));
         // Replaying the old cookie: anonymous, and nothing comes back to life.
         let mut replay = before;
         let page = replay.get(&app, "/").await;
@@ -211,41 +288,90 @@ async fn every_form_refuses_a_bad_csrf_token() {
     let stranger_token = stranger.get(&app, "/login").await.csrf_token();
 
     let forged = "A".repeat(43);
-    for token in [None, Some(""), Some(forged.as_str()), Some(other_token.as_str())] {
+    for token in [
+        None,
+        Some(""),
+        Some(forged.as_str()),
+        Some(other_token.as_str()),
+    ] {
         let mut form = vec![];
         if let Some(t) = token {
             form.push(("csrf_token", t));
         }
         let res = victim.post(&app, "/logout", &form).await;
         assert_eq!(res.status, StatusCode::BAD_REQUEST, "logout with {token:?}");
-        assert!(res.body.contains("This form has expired or did not come from this site"));
+        assert!(res
+            .body
+            .contains("This form has expired or did not come from this site"));
     }
-    assert_eq!(victim.get(&app, "/").await.element_text("user").as_deref(), Some("ivy"), "still logged in");
+    assert_eq!(
+        victim.get(&app, "/").await.element_text("user").as_deref(),
+        Some("ivy"),
+        "still logged in"
+    );
     let _ = victim_token;
 
     for token in ["", forged.as_str(), stranger_token.as_str()] {
         let login = anon
-            .post(&app, "/login", &[("user_id", "ivy"), ("password", "password123"), ("csrf_token", token)])
+            .post(
+                &app,
+                "/login",
+                &[
+                    ("user_id", "ivy"),
+                    ("password", "password123"),
+                    ("csrf_token", token),
+                ],
+            )
             .await;
-        assert_eq!(login.status, StatusCode::BAD_REQUEST, "login with {token:?}");
+        assert_eq!(
+            login.status,
+            StatusCode::BAD_REQUEST,
+            "login with {token:?}"
+        );
         let reg = anon
             .post(
                 &app,
                 "/register",
-                &[("user_id", "kim"), ("user_name", "K"), ("password", "password123"), ("repassword", "password123"), ("csrf_token", token)],
+                &[
+                    ("user_id", "kim"),
+                    ("user_name", "K"),
+                    ("password", "password123"),
+                    ("repassword", "password123"),
+                    ("csrf_token", token),
+                ],
             )
             .await;
-        assert_eq!(reg.status, StatusCode::BAD_REQUEST, "register with {token:?}");
+        assert_eq!(
+            reg.status,
+            StatusCode::BAD_REQUEST,
+            "register with {token:?}"
+        );
     }
     // A token without its cookie (a cross-site form) is refused too.
     let mut cross_site = Browser::new();
     let res = cross_site
-        .post(&app, "/login", &[("user_id", "ivy"), ("password", "password123"), ("csrf_token", &anon_token)])
+        .post(
+            &app,
+            "/login",
+            &[
+                ("user_id", "ivy"),
+                ("password", "password123"),
+                ("csrf_token", &anon_token),
+            ],
+        )
         .await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     // The right one works.
     let ok = anon
-        .post(&app, "/login", &[("user_id", "ivy"), ("password", "password123"), ("csrf_token", &anon_token)])
+        .post(
+            &app,
+            "/login",
+            &[
+                ("user_id", "ivy"),
+                ("password", "password123"),
+                ("csrf_token", &anon_token),
+            ],
+        )
         .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
 }
@@ -258,11 +384,19 @@ async fn error_pages_health_and_headers() {
     let missing = b.get(&app, "/no/such/page").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert!(missing.body.contains("Page not found"));
-    let wrong_method = b.send(&app, actix_web::test::TestRequest::delete().uri("/login")).await;
+    let wrong_method = b
+        .send(&app, actix_web::test::TestRequest::delete().uri("/login"))
+        .await;
     assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
     assert!(wrong_method.body.contains("<h1>Method not allowed</h1>"));
     let not_a_form = b
-        .send(&app, actix_web::test::TestRequest::post().uri("/login").set_payload("{}").insert_header((header::CONTENT_TYPE, "application/json")))
+        .send(
+            &app,
+            actix_web::test::TestRequest::post()
+                .uri("/login")
+                .set_payload("{}")
+                .insert_header((header::CONTENT_TYPE, "application/json")),
+        )
         .await;
     assert_eq!(not_a_form.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert!(not_a_form.body.contains("<h1>Unsupported form</h1>"));
@@ -273,11 +407,20 @@ async fn error_pages_health_and_headers() {
     assert_eq!(b.get(&app, "/healthz").await.status, StatusCode::OK);
     let css = b.get(&app, "/static/style.css").await;
     assert_eq!(css.status, StatusCode::OK);
-    assert!(css.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/css")));
+    assert!(css
+        .headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/css")));
 
     b.register(&app, "lee").await;
     let home = b.get(&app, "/").await;
-    let h = |name: &str| home.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let h = |name: &str| {
+        home.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
     assert_eq!(h("cache-control"), "no-store");
     assert!(h("vary").contains("Cookie"));
     assert!(h("content-security-policy").contains("frame-ancestors 'none'"));

@@ -24,8 +24,13 @@ pub struct Site {
 impl Site {
     /// A site whose config.toml is the test defaults plus `extra` TOML lines under [session].
     pub fn new(session_extra: &str) -> Self {
+        let lifetime = if session_extra.contains("lifetime") {
+            ""
+        } else {
+            "lifetime = 60\n"
+        };
         Self::with_config(&format!(
-            "[session]\ntype = \"filesystem\"\nlifetime = 60\n{session_extra}\n[auth]\nbcrypt_cost = 4\nmin_password_length = 8\n"
+            "[session]\ntype = \"filesystem\"\n{lifetime}{session_extra}\n[auth]\nbcrypt_cost = 4\nmin_password_length = 8\n"
         ))
     }
 
@@ -60,7 +65,10 @@ impl Site {
         walk(self.dir.path(), &mut out);
         out.retain(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !matches!(name, "config.toml" | "secret.key" | "users.json" | "users.json.lock")
+            !matches!(
+                name,
+                "config.toml" | "secret.key" | "users.json" | "users.json.lock"
+            )
         });
         out
     }
@@ -96,13 +104,19 @@ pub struct Page {
 impl Page {
     pub fn csrf_token(&self) -> String {
         let marker = "name=\"csrf_token\" value=\"";
-        let start = self.body.find(marker).map(|i| i + marker.len()).expect("page has a csrf_token field");
+        let start = self
+            .body
+            .find(marker)
+            .map(|i| i + marker.len())
+            .expect("page has a csrf_token field");
         let end = self.body[start..].find('"').expect("closing quote") + start;
         self.body[start..end].to_owned()
     }
 
     pub fn location(&self) -> Option<&str> {
-        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
     }
 
     /// Text of the element with `id="<id>"`.
@@ -151,7 +165,8 @@ impl Browser {
         S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
         B: MessageBody + 'static,
     {
-        self.send(app, TestRequest::post().uri(path).set_form(form)).await
+        self.send(app, TestRequest::post().uri(path).set_form(form))
+            .await
     }
 
     pub async fn send<S, B>(&mut self, app: &S, req: TestRequest) -> Page
@@ -175,7 +190,8 @@ impl Browser {
             if expired || c.value().is_empty() {
                 self.cookies.remove(c.name());
             } else {
-                self.cookies.insert(c.name().to_owned(), c.value().to_owned());
+                self.cookies
+                    .insert(c.name().to_owned(), c.value().to_owned());
             }
         }
         page
@@ -212,8 +228,16 @@ impl Browser {
         B: MessageBody + 'static,
     {
         let token = self.get(app, "/login").await.csrf_token();
-        self.post(app, "/login", &[("user_id", user_id), ("password", password), ("csrf_token", &token)])
-            .await
+        self.post(
+            app,
+            "/login",
+            &[
+                ("user_id", user_id),
+                ("password", password),
+                ("csrf_token", &token),
+            ],
+        )
+        .await
     }
 }
 
@@ -229,8 +253,15 @@ where
     };
     let status = res.status();
     let headers = res.headers().clone();
-    let body = actix_web::body::to_bytes(res.into_body()).await.map_err(|_| ()).expect("body");
-    Page { status, headers, body: String::from_utf8_lossy(&body).into_owned() }
+    let body = actix_web::body::to_bytes(res.into_body())
+        .await
+        .map_err(|_| ())
+        .expect("body");
+    Page {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
 }
 
 /// The app of `site`, ready to call.
@@ -243,6 +274,90 @@ pub async fn start(
 /// A cookie value signed with `key`, as the server would sign it.
 pub fn signed_cookie_value(key: &Key, name: &str, value: &str) -> String {
     let mut jar = actix_web::cookie::CookieJar::new();
-    jar.signed_mut(key).add(Cookie::new(name.to_owned(), value.to_owned()));
+    jar.signed_mut(key)
+        .add(Cookie::new(name.to_owned(), value.to_owned()));
     jar.get(name).expect("just added").value().to_owned()
+}
+
+/// The built server binary, run as a child process that is killed when dropped.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+    pub stderr_path: PathBuf,
+}
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_session-server");
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl ServerProcess {
+    /// Starts the binary with `config` (whose `bind` must be `addr`) and waits until /healthz
+    /// answers.
+    pub fn start(config: &Path, addr: std::net::SocketAddr) -> Self {
+        let stderr_path = config.with_file_name(format!("server-{}.log", addr.port()));
+        let log = std::fs::File::create(&stderr_path).expect("log file");
+        let child = std::process::Command::new(BIN)
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn server");
+        let server = Self {
+            child,
+            addr,
+            stderr_path,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if raw_http(
+                addr,
+                "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            )
+            .is_some_and(|(status, _)| status == 200)
+            {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "server did not start: {}",
+            std::fs::read_to_string(&server.stderr_path).unwrap_or_default()
+        );
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `request` as is and returns the status and the whole response text, or `None` when
+/// nothing answered.
+pub fn raw_http(addr: std::net::SocketAddr, request: impl AsRef<[u8]>) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    stream.write_all(request.as_ref()).ok()?;
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.split(' ').nth(1)?.parse().ok()?;
+    Some((status, text))
 }

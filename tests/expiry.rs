@@ -1,0 +1,112 @@
+//! Lifetimes of 1-2 s: sessions end `lifetime` after last use, for permanent and browser-session
+//! cookies, with sliding and non-sliding expiry; and the cookie's attributes in each mode.
+
+mod common;
+
+use std::time::Duration;
+
+use actix_web::cookie::SameSite;
+use actix_web::http::StatusCode;
+use common::{start, Browser, Site};
+
+fn pause(ms: u64) -> tokio::time::Sleep {
+    tokio::time::sleep(Duration::from_millis(ms))
+}
+
+#[actix_web::test]
+async fn browser_session_cookie_has_no_max_age_but_the_server_expires_it() {
+    let site = Site::new("permanent = false\nlifetime = 1\n");
+    let app = start(&site).await;
+    let mut b = Browser::new();
+    let res = b.register(&app, "alice").await;
+    let cookie = res.set_cookie("session").expect("session cookie");
+    assert_eq!(cookie.max_age(), None);
+    assert!(cookie.expires().is_none());
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(cookie.same_site(), Some(SameSite::Lax));
+    assert_eq!(cookie.path(), Some("/"));
+    assert_ne!(cookie.secure(), Some(true));
+    assert_eq!(
+        b.get(&app, "/").await.element_text("user").as_deref(),
+        Some("alice")
+    );
+
+    pause(2100).await;
+    let page = b.get(&app, "/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.element_text("user").is_none(),
+        "expired after 1 s idle"
+    );
+    assert!(
+        site.session_files().is_empty(),
+        "expired file deleted when read"
+    );
+}
+
+#[actix_web::test]
+async fn permanent_cookie_carries_max_age_and_expires_too() {
+    let site = Site::new(
+        "permanent = true\nlifetime = \"1s\"\ncookie_secure = true\ncookie_samesite = \"strict\"\n",
+    );
+    let app = start(&site).await;
+    let mut b = Browser::new();
+    let res = b.register(&app, "bob").await;
+    let cookie = res.set_cookie("session").expect("session cookie");
+    assert_eq!(
+        cookie.max_age(),
+        Some(actix_web::cookie::time::Duration::seconds(1))
+    );
+    assert_eq!(cookie.secure(), Some(true));
+    assert_eq!(cookie.same_site(), Some(SameSite::Strict));
+    assert_eq!(cookie.http_only(), Some(true));
+    pause(2100).await;
+    // A client that ignores Max-Age still finds the session gone on the server.
+    assert!(b.get(&app, "/").await.element_text("user").is_none());
+}
+
+/// `GET /login` reads the session (the header shows who is logged in) without changing it.
+async fn still_logged_in_after_reads(refresh_each_request: bool) -> bool {
+    let site = Site::new(&format!(
+        "permanent = true\nlifetime = 2\nrefresh_each_request = {refresh_each_request}\n"
+    ));
+    let app = start(&site).await;
+    let mut b = Browser::new();
+    b.register(&app, "carol").await;
+    for _ in 0..5 {
+        pause(700).await;
+        let page = b.get(&app, "/login").await;
+        if !page.body.contains("Signed in as <strong>carol</strong>") {
+            return false;
+        }
+    }
+    // 3.5 s after the last change: alive only if reads slid the expiry.
+    b.get(&app, "/").await.element_text("user").is_some()
+}
+
+#[actix_web::test]
+async fn refresh_each_request_slides_the_expiry_on_reads() {
+    assert!(still_logged_in_after_reads(true).await);
+}
+
+#[actix_web::test]
+async fn without_refresh_each_request_only_changes_slide_it() {
+    assert!(!still_logged_in_after_reads(false).await);
+}
+
+#[actix_web::test]
+async fn writes_slide_the_expiry_whatever_the_refresh_setting() {
+    let site = Site::new("permanent = false\nlifetime = 2\nrefresh_each_request = false\n");
+    let app = start(&site).await;
+    let mut b = Browser::new();
+    b.register(&app, "dave").await;
+    for expected in 1..=4 {
+        pause(800).await;
+        let page = b.get(&app, "/").await;
+        assert_eq!(
+            page.element_text("visits"),
+            Some(expected.to_string()),
+            "each visit is a write"
+        );
+    }
+}
