@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
+pub use crate::atomic::Durability;
+
 /// Why a configuration could not be used. Each message names the file, the key, the value and what
 /// is allowed, on one line.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,10 @@ pub struct SessionConfig {
     pub permanent: bool,
     pub lifetime: Duration,
     pub refresh_each_request: bool,
+    /// Largest serialized session, in bytes.
+    pub max_session_bytes: usize,
+    /// Serialize the requests of one session (PHP's guarantee).
+    pub lock: bool,
     pub cookie_name: String,
     pub cookie_secure: bool,
     pub cookie_samesite: SameSite,
@@ -70,6 +76,7 @@ pub struct SessionConfig {
 pub struct FilesystemConfig {
     pub dir: PathBuf,
     pub cleanup_interval: Duration,
+    pub durability: Durability,
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +84,9 @@ pub struct AuthConfig {
     pub users_file: PathBuf,
     pub bcrypt_cost: u32,
     pub min_password_length: usize,
+    /// Failed logins allowed per user id, and per client address, within `failed_login_window`.
+    pub max_failed_logins: u32,
+    pub failed_login_window: Duration,
 }
 
 /// Where sessions are kept (`[session] type`, Flask's `SESSION_TYPE`).
@@ -131,6 +141,8 @@ struct RawSession {
     permanent: Option<bool>,
     lifetime: Option<Seconds>,
     refresh_each_request: Option<bool>,
+    max_session_bytes: Option<Positive>,
+    lock: Option<bool>,
     cookie_name: Option<String>,
     cookie_secure: Option<bool>,
     cookie_samesite: Option<SameSite>,
@@ -145,6 +157,7 @@ struct RawSession {
 struct RawFilesystem {
     dir: Option<PathBuf>,
     cleanup_interval: Option<Seconds>,
+    durability: Option<Durability>,
 }
 
 #[derive(Deserialize, Default)]
@@ -153,6 +166,8 @@ struct RawAuth {
     users_file: Option<PathBuf>,
     bcrypt_cost: Option<u32>,
     min_password_length: Option<Positive>,
+    max_failed_logins: Option<Positive>,
+    failed_login_window: Option<Seconds>,
 }
 
 /// A store type as written: known ones map to [`StoreType`], Flask-Session's others get their own
@@ -375,6 +390,15 @@ impl Config {
             ));
         }
 
+        let max_session_bytes = s.max_session_bytes.map_or(64 * 1024, |Positive(n)| n);
+        if !(256..=16 * 1024 * 1024).contains(&max_session_bytes) {
+            return Err(invalid(
+                "session.max_session_bytes",
+                max_session_bytes.to_string(),
+                "expected an integer from 256 to 16777216 (16 MiB)",
+            ));
+        }
+        let max_failed_logins = raw.auth.max_failed_logins.map_or(5, |Positive(n)| n);
         Ok(Self {
             source,
             server: ServerConfig { bind, workers },
@@ -385,6 +409,8 @@ impl Config {
                     .lifetime
                     .map_or(Duration::from_secs(31 * 24 * 3600), |l| l.0),
                 refresh_each_request: s.refresh_each_request.unwrap_or(true),
+                max_session_bytes: usize::try_from(max_session_bytes).unwrap_or(usize::MAX),
+                lock: s.lock.unwrap_or(false),
                 cookie_name,
                 cookie_secure,
                 cookie_samesite,
@@ -396,12 +422,18 @@ impl Config {
                         .filesystem
                         .cleanup_interval
                         .map_or(Duration::from_secs(60), |c| c.0),
+                    durability: s.filesystem.durability.unwrap_or_default(),
                 },
             },
             auth: AuthConfig {
                 users_file: resolve(raw.auth.users_file.unwrap_or_else(|| "users.json".into())),
                 bcrypt_cost,
                 min_password_length: usize::try_from(min_password_length).unwrap_or(1024),
+                max_failed_logins: u32::try_from(max_failed_logins).unwrap_or(u32::MAX),
+                failed_login_window: raw
+                    .auth
+                    .failed_login_window
+                    .map_or(Duration::from_secs(15 * 60), |w| w.0),
             },
         })
     }

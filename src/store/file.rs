@@ -8,6 +8,8 @@
 //! - `.tmp/<process>/`: where each server process writes a new version before swapping it into
 //!   place (see [`crate::atomic`]). Each process holds a lock on its own folder; folders whose lock
 //!   is free belong to dead processes and are removed at start-up and by the sweeper.
+//! - `.locks/`: one lock file per session when `[session] lock = true` (see
+//!   [`crate::web::lock`]).
 //! - `.corrupt/`: files that could not be read as sessions, moved aside for inspection and removed
 //!   after [`QUARANTINE_DAYS`] days.
 //!
@@ -98,12 +100,14 @@ pub struct FileSessionStore {
 
 struct Inner {
     dir: PathBuf,
-    tmp_dir: PathBuf,
+    tmp_root: PathBuf,
     corrupt_dir: PathBuf,
     durability: Durability,
     max_bytes: usize,
-    /// Keeps this process's temporary folder locked for as long as the store lives.
-    _tmp_lock: File,
+    /// This process's temporary folder, and the open handle that keeps it locked for as long as
+    /// the store lives. Replaced when the folder has to be made again (the session folder was
+    /// removed or replaced while the server ran).
+    tmp: Mutex<(PathBuf, File)>,
     next_tmp: AtomicU64,
     /// Last expiry (unix seconds) and creation time seen on disk, by id digest.
     seen: Mutex<HashMap<[u8; 32], Seen>>,
@@ -138,14 +142,14 @@ impl FileSessionStore {
                 "removed temporary files left by stopped processes"
             );
         }
-        let (tmp_dir, lock) = claim_temp_dir(&tmp_root)?;
+        let tmp = claim_temp_dir(&tmp_root)?;
         let inner = Arc::new(Inner {
             corrupt_dir: dir.join(".corrupt"),
             dir,
-            tmp_dir,
+            tmp_root,
             durability: options.durability,
             max_bytes: options.max_session_bytes,
-            _tmp_lock: lock,
+            tmp: Mutex::new(tmp),
             next_tmp: AtomicU64::new(0),
             seen: Mutex::new(HashMap::new()),
         });
@@ -174,10 +178,8 @@ impl FileSessionStore {
     /// Writes, reads back and removes a probe file: whether sessions can be stored right now.
     pub fn check_writable(&self) -> Result<(), StoreError> {
         let inner = &self.inner;
-        let probe = inner.tmp_path();
         let payload = b"{\"probe\":true}";
-        atomic::write_new(&probe, payload, None, inner.durability)
-            .map_err(StoreError::io(&probe))?;
+        let probe = inner.write_tmp_with(payload, None)?;
         let back = std::fs::read(&probe).map_err(StoreError::io(&probe));
         let _ = std::fs::remove_file(&probe);
         // Also the session folder itself: a write lands there by rename.
@@ -204,9 +206,24 @@ impl Inner {
         self.dir.join(format!("{}.json", id::hex(digest)))
     }
 
-    fn tmp_path(&self) -> PathBuf {
-        let n = self.next_tmp.fetch_add(1, Ordering::Relaxed);
-        self.tmp_dir.join(n.to_string())
+    fn tmp_dir(&self) -> PathBuf {
+        self.tmp
+            .lock()
+            .map(|t| t.0.clone())
+            .unwrap_or_else(|p| p.into_inner().0.clone())
+    }
+
+    /// Makes this process's temporary folder again after it vanished with the session folder.
+    fn reclaim_tmp_dir(&self) -> Result<(), StoreError> {
+        create_private_dir(&self.dir)?;
+        create_private_dir(&self.tmp_root)?;
+        let fresh = claim_temp_dir(&self.tmp_root)?;
+        tracing::warn!(dir = %fresh.0.display(), "temporary folder was missing and has been made again");
+        *self
+            .tmp
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        Ok(())
     }
 
     fn remember(&self, digest: [u8; 32], seen: Option<Seen>) {
@@ -386,10 +403,31 @@ impl Inner {
     }
 
     fn write_tmp(&self, bytes: &[u8], expires_at: OffsetDateTime) -> Result<PathBuf, StoreError> {
-        let tmp = self.tmp_path();
-        atomic::write_new(&tmp, bytes, Some(expires_at.into()), self.durability)
-            .map_err(StoreError::io(&tmp))?;
-        Ok(tmp)
+        self.write_tmp_with(bytes, Some(expires_at.into()))
+    }
+
+    /// Writes a new temporary file, making the temporary folder again once if it has vanished.
+    fn write_tmp_with(
+        &self,
+        bytes: &[u8],
+        modified: Option<SystemTime>,
+    ) -> Result<PathBuf, StoreError> {
+        let n = self.next_tmp.fetch_add(1, Ordering::Relaxed).to_string();
+        let tmp = self.tmp_dir().join(&n);
+        match atomic::write_new(&tmp, bytes, modified, self.durability) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.reclaim_tmp_dir()?;
+                let tmp = self.tmp_dir().join(&n);
+                atomic::write_new(&tmp, bytes, modified, self.durability)
+                    .map_err(StoreError::io(&tmp))?;
+                Ok(tmp)
+            }
+            Err(e) => Err(StoreError::Io {
+                path: tmp,
+                source: e,
+            }),
+            Ok(()) => Ok(tmp),
+        }
     }
 
     fn sync_dir(&self) -> Result<(), StoreError> {
@@ -473,7 +511,27 @@ impl Inner {
             }
         }
         self.sweep_quarantine(now_sys);
+        self.sweep_lock_files();
         report
+    }
+
+    /// Removes the lock files (`[session] lock = true`) of sessions that no longer exist and that
+    /// nobody holds.
+    fn sweep_lock_files(&self) {
+        let Ok(entries) = std::fs::read_dir(self.dir.join(".locks")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if self.dir.join(format!("{name}.json")).exists() {
+                continue;
+            }
+            let path = entry.path();
+            if File::open(&path).is_ok_and(|f| f.try_lock().is_ok()) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
     }
 
     /// Deletes quarantined files once they are [`QUARANTINE_DAYS`] old, by the time in their name
@@ -565,7 +623,7 @@ fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Creates and locks this process's temporary folder.
+/// Creates and locks a temporary folder for this process.
 fn claim_temp_dir(root: &Path) -> Result<(PathBuf, File), StoreError> {
     let mut nonce = [0u8; 8];
     getrandom::fill(&mut nonce).map_err(|e| StoreError::Random(e.to_string()))?;
@@ -761,7 +819,7 @@ mod tests {
         assert!(!stale.exists());
         // A live store's folder survives another store opening the same folder.
         let _other = store(dir.path());
-        assert!(s.inner.tmp_dir.exists());
+        assert!(s.inner.tmp_dir().exists());
     }
 
     #[test]

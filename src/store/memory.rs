@@ -13,15 +13,25 @@ use super::record::{SessionRecord, SessionState};
 use super::{id, StoreError};
 
 /// Sessions in a map guarded by one lock. Cheap to clone: clones share the map.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct MemorySessionStore {
     sessions: Arc<Mutex<HashMap<[u8; 32], SessionRecord>>>,
+    max_bytes: usize,
 }
 
 impl MemorySessionStore {
     /// An empty store whose expired sessions are dropped every `cleanup_interval`, if given.
+    /// Sessions larger than [`super::file::DEFAULT_MAX_SESSION_BYTES`] are refused.
     pub fn new(cleanup_interval: Option<Duration>) -> Self {
-        let store = Self::default();
+        Self::with_limit(cleanup_interval, super::file::DEFAULT_MAX_SESSION_BYTES)
+    }
+
+    /// As [`Self::new`], refusing sessions whose keys and values add up to more than `max_bytes`.
+    pub fn with_limit(cleanup_interval: Option<Duration>, max_bytes: usize) -> Self {
+        let store = Self {
+            sessions: Arc::default(),
+            max_bytes,
+        };
         if let Some(every) = cleanup_interval {
             spawn_sweeper(Arc::downgrade(&store.sessions), every);
         }
@@ -49,6 +59,19 @@ impl MemorySessionStore {
         self.sessions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The same limit the file store applies, measured without serializing: the sum of keys and
+    /// JSON values, which is what a session file holds besides a fixed header.
+    fn check_size(&self, state: &SessionState) -> Result<(), StoreError> {
+        let size: usize = state.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if size > self.max_bytes {
+            return Err(StoreError::TooLarge {
+                size,
+                limit: self.max_bytes,
+            });
+        }
+        Ok(())
     }
 
     fn insert_new(&self, record: SessionRecord) -> Result<SessionKey, StoreError> {
@@ -111,6 +134,7 @@ impl SessionStore for MemorySessionStore {
         state: SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionKey, SaveError> {
+        self.check_size(&state)?;
         let now = OffsetDateTime::now_utc();
         Ok(self.insert_new(SessionRecord::new(&state, now, now, ttl)?)?)
     }
@@ -121,6 +145,7 @@ impl SessionStore for MemorySessionStore {
         state: SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionKey, UpdateError> {
+        self.check_size(&state)?;
         let now = OffsetDateTime::now_utc();
         let mut record = SessionRecord::new(&state, now, now, ttl)?;
         if id::is_well_formed(key.as_ref()) {

@@ -66,15 +66,32 @@ pub async fn login(
     if !state.csrf.verify(&req, &session, &form.csrf_token) {
         return csrf_refused(&state);
     }
+    let address = req.peer_addr().map(|a| a.ip().to_string());
+    let now = std::time::Instant::now();
+    // Valid ids are at most 64 characters: longer input is cut before it is kept or logged.
+    let claimed: String = form.user_id.chars().take(64).collect();
+    if let Some(wait) = state
+        .throttle
+        .blocked_for(&claimed, address.as_deref(), now)
+    {
+        tracing::warn!(user_id = %claimed, address = ?address, "login throttled");
+        return too_many_attempts(&state, wait);
+    }
     let users = state.users.clone();
     let (user_id, password) = (form.user_id.clone(), form.password);
     match web::block(move || users.verify(&user_id, &password)).await {
-        Ok(Ok(Some(user))) => log_in(&session, &user, format!("Welcome back, {}.", user.name)),
+        Ok(Ok(Some(user))) => {
+            state.throttle.record_success(&user.id);
+            log_in(&session, &user, format!("Welcome back, {}.", user.name))
+        }
         Ok(Ok(None)) => {
-            tracing::info!(user_id = %form.user_id, peer = ?req.peer_addr(), "failed login");
+            state
+                .throttle
+                .record_failure(&claimed, address.as_deref(), now);
+            tracing::info!(user_id = %claimed, address = ?address, "failed login");
             let mut ctx =
                 state.context(&session, vec![Flash::error("Invalid user id or password.")]);
-            ctx.insert("form_user_id", &form.user_id);
+            ctx.insert("form_user_id", &claimed);
             state.form_page(&req, &session, StatusCode::UNAUTHORIZED, "login.html", ctx)
         }
         Ok(Err(e)) => users_unavailable(&state, &e),
@@ -210,6 +227,20 @@ fn log_out(session: &Session) -> HttpResponse {
         FlashMessage::info("You have been logged out.").send();
     }
     see_other("/login")
+}
+
+fn too_many_attempts(state: &AppState, wait: std::time::Duration) -> HttpResponse {
+    let seconds = wait.as_secs().max(1);
+    let mut res = state.templates.error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many failed logins",
+        &format!("Too many failed logins. Try again in {seconds} seconds."),
+    );
+    res.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from(seconds),
+    );
+    res
 }
 
 fn csrf_refused(state: &AppState) -> HttpResponse {

@@ -46,7 +46,19 @@ pub async fn every_response(
         }
         Err(err) => {
             let status = err.as_response_error().status_code();
-            let mut page = if status.is_server_error() {
+            // actix-session reports a session its store refused as too large (or not JSON) as a
+            // serialization failure; anything else from the store is an outage.
+            let refused_data = err
+                .to_string()
+                .starts_with("Failed to serialize session state");
+            let mut page = if refused_data {
+                tracing::error!(error = %err, cause = ?err, "session refused by the store; previous state kept");
+                state.templates.error_page(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Session too large",
+                    "This change would make your session larger than the server keeps, so it was not saved.",
+                )
+            } else if status.is_server_error() {
                 // Handlers answer their own failures; a server error here comes from the session
                 // layer, i.e. the store.
                 tracing::error!(error = %err, cause = ?err, "session store failed; answering 503");

@@ -5,8 +5,10 @@
 pub mod auth;
 pub mod csrf;
 pub mod errors;
+pub mod lock;
 pub mod pages;
 pub mod render;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -44,6 +46,9 @@ pub struct AppState {
     pub templates: Arc<Templates>,
     pub key: Key,
     pub csrf: Csrf,
+    /// Per-session locks when `[session] lock = true`; one set shared by every worker.
+    pub locks: Option<web::Data<lock::SessionLocks>>,
+    pub throttle: Arc<throttle::LoginThrottle>,
 }
 
 /// Why the application could not be built.
@@ -68,13 +73,28 @@ impl AppState {
         let store = match s.store {
             StoreType::Filesystem => ConfiguredStore::Filesystem(FileSessionStore::open(
                 FileStoreOptions::new(&s.filesystem.dir)
-                    .cleanup_interval(Some(s.filesystem.cleanup_interval)),
+                    .cleanup_interval(Some(s.filesystem.cleanup_interval))
+                    .durability(s.filesystem.durability)
+                    .max_session_bytes(s.max_session_bytes),
             )?),
-            StoreType::Memory => ConfiguredStore::Memory(MemorySessionStore::new(Some(
-                s.filesystem.cleanup_interval,
-            ))),
+            StoreType::Memory => ConfiguredStore::Memory(MemorySessionStore::with_limit(
+                Some(s.filesystem.cleanup_interval),
+                s.max_session_bytes,
+            )),
         };
+        let locks = s.lock.then(|| {
+            let files = match &store {
+                ConfiguredStore::Filesystem(f) => Some(f.dir().join(".locks")),
+                ConfiguredStore::Memory(_) => None,
+            };
+            web::Data::new(lock::SessionLocks::new(key.clone(), &s.cookie_name, files))
+        });
         Ok(Self {
+            throttle: Arc::new(throttle::LoginThrottle::new(
+                config.auth.max_failed_logins,
+                config.auth.failed_login_window,
+            )),
+            locks,
             users: Arc::new(UserDb::new(
                 &config.auth.users_file,
                 config.auth.bcrypt_cost,
@@ -217,6 +237,7 @@ pub fn app(
         .route("/static/style.css", web::get().to(pages::stylesheet))
         .default_service(web::to(pages::not_found))
         .wrap(session)
+        .wrap(from_fn(lock::one_request_per_session))
         .wrap(flash)
         .wrap(from_fn(errors::every_response))
         .wrap(Logger::new("%a \"%r\" %s %b %Dms"))

@@ -361,3 +361,164 @@ pub fn raw_http(addr: std::net::SocketAddr, request: impl AsRef<[u8]>) -> Option
     let status = text.split(' ').nth(1)?.parse().ok()?;
     Some((status, text))
 }
+
+/// A cookie-keeping client of a real server over TCP (one connection per request).
+#[derive(Clone)]
+pub struct HttpClient {
+    pub addr: std::net::SocketAddr,
+    pub cookies: BTreeMap<String, String>,
+}
+
+/// A response from [`HttpClient`].
+pub struct HttpPage {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl HttpPage {
+    pub fn csrf_token(&self) -> Option<String> {
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = self.body.find(marker)? + marker.len();
+        let end = self.body[start..].find('"')? + start;
+        Some(self.body[start..end].to_owned())
+    }
+
+    pub fn element_text(&self, id: &str) -> Option<String> {
+        Page {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: self.body.clone(),
+        }
+        .element_text(id)
+    }
+}
+
+impl HttpClient {
+    pub fn new(addr: std::net::SocketAddr) -> Self {
+        Self {
+            addr,
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    pub fn get(&mut self, path: &str) -> Option<HttpPage> {
+        self.send("GET", path, "")
+    }
+
+    pub fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Option<HttpPage> {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.send("POST", path, &body)
+    }
+
+    fn send(&mut self, method: &str, path: &str, body: &str) -> Option<HttpPage> {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+        if !self.cookies.is_empty() {
+            let cookies = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            req.push_str(&format!("Cookie: {cookies}\r\n"));
+        }
+        if method == "POST" {
+            req.push_str(&format!(
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        let (status, text) = raw_http(self.addr, req)?;
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        for line in head.lines() {
+            let Some(value) = line
+                .strip_prefix("set-cookie: ")
+                .or_else(|| line.strip_prefix("Set-Cookie: "))
+            else {
+                continue;
+            };
+            let Ok(c) = Cookie::parse(value.to_owned()) else {
+                continue;
+            };
+            if c.value().is_empty() || c.max_age().is_some_and(|a| a.is_zero()) {
+                self.cookies.remove(c.name());
+            } else {
+                self.cookies
+                    .insert(c.name().to_owned(), c.value().to_owned());
+            }
+        }
+        Some(HttpPage {
+            status,
+            head: head.to_owned(),
+            body: body.to_owned(),
+        })
+    }
+
+    /// Registers `user_id` (password "password123") and is logged in.
+    pub fn register(&mut self, user_id: &str) -> Option<u16> {
+        let token = self.get("/register")?.csrf_token()?;
+        let page = self.post(
+            "/register",
+            &[
+                ("user_id", user_id),
+                ("user_name", user_id),
+                ("password", "password123"),
+                ("repassword", "password123"),
+                ("csrf_token", &token),
+            ],
+        )?;
+        Some(page.status)
+    }
+
+    /// Logs in as `user_id` with "password123".
+    pub fn login(&mut self, user_id: &str) -> Option<u16> {
+        let token = self.get("/login")?.csrf_token()?;
+        let page = self.post(
+            "/login",
+            &[
+                ("user_id", user_id),
+                ("password", "password123"),
+                ("csrf_token", &token),
+            ],
+        )?;
+        Some(page.status)
+    }
+
+    /// The visit count `GET /` shows, if logged in.
+    pub fn visit(&mut self) -> Option<u64> {
+        let page = self.get("/")?;
+        if page.status != 200 {
+            return None;
+        }
+        page.element_text("visits")?.parse().ok()
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Writes a config for a real server on a free loopback port in `dir`; returns its path and
+/// address.
+pub fn server_config(dir: &Path, extra_session: &str) -> (PathBuf, std::net::SocketAddr) {
+    let port = free_port();
+    let text = format!(
+        "[server]\nbind = \"127.0.0.1:{port}\"\nworkers = 2\n[session]\nlifetime = 600\n{extra_session}\n[auth]\nbcrypt_cost = 4\nmax_failed_logins = 1000\n"
+    );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).expect("write config");
+    (path, format!("127.0.0.1:{port}").parse().expect("addr"))
+}

@@ -1,0 +1,311 @@
+//! Faults in the store and hostile clients, in process: corrupt files, an unwritable session
+//! folder, oversized sessions, parallel requests of one session, login throttling.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use actix_session::storage::{SaveError, SessionKey, SessionStore, UpdateError};
+use actix_web::http::{header, StatusCode};
+use common::{start, Browser, Site};
+use futures_util::future::join_all;
+use session_server::store::{FileSessionStore, FileStoreOptions, MemorySessionStore};
+
+/// Every log line of this test binary, for tests that check what was logged.
+fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || LogSink(sink.clone()))
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogSink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn log_text() -> String {
+    String::from_utf8_lossy(&logs().lock().expect("logs")).into_owned()
+}
+
+#[actix_web::test]
+async fn corrupt_files_are_served_anonymous_logged_and_moved_aside() {
+    let _ = logs();
+    let site = Site::new("");
+    let app = start(&site).await;
+    let variants: [(&str, &[u8]); 6] = [
+        ("truncated", b"{\n  \"version\": 1,\n  \"created_at\": \"2026-"),
+        ("empty", b""),
+        ("unknown version", br#"{"version":9,"created_at":"2026-01-01T00:00:00Z","expires_at":"2999-01-01T00:00:00Z","ttl_seconds":1,"data":{}}"#),
+        ("foreign JSON", br#"{"user_id":"admin"}"#),
+        ("binary junk", b"\x00\xff\x80garbage\x00"),
+        ("wrong types", br#"{"version":1,"created_at":5,"expires_at":"x","ttl_seconds":-1,"data":[]}"#),
+    ];
+    for (i, (what, bytes)) in variants.iter().enumerate() {
+        let mut b = Browser::new();
+        b.register(&app, &format!("user{i}")).await;
+        let file = site.session_files().pop().expect("session file");
+        std::fs::write(&file, bytes).expect("corrupt it");
+        let page = b.get(&app, "/").await;
+        assert_eq!(page.status, StatusCode::OK, "{what}");
+        assert!(
+            page.element_text("user").is_none(),
+            "{what}: served as anonymous"
+        );
+        assert!(!file.exists(), "{what}: moved out of the way");
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+            .to_owned();
+        let aside = std::fs::read_dir(site.sessions_dir().join(".corrupt"))
+            .expect("quarantine")
+            .count();
+        assert_eq!(aside, i + 1, "{what}: kept for inspection");
+        assert!(log_text().contains(&name), "{what}: the log names the file");
+        // Logging in again works and writes a fresh, valid file.
+        assert_eq!(
+            b.login(&app, &format!("user{i}"), "password123")
+                .await
+                .status,
+            StatusCode::SEE_OTHER
+        );
+        assert_eq!(
+            b.get(&app, "/").await.element_text("user"),
+            Some(format!("user{i}"))
+        );
+        std::fs::remove_file(site.session_files().pop().expect("new file")).expect("clean");
+    }
+    assert!(log_text().contains("unreadable session file moved aside"));
+}
+
+#[actix_web::test]
+async fn an_unwritable_store_gets_503_pages_and_recovers_by_itself() {
+    let site = Site::new("");
+    let app = start(&site).await;
+    let mut alice = Browser::new();
+    alice.register(&app, "alice").await;
+    let mut bob = Browser::new();
+    bob.register(&app, "bob").await;
+    bob.get(&app, "/logout").await;
+
+    // The session folder is replaced by a plain file: nothing can be read or written there.
+    let dir = site.sessions_dir();
+    let aside = dir.with_extension("moved");
+    std::fs::rename(&dir, &aside).expect("move folder");
+    std::fs::write(&dir, b"not a folder").expect("plain file");
+
+    let health = bob.get(&app, "/healthz").await;
+    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+    let anon = Browser::new().get(&app, "/").await;
+    assert_eq!(anon.status, StatusCode::OK, "anonymous pages keep working");
+    assert_eq!(
+        Browser::new().get(&app, "/login").await.status,
+        StatusCode::OK
+    );
+    let login = bob.login(&app, "bob", "password123").await;
+    assert_eq!(login.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        login.body.contains("Sessions unavailable"),
+        "a page, not an empty 500: {}",
+        login.body
+    );
+    assert!(login.headers.contains_key("content-security-policy"));
+    assert_eq!(
+        login
+            .headers
+            .get(header::CACHE_CONTROL)
+            .map(|v| v.as_bytes()),
+        Some(&b"no-store"[..])
+    );
+    let logged_in = alice.get(&app, "/").await;
+    assert_eq!(logged_in.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(logged_in.body.contains("Sessions unavailable"));
+
+    // Back as it was: no restart needed.
+    std::fs::remove_file(&dir).expect("remove file");
+    std::fs::rename(&aside, &dir).expect("restore folder");
+    assert_eq!(bob.get(&app, "/healthz").await.status, StatusCode::OK);
+    assert_eq!(
+        alice.get(&app, "/").await.element_text("user").as_deref(),
+        Some("alice")
+    );
+    assert_eq!(
+        bob.login(&app, "bob", "password123").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        bob.get(&app, "/").await.element_text("user").as_deref(),
+        Some("bob")
+    );
+
+    // A folder that vanished altogether is made again.
+    std::fs::remove_dir_all(&dir).expect("remove folder");
+    let mut carol = Browser::new();
+    assert_eq!(
+        carol.register(&app, "carol").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        carol.get(&app, "/").await.element_text("user").as_deref(),
+        Some("carol")
+    );
+}
+
+async fn oversized_writes_are_refused_and_the_old_state_kept(store: impl SessionStore) {
+    let ttl = time::Duration::seconds(60);
+    let small: std::collections::HashMap<String, String> =
+        [("k".to_owned(), "\"small\"".to_owned())].into();
+    let big: std::collections::HashMap<String, String> =
+        [("k".to_owned(), format!("\"{}\"", "x".repeat(2000)))].into();
+    assert!(matches!(
+        store.save(big.clone(), &ttl).await,
+        Err(SaveError::Serialization(_))
+    ));
+    let key = store.save(small.clone(), &ttl).await.expect("small fits");
+    let copy = SessionKey::try_from(key.as_ref().to_owned()).expect("key");
+    assert!(matches!(
+        store.update(copy, big, &ttl).await,
+        Err(UpdateError::Serialization(_))
+    ));
+    assert_eq!(
+        store.load(&key).await.expect("load"),
+        Some(small),
+        "previous state intact"
+    );
+}
+
+#[actix_web::test]
+async fn both_stores_refuse_oversized_sessions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = FileSessionStore::open(
+        FileStoreOptions::new(dir.path())
+            .cleanup_interval(None)
+            .max_session_bytes(1024),
+    )
+    .expect("open");
+    oversized_writes_are_refused_and_the_old_state_kept(file).await;
+    oversized_writes_are_refused_and_the_old_state_kept(MemorySessionStore::with_limit(None, 1024))
+        .await;
+}
+
+#[actix_web::test]
+async fn a_session_over_the_limit_gets_a_clear_page() {
+    let site = Site::new("max_session_bytes = 256\n");
+    let app = start(&site).await;
+    let mut b = Browser::new();
+    let res = b
+        .register(
+            &app,
+            "a-rather-long-user-id-to-fill-the-session-past-its-limit",
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(res.body.contains("Session too large"));
+    assert!(site.session_files().is_empty());
+}
+
+async fn parallel_visits(lock: bool) -> (u64, u64) {
+    let site = Site::new(&format!("lock = {lock}\n"));
+    let app = start(&site).await;
+    let mut b = Browser::new();
+    b.register(&app, "paula").await;
+    let before: u64 = b
+        .get(&app, "/")
+        .await
+        .element_text("visits")
+        .and_then(|v| v.parse().ok())
+        .expect("visits");
+    let pages = join_all((0..50).map(|_| {
+        let mut client = b.clone();
+        let app = &app;
+        async move { client.get(app, "/").await }
+    }))
+    .await;
+    for p in &pages {
+        assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    }
+    for f in site.session_files() {
+        let bytes = std::fs::read(&f).expect("read");
+        session_server::store::SessionRecord::from_bytes(&bytes).expect("never torn");
+    }
+    let after: u64 = b
+        .get(&app, "/")
+        .await
+        .element_text("visits")
+        .and_then(|v| v.parse().ok())
+        .expect("visits");
+    (before, after)
+}
+
+#[actix_web::test]
+async fn fifty_parallel_requests_of_one_session_never_tear_or_fail() {
+    let (before, after) = parallel_visits(false).await;
+    assert!(
+        after > before && after <= before + 51,
+        "{before} -> {after}"
+    );
+}
+
+#[actix_web::test]
+async fn with_lock_fifty_parallel_increments_give_exactly_fifty() {
+    let (before, after) = parallel_visits(true).await;
+    assert_eq!(after, before + 51, "50 parallel visits and the final one");
+}
+
+#[actix_web::test]
+async fn failed_logins_are_throttled_with_retry_after() {
+    let site = Site::with_config(
+        "[session]\nlifetime = 60\n[auth]\nbcrypt_cost = 4\nmax_failed_logins = 3\nfailed_login_window = \"10m\"\n",
+    );
+    let app = start(&site).await;
+    let mut owner = Browser::new();
+    owner.register(&app, "victim").await;
+    let mut attacker = Browser::new();
+    for _ in 0..3 {
+        assert_eq!(
+            attacker.login(&app, "victim", "guess-guess").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let blocked = attacker.login(&app, "victim", "password123").await;
+    assert_eq!(
+        blocked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    let retry: u64 = blocked
+        .headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After seconds");
+    assert!((1..=600).contains(&retry), "{retry}");
+    assert!(blocked.body.contains("Too many failed logins"));
+    assert!(log_text().is_empty() || !log_text().contains("password123"));
+    // Another account is not blocked by this one's failures.
+    let mut other = Browser::new();
+    other.register(&app, "bystander").await;
+    assert_eq!(
+        other.login(&app, "bystander", "password123").await.status,
+        StatusCode::SEE_OTHER
+    );
+}
