@@ -512,11 +512,16 @@ fn urlencode(s: &str) -> String {
 }
 
 /// Writes a config for a real server on a free loopback port in `dir`; returns its path and
-/// address.
-pub fn server_config(dir: &Path, extra_session: &str) -> (PathBuf, std::net::SocketAddr) {
+/// address. `session` and `filesystem` are extra lines for those tables.
+pub fn server_config(
+    dir: &Path,
+    session: &str,
+    filesystem: &str,
+) -> (PathBuf, std::net::SocketAddr) {
     let port = free_port();
     let text = format!(
-        "[server]\nbind = \"127.0.0.1:{port}\"\nworkers = 2\n[session]\nlifetime = 600\n{extra_session}\n[auth]\nbcrypt_cost = 4\nmax_failed_logins = 1000\n"
+        "[server]\nbind = \"127.0.0.1:{port}\"\nworkers = 2\n[session]\nlifetime = 600\n{session}\n\
+         [session.filesystem]\n{filesystem}\n[auth]\nbcrypt_cost = 4\nmax_failed_logins = 1000\n"
     );
     let path = dir.join("config.toml");
     std::fs::write(&path, text).expect("write config");

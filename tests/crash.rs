@@ -1,0 +1,133 @@
+//! The real binary under kill -9, and several processes sharing one session folder.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{server_config, session_files, HttpClient, ServerProcess};
+use session_server::store::SessionRecord;
+
+#[test]
+fn sigkill_mid_storm_tears_nothing_and_loses_no_acknowledged_visit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, addr) = server_config(dir.path(), "", "");
+    let server = ServerProcess::start(&config, addr);
+
+    // 200 logged-in sessions (one user each keeps it simple to tell them apart).
+    let mut clients: Vec<HttpClient> = (0..200)
+        .map(|i| {
+            let mut c = HttpClient::new(addr);
+            assert_eq!(c.register(&format!("u{i}")), Some(303), "register u{i}");
+            c
+        })
+        .collect();
+    assert_eq!(session_files(&dir.path().join("sessions")).len(), 200);
+
+    // The storm: 16 threads, each cycling through its share of the sessions.
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles: Vec<_> = (0..16)
+        .map(|t| {
+            let mut mine: Vec<(HttpClient, u64)> = clients
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % 16 == t)
+                .map(|(_, c)| (c.clone(), 0))
+                .collect();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    for (client, acked) in &mut mine {
+                        if let Some(v) = client.visit() {
+                            *acked = (*acked).max(v);
+                        }
+                    }
+                }
+                mine
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(server); // SIGKILL while requests are in flight
+    stop.store(true, Ordering::Relaxed);
+    let mut acked: Vec<(HttpClient, u64)> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("thread"))
+        .collect();
+    let total: u64 = acked.iter().map(|(_, v)| *v).sum();
+    assert!(total > 200, "the storm ran ({total} acknowledged visits)");
+    eprintln!("storm: {total} acknowledged visits over 200 sessions before SIGKILL");
+
+    let sessions = dir.path().join("sessions");
+    for f in session_files(&sessions) {
+        let bytes = std::fs::read(&f).expect("read");
+        SessionRecord::from_bytes(&bytes).unwrap_or_else(|e| panic!("{} torn: {e}", f.display()));
+    }
+    let leftovers = || -> usize {
+        std::fs::read_dir(sessions.join(".tmp"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| std::fs::read_dir(e.path()).map_or(0, |d| d.count()))
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+
+    // Restart on the same folder: stale temporary files are swept, every visit survived.
+    let server = ServerProcess::start(&config, addr);
+    assert_eq!(leftovers(), 0, "no temporary file survives the restart");
+    for (client, last_seen) in &mut acked {
+        if *last_seen == 0 {
+            continue;
+        }
+        let now = client.visit().expect("still logged in after the restart");
+        assert!(
+            now > *last_seen,
+            "acknowledged visit {last_seen} lost (now {now})"
+        );
+    }
+    drop(clients.drain(..));
+    assert!(!server.log().contains("panicked"));
+}
+
+#[test]
+fn lock_serializes_one_session_across_two_processes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config_a, addr_a) = server_config(dir.path(), "lock = true", "");
+    let a = ServerProcess::start(&config_a, addr_a);
+    // A second process: same folder, same key, another port.
+    let dir_b = dir.path().join("b");
+    std::fs::create_dir(&dir_b).expect("mkdir");
+    let (config_b, addr_b) = server_config(
+        &dir_b,
+        &format!(
+            "lock = true\nsecret_key_file = {:?}",
+            dir.path().join("secret.key")
+        ),
+        &format!("dir = {:?}", dir.path().join("sessions")),
+    );
+    let b = ServerProcess::start(&config_b, addr_b);
+
+    let mut client = HttpClient::new(addr_a);
+    assert_eq!(client.register("shared"), Some(303));
+    let before = client.visit().expect("visits");
+    let handles: Vec<_> = (0..50)
+        .map(|i| {
+            let mut c = client.clone();
+            c.addr = if i % 2 == 0 { addr_a } else { addr_b };
+            std::thread::spawn(move || c.get("/").map(|p| p.status))
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().expect("thread"), Some(200));
+    }
+    let after = client.visit().expect("visits");
+    assert_eq!(
+        after,
+        before + 51,
+        "every one of the 50 parallel increments kept"
+    );
+    drop((a, b));
+}
