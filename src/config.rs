@@ -77,6 +77,8 @@ pub struct FilesystemConfig {
     pub dir: PathBuf,
     pub cleanup_interval: Duration,
     pub durability: Durability,
+    /// Threads doing the session file work.
+    pub io_threads: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +160,7 @@ struct RawFilesystem {
     dir: Option<PathBuf>,
     cleanup_interval: Option<Seconds>,
     durability: Option<Durability>,
+    io_threads: Option<Positive>,
 }
 
 #[derive(Deserialize, Default)]
@@ -399,6 +402,21 @@ impl Config {
             ));
         }
         let max_failed_logins = raw.auth.max_failed_logins.map_or(5, |Positive(n)| n);
+        let durability = s.filesystem.durability.unwrap_or_default();
+        // One thread batches page-cache writes best; fsync waits on the disk, so several
+        // threads let the journal commit many writes at once.
+        let io_threads = match (s.filesystem.io_threads, durability) {
+            (Some(Positive(n)), _) if n > 64 => {
+                return Err(invalid(
+                    "session.filesystem.io_threads",
+                    n.to_string(),
+                    "expected an integer from 1 to 64",
+                ))
+            }
+            (Some(Positive(n)), _) => usize::try_from(n).unwrap_or(1),
+            (None, Durability::Process) => 1,
+            (None, Durability::Fsync) => 8,
+        };
         Ok(Self {
             source,
             server: ServerConfig { bind, workers },
@@ -422,7 +440,8 @@ impl Config {
                         .filesystem
                         .cleanup_interval
                         .map_or(Duration::from_secs(60), |c| c.0),
-                    durability: s.filesystem.durability.unwrap_or_default(),
+                    durability,
+                    io_threads,
                 },
             },
             auth: AuthConfig {

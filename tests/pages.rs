@@ -429,3 +429,42 @@ async fn error_pages_health_and_headers() {
     assert_eq!(h("referrer-policy"), "same-origin");
     assert!(missing.headers.contains_key("content-security-policy"));
 }
+
+#[actix_web::test]
+async fn api_session_reads_without_changing() {
+    for refresh in [true, false] {
+        let site = Site::new(&format!("refresh_each_request = {refresh}\n"));
+        let app = start(&site).await;
+        let mut b = Browser::new();
+        let anon = b.get(&app, "/api/session").await;
+        assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+        let body: serde_json::Value = serde_json::from_str(&anon.body).expect("json");
+        assert_eq!(body["error"], "not logged in");
+        assert!(site.session_files().is_empty());
+
+        b.register(&app, "api-user").await;
+        b.get(&app, "/").await;
+        for _ in 0..3 {
+            let res = b.get(&app, "/api/session").await;
+            assert_eq!(res.status, StatusCode::OK);
+            let v: serde_json::Value = serde_json::from_str(&res.body).expect("json");
+            assert_eq!(v["user_id"], "api-user");
+            assert_eq!(v["visits"], 1, "reading does not count");
+            let expires = v["expires_at"].as_str().expect("expires_at");
+            let file: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&site.session_files()[0]).expect("file"))
+                    .expect("json");
+            assert!(
+                file["data"].get("$expires_at").is_none(),
+                "reserved key never stored"
+            );
+            if !refresh {
+                assert_eq!(
+                    file["expires_at"].as_str(),
+                    Some(expires),
+                    "the stored expiry"
+                );
+            }
+        }
+    }
+}

@@ -19,6 +19,13 @@ fn ttl(secs: i64) -> time::Duration {
     time::Duration::seconds(secs)
 }
 
+/// What `load` returns, without the store's reserved keys (checked on their own below).
+async fn load(store: &impl SessionStore, k: &SessionKey) -> Option<State> {
+    let mut state = store.load(k).await.expect("load")?;
+    state.retain(|key, _| !key.starts_with('$'));
+    Some(state)
+}
+
 fn key(s: &str) -> SessionKey {
     SessionKey::try_from(s.to_owned()).expect("key")
 }
@@ -30,7 +37,7 @@ pub async fn load_of_unknown_or_malformed_keys_is_none(store: &impl SessionStore
         "x".repeat(4000),
         "short".to_owned(),
     ] {
-        assert_eq!(store.load(&key(&k)).await.expect("load"), None, "{k}");
+        assert_eq!(load(store, &key(&k)).await, None, "{k}");
         store
             .update_ttl(&key(&k), &ttl(60))
             .await
@@ -50,7 +57,7 @@ pub async fn save_then_load_round_trips_json_values(store: &impl SessionStore) {
     ]);
     let k = store.save(s.clone(), &ttl(60)).await.expect("save");
     assert!(id::is_well_formed(k.as_ref()));
-    let back = store.load(&k).await.expect("load").expect("present");
+    let back = load(store, &k).await.expect("present");
     let parsed = |m: &State| -> HashMap<String, serde_json::Value> {
         m.iter()
             .map(|(k, v)| (k.clone(), serde_json::from_str(v).expect("json")))
@@ -88,10 +95,7 @@ pub async fn update_keeps_the_key_and_replaces_the_state(store: &impl SessionSto
         .await
         .expect("update");
     assert_eq!(k.as_ref(), k2.as_ref());
-    assert_eq!(
-        store.load(&k).await.expect("load"),
-        Some(state(&[("b", "2")]))
-    );
+    assert_eq!(load(store, &k).await, Some(state(&[("b", "2")])));
 }
 
 pub async fn update_of_a_vanished_session_saves_under_a_new_key(store: &impl SessionStore) {
@@ -100,17 +104,14 @@ pub async fn update_of_a_vanished_session_saves_under_a_new_key(store: &impl Ses
         .await
         .expect("save");
     store.delete(&k).await.expect("delete");
-    assert_eq!(store.load(&k).await.expect("load"), None);
+    assert_eq!(load(store, &k).await, None);
     let k2 = store
         .update(key(k.as_ref()), state(&[("a", "2")]), &ttl(60))
         .await
         .expect("update");
     assert_ne!(k.as_ref(), k2.as_ref(), "the deleted id must not come back");
-    assert_eq!(store.load(&k).await.expect("load"), None);
-    assert_eq!(
-        store.load(&k2).await.expect("load"),
-        Some(state(&[("a", "2")]))
-    );
+    assert_eq!(load(store, &k).await, None);
+    assert_eq!(load(store, &k2).await, Some(state(&[("a", "2")])));
     // The same for an id that never existed.
     let k3 = store
         .update(key(&"Q".repeat(43)), state(&[("a", "3")]), &ttl(60))
@@ -130,9 +131,9 @@ pub async fn sessions_expire_and_update_ttl_extends_them(store: &impl SessionSto
         .expect("save");
     store.update_ttl(&kept, &ttl(5)).await.expect("extend");
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(store.load(&short).await.expect("load"), None, "expired");
+    assert_eq!(load(store, &short).await, None, "expired");
     assert_eq!(
-        store.load(&kept).await.expect("load"),
+        load(store, &kept).await,
         Some(state(&[("a", "2")])),
         "extended"
     );
@@ -141,7 +142,20 @@ pub async fn sessions_expire_and_update_ttl_extends_them(store: &impl SessionSto
         .update_ttl(&short, &ttl(60))
         .await
         .expect("update_ttl");
-    assert_eq!(store.load(&short).await.expect("load"), None);
+    assert_eq!(load(store, &short).await, None);
+}
+
+pub async fn a_loaded_session_carries_its_expiry(store: &impl SessionStore) {
+    let before = time::OffsetDateTime::now_utc();
+    let k = store
+        .save(state(&[("a", "1")]), &ttl(60))
+        .await
+        .expect("save");
+    let loaded = store.load(&k).await.expect("load").expect("present");
+    let text: String = serde_json::from_str(&loaded["$expires_at"]).expect("a JSON string");
+    let at = time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339");
+    assert!(at >= before + ttl(60) && at <= before + ttl(62), "{at}");
 }
 
 pub async fn delete_removes(store: &impl SessionStore) {
@@ -150,7 +164,7 @@ pub async fn delete_removes(store: &impl SessionStore) {
         .await
         .expect("save");
     store.delete(&k).await.expect("delete");
-    assert_eq!(store.load(&k).await.expect("load"), None);
+    assert_eq!(load(store, &k).await, None);
 }
 
 macro_rules! conformance {
@@ -165,6 +179,7 @@ macro_rules! conformance {
                 update_keeps_the_key_and_replaces_the_state,
                 update_of_a_vanished_session_saves_under_a_new_key,
                 sessions_expire_and_update_ttl_extends_them,
+                a_loaded_session_carries_its_expiry,
                 delete_removes);
         }
     };

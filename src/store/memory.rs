@@ -64,7 +64,11 @@ impl MemorySessionStore {
     /// The same limit the file store applies, measured without serializing: the sum of keys and
     /// JSON values, which is what a session file holds besides a fixed header.
     fn check_size(&self, state: &SessionState) -> Result<(), StoreError> {
-        let size: usize = state.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let size: usize = state
+            .iter()
+            .filter(|(k, _)| !k.starts_with(super::record::RESERVED_PREFIX))
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
         if size > self.max_bytes {
             return Err(StoreError::TooLarge {
                 size,

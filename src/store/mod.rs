@@ -9,6 +9,7 @@
 pub mod error;
 pub mod file;
 pub mod id;
+pub mod io_threads;
 pub mod memory;
 pub mod record;
 
@@ -18,15 +19,6 @@ pub use error::StoreError;
 pub use file::{FileSessionStore, FileStoreOptions, SweepReport};
 pub use memory::MemorySessionStore;
 pub use record::{SessionRecord, SessionState};
-
-/// Runs blocking store work on the blocking thread pool, never on an async worker.
-pub(crate) async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| StoreError::Blocking(e.to_string()))?
-}
 
 /// The store type chosen in `config.toml`.
 #[derive(Clone)]
@@ -40,10 +32,7 @@ impl ConfiguredStore {
     /// Whether a session could be written and read right now.
     pub async fn check_health(&self) -> Result<(), StoreError> {
         match self {
-            Self::Filesystem(s) => {
-                let s = s.clone();
-                blocking(move || s.check_writable()).await
-            }
+            Self::Filesystem(s) => s.check_writable().await,
             Self::Memory(_) => Ok(()),
         }
     }

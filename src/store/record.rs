@@ -11,6 +11,12 @@ use time::OffsetDateTime;
 
 use super::StoreError;
 
+/// State keys starting with this character belong to the store: handed to handlers on load,
+/// never written.
+pub const RESERVED_PREFIX: char = '$';
+/// Reserved key under which a loaded session carries its expiry (RFC 3339, as a JSON string).
+pub const EXPIRES_AT_KEY: &str = "$expires_at";
+
 /// The only format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -67,6 +73,7 @@ impl SessionRecord {
     ) -> Result<Self, StoreError> {
         let data = state
             .iter()
+            .filter(|(k, _)| !k.starts_with(RESERVED_PREFIX))
             .map(|(k, v)| {
                 serde_json::from_str(v)
                     .map(|value| (k.clone(), value))
@@ -90,12 +97,20 @@ impl SessionRecord {
         self.expires_at <= now
     }
 
-    /// The state map actix-session expects.
+    /// The state map actix-session expects, with the expiry under [`EXPIRES_AT_KEY`].
     pub fn state(&self) -> SessionState {
-        self.data
+        let mut state: SessionState = self
+            .data
             .iter()
             .map(|(k, v)| (k.clone(), v.to_string()))
-            .collect()
+            .collect();
+        if let Ok(at) = self
+            .expires_at
+            .format(&time::format_description::well_known::Rfc3339)
+        {
+            state.insert(EXPIRES_AT_KEY.to_owned(), format!("\"{at}\""));
+        }
+        state
     }
 
     /// The pretty-printed JSON document, refused when over `limit` bytes.
@@ -149,7 +164,18 @@ mod tests {
             "{text}"
         );
         let back = SessionRecord::from_bytes(text.as_bytes()).expect("parses");
-        assert_eq!(back.state(), state);
+        let mut loaded = back.state();
+        assert_eq!(
+            loaded.remove(EXPIRES_AT_KEY).as_deref(),
+            Some("\"2026-11-22T10:00:31Z\"")
+        );
+        assert_eq!(loaded, state);
+        let again = SessionRecord::new(&back.state(), now, now, &time::Duration::seconds(30))
+            .expect("json");
+        assert!(
+            !again.data.contains_key(EXPIRES_AT_KEY),
+            "reserved keys are never stored"
+        );
     }
 
     #[test]

@@ -75,6 +75,7 @@ impl AppState {
                 FileStoreOptions::new(&s.filesystem.dir)
                     .cleanup_interval(Some(s.filesystem.cleanup_interval))
                     .durability(s.filesystem.durability)
+                    .io_threads(s.filesystem.io_threads)
                     .max_session_bytes(s.max_session_bytes),
             )?),
             StoreType::Memory => ConfiguredStore::Memory(MemorySessionStore::with_limit(
@@ -233,6 +234,7 @@ pub fn app(
                 .route(web::get().to(auth::logout_get))
                 .route(web::post().to(auth::logout_post)),
         )
+        .route("/api/session", web::get().to(pages::api_session))
         .route("/healthz", web::get().to(pages::healthz))
         .route("/static/style.css", web::get().to(pages::stylesheet))
         .default_service(web::to(pages::not_found))

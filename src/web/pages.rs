@@ -9,6 +9,7 @@ use actix_web_flash_messages::IncomingFlashMessages;
 use super::auth::USER_KEY;
 use super::render::STYLESHEET;
 use super::{flashes_of, AppState};
+use crate::store::record::{expiry_after, EXPIRES_AT_KEY};
 
 /// Session key of the logged-in page-view counter.
 pub const VISITS_KEY: &str = "visits";
@@ -35,6 +36,30 @@ pub async fn index(
         return state.form_page(&req, &session, StatusCode::OK, "index.html", ctx);
     }
     state.templates.page(StatusCode::OK, "index.html", &ctx)
+}
+
+/// `GET /api/session`: the current session as JSON, read without changing it (only the expiry
+/// slides, as on any request); 401 when not logged in.
+pub async fn api_session(session: Session, state: web::Data<AppState>) -> HttpResponse {
+    let Some(user_id) = session.get::<String>(USER_KEY).ok().flatten() else {
+        return HttpResponse::Unauthorized().json(serde_json::json!({ "error": "not logged in" }));
+    };
+    let visits = session.get::<u64>(VISITS_KEY).ok().flatten().unwrap_or(0);
+    let s = &state.config.session;
+    let expires_at = if s.refresh_each_request {
+        // This very request moves the expiry.
+        let ttl = time::Duration::seconds(i64::try_from(s.lifetime.as_secs()).unwrap_or(i64::MAX));
+        expiry_after(time::OffsetDateTime::now_utc(), &ttl)
+            .format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    } else {
+        session.get::<String>(EXPIRES_AT_KEY).ok().flatten()
+    };
+    HttpResponse::Ok().json(serde_json::json!({
+        "user_id": user_id,
+        "visits": visits,
+        "expires_at": expires_at,
+    }))
 }
 
 /// `GET /healthz`: 200 while a session can be written and read, 503 otherwise.

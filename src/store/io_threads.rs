@@ -1,0 +1,80 @@
+//! The threads that do a store's file work, so that none of it runs on an actix worker.
+//!
+//! Why not `spawn_blocking`: it wakes an idle pool thread (a futex wake and two context switches)
+//! for every call, and under load those switches cost more CPU than the file work itself. Here
+//! each store owns a few long-lived threads, each draining its own queue: a thread that is busy
+//! takes the next job without being woken, so under load the switches are shared by many jobs.
+//! Jobs for one session always go to the same thread, so they run in the order they were sent.
+
+use std::sync::mpsc;
+
+use super::StoreError;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of named threads, each with its own queue. Dropping it ends them once their queues
+/// are empty.
+pub struct IoThreads {
+    queues: Vec<mpsc::Sender<Job>>,
+}
+
+impl IoThreads {
+    /// Starts `count` (at least 1) threads named `name-N`.
+    pub fn start(name: &str, count: usize) -> Result<Self, StoreError> {
+        let queues = (0..count.max(1))
+            .map(|i| {
+                let (tx, rx) = mpsc::channel::<Job>();
+                std::thread::Builder::new()
+                    .name(format!("{name}-{i}"))
+                    .spawn(move || {
+                        while let Ok(job) = rx.recv() {
+                            job();
+                        }
+                    })
+                    .map(|_| tx)
+                    .map_err(|e| StoreError::Blocking(format!("cannot start an I/O thread: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { queues })
+    }
+
+    /// Runs `work` on the thread chosen by `affinity` (e.g. a byte of the session's digest) and
+    /// waits for its result without blocking the caller's thread.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        affinity: u8,
+        work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let queue = &self.queues[usize::from(affinity) % self.queues.len()];
+        queue
+            .send(Box::new(move || {
+                // The receiver may have gone (request cancelled): the work is done all the same.
+                let _ = tx.send(work());
+            }))
+            .map_err(|_| StoreError::Blocking("the store's I/O thread has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Blocking("the store's I/O thread dropped a job".into()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn jobs_run_off_thread_and_return_results() {
+        let threads = IoThreads::start("test-io", 2).expect("start");
+        let caller = std::thread::current().id();
+        let ran_on = threads
+            .run(1, move || Ok(std::thread::current().id()))
+            .await
+            .expect("ran");
+        assert_ne!(ran_on, caller);
+        let err = threads
+            .run(0, || Err::<(), _>(StoreError::Random("x".into())))
+            .await
+            .expect_err("error passed through");
+        assert!(matches!(err, StoreError::Random(_)));
+    }
+}
