@@ -11,93 +11,18 @@
 # figure's ratio to the memory store's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
 DURATION=${1:-10}
 CONNS=${2:-32}
-THREADS=2
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
-command -v curl >/dev/null || { echo "curl is missing: apt-get install -y curl" >&2; exit 1; }
-cargo build --release --quiet
-BIN=$PWD/target/release/session-server
-WORK=$(mktemp -d "$PWD/target/bench.XXXXXX")
+source scripts/lib.sh
 SHM=$(mktemp -d /dev/shm/session-bench.XXXXXX)
-TICK=$(getconf CLK_TCK)
-SERVER_PID=
-cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-  rm -rf "$WORK" "$SHM"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
-# start_server NAME SESSION_TOML FILESYSTEM_TOML
-start_server() {
-  local name=$1 dir="$WORK/$1"
-  mkdir -p "$dir"
-  PORT=$(free_port)
-  cat > "$dir/config.toml" <<TOML
-[server]
-bind = "127.0.0.1:$PORT"
-workers = 2
-[session]
-permanent = true
-lifetime = 3600
-$2
-[session.filesystem]
-$3
-[auth]
-bcrypt_cost = 4
-max_failed_logins = 100000
-TOML
-  RUST_LOG=warn "$BIN" --config "$dir/config.toml" 2>"$dir/server.log" &
-  SERVER_PID=$!
-  for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "server $name did not start:" >&2; cat "$dir/server.log" >&2; exit 1
-}
-
-stop_server() {
-  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
-}
-
-# login_sessions COUNT FILE: registers one user and logs in COUNT sessions, one cookie per line.
-login_sessions() {
-  local count=$1 out=$2 jar="$WORK/jar" base="http://127.0.0.1:$PORT"
-  : > "$out"
-  token() { grep -o 'name="csrf_token" value="[^"]*"' | head -1 | sed 's/.*value="//; s/"$//'; }
-  rm -f "$jar"
-  local t; t=$(curl -fs -c "$jar" -b "$jar" "$base/register" | token)
-  curl -fs -o /dev/null -c "$jar" -b "$jar" --data "user_id=bench&user_name=Bench&password=benchmark-pw&repassword=benchmark-pw&csrf_token=$t" "$base/register"
-  for _ in $(seq "$count"); do
-    rm -f "$jar"
-    t=$(curl -fs -c "$jar" -b "$jar" "$base/login" | token)
-    curl -fs -o /dev/null -c "$jar" -b "$jar" --data "user_id=bench&password=benchmark-pw&csrf_token=$t" "$base/login"
-    awk '$6 == "session" { print "session=" $7 }' "$jar" >> "$out"
-  done
-}
+EXTRA_CLEANUP+=("$SHM")
 
 RESULTS="$WORK/results.tsv"
 : > "$RESULTS"
 # measure SETUP ENDPOINT COOKIES
 measure() {
-  local setup=$1 path=$2 cookies=$3 before after out
-  before=$(cpu_ticks "$SERVER_PID")
-  out=$(COOKIE_FILE=$cookies WRK_THREADS=$THREADS wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency \
-        -s scripts/wrk-sessions.lua "http://127.0.0.1:$PORT$path")
-  after=$(cpu_ticks "$SERVER_PID")
-  echo "$out" | grep -q "Non-2xx" && { echo "$setup $path: errors:"; echo "$out"; } >&2
-  local rps p50 p99
-  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
-  p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
-  local total; total=$(echo "$out" | awk '/requests in/ {print $1}')
-  local cpu; cpu=$(echo "($after - $before) / $TICK" | bc -l)
-  local per_cpu; per_cpu=$(echo "$total / $cpu" | bc -l)
-  printf '%s\t%s\t%s\t%s\t%s\t%.0f\n' "$setup" "$path" "$rps" "$p50" "$p99" "$per_cpu" >> "$RESULTS"
+  run_wrk "$2" "$3" "$DURATION" "$CONNS"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$RPS" "$P50" "$P99" "$PER_CPU" >> "$RESULTS"
 }
 
 # run_setup NAME SESSION_TOML FILESYSTEM_TOML [same-session]

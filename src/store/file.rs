@@ -702,9 +702,16 @@ fn spawn_sweeper(store: Weak<Inner>, every: Duration) {
                 let Some(inner) = store.upgrade() else { return };
                 if waited >= every {
                     waited = Duration::ZERO;
+                    let started = std::time::Instant::now();
                     let report = inner.sweep(SystemTime::now());
                     if report != SweepReport::default() {
-                        tracing::info!(?report, "session sweep");
+                        tracing::info!(
+                            expired = report.expired,
+                            quarantined = report.quarantined,
+                            stale_temp_dirs = report.stale_temp_dirs,
+                            elapsed_ms = started.elapsed().as_millis(),
+                            "session sweep"
+                        );
                     }
                 }
             }

@@ -1,0 +1,91 @@
+# Shared by the benchmark scripts: start and stop the release server, log sessions in, run wrk.
+# Loopback only; every server started here is stopped by its pid. Source it after `cd` to the
+# repo root; it sets WORK (a scratch folder removed on exit) and BIN.
+
+set -euo pipefail
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+command -v curl >/dev/null || { echo "curl is missing: apt-get install -y curl" >&2; exit 1; }
+cargo build --release --quiet --bin session-server
+BIN=$PWD/target/release/session-server
+WORK=$(mktemp -d "$PWD/target/bench.XXXXXX")
+TICK=$(getconf CLK_TCK)
+THREADS=2
+SERVER_PID=
+EXTRA_CLEANUP=()
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK" "${EXTRA_CLEANUP[@]}"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+
+# start_server NAME SESSION_TOML FILESYSTEM_TOML: sets PORT, SERVER_PID, STARTUP_MS.
+start_server() {
+  local name=$1 dir="$WORK/$1"
+  mkdir -p "$dir"
+  PORT=$(free_port)
+  cat > "$dir/config.toml" <<TOML
+[server]
+bind = "127.0.0.1:$PORT"
+workers = 2
+[session]
+permanent = true
+lifetime = 3600
+$2
+[session.filesystem]
+$3
+[auth]
+bcrypt_cost = 4
+max_failed_logins = 100000
+TOML
+  local t0; t0=$(date +%s%N)
+  RUST_LOG=${SERVER_LOG:-warn} "$BIN" --config "$dir/config.toml" 2>"$dir/server.log" &
+  SERVER_PID=$!
+  for _ in $(seq 300); do
+    if curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then
+      STARTUP_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
+      return 0
+    fi
+    sleep 0.02
+  done
+  echo "server $name did not start:" >&2; cat "$dir/server.log" >&2; exit 1
+}
+
+stop_server() {
+  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+}
+
+# login_sessions COUNT FILE: registers one user and logs in COUNT sessions, one cookie per line.
+login_sessions() {
+  local count=$1 out=$2 jar="$WORK/jar" base="http://127.0.0.1:$PORT" t
+  token() { grep -o 'name="csrf_token" value="[^"]*"' | head -1 | sed 's/.*value="//; s/"$//'; }
+  : > "$out"
+  rm -f "$jar"
+  t=$(curl -fs -c "$jar" -b "$jar" "$base/register" | token)
+  curl -fs -o /dev/null -c "$jar" -b "$jar" --data "user_id=bench&user_name=Bench&password=benchmark-pw&repassword=benchmark-pw&csrf_token=$t" "$base/register" || true
+  for _ in $(seq "$count"); do
+    rm -f "$jar"
+    t=$(curl -fs -c "$jar" -b "$jar" "$base/login" | token)
+    curl -fs -o /dev/null -c "$jar" -b "$jar" --data "user_id=bench&password=benchmark-pw&csrf_token=$t" "$base/login"
+    awk '$6 == "session" { print "session=" $7 }' "$jar" >> "$out"
+  done
+}
+
+# run_wrk PATH COOKIES SECONDS CONNS: sets RPS, P50, P99, PER_CPU (requests per server CPU-second).
+run_wrk() {
+  local path=$1 cookies=$2 secs=$3 conns=$4 before after out total cpu
+  before=$(cpu_ticks "$SERVER_PID")
+  out=$(COOKIE_FILE=$cookies WRK_THREADS=$THREADS wrk -t"$THREADS" -c"$conns" -d"${secs}s" --latency \
+        -s scripts/wrk-sessions.lua "http://127.0.0.1:$PORT$path")
+  after=$(cpu_ticks "$SERVER_PID")
+  if echo "$out" | grep -q "Non-2xx"; then echo "errors on $path:" >&2; echo "$out" >&2; fi
+  RPS=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  P50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+  P99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+  total=$(echo "$out" | awk '/requests in/ {print $1}')
+  cpu=$(echo "($after - $before) / $TICK" | bc -l)
+  PER_CPU=$(printf '%.0f' "$(echo "$total / $cpu" | bc -l)")
+}
