@@ -131,6 +131,15 @@ struct Seen {
     expires_at: OffsetDateTime,
 }
 
+impl Seen {
+    fn of(record: &SessionRecord) -> Self {
+        Self {
+            created_at: record.created_at,
+            expires_at: record.expires_at,
+        }
+    }
+}
+
 /// What one sweep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SweepReport {
@@ -299,13 +308,7 @@ impl Inner {
             self.remove(&digest)?;
             return Ok(None);
         }
-        self.remember(
-            digest,
-            Some(Seen {
-                created_at: record.created_at,
-                expires_at: record.expires_at,
-            }),
-        );
+        self.remember(digest, Some(Seen::of(&record)));
         Ok(Some(record))
     }
 
@@ -328,13 +331,7 @@ impl Inner {
             match atomic::place_new(tmp, &path).map_err(StoreError::io(&path))? {
                 Placed::Done => {
                     self.sync_dir()?;
-                    self.remember(
-                        digest,
-                        Some(Seen {
-                            created_at: record.created_at,
-                            expires_at: record.expires_at,
-                        }),
-                    );
+                    self.remember(digest, Some(Seen::of(record)));
                     return Ok(key);
                 }
                 Placed::TargetExists | Placed::TargetMissing => continue,
@@ -353,25 +350,32 @@ impl Inner {
         if let Some(seen) = self.recall(&digest) {
             record.created_at = seen.created_at;
         }
+        match self.replace(&digest, record)? {
+            None => SessionKey::try_from(key.to_owned())
+                .map_err(|e| StoreError::Random(format!("known id refused: {e}"))),
+            Some(tmp) => self.place_under_new_id(&tmp, record),
+        }
+    }
+
+    /// Swaps a new version of the session in. `None` when done; when the session's file has
+    /// vanished, the new version is left at the returned temporary path for the caller to decide.
+    fn replace(
+        &self,
+        digest: &[u8; 32],
+        record: &SessionRecord,
+    ) -> Result<Option<PathBuf>, StoreError> {
         let bytes = record.to_bytes(self.max_bytes)?;
         let tmp = self.write_tmp(&bytes, record.expires_at)?;
-        let path = self.path_of(&digest);
+        let path = self.path_of(digest);
         match atomic::exchange(&tmp, &path).map_err(StoreError::io(&path))? {
             Placed::Done => {
                 self.sync_dir()?;
-                self.remember(
-                    digest,
-                    Some(Seen {
-                        created_at: record.created_at,
-                        expires_at: record.expires_at,
-                    }),
-                );
-                SessionKey::try_from(key.to_owned())
-                    .map_err(|e| StoreError::Random(format!("known id refused: {e}")))
+                self.remember(*digest, Some(Seen::of(record)));
+                Ok(None)
             }
             Placed::TargetMissing | Placed::TargetExists => {
-                self.remember(digest, None);
-                self.place_under_new_id(&tmp, record)
+                self.remember(*digest, None);
+                Ok(Some(tmp))
             }
         }
     }
@@ -400,25 +404,9 @@ impl Inner {
         };
         record.expires_at = expires_at;
         record.ttl_seconds = ttl.whole_seconds().max(0).unsigned_abs();
-        let bytes = record.to_bytes(self.max_bytes)?;
-        let tmp = self.write_tmp(&bytes, expires_at)?;
-        let path = self.path_of(&digest);
-        match atomic::exchange(&tmp, &path).map_err(StoreError::io(&path))? {
-            Placed::Done => {
-                self.sync_dir()?;
-                self.remember(
-                    digest,
-                    Some(Seen {
-                        created_at: record.created_at,
-                        expires_at,
-                    }),
-                );
-            }
+        if let Some(tmp) = self.replace(&digest, &record)? {
             // Deleted meanwhile (logout in another tab): extending it would resurrect it.
-            Placed::TargetMissing | Placed::TargetExists => {
-                let _ = std::fs::remove_file(&tmp);
-                self.remember(digest, None);
-            }
+            let _ = std::fs::remove_file(&tmp);
         }
         Ok(())
     }

@@ -52,8 +52,19 @@ pub async fn login_page(
     state: web::Data<AppState>,
     incoming: IncomingFlashMessages,
 ) -> HttpResponse {
-    let ctx = state.context(&session, flashes_of(&incoming));
-    state.form_page(&req, &session, StatusCode::OK, "login.html", ctx)
+    empty_form(&req, &session, &state, &incoming, "login.html")
+}
+
+/// A form page as first shown: the flash messages waiting for it and a fresh form.
+fn empty_form(
+    req: &HttpRequest,
+    session: &Session,
+    state: &AppState,
+    incoming: &IncomingFlashMessages,
+    template: &str,
+) -> HttpResponse {
+    let ctx = state.context(session, flashes_of(incoming));
+    state.form_page(req, session, StatusCode::OK, template, ctx)
 }
 
 pub async fn login(
@@ -105,8 +116,7 @@ pub async fn register_page(
     state: web::Data<AppState>,
     incoming: IncomingFlashMessages,
 ) -> HttpResponse {
-    let ctx = state.context(&session, flashes_of(&incoming));
-    state.form_page(&req, &session, StatusCode::OK, "register.html", ctx)
+    empty_form(&req, &session, &state, &incoming, "register.html")
 }
 
 pub async fn register(
