@@ -101,12 +101,12 @@ def main():
                 client = Client(port)
                 if client.login("soak") == 303:
                     made += 1
-                    last_used[id(client)] = time.time()
+                    last_used[made] = time.time()
                     if len(busy) < 20:
-                        busy.append(client)
-            for client in busy:
+                        busy.append((made, client))
+            for number, client in busy:
                 if client.request("GET", "/")[0] == 200:
-                    last_used[id(client)] = time.time()
+                    last_used[number] = time.time()
             now = time.time()
             if now >= next_sample:
                 alive = sum(1 for t in last_used.values() if now - t < LIFETIME)

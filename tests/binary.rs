@@ -156,6 +156,32 @@ fn secret_key_file_is_created_0600_and_short_keys_are_refused() {
 }
 
 #[test]
+fn the_secret_key_can_come_from_the_environment() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), "");
+    let run = |value: &str| {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&path)
+            .arg("--check")
+            .env(session_server::secret::ENV_VAR, value)
+            .output()
+            .expect("run")
+    };
+    let key = base64::engine::general_purpose::STANDARD.encode([42u8; 64]);
+    assert_eq!(run(&key).status.code(), Some(0));
+    assert!(
+        !dir.path().join("secret.key").exists(),
+        "no file when the environment gives the key"
+    );
+    let short = run(&base64::engine::general_purpose::STANDARD.encode([42u8; 16]));
+    assert_eq!(short.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&short.stderr).contains(session_server::secret::ENV_VAR));
+    assert_eq!(run("not base64!").status.code(), Some(2));
+}
+
+#[test]
 fn serves_the_shipped_config_and_refuses_what_the_parser_refuses() {
     let dir = tempfile::tempdir().expect("tempdir");
     let shipped =

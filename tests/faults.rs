@@ -307,3 +307,29 @@ async fn failed_logins_are_throttled_with_retry_after() {
         StatusCode::SEE_OTHER
     );
 }
+
+#[actix_web::test]
+async fn session_ids_never_reach_the_logs() {
+    let _ = logs();
+    let site = Site::new("");
+    let app = start(&site).await;
+    let mut b = Browser::new();
+    b.register(&app, "quiet").await;
+    let cookie = b.session_cookie().expect("logged in").clone();
+    let id = &cookie[cookie.len() - session_server::store::id::ID_LEN..];
+    // Corrupt the file and log in again: both paths log about this session.
+    std::fs::write(&site.session_files()[0], b"junk").expect("corrupt");
+    b.get(&app, "/").await;
+    b.login(&app, "quiet", "password123").await;
+    let cookie2 = b.session_cookie().expect("logged in").clone();
+    let id2 = &cookie2[cookie2.len() - session_server::store::id::ID_LEN..];
+    let text = log_text();
+    assert!(
+        text.contains("unreadable session file"),
+        "the events were logged"
+    );
+    assert!(
+        !text.contains(id) && !text.contains(id2),
+        "a session id was logged"
+    );
+}

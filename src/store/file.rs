@@ -353,7 +353,13 @@ impl Inner {
         match self.replace(&digest, record)? {
             None => SessionKey::try_from(key.to_owned())
                 .map_err(|e| StoreError::Random(format!("known id refused: {e}"))),
-            Some(tmp) => self.place_under_new_id(&tmp, record),
+            Some(tmp) => {
+                tracing::info!(
+                    session = %id::log_tag(key),
+                    "session ended while a request was using it; its state is saved under a new id"
+                );
+                self.place_under_new_id(&tmp, record)
+            }
         }
     }
 
