@@ -53,9 +53,37 @@ lock = false' "dir = \"$WORK/one-session-nolock/sessions\"" same-session
 run_setup one-session-lock 'type = "filesystem"
 lock = true' "dir = \"$WORK/one-session-lock/sessions\"" same-session
 
+# The peer: Flask 3 + Flask-Session 0.8 (filesystem) under gunicorn, 4 sync workers on 2 cores.
+run_flask() {
+  if [ -n "${SETUPS:-}" ] && [[ " $SETUPS " != *" flask "* ]]; then return 0; fi
+  local venv=target/flask-peer dir="$WORK/flask"
+  if [ ! -x "$venv/bin/gunicorn" ]; then
+    { python3 -m venv "$venv" && "$venv/bin/pip" install -q -r scripts/flask_peer/requirements.txt; } ||
+      { echo "flask peer: could not be installed from PyPI; skipped" >&2; return 0; }
+  fi
+  mkdir -p "$dir/sessions"
+  PORT=$(free_port)
+  SESSION_FILE_DIR="$dir/sessions" "$venv/bin/gunicorn" -w 4 -b "127.0.0.1:$PORT" \
+    --chdir scripts/flask_peer app:app 2>"$dir/server.log" &
+  SERVER_PID=$!
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/" >/dev/null 2>&1 && break; sleep 0.1; done
+  : > "$dir/cookies"
+  for i in $(seq "$CONNS"); do
+    rm -f "$dir/jar"
+    curl -fs -o /dev/null -c "$dir/jar" --data "user_id=bench$i" "http://127.0.0.1:$PORT/login"
+    awk '$6 == "session" { print "session=" $7 }' "$dir/jar" >> "$dir/cookies"
+  done
+  measure flask-session / "$dir/cookies"
+  measure flask-session /api/session "$dir/cookies"
+  stop_server
+}
+run_flask
+
 # The table, with ratios to the memory store on the same endpoint.
 awk -F'\t' '
   $1 == "memory" { base_rps[$2] = $3; base_cpu[$2] = $6 }
+  $1 == "fs-disk" { fs_rps[$2] = $3 }
+  $1 == "flask-session" { flask_rps[$2] = $3 }
   { rows[NR] = $0 }
   END {
     printf "%-20s %-13s %10s %9s %9s %12s %9s %9s\n", "setup", "endpoint", "req/s", "p50", "p99", "req/CPU-s", "rps/mem", "cpu/mem"
@@ -65,5 +93,6 @@ awk -F'\t' '
       c = (f[2] in base_cpu) ? sprintf("%.2f", base_cpu[f[2]] / f[6]) : "-"
       printf "%-20s %-13s %10.0f %9s %9s %12s %9s %9s\n", f[1], f[2], f[3], f[4], f[5], f[6], r, c
     }
+    for (p in flask_rps) if (p in fs_rps) printf "fs-disk / flask-session on %s: %.1fx\n", p, fs_rps[p] / flask_rps[p]
   }' "$RESULTS"
 echo "(cpu/mem: server CPU per request relative to the memory store's; 1.50 = 1.5x as much)"
