@@ -252,18 +252,15 @@ impl Config {
         Self::from_toml(&text, path)
     }
 
-    /// The built-in defaults (Flask's), paths relative to the current folder.
-    pub fn defaults() -> Self {
-        match Self::build(
+    /// The built-in defaults (Flask's), paths relative to the current folder. They are
+    /// constants, validated like a file (a unit test proves they pass).
+    pub fn defaults() -> Result<Self, ConfigError> {
+        Self::build(
             RawConfig::default(),
             None,
             Path::new(""),
             Path::new("(defaults)"),
-        ) {
-            Ok(config) => config,
-            // The defaults are constants checked by a unit test; this branch cannot be reached.
-            Err(e) => unreachable!("built-in defaults are invalid: {e}"),
-        }
+        )
     }
 
     /// Validates `text` as if read from `file`; relative paths resolve against `file`'s folder.
@@ -471,7 +468,7 @@ mod tests {
 
     #[test]
     fn defaults_are_flasks() {
-        let c = Config::defaults();
+        let c = Config::defaults().expect("defaults are valid");
         assert!(c.session.permanent);
         assert_eq!(c.session.lifetime, Duration::from_secs(31 * 86400));
         assert_eq!(c.session.store, StoreType::Filesystem);

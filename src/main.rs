@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     let config = match &cli.config {
         Some(path) => Config::load(path),
         None if Path::new("config.toml").exists() => Config::load(Path::new("config.toml")),
-        None => Ok(Config::defaults()),
+        None => Config::defaults(),
     };
     let config = match config {
         Ok(c) => c,

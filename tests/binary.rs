@@ -111,6 +111,27 @@ fn config_errors_exit_2_naming_file_key_value_and_what_is_allowed() {
 }
 
 #[test]
+fn without_a_config_file_the_built_in_defaults_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN)
+        .arg("--check")
+        .current_dir(dir.path())
+        .env_remove(session_server::cli::CONFIG_ENV)
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        dir.path().join("secret.key").exists(),
+        "defaults resolve against the current folder"
+    );
+}
+
+#[test]
 fn the_config_path_can_come_from_the_environment() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_config(dir.path(), "[session]\nlifetime = 0\n");
