@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use session_server::store::SessionRecord;
 
 fuzz_target!(|bytes: &[u8]| {
-    let Ok(record) = SessionRecord::from_bytes(bytes) else { return };
+    let Ok(record) = SessionRecord::from_bytes(bytes) else {
+        return;
+    };
     // What a store would do next: hand the state to actix-session, get it back, write it.
     let state = record.state();
     let now = record.created_at;
