@@ -312,17 +312,7 @@ async fn every_form_refuses_a_bad_csrf_token() {
     let _ = victim_token;
 
     for token in ["", forged.as_str(), stranger_token.as_str()] {
-        let login = anon
-            .post(
-                &app,
-                "/login",
-                &[
-                    ("user_id", "ivy"),
-                    ("password", "password123"),
-                    ("csrf_token", token),
-                ],
-            )
-            .await;
+        let login = anon.post_login(&app, "ivy", "password123", token).await;
         assert_eq!(
             login.status,
             StatusCode::BAD_REQUEST,
@@ -350,28 +340,12 @@ async fn every_form_refuses_a_bad_csrf_token() {
     // A token without its cookie (a cross-site form) is refused too.
     let mut cross_site = Browser::new();
     let res = cross_site
-        .post(
-            &app,
-            "/login",
-            &[
-                ("user_id", "ivy"),
-                ("password", "password123"),
-                ("csrf_token", &anon_token),
-            ],
-        )
+        .post_login(&app, "ivy", "password123", &anon_token)
         .await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     // The right one works.
     let ok = anon
-        .post(
-            &app,
-            "/login",
-            &[
-                ("user_id", "ivy"),
-                ("password", "password123"),
-                ("csrf_token", &anon_token),
-            ],
-        )
+        .post_login(&app, "ivy", "password123", &anon_token)
         .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
 }

@@ -228,13 +228,28 @@ impl Browser {
         B: MessageBody + 'static,
     {
         let token = self.get(app, "/login").await.csrf_token();
+        self.post_login(app, user_id, password, &token).await
+    }
+
+    /// Posts the login form with the given CSRF token.
+    pub async fn post_login<S, B>(
+        &mut self,
+        app: &S,
+        user_id: &str,
+        password: &str,
+        token: &str,
+    ) -> Page
+    where
+        S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+        B: MessageBody + 'static,
+    {
         self.post(
             app,
             "/login",
             &[
                 ("user_id", user_id),
                 ("password", password),
-                ("csrf_token", &token),
+                ("csrf_token", token),
             ],
         )
         .await
