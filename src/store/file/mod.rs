@@ -22,14 +22,20 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use time::OffsetDateTime;
 
+mod folder;
+mod sweep;
+
+use folder::{claim_temp_dir, create_private_dir, read_capped, remove_dead_temp_dirs};
+use sweep::spawn_sweeper;
+
 use super::io_threads::IoThreads;
-use super::record::{RecordError, SessionRecord, SessionState};
+use super::record::{SessionRecord, SessionState};
 use super::{id, StoreError};
 use crate::atomic::{self, Durability, Placed};
 
@@ -490,229 +496,6 @@ impl Inner {
             }
         }
     }
-
-    fn sweep(&self, now_sys: SystemTime) -> SweepReport {
-        let now = OffsetDateTime::from(now_sys);
-        let mut report = SweepReport {
-            stale_temp_dirs: remove_dead_temp_dirs(&self.dir.join(".tmp")),
-            ..SweepReport::default()
-        };
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot list the session folder");
-                return report;
-            }
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(digest) = name.to_str().and_then(parse_file_name) else {
-                continue;
-            };
-            // The modification time is the expiry: only files past it are opened.
-            let due = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|expiry| expiry <= now_sys);
-            if !due {
-                continue;
-            }
-            let path = entry.path();
-            match read_capped(&path, self.max_bytes)
-                .map_err(|e| e.to_string())
-                .and_then(|b| SessionRecord::from_bytes(&b).map_err(|e: RecordError| e.to_string()))
-            {
-                Ok(record) if record.is_expired(now) => {
-                    if self.remove(&digest).is_ok() {
-                        report.expired += 1;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) if !path.exists() => {}
-                Err(why) => {
-                    self.quarantine(&path, &why);
-                    report.quarantined += 1;
-                }
-            }
-        }
-        self.sweep_quarantine(now_sys);
-        self.sweep_lock_files();
-        report
-    }
-
-    /// Removes the lock files (`[session] lock = true`) of sessions that no longer exist and that
-    /// nobody holds.
-    fn sweep_lock_files(&self) {
-        let Ok(entries) = std::fs::read_dir(self.dir.join(".locks")) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if self.dir.join(format!("{name}.json")).exists() {
-                continue;
-            }
-            let path = entry.path();
-            if File::open(&path).is_ok_and(|f| f.try_lock().is_ok()) {
-                let _ = std::fs::remove_file(&path);
-            }
-        }
-    }
-
-    /// Deletes quarantined files once they are [`QUARANTINE_DAYS`] old, by the time in their name
-    /// (their modification time is the session's expiry, not when they were moved aside).
-    fn sweep_quarantine(&self, now: SystemTime) {
-        let Ok(entries) = std::fs::read_dir(&self.corrupt_dir) else {
-            return;
-        };
-        let now = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let max_age = u128::from(QUARANTINE_DAYS) * 86_400 * 1_000_000_000;
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let moved_at = name
-                .to_str()
-                .and_then(|n| n.rsplit('.').next())
-                .and_then(|t| t.parse::<u128>().ok());
-            if moved_at.is_some_and(|t| now.saturating_sub(t) > max_age) {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
-}
-
-/// `<64 hex>.json` to its digest; anything else is not ours.
-fn parse_file_name(name: &str) -> Option<[u8; 32]> {
-    let stem = name.strip_suffix(".json")?;
-    if stem.len() != 64 {
-        return None;
-    }
-    let mut digest = [0u8; 32];
-    for (i, pair) in stem.as_bytes().chunks(2).enumerate() {
-        let text = std::str::from_utf8(pair).ok()?;
-        if !text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return None;
-        }
-        digest[i] = u8::from_str_radix(text, 16).ok()?;
-    }
-    Some(digest)
-}
-
-/// Reads a file of at most `limit` bytes; larger ones fail with `FileTooLarge` unread.
-fn read_capped(path: &Path, limit: usize) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = File::open(path)?;
-    let mut bytes = Vec::with_capacity(1024);
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    file.take(cap).read_to_end(&mut bytes)?;
-    if bytes.len() > limit {
-        return Err(io::Error::new(
-            io::ErrorKind::FileTooLarge,
-            "session file over the size limit",
-        ));
-    }
-    Ok(bytes)
-}
-
-fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(StoreError::io(dir))?;
-    let meta = std::fs::metadata(dir).map_err(StoreError::io(dir))?;
-    if !meta.is_dir() {
-        return Err(StoreError::Io {
-            path: dir.to_owned(),
-            source: io::Error::new(
-                io::ErrorKind::NotADirectory,
-                "exists and is not a directory",
-            ),
-        });
-    }
-    // A folder that already existed (a git checkout makes it 0755) is narrowed too: the listing
-    // tells who has sessions and when they end.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if meta.permissions().mode() & 0o077 != 0 {
-            if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
-                tracing::warn!(dir = %dir.display(), error = %e, "cannot make the session folder private (0700)");
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Creates and locks a temporary folder for this process.
-fn claim_temp_dir(root: &Path) -> Result<(PathBuf, File), StoreError> {
-    let mut nonce = [0u8; 8];
-    getrandom::fill(&mut nonce).map_err(|e| StoreError::Random(e.to_string()))?;
-    let dir = root.join(format!(
-        "{}-{:016x}",
-        std::process::id(),
-        u64::from_ne_bytes(nonce)
-    ));
-    create_private_dir(&dir)?;
-    let lock = File::open(&dir).map_err(StoreError::io(&dir))?;
-    lock.try_lock().map_err(|e| StoreError::Io {
-        path: dir.clone(),
-        source: io::Error::other(e.to_string()),
-    })?;
-    Ok((dir, lock))
-}
-
-/// Removes the temporary folders whose lock no live process holds; returns how many.
-fn remove_dead_temp_dirs(root: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return 0;
-    };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(handle) = File::open(&path) else {
-            continue;
-        };
-        if handle.try_lock().is_ok() && std::fs::remove_dir_all(&path).is_ok() {
-            removed += 1;
-        }
-    }
-    removed
-}
-
-fn spawn_sweeper(store: Weak<Inner>, every: Duration) {
-    let spawned = std::thread::Builder::new()
-        .name("session-sweeper".into())
-        .spawn(move || {
-            let tick = every.min(Duration::from_secs(1));
-            let mut waited = Duration::ZERO;
-            loop {
-                std::thread::sleep(tick);
-                waited += tick;
-                let Some(inner) = store.upgrade() else { return };
-                if waited >= every {
-                    waited = Duration::ZERO;
-                    let started = std::time::Instant::now();
-                    let report = inner.sweep(SystemTime::now());
-                    if report != SweepReport::default() {
-                        tracing::info!(
-                            expired = report.expired,
-                            quarantined = report.quarantined,
-                            stale_temp_dirs = report.stale_temp_dirs,
-                            elapsed_ms = started.elapsed().as_millis(),
-                            "session sweep"
-                        );
-                    }
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "could not start the session sweeper; expired files stay until read");
-    }
 }
 
 impl SessionStore for FileSessionStore {
@@ -802,6 +585,7 @@ impl SessionStore for FileSessionStore {
 
 #[cfg(test)]
 mod tests {
+    use super::sweep::parse_file_name;
     use super::*;
 
     fn store(dir: &Path) -> FileSessionStore {
