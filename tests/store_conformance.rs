@@ -207,3 +207,45 @@ fn fsync_file_store() -> (FileSessionStore, tempfile::TempDir) {
 conformance!(filesystem, file_store());
 conformance!(filesystem_fsync, fsync_file_store());
 conformance!(memory, (MemorySessionStore::new(None), ()));
+
+#[actix_web::test]
+async fn sweepers_delete_only_expired_sessions() {
+    let (file, _dir) = file_store();
+    let memory = MemorySessionStore::new(None);
+    for _ in 0..3 {
+        file.save(state(&[("a", "1")]), &ttl(1))
+            .await
+            .expect("save");
+        memory
+            .save(state(&[("a", "1")]), &ttl(1))
+            .await
+            .expect("save");
+    }
+    let kept_file = file
+        .save(state(&[("a", "2")]), &ttl(60))
+        .await
+        .expect("save");
+    let kept_memory = memory
+        .save(state(&[("a", "2")]), &ttl(60))
+        .await
+        .expect("save");
+    assert_eq!(memory.len(), 4);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    assert_eq!(file.sweep().expired, 3);
+    let left: Vec<_> = std::fs::read_dir(file.dir())
+        .expect("ls")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .collect();
+    assert_eq!(left.len(), 1);
+    assert!(file.path_of(kept_file.as_ref()).exists());
+
+    assert_eq!(memory.sweep(), 3);
+    assert_eq!(memory.len(), 1);
+    assert!(!memory.is_empty());
+    assert_eq!(
+        load(&memory, &kept_memory).await,
+        Some(state(&[("a", "2")]))
+    );
+}
