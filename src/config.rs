@@ -79,6 +79,8 @@ pub struct FilesystemConfig {
     pub durability: Durability,
     /// Threads doing the session file work.
     pub io_threads: usize,
+    /// Serve sessions read within the last second from memory (never with `lock`).
+    pub read_cache: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -161,6 +163,7 @@ struct RawFilesystem {
     cleanup_interval: Option<Seconds>,
     durability: Option<Durability>,
     io_threads: Option<Positive>,
+    read_cache: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -439,6 +442,7 @@ impl Config {
                         .map_or(Duration::from_secs(60), |c| c.0),
                     durability,
                     io_threads,
+                    read_cache: s.filesystem.read_cache.unwrap_or(true),
                 },
             },
             auth: AuthConfig {

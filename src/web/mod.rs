@@ -76,6 +76,9 @@ impl AppState {
                     .cleanup_interval(Some(s.filesystem.cleanup_interval))
                     .durability(s.filesystem.durability)
                     .io_threads(s.filesystem.io_threads)
+                    // With `lock`, each request must read what the previous one wrote, even
+                    // from another process: always from disk.
+                    .read_cache(s.filesystem.read_cache && !s.lock)
                     .max_session_bytes(s.max_session_bytes),
             )?),
             StoreType::Memory => ConfiguredStore::Memory(MemorySessionStore::with_limit(

@@ -88,3 +88,15 @@ pub(super) fn remove_dead_temp_dirs(root: &Path) -> usize {
     }
     removed
 }
+
+/// Whether a server process other than the owner of `own` holds a temporary folder under `root`,
+/// i.e. is alive and may write to the session folder.
+pub(super) fn other_live_process(root: &Path, own: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let path = entry.path();
+        path != own && File::open(&path).is_ok_and(|handle| handle.try_lock().is_err())
+    })
+}

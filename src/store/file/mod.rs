@@ -21,9 +21,9 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use time::OffsetDateTime;
@@ -31,7 +31,9 @@ use time::OffsetDateTime;
 mod folder;
 mod sweep;
 
-use folder::{claim_temp_dir, create_private_dir, read_capped, remove_dead_temp_dirs};
+use folder::{
+    claim_temp_dir, create_private_dir, other_live_process, read_capped, remove_dead_temp_dirs,
+};
 use sweep::spawn_sweeper;
 
 use super::io_threads::IoThreads;
@@ -43,9 +45,15 @@ use crate::atomic::{self, Durability, Placed};
 pub const QUARANTINE_DAYS: u64 = 7;
 /// Default largest serialized session.
 pub const DEFAULT_MAX_SESSION_BYTES: usize = 64 * 1024;
-/// How many sessions' last known expiry are remembered to skip writes; past this the memory is
-/// dropped whole, which only costs a few extra writes.
-const EXPIRY_MEMORY_LIMIT: usize = 100_000;
+/// How many sessions are remembered (their expiry, to skip writes, and their content, to serve
+/// reads); past this the memory is dropped whole, which only costs a few extra reads and writes.
+const MEMORY_LIMIT: usize = 20_000;
+/// How long a session read from disk may be served from memory before it is read again: the
+/// longest a change made by hand (or by a server process that has just started) goes unseen.
+pub const CACHE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(1);
+/// Reserved state key marking a load served from memory (never stored: see
+/// [`super::record::RESERVED_PREFIX`]).
+const CACHED_KEY: &str = "$cached";
 
 /// Everything a [`FileSessionStore`] needs to know.
 #[derive(Debug, Clone)]
@@ -58,6 +66,9 @@ pub struct FileStoreOptions {
     pub cleanup_interval: Option<Duration>,
     /// Threads doing the file work (see [`super::io_threads`]).
     pub io_threads: usize,
+    /// Serve a session read from disk within [`CACHE_MAX_AGE`] from memory, while no other
+    /// server process uses the folder.
+    pub read_cache: bool,
 }
 
 impl FileStoreOptions {
@@ -70,7 +81,14 @@ impl FileStoreOptions {
             max_session_bytes: DEFAULT_MAX_SESSION_BYTES,
             cleanup_interval: Some(Duration::from_secs(60)),
             io_threads: 1,
+            read_cache: true,
         }
+    }
+
+    #[must_use]
+    pub fn read_cache(mut self, on: bool) -> Self {
+        self.read_cache = on;
+        self
     }
 
     #[must_use]
@@ -127,23 +145,25 @@ struct Inner {
     /// removed or replaced while the server ran).
     tmp: Mutex<(PathBuf, File)>,
     next_tmp: AtomicU64,
-    /// Last expiry (unix seconds) and creation time seen on disk, by id digest.
+    /// What this process last read or wrote for each session, by id digest.
     seen: Mutex<HashMap<[u8; 32], Seen>>,
+    read_cache: bool,
+    /// Whether this is the only live server process using the folder: the read cache is only
+    /// sound then. Rechecked at most every [`ALONE_RECHECK`] by the I/O thread.
+    alone: AtomicBool,
+    alone_checked: Mutex<Instant>,
 }
 
-#[derive(Clone, Copy)]
+/// How often the I/O thread rechecks that no other server process uses the folder.
+const ALONE_RECHECK: std::time::Duration = std::time::Duration::from_millis(500);
+
 struct Seen {
     created_at: OffsetDateTime,
     expires_at: OffsetDateTime,
-}
-
-impl Seen {
-    fn of(record: &SessionRecord) -> Self {
-        Self {
-            created_at: record.created_at,
-            expires_at: record.expires_at,
-        }
-    }
+    /// The session's state as on disk, when the read cache is on.
+    state: Option<Arc<SessionState>>,
+    /// When the session was last read from disk (or first written by this process).
+    verified_at: Instant,
 }
 
 /// What one sweep did.
@@ -170,6 +190,7 @@ impl FileSessionStore {
             );
         }
         let tmp = claim_temp_dir(&tmp_root)?;
+        let alone = !other_live_process(&tmp_root, &tmp.0);
         let inner = Arc::new(Inner {
             corrupt_dir: dir.join(".corrupt"),
             dir,
@@ -179,6 +200,9 @@ impl FileSessionStore {
             tmp: Mutex::new(tmp),
             next_tmp: AtomicU64::new(0),
             seen: Mutex::new(HashMap::new()),
+            read_cache: options.read_cache,
+            alone: AtomicBool::new(alone),
+            alone_checked: Mutex::new(Instant::now()),
         });
         if let Some(every) = options.cleanup_interval {
             spawn_sweeper(Arc::downgrade(&inner), every);
@@ -268,29 +292,90 @@ impl Inner {
         Ok(())
     }
 
-    fn remember(&self, digest: [u8; 32], seen: Option<Seen>) {
-        let Ok(mut map) = self.seen.lock() else {
-            return;
+    /// Remembers `record` as the session's content on disk. `read` says it was just read from
+    /// disk; a write keeps the time of the last read, so that a change made by hand is noticed
+    /// within [`CACHE_MAX_AGE`] even while the session is busy.
+    fn remember(&self, digest: [u8; 32], record: &SessionRecord, read: bool) {
+        let state = self.read_cache.then(|| Arc::new(record.state()));
+        let mut map = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let verified_at = match map.get(&digest) {
+            Some(seen) if !read => seen.verified_at,
+            _ => Instant::now(),
         };
-        match seen {
-            Some(s) => {
-                if map.len() >= EXPIRY_MEMORY_LIMIT {
-                    map.clear();
-                }
-                map.insert(digest, s);
-            }
-            None => {
-                map.remove(&digest);
-            }
+        if map.len() >= MEMORY_LIMIT && !map.contains_key(&digest) {
+            map.clear();
         }
+        let (created_at, expires_at) = (record.created_at, record.expires_at);
+        map.insert(
+            digest,
+            Seen {
+                created_at,
+                expires_at,
+                state,
+                verified_at,
+            },
+        );
     }
 
-    fn recall(&self, digest: &[u8; 32]) -> Option<Seen> {
-        self.seen.lock().ok()?.get(digest).copied()
+    fn forget(&self, digest: &[u8; 32]) {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(digest);
+    }
+
+    fn recall<T>(&self, digest: &[u8; 32], f: impl FnOnce(&Seen) -> T) -> Option<T> {
+        self.seen.lock().ok()?.get(digest).map(f)
+    }
+
+    /// The session's state from memory, if the read cache may serve it: read from disk within
+    /// [`CACHE_MAX_AGE`], not expired, and no other server process on the folder. Touches no file.
+    fn cached_state(&self, digest: &[u8; 32], now: OffsetDateTime) -> Option<SessionState> {
+        if !self.read_cache || !self.alone.load(Ordering::Acquire) {
+            return None;
+        }
+        self.recall(digest, |seen| {
+            let fresh = seen.verified_at.elapsed() < CACHE_MAX_AGE && seen.expires_at > now;
+            fresh.then(|| seen.state.as_deref().cloned()).flatten()
+        })
+        .flatten()
+    }
+
+    /// Rechecks, at most every [`ALONE_RECHECK`], whether another server process uses the folder.
+    fn recheck_alone(&self) {
+        if !self.read_cache {
+            return;
+        }
+        {
+            let mut checked = self
+                .alone_checked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if checked.elapsed() < ALONE_RECHECK {
+                return;
+            }
+            *checked = Instant::now();
+        }
+        let alone = !other_live_process(&self.tmp_root, &self.tmp_dir());
+        if self.alone.swap(alone, Ordering::AcqRel) != alone {
+            tracing::info!(
+                alone,
+                "read cache {}",
+                if alone {
+                    "on: this is the only server process"
+                } else {
+                    "off: another server process uses the session folder"
+                }
+            );
+        }
     }
 
     /// Reads a session; expired ones are deleted and unreadable ones moved aside, both as absent.
     fn load(&self, key: &str, now: OffsetDateTime) -> Result<Option<SessionRecord>, StoreError> {
+        self.recheck_alone();
         let digest = id::digest(key);
         let path = self.path_of(&digest);
         let bytes = match read_capped(&path, self.max_bytes) {
@@ -306,7 +391,7 @@ impl Inner {
             Ok(r) => r,
             Err(e) => {
                 self.quarantine(&path, &e.to_string());
-                self.remember(digest, None);
+                self.forget(&digest);
                 return Ok(None);
             }
         };
@@ -314,7 +399,7 @@ impl Inner {
             self.remove(&digest)?;
             return Ok(None);
         }
-        self.remember(digest, Some(Seen::of(&record)));
+        self.remember(digest, &record, true);
         Ok(Some(record))
     }
 
@@ -337,7 +422,7 @@ impl Inner {
             match atomic::place_new(tmp, &path).map_err(StoreError::io(&path))? {
                 Placed::Done => {
                     self.sync_dir()?;
-                    self.remember(digest, Some(Seen::of(record)));
+                    self.remember(digest, record, false);
                     return Ok(key);
                 }
                 Placed::TargetExists | Placed::TargetMissing => continue,
@@ -351,14 +436,28 @@ impl Inner {
 
     /// Replaces the session's file; if it has vanished (expired, logged out) the state is saved
     /// under a new id rather than bringing the old id back.
-    fn update(&self, key: &str, record: &mut SessionRecord) -> Result<SessionKey, StoreError> {
+    ///
+    /// `from_cache` says this request's state was served from memory: if the file is gone, the
+    /// session ended before the request (deleted by hand, say), and the write is dropped; the
+    /// fresh id returned has no file, so the next request is anonymous.
+    fn update(
+        &self,
+        key: &str,
+        record: &mut SessionRecord,
+        from_cache: bool,
+    ) -> Result<SessionKey, StoreError> {
         let digest = id::digest(key);
-        if let Some(seen) = self.recall(&digest) {
-            record.created_at = seen.created_at;
+        if let Some(created_at) = self.recall(&digest, |seen| seen.created_at) {
+            record.created_at = created_at;
         }
         match self.replace(&digest, record)? {
             None => SessionKey::try_from(key.to_owned())
                 .map_err(|e| StoreError::Random(format!("known id refused: {e}"))),
+            Some(tmp) if from_cache => {
+                let _ = std::fs::remove_file(&tmp);
+                tracing::info!(session = %id::log_tag(key), "session file removed from outside; session ended");
+                id::generate()
+            }
             Some(tmp) => {
                 tracing::info!(
                     session = %id::log_tag(key),
@@ -382,11 +481,11 @@ impl Inner {
         match atomic::exchange(&tmp, &path).map_err(StoreError::io(&path))? {
             Placed::Done => {
                 self.sync_dir()?;
-                self.remember(*digest, Some(Seen::of(record)));
+                self.remember(*digest, record, false);
                 Ok(None)
             }
             Placed::TargetMissing | Placed::TargetExists => {
-                self.remember(*digest, None);
+                self.forget(digest);
                 Ok(Some(tmp))
             }
         }
@@ -395,8 +494,8 @@ impl Inner {
     /// Whether the expiry last seen on disk is already `expires_at` or later, so that moving it
     /// costs nothing. Touches no file: safe on any thread.
     fn expiry_reached(&self, digest: &[u8; 32], expires_at: OffsetDateTime) -> bool {
-        self.recall(digest)
-            .is_some_and(|s| s.expires_at >= expires_at)
+        self.recall(digest, |s| s.expires_at >= expires_at)
+            .unwrap_or(false)
     }
 
     /// Moves the expiry to `ttl` from `now`, rewriting the file unless it already says so.
@@ -424,7 +523,7 @@ impl Inner {
     }
 
     fn remove(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
-        self.remember(*digest, None);
+        self.forget(digest);
         let path = self.path_of(digest);
         match std::fs::remove_file(&path) {
             Ok(()) => self.sync_dir(),
@@ -505,6 +604,11 @@ impl SessionStore for FileSessionStore {
             return Ok(None);
         }
         let digest = id::digest(&key);
+        // Served from memory when the read cache may: no hop to the I/O thread, no file touched.
+        if let Some(mut state) = self.inner.cached_state(&digest, OffsetDateTime::now_utc()) {
+            state.insert(CACHED_KEY.to_owned(), "true".to_owned());
+            return Ok(Some(state));
+        }
         let record = self
             .on_io_thread(&digest, move |inner| {
                 inner.load(&key, OffsetDateTime::now_utc())
@@ -542,8 +646,11 @@ impl SessionStore for FileSessionStore {
                 .await?);
         }
         let digest = id::digest(&key);
+        let from_cache = state.contains_key(CACHED_KEY);
         Ok(self
-            .on_io_thread(&digest, move |inner| inner.update(&key, &mut record))
+            .on_io_thread(&digest, move |inner| {
+                inner.update(&key, &mut record, from_cache)
+            })
             .await?)
     }
 
