@@ -3,7 +3,7 @@
 //!
 //! Where things live:
 //! - [`config`]: `config.toml`, its keys and defaults.
-//! - [`store`]: the session stores (a session is written to disk in [`store::file`]).
+//! - [`store`]: the session stores (a session is written to disk in [`store::file`](mod@store::file)).
 //! - [`users`]: the user database (bcrypt hashes in a JSON file).
 //! - [`web`]: the pages, the middleware stack, error pages.
 //! - [`secret`]: the cookie-signing key.

@@ -1,7 +1,7 @@
 //! Where sessions are kept. Each store type is a small type implementing actix-session's
 //! [`SessionStore`]; [`ConfiguredStore`] is the one `config.toml` chose.
 //!
-//! - [`file`]: one JSON file per session (`type = "filesystem"`).
+//! - [`file`](mod@file): one JSON file per session (`type = "filesystem"`).
 //! - [`memory`]: this process's memory (`type = "memory"`).
 //! - [`record`]: what a stored session is, shared by both.
 //! - [`id`]: session ids and their check.

@@ -13,9 +13,14 @@
 //! - `.corrupt/`: files that could not be read as sessions, moved aside for inspection and removed
 //!   after [`QUARANTINE_DAYS`] days.
 //!
-//! Why it is fast: a session whose expiry did not move (same whole second) costs no write; a write
-//! never renames over an existing file (see [`crate::atomic`]); and nothing here runs on an actix
-//! worker thread.
+//! Why it is fast: a session read from disk within the last second is served from memory while
+//! no other server process uses the folder ([`CACHE_MAX_AGE`]); a session whose expiry did not
+//! move (same whole second) costs no write; a write never renames over an existing file (see
+//! [`crate::atomic`]); and all file work runs on the store's own I/O thread, never on an actix
+//! worker. `docs/design.md` has the measurements.
+//!
+//! Files: `mod.rs` reads and writes sessions; `sweep.rs` deletes expired ones; `folder.rs` keeps
+//! the temporary folders.
 
 use std::collections::HashMap;
 use std::fs::File;
