@@ -1,4 +1,6 @@
-//! Crash-safe file replacement, shared by the session files and the user database: a new version
+//! File primitives shared by the session store and the user database.
+//!
+//! Crash-safe replacement: a new version
 //! is written whole to a temporary file on the same file system and then swapped into place by a
 //! single rename, so a reader sees the old version or the new one, never a mix.
 //!
@@ -122,6 +124,18 @@ fn rename_if_present(tmp: &Path, target: &Path) -> io::Result<Placed> {
     }
     std::fs::rename(tmp, target)?;
     Ok(Placed::Done)
+}
+
+/// Opens (creating it 0600 if needed) and exclusively `flock`s `path`, waiting for any other
+/// holder; the lock is released when the returned file is dropped.
+pub fn lock_exclusive(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    file.lock()?;
+    Ok(file)
 }
 
 /// Makes a directory's entries (a rename, an unlink) durable.

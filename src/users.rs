@@ -159,13 +159,7 @@ impl UserDb {
             path: PathBuf::from(&lock_path),
             source,
         };
-        let mut options = std::fs::OpenOptions::new();
-        options.create(true).truncate(false).write(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(&lock_path).map_err(io_err)?;
-        file.lock().map_err(io_err)?;
-        Ok(file)
+        crate::atomic::lock_exclusive(Path::new(&lock_path)).map_err(io_err)
     }
 }
 

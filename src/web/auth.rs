@@ -16,6 +16,11 @@ use crate::users::{User, UserError, MAX_PASSWORD_BYTES};
 /// Session key holding the logged-in user's id.
 pub const USER_KEY: &str = "user_id";
 
+/// The id of the user this session is logged in as.
+pub fn logged_in_user(session: &Session) -> Option<String> {
+    session.get::<String>(USER_KEY).ok().flatten()
+}
+
 #[derive(Deserialize)]
 pub struct LoginForm {
     #[serde(default)]
@@ -63,7 +68,7 @@ fn empty_form(
     incoming: &IncomingFlashMessages,
     template: &str,
 ) -> HttpResponse {
-    let ctx = state.context(session, flashes_of(incoming));
+    let ctx = state.context(logged_in_user(session).as_deref(), flashes_of(incoming));
     state.form_page(req, session, StatusCode::OK, template, ctx)
 }
 
@@ -100,8 +105,10 @@ pub async fn login(
                 .throttle
                 .record_failure(&claimed, address.as_deref(), now);
             tracing::info!(user_id = %claimed, address = ?address, "failed login");
-            let mut ctx =
-                state.context(&session, vec![Flash::error("Invalid user id or password.")]);
+            let mut ctx = state.context(
+                logged_in_user(&session).as_deref(),
+                vec![Flash::error("Invalid user id or password.")],
+            );
             ctx.insert("form_user_id", &claimed);
             state.form_page(&req, &session, StatusCode::UNAUTHORIZED, "login.html", ctx)
         }
@@ -132,7 +139,7 @@ pub async fn register(
     let user_name = form.user_name.trim().to_owned();
     let problems = registration_problems(&form, &user_name, state.config.auth.min_password_length);
     let refuse = |status: StatusCode, flashes: Vec<Flash>| {
-        let mut ctx = state.context(&session, flashes);
+        let mut ctx = state.context(logged_in_user(&session).as_deref(), flashes);
         ctx.insert("form_user_id", &form.user_id);
         ctx.insert("form_user_name", &user_name);
         state.form_page(&req, &session, status, "register.html", ctx)

@@ -81,15 +81,7 @@ impl Csrf {
     }
 
     fn cookie_token(&self, req: &HttpRequest) -> Option<String> {
-        let cookie = req.cookie(&self.cookie_name)?;
-        let mut jar = CookieJar::new();
-        jar.add_original(cookie);
-        let token = jar
-            .signed(&self.key)
-            .get(&self.cookie_name)?
-            .value()
-            .to_owned();
-        (!token.is_empty()).then_some(token)
+        super::signed_cookie_value(req, &self.key, &self.cookie_name).filter(|t| !t.is_empty())
     }
 }
 

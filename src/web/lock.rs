@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
 use actix_web::body::MessageBody;
-use actix_web::cookie::{CookieJar, Key};
+use actix_web::cookie::Key;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
@@ -46,11 +46,8 @@ impl SessionLocks {
 
     /// The session id in the request's cookie, if its signature holds and its shape is right.
     fn session_digest(&self, req: &ServiceRequest) -> Option<[u8; 32]> {
-        let cookie = req.cookie(&self.cookie_name)?;
-        let mut jar = CookieJar::new();
-        jar.add_original(cookie);
-        let verified = jar.signed(&self.key).get(&self.cookie_name)?;
-        id::is_well_formed(verified.value()).then(|| id::digest(verified.value()))
+        let id = super::signed_cookie_value(req.request(), &self.key, &self.cookie_name)?;
+        id::is_well_formed(&id).then(|| id::digest(&id))
     }
 
     fn mutex_for(&self, digest: [u8; 32]) -> Arc<tokio::sync::Mutex<()>> {
@@ -73,14 +70,7 @@ impl SessionLocks {
 /// Takes an exclusive lock on `dir/<hex>`; released when the file is dropped.
 fn lock_file(dir: &Path, digest: &[u8; 32]) -> std::io::Result<File> {
     std::fs::create_dir_all(dir)?;
-    let path = dir.join(id::hex(digest));
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).truncate(false).write(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path)?;
-    file.lock()?;
-    Ok(file)
+    crate::atomic::lock_exclusive(&dir.join(id::hex(digest)))
 }
 
 pub async fn one_request_per_session(

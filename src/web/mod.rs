@@ -111,14 +111,12 @@ impl AppState {
         })
     }
 
-    /// The context every page starts from: flash messages and the logged-in user id.
-    pub fn context(&self, session: &Session, flashes: Vec<Flash>) -> Context {
+    /// The context every page starts from: flash messages and the logged-in user id (see
+    /// [`auth::logged_in_user`]).
+    pub fn context(&self, user: Option<&str>, flashes: Vec<Flash>) -> Context {
         let mut ctx = Context::new();
         ctx.insert("flashes", &flashes);
-        ctx.insert(
-            "user",
-            &session.get::<String>(auth::USER_KEY).ok().flatten(),
-        );
+        ctx.insert("user", &user);
         ctx
     }
 
@@ -191,6 +189,13 @@ fn same_site(s: config::SameSite) -> SameSite {
         config::SameSite::Lax => SameSite::Lax,
         config::SameSite::None => SameSite::None,
     }
+}
+
+/// The value of the cookie `name` if its signature under `key` holds.
+pub(crate) fn signed_cookie_value(req: &HttpRequest, key: &Key, name: &str) -> Option<String> {
+    let mut jar = actix_web::cookie::CookieJar::new();
+    jar.add_original(req.cookie(name)?);
+    Some(jar.signed(key).get(name)?.value().to_owned())
 }
 
 /// Incoming flash messages as pages show them: errors and warnings as `error`, the rest `info`.

@@ -6,7 +6,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_flash_messages::IncomingFlashMessages;
 
-use super::auth::USER_KEY;
+use super::auth::logged_in_user;
 use super::render::STYLESHEET;
 use super::{flashes_of, AppState};
 use crate::store::record::{expiry_after, EXPIRES_AT_KEY};
@@ -21,8 +21,9 @@ pub async fn index(
     state: web::Data<AppState>,
     incoming: IncomingFlashMessages,
 ) -> HttpResponse {
-    let mut ctx = state.context(&session, flashes_of(&incoming));
-    if session.get::<String>(USER_KEY).ok().flatten().is_some() {
+    let user = logged_in_user(&session);
+    let mut ctx = state.context(user.as_deref(), flashes_of(&incoming));
+    if user.is_some() {
         let visits = session
             .get::<u64>(VISITS_KEY)
             .ok()
@@ -41,7 +42,7 @@ pub async fn index(
 /// `GET /api/session`: the current session as JSON, read without changing it (only the expiry
 /// slides, as on any request); 401 when not logged in.
 pub async fn api_session(session: Session, state: web::Data<AppState>) -> HttpResponse {
-    let Some(user_id) = session.get::<String>(USER_KEY).ok().flatten() else {
+    let Some(user_id) = logged_in_user(&session) else {
         return HttpResponse::Unauthorized().json(serde_json::json!({ "error": "not logged in" }));
     };
     let visits = session.get::<u64>(VISITS_KEY).ok().flatten().unwrap_or(0);
@@ -85,7 +86,7 @@ pub async fn stylesheet() -> HttpResponse {
 }
 
 pub async fn not_found(session: Session, state: web::Data<AppState>) -> HttpResponse {
-    let ctx = state.context(&session, Vec::new());
+    let ctx = state.context(logged_in_user(&session).as_deref(), Vec::new());
     state
         .templates
         .page(StatusCode::NOT_FOUND, "404.html", &ctx)

@@ -250,16 +250,15 @@ impl FileSessionStore {
 
 impl Inner {
     fn check_writable(&self) -> Result<(), StoreError> {
-        let inner = self;
         let payload = b"{\"probe\":true}";
-        let probe = inner.write_tmp_with(payload, None)?;
+        let probe = self.write_tmp_with(payload, None)?;
         let back = std::fs::read(&probe).map_err(StoreError::io(&probe));
         let _ = std::fs::remove_file(&probe);
         // Also the session folder itself: a write lands there by rename.
-        let meta = std::fs::metadata(&inner.dir).map_err(StoreError::io(&inner.dir))?;
+        let meta = std::fs::metadata(&self.dir).map_err(StoreError::io(&self.dir))?;
         if !meta.is_dir() {
             return Err(StoreError::Io {
-                path: inner.dir.clone(),
+                path: self.dir.clone(),
                 source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
             });
         }
