@@ -52,6 +52,19 @@ pub fn load_or_create(path: &Path, env_value: Option<&str>) -> Result<Key, Secre
     Ok(Key::from(Sha512::digest(&bytes).as_slice()))
 }
 
+/// One key per purpose (the session cookie, the CSRF cookie, the flash cookie, ...), derived from
+/// the master key, so that a value signed for one cookie never verifies as another: HMAC-SHA512 of
+/// the purpose under the master key.
+pub fn derive_key(master: &Key, purpose: &str) -> Key {
+    use hmac::{Hmac, Mac};
+    // HMAC accepts keys of any length: this cannot fail.
+    let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(master.master())
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(b"session-server cookie key\0");
+    mac.update(purpose.as_bytes());
+    Key::from(mac.finalize().into_bytes().as_slice())
+}
+
 fn read_or_create(path: &Path) -> Result<Vec<u8>, SecretError> {
     let io_err = |source| SecretError::Io {
         path: path.to_owned(),
@@ -99,6 +112,15 @@ mod tests {
         );
         let b = load_or_create(&path, None).expect("read");
         assert_eq!(a.master(), b.master());
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_are_stable() {
+        let master = Key::generate();
+        let a = derive_key(&master, "session");
+        assert_eq!(a.master(), derive_key(&master, "session").master());
+        assert_ne!(a.master(), derive_key(&master, "csrf").master());
+        assert_ne!(a.master(), master.master());
     }
 
     #[test]
