@@ -85,10 +85,13 @@ pub struct FilesystemConfig {
 
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
+    /// The user database (SQLite).
+    pub users_db: PathBuf,
+    /// The JSON user file of earlier versions, imported into `users_db` once if it exists.
     pub users_file: PathBuf,
     pub bcrypt_cost: u32,
     pub min_password_length: usize,
-    /// Failed logins allowed per user id, and per client address, within `failed_login_window`.
+    /// Failed logins without delay per user id and address (see `web::throttle`).
     pub max_failed_logins: u32,
     pub failed_login_window: Duration,
 }
@@ -169,6 +172,7 @@ struct RawFilesystem {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawAuth {
+    users_db: Option<PathBuf>,
     users_file: Option<PathBuf>,
     bcrypt_cost: Option<u32>,
     min_password_length: Option<Positive>,
@@ -446,6 +450,7 @@ impl Config {
                 },
             },
             auth: AuthConfig {
+                users_db: resolve(raw.auth.users_db.unwrap_or_else(|| "users.db".into())),
                 users_file: resolve(raw.auth.users_file.unwrap_or_else(|| "users.json".into())),
                 bcrypt_cost,
                 min_password_length: usize::try_from(min_password_length).unwrap_or(1024),
@@ -489,6 +494,7 @@ mod tests {
         .expect("valid");
         assert_eq!(c.session.filesystem.dir, Path::new("/etc/app/data/s"));
         assert_eq!(c.auth.users_file, Path::new("/abs/u.json"));
+        assert_eq!(c.auth.users_db, Path::new("/etc/app/users.db"));
         assert_eq!(c.session.secret_key_file, Path::new("/etc/app/secret.key"));
     }
 

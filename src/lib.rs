@@ -4,7 +4,7 @@
 //! Where things live:
 //! - [`config`]: `config.toml`, its keys and defaults.
 //! - [`store`]: the session stores (a session is written to disk in [`store::file`](mod@store::file)).
-//! - [`users`]: the user database (bcrypt hashes in a JSON file).
+//! - [`users`]: the user database (bcrypt hashes in SQLite).
 //! - [`web`]: the pages, the middleware stack, error pages.
 //! - [`secret`]: the cookie-signing key.
 //! - [`atomic`]: crash-safe file replacement shared by the stores and the user database.

@@ -1,6 +1,7 @@
 //! Login, registration and logout: the handlers that change who a session belongs to. Passwords
-//! are checked with bcrypt off the async workers, never put in a session, and the session id
-//! changes at every login.
+//! are checked with bcrypt off the async workers, never put in a session; every login starts a
+//! clean session under a new id. Attempts go through [`super::throttle`] before any password
+//! is checked. User input is logged with Debug quoting only.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -10,8 +11,11 @@ use serde::Deserialize;
 
 use super::csrf::{self, Csrf};
 use super::render::{see_other, Flash};
+use super::throttle::Origin;
 use super::{flashes_of, AppState};
-use crate::users::{User, UserError, MAX_PASSWORD_BYTES};
+use crate::users::{
+    canonical_id, valid_display_name, valid_id, User, UserError, MAX_ID_LEN, MAX_PASSWORD_BYTES,
+};
 
 /// Session key holding the logged-in user's id.
 pub const USER_KEY: &str = "user_id";
@@ -83,28 +87,39 @@ pub async fn login(
         return csrf_refused(&state);
     }
     let address = req.peer_addr().map(|a| a.ip().to_string());
-    let now = std::time::Instant::now();
     // Valid ids are at most 64 characters: longer input is cut before it is kept or logged.
-    let claimed: String = form.user_id.chars().take(64).collect();
-    if let Some(wait) = state
+    // User input is logged with Debug quoting (`?`), so a newline cannot forge a log line.
+    let claimed: String = form.user_id.chars().take(MAX_ID_LEN).collect();
+    let user_key = canonical_id(&claimed);
+    let device = state.devices.device_of(&req, &user_key);
+    let origin = Origin {
+        address: address.as_deref(),
+        device: device.as_deref(),
+    };
+    // Counted before the password is checked, so parallel guesses see each other.
+    let attempt = match state
         .throttle
-        .blocked_for(&claimed, address.as_deref(), now)
+        .reserve_login(&user_key, origin, std::time::Instant::now())
     {
-        tracing::warn!(user_id = %claimed, address = ?address, "login throttled");
-        return too_many_attempts(&state, wait);
-    }
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            tracing::warn!(user_id = ?claimed, address = ?address, known_device = device.is_some(), "login throttled");
+            return too_many_attempts(&state, wait, "Too many failed logins");
+        }
+    };
     let users = state.users.clone();
-    let (user_id, password) = (form.user_id.clone(), form.password);
+    let (user_id, password) = (claimed.clone(), form.password);
     match web::block(move || users.verify(&user_id, &password)).await {
         Ok(Ok(Some(user))) => {
-            state.throttle.record_success(&user.id);
-            log_in(&session, &user, format!("Welcome back, {}.", user.name))
+            state.throttle.succeeded(attempt);
+            let mut res = log_in(&session, &user, format!("Welcome back, {}.", user.name));
+            remember_device(&state, &req, &user, &mut res);
+            res
         }
         Ok(Ok(None)) => {
-            state
-                .throttle
-                .record_failure(&claimed, address.as_deref(), now);
-            tracing::info!(user_id = %claimed, address = ?address, "failed login");
+            // The reservation stays: it is this failure.
+            drop(attempt);
+            tracing::info!(user_id = ?claimed, address = ?address, "failed login");
             let mut ctx = state.context(
                 logged_in_user(&session).as_deref(),
                 vec![Flash::error("Invalid user id or password.")],
@@ -112,8 +127,25 @@ pub async fn login(
             ctx.insert("form_user_id", &claimed);
             state.form_page(&req, &session, StatusCode::UNAUTHORIZED, "login.html", ctx)
         }
-        Ok(Err(e)) => users_unavailable(&state, &e),
-        Err(e) => users_unavailable(&state, &e),
+        Ok(Err(e)) => {
+            state.throttle.abandoned(attempt);
+            users_unavailable(&state, &e)
+        }
+        Err(e) => {
+            state.throttle.abandoned(attempt);
+            users_unavailable(&state, &e)
+        }
+    }
+}
+
+/// Marks this browser as a known device of `user` (see [`super::device`]).
+fn remember_device(state: &AppState, req: &HttpRequest, user: &User, res: &mut HttpResponse) {
+    let Some(cookie) = state.devices.cookie_for(req, &user.id) else {
+        tracing::warn!("no randomness for a device id: this browser stays unknown");
+        return;
+    };
+    if let Err(e) = res.add_cookie(&cookie) {
+        tracing::error!(error = %e, "could not set the known-device cookie");
     }
 }
 
@@ -147,6 +179,14 @@ pub async fn register(
     if !problems.is_empty() {
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, problems);
     }
+    let address = req.peer_addr().map(|a| a.ip().to_string());
+    if let Err(wait) = state
+        .throttle
+        .reserve_registration(address.as_deref(), std::time::Instant::now())
+    {
+        tracing::warn!(address = ?address, "registration throttled");
+        return too_many_attempts(&state, wait, "Too many attempts from your address");
+    }
     let users = state.users.clone();
     let (id, name, password) = (
         form.user_id.clone(),
@@ -155,12 +195,14 @@ pub async fn register(
     );
     match web::block(move || users.register(&id, &name, &password)).await {
         Ok(Ok(user)) => {
-            tracing::info!(user_id = %user.id, "registered");
-            log_in(
+            tracing::info!(user_id = ?user.spelling, "registered");
+            let mut res = log_in(
                 &session,
                 &user,
                 format!("Welcome, {}. Your account is ready.", user.name),
-            )
+            );
+            remember_device(&state, &req, &user, &mut res);
+            res
         }
         Ok(Err(UserError::Taken(_))) => refuse(
             StatusCode::CONFLICT,
@@ -176,21 +218,15 @@ pub async fn register(
 /// Every reason a registration form is refused, in the order of its fields.
 fn registration_problems(form: &RegisterForm, user_name: &str, min_password: usize) -> Vec<Flash> {
     let mut problems = Vec::new();
-    let id_ok = (1..=64).contains(&form.user_id.len())
-        && form
-            .user_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if !id_ok {
+    if !valid_id(&form.user_id) {
         problems.push(Flash::error(
-            "User id must be 1 to 64 characters: letters, digits, '.', '_' or '-'.",
+            "User id must be 1 to 64 characters: letters, digits, '.', '_' or '-', with at least one letter or digit.",
         ));
     }
-    if user_name.is_empty()
-        || user_name.chars().count() > 64
-        || user_name.chars().any(char::is_control)
-    {
-        problems.push(Flash::error("Name must be 1 to 64 characters."));
+    if !valid_display_name(user_name) {
+        problems.push(Flash::error(
+            "Name must be 1 to 64 characters, with no invisible or direction-changing characters.",
+        ));
     }
     if form.password.chars().count() < min_password {
         problems.push(Flash::error(format!(
@@ -207,8 +243,10 @@ fn registration_problems(form: &RegisterForm, user_name: &str, min_password: usi
     problems
 }
 
-/// Makes the session `user`'s: a new session id, a new CSRF token, no password.
+/// Makes the session `user`'s: nothing of the session before (another user's data must not
+/// carry over), a new session id, a new CSRF token, no password.
 fn log_in(session: &Session, user: &User, welcome: String) -> HttpResponse {
+    session.clear();
     session.renew();
     let stored = session
         .insert(USER_KEY, &user.id)
@@ -246,12 +284,29 @@ fn log_out(session: &Session) -> HttpResponse {
     see_other("/login")
 }
 
-fn too_many_attempts(state: &AppState, wait: std::time::Duration) -> HttpResponse {
-    let seconds = wait.as_secs().max(1);
+/// The 429 page: when to come back, in seconds and as a time, and `Retry-After`.
+fn too_many_attempts(state: &AppState, wait: std::time::Duration, title: &str) -> HttpResponse {
+    // Whole seconds, rounded up, so that a client that waits exactly this long gets through.
+    let seconds = wait
+        .as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0))
+        .max(1);
+    let at = time::OffsetDateTime::now_utc()
+        .checked_add(time::Duration::seconds(
+            i64::try_from(seconds).unwrap_or(i64::MAX),
+        ))
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[hour]:[minute]:[second]"
+            ))
+            .ok()
+        })
+        .map(|t| format!(" (at {t} UTC)"))
+        .unwrap_or_default();
     let mut res = state.templates.error_page(
         StatusCode::TOO_MANY_REQUESTS,
-        "Too many failed logins",
-        &format!("Too many failed logins. Try again in {seconds} seconds."),
+        title,
+        &format!("{title}. Try again in {seconds} seconds{at}."),
     );
     res.headers_mut().insert(
         actix_web::http::header::RETRY_AFTER,

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod csrf;
+pub mod device;
 pub mod errors;
 pub mod lock;
 pub mod pages;
@@ -49,6 +50,7 @@ pub struct AppState {
     /// Per-session locks when `[session] lock = true`; one set shared by every worker.
     pub locks: Option<web::Data<lock::SessionLocks>>,
     pub throttle: Arc<throttle::LoginThrottle>,
+    pub devices: device::KnownDevices,
 }
 
 /// Why the application could not be built.
@@ -56,6 +58,8 @@ pub struct AppState {
 pub enum StartError {
     #[error("session store: {0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Users(#[from] crate::users::UserError),
     #[error("templates: {0}")]
     Templates(#[from] tera::Error),
     #[error("cannot listen on {bind}: {source}")]
@@ -99,10 +103,12 @@ impl AppState {
                 config.auth.failed_login_window,
             )),
             locks,
-            users: Arc::new(UserDb::new(
-                &config.auth.users_file,
+            users: Arc::new(UserDb::open(
+                &config.auth.users_db,
+                Some(&config.auth.users_file),
                 config.auth.bcrypt_cost,
-            )),
+            )?),
+            devices: device::KnownDevices::new(&key, &s.cookie_name, s.cookie_secure),
             csrf: Csrf::new(key.clone(), &s.cookie_name, s.cookie_secure),
             templates: Arc::new(Templates::new()?),
             store,

@@ -1,106 +1,210 @@
-//! Login throttling: after `max_failed_logins` failures for one user id within
-//! `failed_login_window`, or four times as many from one client address, further attempts are
-//! answered 429 with `Retry-After` until the oldest failure leaves the window. Counted per
-//! process; behind a reverse proxy the client address is the proxy's.
+//! Login and registration throttling. The policy (README, "Login protection"):
+//!
+//! - An attempt is counted *before* its password is checked (a [`Reservation`]), atomically
+//!   with the check of the limits, so parallel guesses cannot all slip in under them. A
+//!   success takes its own attempt back and clears the count it was made under.
+//! - Failures are counted per (user id, address): `max_failed_logins` are free, after that each
+//!   attempt waits 1 s, 2 s, 4 s, ... (at most `failed_login_window`) after the latest failure.
+//!   A delay, not a wall: the owner can always get in, later.
+//! - Per address across user ids, and per user id across addresses, the same delays start
+//!   after four times as many failures: a spray over many ids, or one id from many addresses.
+//! - A browser holding the user's *known device* cookie (signed, set at a successful login) is
+//!   counted only per (user id, device): failures of others, from anywhere, never slow it.
+//! - Registrations count per address with the same delays, and wait while the address waits
+//!   for login.
+//!
+//! Failures leave the counts `failed_login_window` after they happened. Counted per process;
+//! behind a reverse proxy the client address is the proxy's.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How many more failures an address may have than a user id (several users behind one NAT).
-const ADDRESS_FACTOR: u32 = 4;
-/// Past this many tracked keys, keys with no failure left in the window are dropped.
-const PRUNE_AT: usize = 100_000;
+use parking_lot::Mutex;
 
-/// Recent failed logins, by user id and by client address.
+/// How many more attempts an address (or a user id from all addresses) has than one
+/// (user id, address) pair before delays start: several people behind one NAT.
+const WIDE_FACTOR: u32 = 4;
+/// Past this many tracked keys, keys with nothing left in the window are dropped.
+const PRUNE_AT: usize = 100_000;
+/// The first delay; each further attempt doubles it.
+const FIRST_DELAY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    /// One user id from one address, for browsers without the user's device cookie.
+    UserAddress(String, String),
+    /// One user id from one known device.
+    UserDevice(String, String),
+    /// One user id from every browser without its device cookie.
+    User(String),
+    /// One address, every user id, browsers without a device cookie.
+    Address(String),
+    /// Registrations from one address.
+    Registrations(String),
+}
+
+/// Who is trying: the address, and the known-device id when the browser holds a device cookie
+/// for this very user id.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub address: Option<&'a str>,
+    pub device: Option<&'a str>,
+}
+
+/// A login attempt let through. It counts as a failure unless it is given back with
+/// [`LoginThrottle::succeeded`] or [`LoginThrottle::abandoned`].
+#[derive(Debug)]
+#[must_use = "an attempt that is dropped counts as a failure"]
+pub struct Reservation {
+    keys: Vec<Key>,
+    at: Instant,
+}
+
+/// Recent attempts, by the keys above.
 pub struct LoginThrottle {
-    max: u32,
+    free: u32,
     window: Duration,
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    attempts: Mutex<HashMap<Key, VecDeque<Instant>>>,
 }
 
 impl LoginThrottle {
     pub fn new(max_failed_logins: u32, window: Duration) -> Self {
         Self {
-            max: max_failed_logins,
+            free: max_failed_logins,
             window,
-            failures: Mutex::default(),
+            attempts: Mutex::default(),
         }
     }
 
-    fn keys(user_id: &str, address: Option<&str>) -> [(String, u32); 2] {
-        [
-            (format!("user:{user_id}"), 1),
-            (
-                format!("addr:{}", address.unwrap_or("unknown")),
-                ADDRESS_FACTOR,
-            ),
-        ]
+    fn free_for(&self, key: &Key) -> u32 {
+        match key {
+            Key::UserAddress(..) | Key::UserDevice(..) => self.free,
+            Key::User(_) | Key::Address(_) | Key::Registrations(_) => {
+                self.free.saturating_mul(WIDE_FACTOR)
+            }
+        }
     }
 
-    /// How long to wait before another attempt for this user id from this address, if blocked.
-    pub fn blocked_for(
+    /// How long `key` must still wait, given its attempts within the window.
+    fn wait(&self, key: &Key, recent: &VecDeque<Instant>, now: Instant) -> Option<Duration> {
+        let count = u32::try_from(recent.len()).unwrap_or(u32::MAX);
+        let over = count.checked_sub(self.free_for(key))?;
+        let delay = FIRST_DELAY
+            .checked_mul(1u32.checked_shl(over).unwrap_or(u32::MAX))
+            .unwrap_or(self.window)
+            .min(self.window);
+        let until = recent.back()?.checked_add(delay)?;
+        Some(until.saturating_duration_since(now)).filter(|w| !w.is_zero())
+    }
+
+    /// Lets a login attempt for `user_id` (case-folded) through and counts it, or says how long
+    /// to wait.
+    pub fn reserve_login(
         &self,
         user_id: &str,
+        origin: Origin<'_>,
+        now: Instant,
+    ) -> Result<Reservation, Duration> {
+        let keys = match origin.device {
+            Some(device) => vec![Key::UserDevice(user_id.to_owned(), device.to_owned())],
+            None => {
+                let address = origin.address.unwrap_or("unknown").to_owned();
+                vec![
+                    Key::UserAddress(user_id.to_owned(), address.clone()),
+                    Key::User(user_id.to_owned()),
+                    Key::Address(address),
+                ]
+            }
+        };
+        self.reserve(keys, &[], now)
+    }
+
+    /// Counts a registration from `address`, or says how long to wait.
+    pub fn reserve_registration(
+        &self,
         address: Option<&str>,
         now: Instant,
-    ) -> Option<Duration> {
-        let mut failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Self::keys(user_id, address)
-            .into_iter()
-            .filter_map(|(key, factor)| {
-                let recent = failures.get_mut(&key)?;
-                self.forget_old(recent, now);
-                let limit = usize::try_from(self.max.saturating_mul(factor)).unwrap_or(usize::MAX);
-                if recent.len() < limit {
-                    return None;
-                }
-                // Blocked until enough of the oldest failures leave the window.
-                let oldest_that_counts = recent.get(recent.len() - limit)?;
-                Some((*oldest_that_counts + self.window).saturating_duration_since(now))
-            })
-            .max()
+    ) -> Result<(), Duration> {
+        let address = address.unwrap_or("unknown").to_owned();
+        self.reserve(
+            vec![Key::Registrations(address.clone())],
+            &[Key::Address(address)],
+            now,
+        )
+        .map(drop)
     }
 
-    /// Counts a failed attempt.
-    pub fn record_failure(&self, user_id: &str, address: Option<&str>, now: Instant) {
-        let mut failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if failures.len() >= PRUNE_AT {
-            failures.retain(|_, recent| {
+    /// Checks `counted` and `checked`, and if none must wait, adds an attempt to `counted`:
+    /// under one lock, so that parallel attempts see each other.
+    fn reserve(
+        &self,
+        counted: Vec<Key>,
+        checked: &[Key],
+        now: Instant,
+    ) -> Result<Reservation, Duration> {
+        let mut attempts = self.attempts.lock();
+        if attempts.len() >= PRUNE_AT {
+            attempts.retain(|_, recent| {
                 recent
                     .back()
-                    .is_some_and(|t| now.duration_since(*t) < self.window)
+                    .is_some_and(|t| now.saturating_duration_since(*t) < self.window)
             });
         }
-        for (key, _) in Self::keys(user_id, address) {
-            let recent = failures.entry(key).or_default();
-            self.forget_old(recent, now);
-            recent.push_back(now);
+        let mut longest = None;
+        for key in counted.iter().chain(checked) {
+            if let Some(recent) = attempts.get_mut(key) {
+                forget_old(recent, now, self.window);
+                longest = longest.max(self.wait(key, recent, now));
+            }
+        }
+        if let Some(wait) = longest {
+            return Err(wait);
+        }
+        for key in &counted {
+            attempts.entry(key.clone()).or_default().push_back(now);
+        }
+        Ok(Reservation {
+            keys: counted,
+            at: now,
+        })
+    }
+
+    /// The attempt was a successful login: it is taken back everywhere, and the failures of its
+    /// (user id, address) or (user id, device) are forgotten.
+    pub fn succeeded(&self, attempt: Reservation) {
+        let mut attempts = self.attempts.lock();
+        for key in &attempt.keys {
+            if matches!(key, Key::UserAddress(..) | Key::UserDevice(..)) {
+                attempts.remove(key);
+            } else if let Some(recent) = attempts.get_mut(key) {
+                take_back(recent, attempt.at);
+            }
         }
     }
 
-    /// A successful login clears the user id's failures (not the address's).
-    pub fn record_success(&self, user_id: &str) {
-        let mut failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        failures.remove(&format!("user:{user_id}"));
-    }
-
-    fn forget_old(&self, recent: &mut VecDeque<Instant>, now: Instant) {
-        while recent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
-        {
-            recent.pop_front();
+    /// The attempt could not be judged (the user database failed): it does not count.
+    pub fn abandoned(&self, attempt: Reservation) {
+        let mut attempts = self.attempts.lock();
+        for key in &attempt.keys {
+            if let Some(recent) = attempts.get_mut(key) {
+                take_back(recent, attempt.at);
+            }
         }
+    }
+}
+
+fn forget_old(recent: &mut VecDeque<Instant>, now: Instant, window: Duration) {
+    while recent
+        .front()
+        .is_some_and(|t| now.saturating_duration_since(*t) >= window)
+    {
+        recent.pop_front();
+    }
+}
+
+fn take_back(recent: &mut VecDeque<Instant>, at: Instant) {
+    if let Some(i) = recent.iter().rposition(|t| *t == at) {
+        recent.remove(i);
     }
 }
 
@@ -108,49 +212,117 @@ impl LoginThrottle {
 mod tests {
     use super::*;
 
-    #[test]
-    fn blocks_after_the_limit_until_the_window_passes() {
-        let t = LoginThrottle::new(3, Duration::from_secs(60));
-        let start = Instant::now();
-        for i in 0..3 {
-            assert_eq!(
-                t.blocked_for("alice", Some("1.2.3.4"), start),
-                None,
-                "attempt {i}"
-            );
-            t.record_failure("alice", Some("1.2.3.4"), start + Duration::from_secs(i));
-        }
-        let wait = t.blocked_for("alice", Some("5.6.7.8"), start + Duration::from_secs(10));
-        assert_eq!(
-            wait,
-            Some(Duration::from_secs(50)),
-            "per user id, from any address"
-        );
-        assert_eq!(
-            t.blocked_for("bob", Some("1.2.3.4"), start),
-            None,
-            "address limit is higher"
-        );
-        assert_eq!(
-            t.blocked_for("alice", None, start + Duration::from_secs(61)),
-            None
-        );
-        t.record_success("alice");
-        assert_eq!(t.blocked_for("alice", None, start), None);
+    const FROM_A: Origin<'static> = Origin {
+        address: Some("1.2.3.4"),
+        device: None,
+    };
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
     }
 
     #[test]
-    fn one_address_is_limited_across_user_ids() {
-        let t = LoginThrottle::new(2, Duration::from_secs(60));
+    fn free_attempts_then_doubling_delays_capped_at_the_window() {
+        let t = LoginThrottle::new(3, secs(60));
+        let start = Instant::now();
+        for i in 0..3 {
+            let r = t
+                .reserve_login("alice", FROM_A, start)
+                .expect("free attempt");
+            assert_eq!(r.keys.len(), 3, "attempt {i}");
+        }
+        assert_eq!(
+            t.reserve_login("alice", FROM_A, start).map(drop),
+            Err(secs(1))
+        );
+        let _ = t
+            .reserve_login("alice", FROM_A, start + secs(1))
+            .expect("after 1 s");
+        assert_eq!(
+            t.reserve_login("alice", FROM_A, start + secs(1)).map(drop),
+            Err(secs(2))
+        );
+        let mut at = start + secs(3);
+        for _ in 0..10 {
+            let wait = match t.reserve_login("alice", FROM_A, at) {
+                Ok(_) => Duration::ZERO,
+                Err(w) => w,
+            };
+            assert!(wait <= secs(60), "{wait:?}");
+            at += wait;
+        }
+        // Another address is not slowed by this pair's failures (below the wide limits).
+        assert!(t
+            .reserve_login(
+                "alice",
+                Origin {
+                    address: Some("5.6.7.8"),
+                    device: None
+                },
+                start + secs(2)
+            )
+            .is_ok());
+    }
+
+    #[test]
+    fn a_success_takes_back_its_attempt_and_clears_its_pair() {
+        let t = LoginThrottle::new(2, secs(60));
+        let now = Instant::now();
+        let _ = t.reserve_login("bob", FROM_A, now).expect("1");
+        let ok = t.reserve_login("bob", FROM_A, now).expect("2");
+        t.succeeded(ok);
+        assert!(t.reserve_login("bob", FROM_A, now).is_ok());
+        let failed = t
+            .reserve_login("bob", FROM_A, now)
+            .expect("4: the pair was cleared");
+        t.abandoned(failed);
+        assert!(
+            t.reserve_login("bob", FROM_A, now).is_ok(),
+            "an abandoned one does not count"
+        );
+    }
+
+    #[test]
+    fn a_known_device_is_counted_apart() {
+        let t = LoginThrottle::new(2, secs(60));
+        let now = Instant::now();
+        // A spread attack: every address has free attempts, the user id as a whole does not.
+        for i in 0..8 {
+            let address = format!("10.0.0.{i}");
+            let from = Origin {
+                address: Some(&address),
+                device: None,
+            };
+            let _ = t.reserve_login("carol", from, now).expect("free");
+        }
+        assert!(
+            t.reserve_login("carol", FROM_A, now).is_err(),
+            "user-wide delay from a new address"
+        );
+        let device = Origin {
+            address: Some("6.6.6.6"),
+            device: Some("d1"),
+        };
+        assert!(t.reserve_login("carol", device, now).is_ok());
+    }
+
+    #[test]
+    fn one_address_is_slowed_across_user_ids_and_for_registrations() {
+        let t = LoginThrottle::new(2, secs(60));
         let now = Instant::now();
         for i in 0..8 {
-            t.record_failure(&format!("user{i}"), Some("9.9.9.9"), now);
+            let _ = t.reserve_login(&format!("user{i}"), FROM_A, now);
         }
-        assert!(t
-            .blocked_for("someone-else", Some("9.9.9.9"), now)
-            .is_some());
-        assert!(t
-            .blocked_for("someone-else", Some("8.8.8.8"), now)
-            .is_none());
+        assert!(t.reserve_login("someone-else", FROM_A, now).is_err());
+        assert!(t.reserve_registration(Some("1.2.3.4"), now).is_err());
+        let other = Origin {
+            address: Some("8.8.8.8"),
+            device: None,
+        };
+        assert!(t.reserve_login("someone-else", other, now).is_ok());
+        for _ in 0..8 {
+            assert!(t.reserve_registration(Some("8.8.8.8"), now).is_ok());
+        }
+        assert_eq!(t.reserve_registration(Some("8.8.8.8"), now), Err(secs(1)));
     }
 }

@@ -1,0 +1,196 @@
+//! The user table in SQLite: the schema, opening the file so that several server processes can
+//! share it (WAL, a busy timeout), and the few statements the user database runs. A login is
+//! one primary-key lookup; the count of stored hashes per bcrypt cost is kept by triggers, so
+//! that the cost the most users have is one small query in every process.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+
+use super::UserError;
+
+/// How long a statement waits for another process's write before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Tables, index and triggers; every statement is idempotent so that any process may run it.
+/// `key` is the case-folded id (the primary key), `id` the spelling the user registered with.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    key TEXT PRIMARY KEY NOT NULL,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hash_costs (
+    cost INTEGER PRIMARY KEY NOT NULL,
+    users INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS users_cost_insert AFTER INSERT ON users BEGIN
+    INSERT INTO hash_costs (cost, users)
+        VALUES (CAST(substr(NEW.password_hash, 5, 2) AS INTEGER), 1)
+        ON CONFLICT (cost) DO UPDATE SET users = users + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS users_cost_update AFTER UPDATE OF password_hash ON users BEGIN
+    UPDATE hash_costs SET users = users - 1
+        WHERE cost = CAST(substr(OLD.password_hash, 5, 2) AS INTEGER);
+    INSERT INTO hash_costs (cost, users)
+        VALUES (CAST(substr(NEW.password_hash, 5, 2) AS INTEGER), 1)
+        ON CONFLICT (cost) DO UPDATE SET users = users + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS users_cost_delete AFTER DELETE ON users BEGIN
+    UPDATE hash_costs SET users = users - 1
+        WHERE cost = CAST(substr(OLD.password_hash, 5, 2) AS INTEGER);
+END;
+";
+
+/// A stored user.
+pub struct Row {
+    pub id: String,
+    pub name: String,
+    pub password_hash: String,
+}
+
+/// Opens (creating, mode 0600) the database at `path` and makes sure the schema is there.
+pub fn open(path: &Path) -> Result<Connection, UserError> {
+    create_private(path).map_err(|source| UserError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let db_err = |source| UserError::Db {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(db_err)?;
+    configure(&conn, path).map_err(db_err)?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection, path: &Path) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // WAL lets logins read while another process registers; it is a property of the file.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), journal_mode = %mode, "the user database could not use WAL");
+    }
+    conn.execute_batch(SCHEMA)
+}
+
+/// SQLite creates a missing file with the umask's mode and gives its WAL files the mode of the
+/// database file: creating it empty first, 0600, keeps the hashes private.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+}
+
+/// The user whose case-folded id is `key`.
+pub fn find(conn: &Connection, key: &str) -> rusqlite::Result<Option<Row>> {
+    conn.prepare_cached("SELECT id, name, password_hash FROM users WHERE key = ?1")?
+        .query_row([key], |r| {
+            Ok(Row {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                password_hash: r.get(2)?,
+            })
+        })
+        .optional()
+}
+
+/// Adds a user; `Ok(false)` when the key is taken.
+pub fn insert(conn: &Connection, key: &str, row: &Row, created_at: &str) -> rusqlite::Result<bool> {
+    let added = conn
+        .prepare_cached(
+            "INSERT INTO users (key, id, name, password_hash, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            key,
+            row.id,
+            row.name,
+            row.password_hash,
+            created_at
+        ]);
+    match added {
+        Ok(_) => Ok(true),
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Adds every user whose key is free, in one transaction; returns the keys that were taken by
+/// another user (not those already holding this very user, as after an earlier import).
+pub fn insert_all<'a>(
+    conn: &mut Connection,
+    users: impl IntoIterator<Item = (String, Row, &'a str)>,
+) -> rusqlite::Result<Vec<String>> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut taken = Vec::new();
+    for (key, row, created_at) in users {
+        if !insert(&tx, &key, &row, created_at)?
+            && find(&tx, &key)?.is_none_or(|had| had.password_hash != row.password_hash)
+        {
+            taken.push(key);
+        }
+    }
+    tx.commit()?;
+    Ok(taken)
+}
+
+/// Replaces a user's hash if it is still `old` (another process may have changed it meanwhile).
+pub fn replace_hash(conn: &Connection, key: &str, old: &str, new: &str) -> rusqlite::Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE users SET password_hash = ?3 WHERE key = ?1 AND password_hash = ?2",
+        )?
+        .execute([key, old, new])?;
+    Ok(changed == 1)
+}
+
+/// The bcrypt cost the most stored hashes have (the higher one on a tie), if any user exists.
+pub fn most_common_cost(conn: &Connection) -> rusqlite::Result<Option<u32>> {
+    conn.prepare_cached(
+        "SELECT cost FROM hash_costs WHERE users > 0 AND cost BETWEEN 4 AND 31
+         ORDER BY users DESC, cost DESC LIMIT 1",
+    )?
+    .query_row([], |r| r.get(0))
+    .optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(hash: &str) -> Row {
+        Row {
+            id: "x".into(),
+            name: "x".into(),
+            password_hash: hash.into(),
+        }
+    }
+
+    #[test]
+    fn triggers_count_hashes_per_cost() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = open(&dir.path().join("u.db")).expect("open");
+        assert_eq!(most_common_cost(&conn).expect("query"), None);
+        assert!(insert(&conn, "a", &row("$2b$10$aaaa"), "t").expect("insert"));
+        assert!(insert(&conn, "b", &row("$2b$04$bbbb"), "t").expect("insert"));
+        assert!(insert(&conn, "c", &row("$2b$04$cccc"), "t").expect("insert"));
+        assert!(!insert(&conn, "c", &row("$2b$04$cccc"), "t").expect("taken"));
+        assert_eq!(most_common_cost(&conn).expect("query"), Some(4));
+        assert!(replace_hash(&conn, "b", "$2b$04$bbbb", "$2b$10$bbbb").expect("update"));
+        assert!(!replace_hash(&conn, "b", "$2b$04$bbbb", "$2b$12$bbbb").expect("stale"));
+        assert_eq!(most_common_cost(&conn).expect("query"), Some(10));
+        // A second open of the same file (another process) finds the schema and counts as is.
+        let other = open(&dir.path().join("u.db")).expect("reopen");
+        assert_eq!(most_common_cost(&other).expect("query"), Some(10));
+    }
+}

@@ -1,0 +1,148 @@
+//! Unit tests of the user database: ids, the legacy import, re-hashing and the dummy's cost.
+
+use super::*;
+
+fn db_in(dir: &Path, cost: u32) -> UserDb {
+    UserDb::open(dir.join("users.db"), Some(&dir.join("users.json")), cost).expect("open")
+}
+
+#[test]
+fn register_then_verify_and_duplicates_refused_in_any_case() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = db_in(dir.path(), 4);
+    let alice = db
+        .register("Alice", "Alice A.", "correct horse")
+        .expect("registered");
+    assert_eq!(
+        (alice.id.as_str(), alice.spelling.as_str()),
+        ("alice", "Alice")
+    );
+    for twin in ["alice", "ALICE", "aLiCe"] {
+        assert!(
+            matches!(db.register(twin, "A2", "x"), Err(UserError::Taken(_))),
+            "{twin}"
+        );
+    }
+    let found = db.verify("ALICE", "correct horse").expect("db");
+    assert_eq!(
+        found.map(|u| (u.id, u.spelling, u.name)),
+        Some(("alice".into(), "Alice".into(), "Alice A.".into()))
+    );
+    assert_eq!(db.verify("alice", "wrong").expect("db"), None);
+    assert_eq!(db.verify("bob", "correct horse").expect("db"), None);
+    let bytes = std::fs::read(db.path()).expect("read");
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!text.contains("correct horse"));
+    let mode = std::fs::metadata(db.path()).expect("stat").permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+}
+
+#[test]
+fn a_legacy_json_file_is_imported_once_and_kept_renamed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hash = |p: &str| bcrypt::hash(p, 4).expect("hash");
+    let legacy = serde_json::json!({
+        "version": 1,
+        "users": {
+            "Bob": {"name": "Bob", "password_hash": hash("bob password"),
+                    "created_at": "2025-01-02T00:00:00Z"},
+            "bob": {"name": "Later bob", "password_hash": hash("other password"),
+                    "created_at": "2025-06-01T00:00:00Z"},
+            "carol": {"name": "Carol", "password_hash": hash("carol password"),
+                      "created_at": "2025-03-01T00:00:00Z"}
+        }
+    });
+    let json_path = dir.path().join("users.json");
+    std::fs::write(&json_path, legacy.to_string()).expect("write legacy");
+    let db = db_in(dir.path(), 4);
+    assert!(!json_path.exists(), "renamed after the import");
+    assert!(imported_path(&json_path).exists(), "kept, never deleted");
+    assert_eq!(
+        db.verify("carol", "carol password")
+            .expect("db")
+            .map(|u| u.name),
+        Some("Carol".into())
+    );
+    // Of two ids that differ only in case, the one registered first keeps it.
+    assert_eq!(
+        db.verify("BOB", "bob password")
+            .expect("db")
+            .map(|u| u.spelling),
+        Some("Bob".into())
+    );
+    assert_eq!(db.verify("bob", "other password").expect("db"), None);
+    drop(db);
+    // A second import of the same file (a crash before the rename) changes nothing.
+    std::fs::rename(imported_path(&json_path), &json_path).expect("put back");
+    let db = db_in(dir.path(), 4);
+    assert!(db.verify("carol", "carol password").expect("db").is_some());
+    assert!(matches!(
+        db.register("Carol", "x", "x"),
+        Err(UserError::Taken(_))
+    ));
+}
+
+#[test]
+fn a_broken_legacy_file_is_a_typed_error_and_stays_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json_path = dir.path().join("users.json");
+    std::fs::write(&json_path, "{ not json").expect("write");
+    let opened = UserDb::open(dir.path().join("users.db"), Some(&json_path), 4);
+    assert!(matches!(opened, Err(UserError::Legacy { .. })));
+    assert!(json_path.exists());
+}
+
+#[test]
+fn a_login_rehashes_a_password_stored_at_another_cost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    db_in(dir.path(), 5)
+        .register("dave", "Dave", "dave password")
+        .expect("registered");
+    let db = db_in(dir.path(), 4);
+    assert_eq!(db.stored_cost("dave").expect("db"), Some(5));
+    assert_eq!(db.verify("dave", "wrong password").expect("db"), None);
+    assert_eq!(
+        db.stored_cost("dave").expect("db"),
+        Some(5),
+        "only a login rehashes"
+    );
+    assert!(db.verify("dave", "dave password").expect("db").is_some());
+    assert_eq!(db.stored_cost("dave").expect("db"), Some(4));
+    assert!(db.verify("dave", "dave password").expect("db").is_some());
+}
+
+#[test]
+fn the_dummy_hash_costs_what_most_stored_hashes_cost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = db_in(dir.path(), 4);
+    assert_eq!(
+        db.dummy_cost().expect("db"),
+        4,
+        "no users: the configured cost"
+    );
+    let at5 = bcrypt::hash("x", 5).expect("hash");
+    let at6 = bcrypt::hash("x", 6).expect("hash");
+    let added = db
+        .add_hashed([
+            ("u1", "U", at5.as_str()),
+            ("u2", "U", at5.as_str()),
+            ("u3", "U", at6.as_str()),
+        ])
+        .expect("add");
+    assert_eq!(added, 3);
+    assert_eq!(db.dummy_cost().expect("db"), 5);
+    // The check of an unknown id uses a hash of that cost.
+    assert_eq!(db.verify("nobody", "x").expect("db"), None);
+    let dummy = db.dummy.lock().clone().map(|(c, h)| (c, cost_of(&h)));
+    assert_eq!(dummy, Some((5, Some(5))));
+    // Kept current: when logins move the population to the configured cost, the dummy follows.
+    assert!(db.verify("u1", "x").expect("db").is_some());
+    assert!(db.verify("u2", "x").expect("db").is_some());
+    assert_eq!(db.dummy_cost().expect("db"), 4);
+    assert_eq!(db.verify("nobody", "x").expect("db"), None);
+    let dummy = db.dummy.lock().clone().map(|(c, h)| (c, cost_of(&h)));
+    assert_eq!(dummy, Some((4, Some(4))));
+}
