@@ -1,5 +1,5 @@
 //! Faults in the store and hostile clients, in process: corrupt files, an unwritable session
-//! folder, oversized sessions, parallel requests of one session, login throttling.
+//! folder, oversized sessions, parallel requests of one session.
 
 mod common;
 
@@ -272,45 +272,6 @@ async fn fifty_parallel_requests_of_one_session_never_tear_or_fail() {
 async fn with_lock_fifty_parallel_increments_give_exactly_fifty() {
     let (before, after) = parallel_visits(true).await;
     assert_eq!(after, before + 51, "50 parallel visits and the final one");
-}
-
-#[actix_web::test]
-async fn failed_logins_are_throttled_with_retry_after() {
-    let site = Site::with_config(
-        "[session]\nlifetime = 60\n[auth]\nbcrypt_cost = 4\nmax_failed_logins = 3\nfailed_login_window = \"10m\"\n",
-    );
-    let app = start(&site).await;
-    let mut owner = Browser::new();
-    owner.register(&app, "victim").await;
-    let mut attacker = Browser::new();
-    for _ in 0..3 {
-        assert_eq!(
-            attacker.login(&app, "victim", "guess-guess").await.status,
-            StatusCode::UNAUTHORIZED
-        );
-    }
-    let blocked = attacker.login(&app, "victim", "password123").await;
-    assert_eq!(
-        blocked.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "even the right password waits"
-    );
-    let retry: u64 = blocked
-        .headers
-        .get(header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .expect("Retry-After seconds");
-    assert!((1..=600).contains(&retry), "{retry}");
-    assert!(blocked.body.contains("Too many failed logins"));
-    assert!(log_text().is_empty() || !log_text().contains("password123"));
-    // Another account is not blocked by this one's failures.
-    let mut other = Browser::new();
-    other.register(&app, "bystander").await;
-    assert_eq!(
-        other.login(&app, "bystander", "password123").await.status,
-        StatusCode::SEE_OTHER
-    );
 }
 
 #[actix_web::test]

@@ -306,7 +306,10 @@ fn too_many_attempts(state: &AppState, wait: std::time::Duration, title: &str) -
     let mut res = state.templates.error_page(
         StatusCode::TOO_MANY_REQUESTS,
         title,
-        &format!("{title}. Try again in {seconds} seconds{at}."),
+        &format!(
+            "{title}. Try again in {seconds} second{}{at}.",
+            if seconds == 1 { "" } else { "s" }
+        ),
     );
     res.headers_mut().insert(
         actix_web::http::header::RETRY_AFTER,

@@ -67,7 +67,7 @@ impl Site {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
             !matches!(
                 name,
-                "config.toml" | "secret.key" | "users.json" | "users.json.lock"
+                "config.toml" | "secret.key" | "users.db" | "users.db-wal" | "users.db-shm"
             )
         });
         out
