@@ -34,6 +34,17 @@ pub fn write_new(
     modified: Option<SystemTime>,
     durability: Durability,
 ) -> io::Result<()> {
+    write_new_file(path, bytes, modified, durability).map(drop)
+}
+
+/// As [`write_new`], keeping the file open: its handle still names the written version after it
+/// is renamed, so the caller can `fstat` what it placed.
+pub fn write_new_file(
+    path: &Path,
+    bytes: &[u8],
+    modified: Option<SystemTime>,
+    durability: Durability,
+) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -49,10 +60,13 @@ pub fn write_new(
         }
         Ok(())
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(path);
+    match result {
+        Ok(()) => Ok(file),
+        Err(e) => {
+            let _ = std::fs::remove_file(path);
+            Err(e)
+        }
     }
-    result
 }
 
 /// What became of a placement.

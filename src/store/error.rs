@@ -23,8 +23,16 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("could not draw a random session id: {0}")]
-    Random(String),
+    #[error("the session record could not be encoded as JSON: {0}")]
+    Encode(#[source] serde_json::Error),
+    #[error("the operating system's random source failed: {0}")]
+    RandomSource(#[source] getrandom::Error),
+    #[error("a freshly drawn session id was refused as a cookie value: {0}")]
+    KeyRefused(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("eight fresh session ids in a row were already taken")]
+    IdsExhausted,
+    #[error("a session lifetime of {ttl} puts its end past the last date the store can hold")]
+    Deadline { ttl: time::Duration },
     #[error("the store's worker thread failed: {0}")]
     Blocking(String),
 }
@@ -36,7 +44,10 @@ impl StoreError {
     }
 
     fn is_data_problem(&self) -> bool {
-        matches!(self, Self::TooLarge { .. } | Self::NotJson { .. })
+        matches!(
+            self,
+            Self::TooLarge { .. } | Self::NotJson { .. } | Self::Encode(_)
+        )
     }
 }
 

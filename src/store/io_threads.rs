@@ -46,8 +46,7 @@ impl IoThreads {
         work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let queue = &self.queues[usize::from(affinity) % self.queues.len()];
-        queue
+        self.queue(affinity)
             .send(Box::new(move || {
                 // The receiver may have gone (request cancelled): the work is done all the same.
                 let _ = tx.send(work());
@@ -55,6 +54,32 @@ impl IoThreads {
             .map_err(|_| StoreError::Blocking("the store's I/O thread has stopped".into()))?;
         rx.await
             .map_err(|_| StoreError::Blocking("the store's I/O thread dropped a job".into()))?
+    }
+
+    /// As [`Self::run`], for a caller that is a plain thread (the sweeper): blocks until done.
+    /// Never call it from one of these threads.
+    pub fn run_blocking<T: Send + 'static>(
+        &self,
+        affinity: u8,
+        work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.queue(affinity)
+            .send(Box::new(move || {
+                let _ = tx.send(work());
+            }))
+            .map_err(|_| StoreError::Blocking("the store's I/O thread has stopped".into()))?;
+        rx.recv()
+            .map_err(|_| StoreError::Blocking("the store's I/O thread dropped a job".into()))?
+    }
+
+    /// How many threads there are: a session's thread is its affinity modulo this.
+    pub fn count(&self) -> usize {
+        self.queues.len()
+    }
+
+    fn queue(&self, affinity: u8) -> &mpsc::Sender<Job> {
+        &self.queues[usize::from(affinity) % self.queues.len()]
     }
 }
 
@@ -72,9 +97,9 @@ mod tests {
             .expect("ran");
         assert_ne!(ran_on, caller);
         let err = threads
-            .run(0, || Err::<(), _>(StoreError::Random("x".into())))
+            .run(0, || Err::<(), _>(StoreError::IdsExhausted))
             .await
             .expect_err("error passed through");
-        assert!(matches!(err, StoreError::Random(_)));
+        assert!(matches!(err, StoreError::IdsExhausted));
     }
 }

@@ -9,7 +9,7 @@ use actix_web_flash_messages::IncomingFlashMessages;
 use super::auth::logged_in_user;
 use super::render::STYLESHEET;
 use super::{flashes_of, AppState};
-use crate::store::record::{expiry_after, EXPIRES_AT_KEY};
+use crate::store::record::expiry_after;
 
 /// Session key of the logged-in page-view counter.
 pub const VISITS_KEY: &str = "visits";
@@ -41,7 +41,11 @@ pub async fn index(
 
 /// `GET /api/session`: the current session as JSON, read without changing it (only the expiry
 /// slides, as on any request); 401 when not logged in.
-pub async fn api_session(session: Session, state: web::Data<AppState>) -> HttpResponse {
+pub async fn api_session(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let Some(user_id) = logged_in_user(&session) else {
         return HttpResponse::Unauthorized().json(serde_json::json!({ "error": "not logged in" }));
     };
@@ -50,12 +54,18 @@ pub async fn api_session(session: Session, state: web::Data<AppState>) -> HttpRe
     let expires_at = if s.refresh_each_request {
         // This very request moves the expiry.
         let ttl = time::Duration::seconds(i64::try_from(s.lifetime.as_secs()).unwrap_or(i64::MAX));
-        expiry_after(time::OffsetDateTime::now_utc(), &ttl)
-            .format(&time::format_description::well_known::Rfc3339)
-            .ok()
+        expiry_after(time::OffsetDateTime::now_utc(), &ttl).ok()
     } else {
-        session.get::<String>(EXPIRES_AT_KEY).ok().flatten()
+        // The expiry is the store's bookkeeping, not session data: ask the store.
+        match super::signed_cookie_value(&req, &state.key, &s.cookie_name) {
+            Some(id) => state.store.expires_at(&id).await.ok().flatten(),
+            None => None,
+        }
     };
+    let expires_at = expires_at.and_then(|at| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    });
     HttpResponse::Ok().json(serde_json::json!({
         "user_id": user_id,
         "visits": visits,
