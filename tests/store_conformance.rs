@@ -375,3 +375,19 @@ async fn sweepers_delete_only_expired_sessions() {
         Some(state(&[("a", "2")]))
     );
 }
+
+/// The memory store sweeps every `cleanup_interval`, like the file store: not every second.
+#[actix_web::test]
+async fn the_memory_sweeper_honours_its_interval() {
+    let hourly = MemorySessionStore::new(Some(Duration::from_secs(3600)));
+    let every_second = MemorySessionStore::new(Some(Duration::from_secs(1)));
+    for store in [&hourly, &every_second] {
+        store
+            .save(state(&[("a", "1")]), &ttl(1))
+            .await
+            .expect("save");
+    }
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    assert_eq!(every_second.len(), 0, "swept");
+    assert_eq!(hourly.len(), 1, "not yet: its sweep is hourly");
+}

@@ -76,9 +76,9 @@ impl AppState {
                     .cleanup_interval(Some(s.filesystem.cleanup_interval))
                     .durability(s.filesystem.durability)
                     .io_threads(s.filesystem.io_threads)
-                    // With `lock`, each request must read what the previous one wrote, even
-                    // from another process: always from disk.
-                    .read_cache(s.filesystem.read_cache && !s.lock)
+                    // Sound with `lock` too: each load checks that the file is still the version
+                    // remembered, so a request reads what the previous one wrote, in any process.
+                    .read_cache(s.filesystem.read_cache)
                     .max_session_bytes(s.max_session_bytes),
             )?),
             StoreType::Memory => ConfiguredStore::Memory(MemorySessionStore::with_limit(
