@@ -36,6 +36,11 @@ pub fn digest(id: &str) -> [u8; 32] {
     Sha256::digest(id.as_bytes()).into()
 }
 
+/// The name a session goes by on disk: lower-case hex of its digest.
+pub fn stem(digest: &[u8; 32]) -> String {
+    hex::encode(digest)
+}
+
 /// A short, non-reversible tag for log lines: the first 12 hex digits of the digest, which is
 /// also the start of the session's file name.
 pub fn log_tag(id: &str) -> String {
@@ -73,7 +78,7 @@ mod tests {
     #[test]
     fn file_stem_is_sha256_hex_and_the_log_tag_its_start() {
         assert_eq!(
-            hex::encode(digest("abc")),
+            stem(&digest("abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(log_tag("abc"), "ba7816bf8f01");

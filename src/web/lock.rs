@@ -70,7 +70,7 @@ impl SessionLocks {
 /// Takes an exclusive lock on `dir/<hex>`; released when the file is dropped.
 fn lock_file(dir: &Path, digest: &[u8; 32]) -> std::io::Result<File> {
     std::fs::create_dir_all(dir)?;
-    crate::atomic::lock_exclusive(&dir.join(hex::encode(digest)))
+    crate::atomic::lock_exclusive(&dir.join(id::stem(digest)))
 }
 
 pub async fn one_request_per_session(

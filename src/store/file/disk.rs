@@ -66,7 +66,7 @@ impl Inner {
     }
 
     pub(super) fn path_of(&self, digest: &[u8; 32]) -> PathBuf {
-        self.dir.join(format!("{}.json", hex::encode(digest)))
+        self.dir.join(format!("{}.json", id::stem(digest)))
     }
 
     pub(super) fn tmp_dir(&self) -> PathBuf {

@@ -15,7 +15,7 @@ use super::{Inner, SweepReport, QUARANTINE_DAYS};
 
 /// Expired files handed to an I/O thread per job: small enough that requests waiting on that
 /// thread are not held up for long, large enough that a big sweep is not all hand-offs.
-const BATCH: usize = 256;
+const BATCH: usize = 64;
 
 impl Inner {
     pub(super) fn sweep_and_log(&self) {
