@@ -33,8 +33,12 @@ pub enum StoreError {
     IdsExhausted,
     #[error("a session lifetime of {ttl} puts its end past the last date the store can hold")]
     Deadline { ttl: time::Duration },
-    #[error("the store's worker thread failed: {0}")]
-    Blocking(String),
+    /// The store's I/O threads could not be started, or one has stopped.
+    #[error("the store's I/O thread failed: {0}")]
+    IoThread(String),
+    /// A job panicked on an I/O thread: that one request fails, the thread goes on.
+    #[error("a session store job panicked: {0}")]
+    JobPanicked(String),
 }
 
 impl StoreError {

@@ -142,6 +142,7 @@ impl FileStoreOptions {
 #[derive(Clone)]
 pub struct FileSessionStore {
     inner: Arc<Inner>,
+    swaps: crate::atomic::SwapSupport,
 }
 
 struct Inner {
@@ -206,7 +207,14 @@ impl FileSessionStore {
                 inner.sweep_and_log();
             });
         }
-        Ok(Self { inner })
+        // Warns once if this file system makes updates non-atomic (NFS, some FUSE).
+        let swaps = crate::atomic::probe_swaps(&inner.dir).map_err(StoreError::io(&inner.dir))?;
+        Ok(Self { inner, swaps })
+    }
+
+    /// Whether an update of a session file is one atomic exchange in this folder.
+    pub fn swap_support(&self) -> &crate::atomic::SwapSupport {
+        &self.swaps
     }
 
     /// Runs file work for the session with `digest` on the store's I/O thread for it.
