@@ -1,11 +1,12 @@
-//! Shared test helpers: an app built from a config file in a temporary folder, and a "browser"
-//! that keeps cookies between requests and reads forms' CSRF tokens.
+//! Shared test helpers: an app built from a config file in a temporary folder, the built binary
+//! as a child process, and one "browser" ([`Client`]) that keeps cookies between requests and
+//! reads forms' CSRF tokens, in process or over TCP.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use actix_http::Request;
+use actix_http::{HttpMessage as _, Request};
 use actix_web::body::MessageBody;
 use actix_web::cookie::{Cookie, Key};
 use actix_web::dev::{Service, ServiceResponse};
@@ -45,8 +46,9 @@ impl Site {
         Self { dir, state }
     }
 
+    /// The key that signs the session cookie (each cookie has its own, in `state.keys`).
     pub fn key(&self) -> Key {
-        self.state.key.clone()
+        self.state.keys.session.clone()
     }
 
     pub fn sessions_dir(&self) -> PathBuf {
@@ -102,6 +104,26 @@ pub struct Page {
 }
 
 impl Page {
+    /// A whole HTTP/1.1 response as text (not chunked: the server sends lengths).
+    pub fn parse(text: &str) -> Option<Self> {
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        let mut lines = head.lines();
+        let status = lines.next()?.split(' ').nth(1)?.parse::<u16>().ok()?;
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            let (name, value) = line.split_once(':')?;
+            headers.append(
+                header::HeaderName::from_bytes(name.trim().as_bytes()).ok()?,
+                header::HeaderValue::from_str(value.trim()).ok()?,
+            );
+        }
+        Some(Self {
+            status: StatusCode::from_u16(status).ok()?,
+            headers,
+            body: body.to_owned(),
+        })
+    }
+
     pub fn csrf_token(&self) -> String {
         let marker = "name=\"csrf_token\" value=\"";
         let start = self
@@ -141,60 +163,145 @@ impl Page {
     }
 }
 
-/// A cookie-keeping client of one app.
-#[derive(Default, Clone)]
-pub struct Browser {
-    pub cookies: BTreeMap<String, String>,
+/// How a [`Client`]'s requests reach a server: the app itself, in process (any service from
+/// [`start`]), or the built binary over TCP ([`Tcp`]).
+#[allow(async_fn_in_trait)]
+pub trait Transport {
+    /// The response, or `None` when nothing answered (a server that is down or was killed).
+    async fn exchange(&self, req: Request) -> Option<Page>;
 }
 
-impl Browser {
+impl<S, B> Transport for S
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody + 'static,
+{
+    async fn exchange(&self, req: Request) -> Option<Page> {
+        Some(call(self, req).await)
+    }
+}
+
+/// A real server, one TCP connection per request.
+#[derive(Clone, Copy, Debug)]
+pub struct Tcp(pub std::net::SocketAddr);
+
+impl Transport for Tcp {
+    async fn exchange(&self, mut req: Request) -> Option<Page> {
+        use futures_util::StreamExt;
+        let mut body = Vec::new();
+        let mut payload = req.take_payload();
+        while let Some(chunk) = payload.next().await {
+            body.extend_from_slice(&chunk.ok()?);
+        }
+        let mut raw = format!("{} {} HTTP/1.1\r\n", req.method(), req.uri()).into_bytes();
+        for (name, value) in req.headers() {
+            if name != header::CONTENT_LENGTH && name != header::CONNECTION {
+                raw.extend_from_slice(name.as_str().as_bytes());
+                raw.extend_from_slice(b": ");
+                raw.extend_from_slice(value.as_bytes());
+                raw.extend_from_slice(b"\r\n");
+            }
+        }
+        if !req.headers().contains_key(header::HOST) {
+            raw.extend_from_slice(format!("host: {}\r\n", self.0).as_bytes());
+        }
+        raw.extend_from_slice(
+            format!(
+                "connection: close\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        raw.extend_from_slice(&body);
+        let (_, text) = raw_http(self.0, raw)?;
+        Page::parse(&text)
+    }
+}
+
+/// A browser: one cookie jar (one expiry rule) and the forms' CSRF tokens, over any
+/// [`Transport`]. Like a current browser on this site, it says `Sec-Fetch-Site: same-origin`
+/// unless a request sets its own or [`Client::fetch_site`] is `None`.
+#[derive(Clone)]
+pub struct Client {
+    pub cookies: BTreeMap<String, String>,
+    pub fetch_site: Option<&'static str>,
+}
+
+/// The name most tests know the client by.
+pub type Browser = Client;
+
+impl Default for Client {
+    fn default() -> Self {
+        Self {
+            cookies: BTreeMap::new(),
+            fetch_site: Some("same-origin"),
+        }
+    }
+}
+
+impl Client {
     pub fn new() -> Self {
         Self::default()
     }
 
-    pub async fn get<S, B>(&mut self, app: &S, path: &str) -> Page
-    where
-        S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-        B: MessageBody + 'static,
-    {
-        self.send(app, TestRequest::get().uri(path)).await
+    pub async fn get(&mut self, via: &impl Transport, path: &str) -> Page {
+        self.send(via, TestRequest::get().uri(path)).await
     }
 
-    pub async fn post<S, B>(&mut self, app: &S, path: &str, form: &[(&str, &str)]) -> Page
-    where
-        S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-        B: MessageBody + 'static,
-    {
-        self.send(app, TestRequest::post().uri(path).set_form(form))
+    pub async fn post(&mut self, via: &impl Transport, path: &str, form: &[(&str, &str)]) -> Page {
+        self.send(via, TestRequest::post().uri(path).set_form(form))
             .await
     }
 
-    pub async fn send<S, B>(&mut self, app: &S, req: TestRequest) -> Page
-    where
-        S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-        B: MessageBody + 'static,
-    {
-        let mut req = req;
-        if !self.cookies.is_empty() {
-            let header = self
+    /// Sends `req` with this browser's cookies; panics when nothing answers.
+    pub async fn send(&mut self, via: &impl Transport, req: TestRequest) -> Page {
+        self.try_send(via, req).await.expect("the server answered")
+    }
+
+    /// Sends `req` with this browser's cookies and keeps the cookies the answer sets.
+    pub async fn try_send(&mut self, via: &impl Transport, req: TestRequest) -> Option<Page> {
+        let mut req = req.to_request();
+        let headers = req.headers_mut();
+        if !self.cookies.is_empty() && !headers.contains_key(header::COOKIE) {
+            let jar = self
                 .cookies
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
                 .join("; ");
-            req = req.insert_header((header::COOKIE, header));
+            headers.insert(
+                header::COOKIE,
+                header::HeaderValue::from_str(&jar).expect("cookie header"),
+            );
         }
-        let page = call(app, req.to_request()).await;
+        if let Some(site) = self.fetch_site {
+            if !headers.contains_key("sec-fetch-site") {
+                headers.insert(
+                    header::HeaderName::from_static("sec-fetch-site"),
+                    header::HeaderValue::from_static(site),
+                );
+            }
+        }
+        let page = via.exchange(req).await?;
+        self.keep_cookies(&page);
+        Some(page)
+    }
+
+    /// The one expiry rule: an empty value, a `Max-Age` of zero or less or an `Expires` in the
+    /// past deletes the cookie; anything else sets it.
+    fn keep_cookies(&mut self, page: &Page) {
+        let now = actix_web::cookie::time::OffsetDateTime::now_utc();
         for c in page.set_cookies() {
-            let expired = c.max_age().is_some_and(|a| a.is_zero() || a.is_negative());
-            if expired || c.value().is_empty() {
+            let expired = c.value().is_empty()
+                || c.max_age().is_some_and(|a| a.is_zero() || a.is_negative())
+                || c.expires_datetime().is_some_and(|at| at <= now);
+            if expired {
                 self.cookies.remove(c.name());
             } else {
                 self.cookies
                     .insert(c.name().to_owned(), c.value().to_owned());
             }
         }
-        page
     }
 
     pub fn session_cookie(&self) -> Option<&String> {
@@ -202,14 +309,10 @@ impl Browser {
     }
 
     /// Registers and is logged in as `user_id` (password "password123").
-    pub async fn register<S, B>(&mut self, app: &S, user_id: &str) -> Page
-    where
-        S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-        B: MessageBody + 'static,
-    {
-        let token = self.get(app, "/register").await.csrf_token();
+    pub async fn register(&mut self, via: &impl Transport, user_id: &str) -> Page {
+        let token = self.get(via, "/register").await.csrf_token();
         self.post(
-            app,
+            via,
             "/register",
             &[
                 ("user_id", user_id),
@@ -222,29 +325,21 @@ impl Browser {
         .await
     }
 
-    pub async fn login<S, B>(&mut self, app: &S, user_id: &str, password: &str) -> Page
-    where
-        S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-        B: MessageBody + 'static,
-    {
-        let token = self.get(app, "/login").await.csrf_token();
-        self.post_login(app, user_id, password, &token).await
+    pub async fn login(&mut self, via: &impl Transport, user_id: &str, password: &str) -> Page {
+        let token = self.get(via, "/login").await.csrf_token();
+        self.post_login(via, user_id, password, &token).await
     }
 
     /// Posts the login form with the given CSRF token.
-    pub async fn post_login<S, B>(
+    pub async fn post_login(
         &mut self,
-        app: &S,
+        via: &impl Transport,
         user_id: &str,
         password: &str,
         token: &str,
-    ) -> Page
-    where
-        S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-        B: MessageBody + 'static,
-    {
+    ) -> Page {
         self.post(
-            app,
+            via,
             "/login",
             &[
                 ("user_id", user_id),
@@ -254,6 +349,24 @@ impl Browser {
         )
         .await
     }
+
+    /// The visit count `GET /` shows: `None` when not logged in or when nothing answered.
+    pub async fn visit(&mut self, via: &impl Transport) -> Option<u64> {
+        let page = self.try_send(via, TestRequest::get().uri("/")).await?;
+        if page.status != StatusCode::OK {
+            return None;
+        }
+        page.element_text("visits")?.parse().ok()
+    }
+}
+
+/// Runs `f` to completion on a runtime of its own: for [`Tcp`] clients in plain threads.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
 }
 
 /// Calls the app as the server would: an error becomes the response it carries.
@@ -375,155 +488,6 @@ pub fn raw_http(addr: std::net::SocketAddr, request: impl AsRef<[u8]>) -> Option
     let text = String::from_utf8_lossy(&out).into_owned();
     let status = text.split(' ').nth(1)?.parse().ok()?;
     Some((status, text))
-}
-
-/// A cookie-keeping client of a real server over TCP (one connection per request).
-#[derive(Clone)]
-pub struct HttpClient {
-    pub addr: std::net::SocketAddr,
-    pub cookies: BTreeMap<String, String>,
-}
-
-/// A response from [`HttpClient`].
-pub struct HttpPage {
-    pub status: u16,
-    pub head: String,
-    pub body: String,
-}
-
-impl HttpPage {
-    pub fn csrf_token(&self) -> Option<String> {
-        let marker = "name=\"csrf_token\" value=\"";
-        let start = self.body.find(marker)? + marker.len();
-        let end = self.body[start..].find('"')? + start;
-        Some(self.body[start..end].to_owned())
-    }
-
-    pub fn element_text(&self, id: &str) -> Option<String> {
-        Page {
-            status: StatusCode::OK,
-            headers: HeaderMap::new(),
-            body: self.body.clone(),
-        }
-        .element_text(id)
-    }
-}
-
-impl HttpClient {
-    pub fn new(addr: std::net::SocketAddr) -> Self {
-        Self {
-            addr,
-            cookies: BTreeMap::new(),
-        }
-    }
-
-    pub fn get(&mut self, path: &str) -> Option<HttpPage> {
-        self.send("GET", path, "")
-    }
-
-    pub fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Option<HttpPage> {
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{k}={}", urlencode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        self.send("POST", path, &body)
-    }
-
-    fn send(&mut self, method: &str, path: &str, body: &str) -> Option<HttpPage> {
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
-        if !self.cookies.is_empty() {
-            let cookies = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            req.push_str(&format!("Cookie: {cookies}\r\n"));
-        }
-        if method == "POST" {
-            req.push_str(&format!(
-                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-                body.len()
-            ));
-        }
-        req.push_str("\r\n");
-        req.push_str(body);
-        let (status, text) = raw_http(self.addr, req)?;
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        for line in head.lines() {
-            let Some(value) = line
-                .strip_prefix("set-cookie: ")
-                .or_else(|| line.strip_prefix("Set-Cookie: "))
-            else {
-                continue;
-            };
-            let Ok(c) = Cookie::parse(value.to_owned()) else {
-                continue;
-            };
-            if c.value().is_empty() || c.max_age().is_some_and(|a| a.is_zero()) {
-                self.cookies.remove(c.name());
-            } else {
-                self.cookies
-                    .insert(c.name().to_owned(), c.value().to_owned());
-            }
-        }
-        Some(HttpPage {
-            status,
-            head: head.to_owned(),
-            body: body.to_owned(),
-        })
-    }
-
-    /// Registers `user_id` (password "password123") and is logged in.
-    pub fn register(&mut self, user_id: &str) -> Option<u16> {
-        let token = self.get("/register")?.csrf_token()?;
-        let page = self.post(
-            "/register",
-            &[
-                ("user_id", user_id),
-                ("user_name", user_id),
-                ("password", "password123"),
-                ("repassword", "password123"),
-                ("csrf_token", &token),
-            ],
-        )?;
-        Some(page.status)
-    }
-
-    /// Logs in as `user_id` with "password123".
-    pub fn login(&mut self, user_id: &str) -> Option<u16> {
-        let token = self.get("/login")?.csrf_token()?;
-        let page = self.post(
-            "/login",
-            &[
-                ("user_id", user_id),
-                ("password", "password123"),
-                ("csrf_token", &token),
-            ],
-        )?;
-        Some(page.status)
-    }
-
-    /// The visit count `GET /` shows, if logged in.
-    pub fn visit(&mut self) -> Option<u64> {
-        let page = self.get("/")?;
-        if page.status != 200 {
-            return None;
-        }
-        page.element_text("visits")?.parse().ok()
-    }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Writes a config for a real server on a free loopback port in `dir`; returns its path and
