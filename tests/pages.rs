@@ -544,6 +544,23 @@ async fn a_get_logout_from_elsewhere_asks_first() {
             "logged out by a cross-site GET"
         );
     }
+    // An anonymous visitor sent from elsewhere keeps their CSRF cookie: nothing to log out of.
+    let mut anon = Browser::new();
+    let token = anon.get(&app, "/login").await.csrf_token();
+    let res = anon
+        .send(
+            &app,
+            TestRequest::get()
+                .uri("/logout")
+                .insert_header(("sec-fetch-site", "cross-site")),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    assert!(
+        res.set_cookie("session_csrf").is_none(),
+        "a cross-site GET keeps the token"
+    );
+    assert_eq!(anon.get(&app, "/login").await.csrf_token(), token);
     // Its button posts the form with the token, and that logs out.
     let confirm = b
         .post(&app, "/logout", &[("csrf_token", &pages[0].csrf_token())])

@@ -240,9 +240,13 @@ pub async fn logout_get(
     session: Session,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let user = logged_in_user(&session);
-    if user.is_none() || from_this_site(&req) {
+    if from_this_site(&req) {
         return log_out(&state.csrf, &session);
+    }
+    let user = logged_in_user(&session);
+    if user.is_none() {
+        // Nothing to log out of, and another site must not even rotate the anonymous token.
+        return see_other("/login");
     }
     let ctx = state.context(user.as_deref(), Vec::new());
     state.form_page(&req, &session, StatusCode::OK, "logout.html", ctx)
