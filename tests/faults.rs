@@ -138,7 +138,7 @@ async fn an_unwritable_store_gets_503_pages_and_recovers_by_itself() {
             .headers
             .get(header::CACHE_CONTROL)
             .map(|v| v.as_bytes()),
-        Some(&b"no-store"[..])
+        Some(&b"no-store, private"[..])
     );
     let logged_in = alice.get(&app, "/").await;
     assert_eq!(logged_in.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -310,6 +310,36 @@ async fn failed_logins_are_throttled_with_retry_after() {
         other.login(&app, "bystander", "password123").await.status,
         StatusCode::SEE_OTHER
     );
+}
+
+#[actix_web::test]
+async fn passwords_never_reach_the_logs() {
+    let _ = logs();
+    let site = Site::new("");
+    let app = start(&site).await;
+    let mut owner = Browser::new();
+    owner.register(&app, "secretive").await;
+    let guesses = ["guess-Kq7tP2vX", "guess-Zr4mW9bN", "guess-Hd3sL8cY"];
+    let mut attacker = Browser::new();
+    for guess in guesses {
+        assert_eq!(
+            attacker.login(&app, "secretive", guess).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        owner.login(&app, "secretive", "password123").await.status,
+        StatusCode::SEE_OTHER
+    );
+    let text = log_text();
+    // The log did record these logins: an empty or silent log proves nothing.
+    assert!(
+        text.contains("failed login") && text.contains("secretive"),
+        "the failed logins were logged: {text}"
+    );
+    for password in guesses.iter().chain(&["password123"]) {
+        assert!(!text.contains(password), "{password} reached the log");
+    }
 }
 
 #[actix_web::test]

@@ -1,8 +1,8 @@
 //! The pages that are not about logging in: the index, the health check, the stylesheet and the
-//! 404 page.
+//! 404 pages (one inside the session, one for `/static/`, which never touches it).
 
 use actix_session::Session;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_flash_messages::IncomingFlashMessages;
 
@@ -23,6 +23,14 @@ pub async fn index(
 ) -> HttpResponse {
     let user = logged_in_user(&session);
     let mut ctx = state.context(user.as_deref(), flashes_of(&incoming));
+    // HEAD is answered like GET but is no visit: a health checker must not change a session.
+    if user.is_some() && req.method() == Method::HEAD {
+        ctx.insert(
+            "visits",
+            &session.get::<u64>(VISITS_KEY).ok().flatten().unwrap_or(0),
+        );
+        return state.form_page(&req, &session, StatusCode::OK, "index.html", ctx);
+    }
     if user.is_some() {
         let visits = session
             .get::<u64>(VISITS_KEY)
@@ -97,6 +105,14 @@ pub async fn stylesheet() -> HttpResponse {
 
 pub async fn not_found(session: Session, state: web::Data<AppState>) -> HttpResponse {
     let ctx = state.context(logged_in_user(&session).as_deref(), Vec::new());
+    state
+        .templates
+        .page(StatusCode::NOT_FOUND, "404.html", &ctx)
+}
+
+/// A miss under `/static/`: the plain 404 page, without the session (and so without the user).
+pub async fn static_not_found(state: web::Data<AppState>) -> HttpResponse {
+    let ctx = state.context(None, Vec::new());
     state
         .templates
         .page(StatusCode::NOT_FOUND, "404.html", &ctx)
