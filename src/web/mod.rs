@@ -172,7 +172,7 @@ impl AppState {
 
     fn session_middleware(&self) -> SessionMiddleware<ConfiguredStore> {
         let s = &self.config.session;
-        let ttl = time::Duration::seconds(i64::try_from(s.lifetime.as_secs()).unwrap_or(i64::MAX));
+        let ttl = s.ttl();
         let policy = if s.refresh_each_request {
             TtlExtensionPolicy::OnEveryRequest
         } else {

@@ -61,11 +61,11 @@ pub async fn api_session(
     let s = &state.config.session;
     let expires_at = if s.refresh_each_request {
         // This very request moves the expiry.
-        let ttl = time::Duration::seconds(i64::try_from(s.lifetime.as_secs()).unwrap_or(i64::MAX));
+        let ttl = s.ttl();
         expiry_after(time::OffsetDateTime::now_utc(), &ttl).ok()
     } else {
         // The expiry is the store's bookkeeping, not session data: ask the store.
-        match super::signed_cookie_value(&req, &state.key, &s.cookie_name) {
+        match super::signed_cookie_value(&req, &state.keys.session, &s.cookie_name) {
             Some(id) => state.store.expires_at(&id).await.ok().flatten(),
             None => None,
         }
