@@ -12,13 +12,14 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use actix_web::body::MessageBody;
 use actix_web::cookie::Key;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
+use parking_lot::Mutex;
 
 use crate::store::id;
 
@@ -51,10 +52,7 @@ impl SessionLocks {
     }
 
     fn mutex_for(&self, digest: [u8; 32]) -> Arc<tokio::sync::Mutex<()>> {
-        let mut held = self
-            .held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut held = self.held.lock();
         if let Some(m) = held.get(&digest).and_then(Weak::upgrade) {
             return m;
         }
