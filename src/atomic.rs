@@ -273,14 +273,28 @@ fn magic_name(magic: u32) -> String {
 
 /// Opens (creating it 0600 if needed) and exclusively `flock`s `path`, waiting for any other
 /// holder; the lock is released when the returned file is dropped.
+///
+/// A lock file may be unlinked (the sweeper removes those of ended sessions) while someone waits
+/// on it; the waiter would then hold a lock on a file nobody else can reach, beside a newcomer
+/// locking the new file at `path`. So, once locked, the path must still name the locked file;
+/// if not, the lock is dropped and taken again on what the path names now.
 pub fn lock_exclusive(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::MetadataExt;
     let mut options = OpenOptions::new();
     options.create(true).truncate(false).write(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path)?;
-    file.lock()?;
-    Ok(file)
+    loop {
+        let file = options.open(path)?;
+        file.lock()?;
+        let held = file.metadata()?;
+        match std::fs::metadata(path) {
+            Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => return Ok(file),
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Makes a directory's entries (a rename, an unlink) durable.
@@ -313,6 +327,37 @@ pub fn replace_synced(target: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_waiter_on_an_unlinked_lock_file_locks_the_new_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("lock");
+        let first = lock_exclusive(&path).expect("first holder");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let held = lock_exclusive(&path).expect("waiter");
+                tx.send(()).expect("send");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                drop(held);
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // The sweeper removes the lock file; a newcomer locks the new file at the path.
+        std::fs::remove_file(&path).expect("unlink");
+        let newcomer = lock_exclusive(&path).expect("newcomer");
+        drop(first);
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(300))
+                .is_err(),
+            "the waiter ran beside the newcomer"
+        );
+        drop(newcomer);
+        rx.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the waiter gets the lock once the newcomer is done");
+        waiter.join().expect("no panic");
+    }
 
     #[test]
     fn place_new_refuses_to_overwrite_and_exchange_needs_a_target() {

@@ -6,8 +6,9 @@
 //! Off by default: like Flask-Session and actix-session, parallel requests of one session then
 //! run side by side and the last write wins (each file is still always whole).
 //!
-//! Limitations: lock files are removed by the sweeper once their session is gone; a request that
-//! waits on a lock file at that very moment may run beside one holding the old file.
+//! Lock files are removed by the sweeper once their session is gone and nobody holds them; a
+//! request that was waiting on a removed file locks the new one instead (see
+//! [`crate::atomic::lock_exclusive`]).
 
 use std::collections::HashMap;
 use std::fs::File;
