@@ -29,7 +29,8 @@ cpu_ticks() {
 }
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
-# start_server NAME SESSION_TOML FILESYSTEM_TOML: sets PORT, SERVER_PID, STARTUP_MS.
+# start_server NAME SESSION_TOML FILESYSTEM_TOML: sets PORT, SERVER_PID, STARTUP_MS. Runs
+# $SERVER_BIN when set (another build, for a before/after comparison in one run), else $BIN.
 start_server() {
   local name=$1 dir="$WORK/$1"
   mkdir -p "$dir"
@@ -49,7 +50,7 @@ bcrypt_cost = 4
 max_failed_logins = 100000
 TOML
   local t0; t0=$(date +%s%N)
-  RUST_LOG=${SERVER_LOG:-warn} "$BIN" --config "$dir/config.toml" 2>"$dir/server.log" &
+  RUST_LOG=${SERVER_LOG:-warn} "${SERVER_BIN:-$BIN}" --config "$dir/config.toml" 2>"$dir/server.log" &
   SERVER_PID=$!
   for _ in $(seq 300); do
     if curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then

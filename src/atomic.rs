@@ -8,7 +8,9 @@
 //! kernel start writing the new file's data out at once (`auto_da_alloc`), which costs hundreds
 //! of microseconds per update. Exchanging the two names (`renameat2(RENAME_EXCHANGE)`) and then
 //! unlinking the old version is just as atomic and skips that flush. Where that call is missing
-//! (other systems), a plain rename takes its place.
+//! (other systems) or refused (NFS, many FUSE file systems), a check and a plain rename take its
+//! place: a delete can then slip between the two and be undone by the rename. [`probe_swaps`]
+//! finds out at start-up which case a folder is in, and warns once.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -34,6 +36,17 @@ pub fn write_new(
     modified: Option<SystemTime>,
     durability: Durability,
 ) -> io::Result<()> {
+    write_new_file(path, bytes, modified, durability).map(drop)
+}
+
+/// As [`write_new`], keeping the file open: its handle still names the written version after it
+/// is renamed, so the caller can `fstat` what it placed.
+pub fn write_new_file(
+    path: &Path,
+    bytes: &[u8],
+    modified: Option<SystemTime>,
+    durability: Durability,
+) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -49,10 +62,13 @@ pub fn write_new(
         }
         Ok(())
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(path);
+    match result {
+        Ok(()) => Ok(file),
+        Err(e) => {
+            let _ = std::fs::remove_file(path);
+            Err(e)
+        }
     }
-    result
 }
 
 /// What became of a placement.
@@ -108,14 +124,19 @@ pub fn exchange(tmp: &Path, target: &Path) -> io::Result<Placed> {
                 Ok(Placed::Done)
             }
             Err(rustix::io::Errno::NOENT) => Ok(Placed::TargetMissing),
-            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
-                rename_if_present(tmp, target)
-            }
+            Err(e) if exchange_refused(e) => rename_if_present(tmp, target),
             Err(e) => Err(e.into()),
         }
     }
     #[cfg(not(target_os = "linux"))]
     rename_if_present(tmp, target)
+}
+
+/// Whether `renameat2(RENAME_EXCHANGE)` failed because the file system (or kernel) does not do
+/// exchanges, as opposed to failing on these particular files.
+#[cfg(target_os = "linux")]
+fn exchange_refused(e: rustix::io::Errno) -> bool {
+    matches!(e, rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS)
 }
 
 fn rename_if_present(tmp: &Path, target: &Path) -> io::Result<Placed> {
@@ -126,16 +147,154 @@ fn rename_if_present(tmp: &Path, target: &Path) -> io::Result<Placed> {
     Ok(Placed::Done)
 }
 
+/// How [`exchange`] replaces files in a folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SwapSupport {
+    /// By one atomic exchange: an update never undoes a concurrent delete.
+    Atomic,
+    /// By a check then a rename, because the file system refuses exchanges: a delete that lands
+    /// between the two is undone by the rename.
+    Fallback {
+        /// The file system's name (`nfs`, `fuse`, ...), from `statfs`.
+        file_system: String,
+    },
+}
+
+/// Finds out whether [`exchange`] is atomic in `dir` by exchanging two probe files there, and
+/// logs one warning naming the file system when it is not. The probe files are removed.
+pub fn probe_swaps(dir: &Path) -> io::Result<SwapSupport> {
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(io::Error::other)?;
+    let stem = format!(
+        ".swap-probe-{}-{:016x}",
+        std::process::id(),
+        u64::from_ne_bytes(nonce)
+    );
+    let (a, b) = (dir.join(format!("{stem}-a")), dir.join(format!("{stem}-b")));
+    let outcome = write_new(&a, b"a", None, Durability::Process)
+        .and_then(|()| write_new(&b, b"b", None, Durability::Process))
+        .and_then(|()| try_exchange(&a, &b));
+    for probe in [&a, &b] {
+        match std::fs::remove_file(probe) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    let support = outcome?;
+    if let SwapSupport::Fallback { file_system } = &support {
+        tracing::warn!(
+            dir = %dir.display(),
+            file_system = %file_system,
+            "this file system refuses atomic exchanges (renameat2 RENAME_EXCHANGE): a session \
+             update replaces its file by a check then a rename, so a logout or expiry that lands \
+             between the two can be undone; keep the session folder on a local file system \
+             (ext4, xfs, btrfs, tmpfs)"
+        );
+    }
+    Ok(support)
+}
+
+/// Exchanges `a` and `b` and says what that tells about the folder.
+fn try_exchange(a: &Path, b: &Path) -> io::Result<SwapSupport> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        let dir = a.parent().unwrap_or(Path::new("."));
+        support_from(renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE), || {
+            file_system_name(dir)
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (a, b);
+        Ok(SwapSupport::Fallback {
+            file_system: "(no renameat2 on this system)".to_owned(),
+        })
+    }
+}
+
+/// The verdict on one probe exchange: `file_system` names the folder's file system when needed.
+#[cfg(target_os = "linux")]
+fn support_from(
+    exchanged: rustix::io::Result<()>,
+    file_system: impl FnOnce() -> String,
+) -> io::Result<SwapSupport> {
+    match exchanged {
+        Ok(()) => Ok(SwapSupport::Atomic),
+        Err(e) if exchange_refused(e) => Ok(SwapSupport::Fallback {
+            file_system: file_system(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The name of the file system holding `dir`, from `statfs`'s magic number.
+#[cfg(target_os = "linux")]
+fn file_system_name(dir: &Path) -> String {
+    match rustix::fs::statfs(dir) {
+        // Magic numbers are 32 bits; `f_type`'s width and sign vary by architecture.
+        #[allow(clippy::unnecessary_cast)]
+        Ok(stat) => magic_name(stat.f_type as u32),
+        Err(e) => format!("unknown (statfs failed: {e})"),
+    }
+}
+
+/// The file system a `statfs` magic number stands for (from linux/magic.h and the file systems'
+/// own headers), the ones a session folder may plausibly live on.
+#[cfg(target_os = "linux")]
+fn magic_name(magic: u32) -> String {
+    let name = match magic {
+        0x6969 => "nfs",
+        0x6573_5546 => "fuse",
+        0x517b => "smb",
+        0xff53_4d42 => "cifs",
+        0xfe53_4d42 => "smb2",
+        0x0102_1997 => "9p",
+        0x00c3_6400 => "ceph",
+        0x6b41_4653 => "afs",
+        0x4750_4653 => "gpfs",
+        0x0bd0_0bd0 => "lustre",
+        0x4d44 => "vfat",
+        0x2011_bab0 => "exfat",
+        0x5346_544e => "ntfs",
+        0x7366_746e => "ntfs3",
+        0xf15f => "ecryptfs",
+        0xef53 => "ext2/3/4",
+        0x5846_5342 => "xfs",
+        0x9123_683e => "btrfs",
+        0x0102_1994 => "tmpfs",
+        0x794c_7630 => "overlayfs",
+        0x2fc1_2fc1 => "zfs",
+        0xca45_1a4e => "bcachefs",
+        _ => return format!("unknown (statfs type {magic:#x})"),
+    };
+    name.to_owned()
+}
+
 /// Opens (creating it 0600 if needed) and exclusively `flock`s `path`, waiting for any other
 /// holder; the lock is released when the returned file is dropped.
+///
+/// A lock file may be unlinked (the sweeper removes those of ended sessions) while someone waits
+/// on it; the waiter would then hold a lock on a file nobody else can reach, beside a newcomer
+/// locking the new file at `path`. So, once locked, the path must still name the locked file;
+/// if not, the lock is dropped and taken again on what the path names now.
 pub fn lock_exclusive(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::MetadataExt;
     let mut options = OpenOptions::new();
     options.create(true).truncate(false).write(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path)?;
-    file.lock()?;
-    Ok(file)
+    loop {
+        let file = options.open(path)?;
+        file.lock()?;
+        let held = file.metadata()?;
+        match std::fs::metadata(path) {
+            Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => return Ok(file),
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Makes a directory's entries (a rename, an unlink) durable.
@@ -170,6 +329,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_waiter_on_an_unlinked_lock_file_locks_the_new_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("lock");
+        let first = lock_exclusive(&path).expect("first holder");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let held = lock_exclusive(&path).expect("waiter");
+                tx.send(()).expect("send");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                drop(held);
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // The sweeper removes the lock file; a newcomer locks the new file at the path.
+        std::fs::remove_file(&path).expect("unlink");
+        let newcomer = lock_exclusive(&path).expect("newcomer");
+        drop(first);
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(300))
+                .is_err(),
+            "the waiter ran beside the newcomer"
+        );
+        drop(newcomer);
+        rx.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the waiter gets the lock once the newcomer is done");
+        waiter.join().expect("no panic");
+    }
+
+    #[test]
     fn place_new_refuses_to_overwrite_and_exchange_needs_a_target() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (tmp, target) = (dir.path().join("t"), dir.path().join("f"));
@@ -191,5 +381,35 @@ mod tests {
         replace_synced(&target, b"three").expect("replace");
         assert_eq!(std::fs::read(&target).expect("read"), b"three");
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    #[test]
+    fn a_local_folder_swaps_atomically_and_the_probe_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(probe_swaps(dir.path()).expect("probe"), SwapSupport::Atomic);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
+        assert!(probe_swaps(&dir.path().join("missing")).is_err());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_refused_exchange_means_the_fallback_on_that_file_system() {
+        use rustix::io::Errno;
+        for refused in [Errno::INVAL, Errno::NOSYS] {
+            assert_eq!(
+                support_from(Err(refused), || magic_name(0x6969)).expect("verdict"),
+                SwapSupport::Fallback {
+                    file_system: "nfs".into()
+                }
+            );
+        }
+        assert_eq!(
+            support_from(Ok(()), || unreachable!("named only on refusal")).expect("verdict"),
+            SwapSupport::Atomic
+        );
+        let other = support_from(Err(Errno::ACCESS), || "nfs".into()).expect_err("an I/O error");
+        assert_eq!(other.kind(), io::ErrorKind::PermissionDenied);
+        assert_eq!(magic_name(0x6573_5546), "fuse");
+        assert_eq!(magic_name(0x1234_abcd), "unknown (statfs type 0x1234abcd)");
     }
 }

@@ -1,14 +1,17 @@
 //! The one place that knows `config.toml`: its keys, their defaults (Flask's), how they are read and
 //! what a wrong value is told. Everything else receives a validated [`Config`].
 
-use std::fmt;
+mod duration;
+mod unknown;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
 pub use crate::atomic::Durability;
+use duration::{Seconds, MAX_CLEANUP_INTERVAL, MAX_FAILED_LOGIN_WINDOW, MAX_LIFETIME, MAX_TTL};
 
 /// Why a configuration could not be used. Each message names the file, the key, the value and what
 /// is allowed, on one line.
@@ -72,6 +75,15 @@ pub struct SessionConfig {
     pub filesystem: FilesystemConfig,
 }
 
+impl SessionConfig {
+    /// `lifetime` as the `time` crate's duration, for cookie ages and expiry deadlines. It cannot
+    /// fail: validation caps `lifetime` at 400 days, and a larger value set in code is capped
+    /// here too, so `now + ttl()` stays far inside `time`'s range.
+    pub fn ttl(&self) -> time::Duration {
+        time::Duration::try_from(self.lifetime).map_or(MAX_TTL, |ttl| ttl.min(MAX_TTL))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct FilesystemConfig {
     pub dir: PathBuf,
@@ -120,10 +132,9 @@ pub enum SameSite {
 /// the error says so instead of calling them unknown.
 const NOT_IMPLEMENTED_TYPES: &[&str] = &["redis", "memcached", "mongodb", "sqlalchemy", "dynamodb"];
 
-// ---- what the file may hold: every key optional, unknown keys refused -------------------------
+// ---- what the file may hold: every key optional; unknown keys are collected while parsing -----
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 struct RawConfig {
     #[serde(default)]
     server: RawServer,
@@ -134,19 +145,17 @@ struct RawConfig {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 struct RawServer {
     bind: Option<String>,
     workers: Option<Positive>,
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 struct RawSession {
     #[serde(rename = "type")]
     store: Option<RawStoreType>,
     permanent: Option<bool>,
-    lifetime: Option<Seconds>,
+    lifetime: Option<Seconds<MAX_LIFETIME>>,
     refresh_each_request: Option<bool>,
     max_session_bytes: Option<Positive>,
     lock: Option<bool>,
@@ -160,24 +169,22 @@ struct RawSession {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 struct RawFilesystem {
     dir: Option<PathBuf>,
-    cleanup_interval: Option<Seconds>,
+    cleanup_interval: Option<Seconds<MAX_CLEANUP_INTERVAL>>,
     durability: Option<Durability>,
     io_threads: Option<Positive>,
     read_cache: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 struct RawAuth {
     users_db: Option<PathBuf>,
     users_file: Option<PathBuf>,
     bcrypt_cost: Option<u32>,
     min_password_length: Option<Positive>,
     max_failed_logins: Option<Positive>,
-    failed_login_window: Option<Seconds>,
+    failed_login_window: Option<Seconds<MAX_FAILED_LOGIN_WINDOW>>,
 }
 
 /// A store type as written: known ones map to [`StoreType`], Flask-Session's others get their own
@@ -210,40 +217,6 @@ impl<'de> Deserialize<'de> for Positive {
             return Err(de::Error::custom("expected an integer of at least 1"));
         }
         Ok(Self(n.unsigned_abs()))
-    }
-}
-
-/// A positive duration: integer seconds (`30`) or a string with a unit (`"30s"`, `"12h"`, `"31d"`).
-struct Seconds(Duration);
-
-const DURATION_ALLOWED: &str =
-    "expected a positive whole number of seconds, or a string such as \"30s\", \"15m\", \"12h\", \"31d\"";
-
-impl<'de> Deserialize<'de> for Seconds {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Seconds;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str(DURATION_ALLOWED)
-            }
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Seconds, E> {
-                if n < 1 {
-                    return Err(E::custom(DURATION_ALLOWED));
-                }
-                Ok(Seconds(Duration::from_secs(n.unsigned_abs())))
-            }
-            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Seconds, E> {
-                self.visit_i64(i64::try_from(n).map_err(|_| E::custom(DURATION_ALLOWED))?)
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Seconds, E> {
-                match humantime::parse_duration(s.trim()) {
-                    Ok(d) if d.as_secs() >= 1 && d.subsec_nanos() == 0 => Ok(Seconds(d)),
-                    _ => Err(E::custom(DURATION_ALLOWED)),
-                }
-            }
-        }
-        d.deserialize_any(V)
     }
 }
 
@@ -295,29 +268,16 @@ impl Config {
                 message: e.message().trim().replace('\n', " "),
             }
         })?;
-        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
+        // Unknown keys are not errors to serde here: they are collected with their path, so that
+        // the error can name the whole path, the value and the keys the table takes.
+        let (raw, unknown_keys): (RawConfig, _) = unknown::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
             let inner = e.into_inner();
-            let message = inner.message();
-            // serde names the offending key for unknown fields; point at it rather than its table.
-            let key = match message.strip_prefix("unknown field `") {
-                Some(rest) => {
-                    let name = rest.split('`').next().unwrap_or(rest);
-                    if path == "." || path.is_empty() {
-                        name.to_owned()
-                    } else {
-                        format!("{path}.{name}")
-                    }
-                }
-                None => path,
-            };
-            let span = if message.starts_with("unknown field") {
-                None
-            } else {
-                inner.span()
-            };
-            invalid(key, span, message)
+            invalid(key, inner.span(), inner.message())
         })?;
+        if let Some(keys) = unknown_keys.first() {
+            return Err(unknown::error(text, file, keys));
+        }
         let base = file.parent().unwrap_or(Path::new(""));
         Self::build(raw, Some(file.to_owned()), base, file)
     }
@@ -513,6 +473,77 @@ mod tests {
             .expect("valid");
             assert_eq!(c.session.lifetime.as_secs(), secs, "{text}");
         }
+    }
+
+    #[test]
+    fn duration_keys_are_bounded() {
+        assert_eq!(
+            err("[session]\nlifetime = \"100000000d\"\n"),
+            "/etc/app/config.toml: session.lifetime = \"100000000d\": expected a positive whole \
+             number of seconds, or a string such as \"30s\", \"15m\", \"12h\", \"31d\"; at most \
+             \"400d\" (34560000)"
+        );
+        let e = err("[session]\nlifetime = 34560001\n");
+        assert!(e.contains("session.lifetime = 34560001: "), "{e}");
+        let e = err("[session.filesystem]\ncleanup_interval = \"25h\"\n");
+        assert!(
+            e.contains("session.filesystem.cleanup_interval = \"25h\": ")
+                && e.ends_with("at most \"1d\" (86400)"),
+            "{e}"
+        );
+        let e = err("[auth]\nfailed_login_window = \"2d\"\n");
+        assert!(
+            e.contains("auth.failed_login_window = \"2d\": ")
+                && e.ends_with("at most \"1d\" (86400)"),
+            "{e}"
+        );
+        let c = Config::from_toml(
+            "[session]\nlifetime = \"400d\"\n[session.filesystem]\ncleanup_interval = \"1d\"\n\
+             [auth]\nfailed_login_window = 86400\n",
+            Path::new("c.toml"),
+        )
+        .expect("the maxima themselves are allowed");
+        assert_eq!(c.session.lifetime, Duration::from_secs(400 * 86400));
+        assert_eq!(c.session.ttl(), time::Duration::days(400));
+    }
+
+    #[test]
+    fn ttl_is_capped_even_for_a_lifetime_set_in_code() {
+        let mut c = Config::defaults().expect("defaults are valid").session;
+        assert_eq!(c.ttl(), time::Duration::days(31));
+        c.lifetime = Duration::from_secs(u64::MAX);
+        assert_eq!(c.ttl(), time::Duration::days(400));
+    }
+
+    #[test]
+    fn unknown_keys_are_named_once_with_their_value_and_the_allowed_keys() {
+        assert_eq!(
+            err("[session.redis]\nurl = \"x\"\n"),
+            "/etc/app/config.toml: session.redis = { url = \"x\" }: unknown key; expected one of \
+             `type`, `permanent`, `lifetime`, `refresh_each_request`, `max_session_bytes`, `lock`, \
+             `cookie_name`, `cookie_secure`, `cookie_samesite`, `cookie_domain`, `secret_key_file`, \
+             `filesystem`"
+        );
+        assert_eq!(
+            err("[session.filesystem]\nfoo = 1\n"),
+            "/etc/app/config.toml: session.filesystem.foo = 1: unknown key; expected one of `dir`, \
+             `cleanup_interval`, `durability`, `io_threads`, `read_cache`"
+        );
+        assert_eq!(
+            err("verbose = true\n"),
+            "/etc/app/config.toml: verbose = true: unknown key; expected one of `server`, \
+             `session`, `auth`"
+        );
+        let e = err("[server]\nmirrors = [\"http://one.example\", \"http://two.example\", \"http://three.example\"]\n");
+        assert!(
+            e.starts_with("/etc/app/config.toml: server.mirrors = [\"http://one.example\", \"http://two.example\", \"http://thre...: unknown key; "),
+            "{e}"
+        );
+        let e = err("[server]\nport = \"line one\\nline two\"\n");
+        assert!(
+            e.starts_with("/etc/app/config.toml: server.port = \"line one\\nline two\": "),
+            "{e}"
+        );
     }
 
     #[test]

@@ -244,6 +244,22 @@ fn serves_the_shipped_config_and_refuses_what_the_parser_refuses() {
         let (status, _) = raw_http(addr, &req).expect("answer");
         assert!(status == 200 || status == 400, "{cookie:?} gave {status}");
     }
+    // HEAD, as health checkers send it: GET's status and headers, no body.
+    for path in ["/", "/healthz", "/api/session"] {
+        let (status, text) = raw_http(
+            addr,
+            format!("HEAD {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
+        )
+        .expect("answer");
+        let expected = if path == "/api/session" { 401 } else { 200 };
+        assert_eq!(status, expected, "HEAD {path}: {text}");
+        let (head, body) = text.split_once("\r\n\r\n").expect("head");
+        assert!(body.is_empty(), "HEAD {path} has a body: {body}");
+        assert!(
+            head.to_ascii_lowercase().contains("content-length: "),
+            "{head}"
+        );
+    }
     let sessions = dir.path().join("sessions");
     assert!(
         sessions.is_dir(),

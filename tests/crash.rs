@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{server_config, session_files, HttpClient, ServerProcess};
+use common::{block_on, server_config, session_files, Client, ServerProcess, Tcp};
 use session_server::store::SessionRecord;
 
 #[test]
@@ -16,10 +16,12 @@ fn sigkill_mid_storm_tears_nothing_and_loses_no_acknowledged_visit() {
     let server = ServerProcess::start(&config, addr);
 
     // 200 logged-in sessions (one user each keeps it simple to tell them apart).
-    let mut clients: Vec<HttpClient> = (0..200)
+    let tcp = Tcp(addr);
+    let mut clients: Vec<Client> = (0..200)
         .map(|i| {
-            let mut c = HttpClient::new(addr);
-            assert_eq!(c.register(&format!("u{i}")), Some(303), "register u{i}");
+            let mut c = Client::new();
+            let res = block_on(c.register(&tcp, &format!("u{i}")));
+            assert_eq!(res.status, 303, "register u{i}");
             c
         })
         .collect();
@@ -29,7 +31,7 @@ fn sigkill_mid_storm_tears_nothing_and_loses_no_acknowledged_visit() {
     let stop = Arc::new(AtomicBool::new(false));
     let handles: Vec<_> = (0..16)
         .map(|t| {
-            let mut mine: Vec<(HttpClient, u64)> = clients
+            let mut mine: Vec<(Client, u64)> = clients
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| i % 16 == t)
@@ -37,14 +39,16 @@ fn sigkill_mid_storm_tears_nothing_and_loses_no_acknowledged_visit() {
                 .collect();
             let stop = stop.clone();
             std::thread::spawn(move || {
-                let deadline = Instant::now() + Duration::from_secs(20);
-                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    for (client, acked) in &mut mine {
-                        if let Some(v) = client.visit() {
-                            *acked = (*acked).max(v);
+                block_on(async {
+                    let deadline = Instant::now() + Duration::from_secs(20);
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                        for (client, acked) in &mut mine {
+                            if let Some(v) = client.visit(&tcp).await {
+                                *acked = (*acked).max(v);
+                            }
                         }
                     }
-                }
+                });
                 mine
             })
         })
@@ -52,7 +56,7 @@ fn sigkill_mid_storm_tears_nothing_and_loses_no_acknowledged_visit() {
     std::thread::sleep(Duration::from_millis(1500));
     drop(server); // SIGKILL while requests are in flight
     stop.store(true, Ordering::Relaxed);
-    let mut acked: Vec<(HttpClient, u64)> = handles
+    let mut acked: Vec<(Client, u64)> = handles
         .into_iter()
         .flat_map(|h| h.join().expect("thread"))
         .collect();
@@ -82,7 +86,7 @@ fn sigkill_mid_storm_tears_nothing_and_loses_no_acknowledged_visit() {
         if *last_seen == 0 {
             continue;
         }
-        let now = client.visit().expect("still logged in after the restart");
+        let now = block_on(client.visit(&tcp)).expect("still logged in after the restart");
         assert!(
             now > *last_seen,
             "acknowledged visit {last_seen} lost (now {now})"
@@ -110,20 +114,23 @@ fn lock_serializes_one_session_across_two_processes() {
     );
     let b = ServerProcess::start(&config_b, addr_b);
 
-    let mut client = HttpClient::new(addr_a);
-    assert_eq!(client.register("shared"), Some(303));
-    let before = client.visit().expect("visits");
+    let mut client = Client::new();
+    assert_eq!(
+        block_on(client.register(&Tcp(addr_a), "shared")).status,
+        303
+    );
+    let before = block_on(client.visit(&Tcp(addr_a))).expect("visits");
     let handles: Vec<_> = (0..50)
         .map(|i| {
             let mut c = client.clone();
-            c.addr = if i % 2 == 0 { addr_a } else { addr_b };
-            std::thread::spawn(move || c.get("/").map(|p| p.status))
+            let via = Tcp(if i % 2 == 0 { addr_a } else { addr_b });
+            std::thread::spawn(move || block_on(c.get(&via, "/")).status)
         })
         .collect();
     for h in handles {
-        assert_eq!(h.join().expect("thread"), Some(200));
+        assert_eq!(h.join().expect("thread"), 200);
     }
-    let after = client.visit().expect("visits");
+    let after = block_on(client.visit(&Tcp(addr_a))).expect("visits");
     assert_eq!(
         after,
         before + 51,

@@ -81,6 +81,11 @@ async fn a_tampered_signature_is_anonymous() {
     let mut b = Browser::new();
     b.register(&app, "trent").await;
     let good = b.session_cookie().expect("cookie").clone();
+    assert_eq!(
+        b.get(&app, "/").await.element_text("user").as_deref(),
+        Some("trent"),
+        "the untampered cookie is logged in"
+    );
     let mut tampered = good.clone().into_bytes();
     let last = tampered.len() - 1;
     tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };

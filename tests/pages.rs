@@ -309,7 +309,12 @@ async fn every_form_refuses_a_bad_csrf_token() {
         Some("ivy"),
         "still logged in"
     );
-    let _ = victim_token;
+    // The victim's own token works: the refusals above were about the token, nothing else.
+    let own = victim
+        .post(&app, "/logout", &[("csrf_token", &victim_token)])
+        .await;
+    assert_eq!(own.status, StatusCode::SEE_OTHER, "{}", own.body);
+    assert!(victim.get(&app, "/").await.element_text("user").is_none());
 
     for token in ["", forged.as_str(), stranger_token.as_str()] {
         let login = anon.post_login(&app, "ivy", "password123", token).await;
@@ -395,7 +400,7 @@ async fn error_pages_health_and_headers() {
             .unwrap_or("")
             .to_owned()
     };
-    assert_eq!(h("cache-control"), "no-store");
+    assert_eq!(h("cache-control"), "no-store, private");
     assert!(h("vary").contains("Cookie"));
     assert!(h("content-security-policy").contains("frame-ancestors 'none'"));
     assert!(!h("content-security-policy").contains("unsafe-inline"));

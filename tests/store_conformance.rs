@@ -19,12 +19,31 @@ fn ttl(secs: i64) -> time::Duration {
     time::Duration::seconds(secs)
 }
 
-/// What `load` returns, without the store's reserved keys (checked on their own below).
+/// What `load` returns: exactly the data handlers stored, nothing of the store's.
 async fn load(store: &impl SessionStore, k: &SessionKey) -> Option<State> {
-    let mut state = store.load(k).await.expect("load")?;
-    state.retain(|key, _| !key.starts_with('$'));
-    Some(state)
+    store.load(k).await.expect("load")
 }
+
+/// What the conformance suite needs besides actix-session's interface.
+#[allow(async_fn_in_trait)]
+pub trait Conformance: SessionStore {
+    async fn expiry(&self, key: &str) -> Option<time::OffsetDateTime>;
+}
+
+impl Conformance for FileSessionStore {
+    async fn expiry(&self, key: &str) -> Option<time::OffsetDateTime> {
+        self.expires_at(key).await.expect("expires_at")
+    }
+}
+
+impl Conformance for MemorySessionStore {
+    async fn expiry(&self, key: &str) -> Option<time::OffsetDateTime> {
+        self.expires_at(key)
+    }
+}
+
+/// The size limit every store in this suite is built with.
+const LIMIT: usize = 1024;
 
 fn key(s: &str) -> SessionKey {
     SessionKey::try_from(s.to_owned()).expect("key")
@@ -98,28 +117,130 @@ pub async fn update_keeps_the_key_and_replaces_the_state(store: &impl SessionSto
     assert_eq!(load(store, &k).await, Some(state(&[("b", "2")])));
 }
 
-pub async fn a_deleted_session_is_gone_and_an_update_saves_it_under_a_new_key(
-    store: &impl SessionStore,
-) {
+pub async fn an_ended_session_stays_ended_when_a_late_request_writes_it(store: &impl SessionStore) {
     let k = store
-        .save(state(&[("a", "1")]), &ttl(60))
+        .save(state(&[("user_id", "\"alice\"")]), &ttl(60))
         .await
         .expect("save");
     store.delete(&k).await.expect("delete");
     assert_eq!(load(store, &k).await, None);
+    // A request that loaded the session before the logout now writes it: deletion wins.
     let k2 = store
-        .update(key(k.as_ref()), state(&[("a", "2")]), &ttl(60))
+        .update(
+            key(k.as_ref()),
+            state(&[("user_id", "\"alice\"")]),
+            &ttl(60),
+        )
         .await
         .expect("update");
     assert_ne!(k.as_ref(), k2.as_ref(), "the deleted id must not come back");
     assert_eq!(load(store, &k).await, None);
-    assert_eq!(load(store, &k2).await, Some(state(&[("a", "2")])));
-    // The same for an id that never existed.
-    let k3 = store
-        .update(key(&"Q".repeat(43)), state(&[("a", "3")]), &ttl(60))
+    assert_eq!(load(store, &k2).await, None, "nor its state under a new id");
+    store.update_ttl(&k, &ttl(60)).await.expect("update_ttl");
+    assert_eq!(load(store, &k).await, None);
+}
+
+pub async fn keys_starting_with_a_dollar_are_the_users(store: &impl SessionStore) {
+    let s = state(&[("$cached", "true"), ("$expires_at", "\"soon\""), ("$", "1")]);
+    let k = store.save(s.clone(), &ttl(60)).await.expect("save");
+    assert_eq!(load(store, &k).await, Some(s.clone()));
+    let k = store.update(k, s.clone(), &ttl(60)).await.expect("update");
+    assert_eq!(load(store, &k).await, Some(s));
+}
+
+/// A state whose record, as the file store writes it, is exactly `size` bytes.
+fn state_of_record_size(size: usize) -> State {
+    let probe = |pad: usize| {
+        let s = state(&[("pad", &format!("\"{}\"", "x".repeat(pad)))]);
+        let now = time::OffsetDateTime::now_utc();
+        let record =
+            session_server::store::SessionRecord::new(&s, now, now, &ttl(60)).expect("record");
+        (record.to_bytes(usize::MAX).expect("bytes").len(), s)
+    };
+    let (base, _) = probe(0);
+    let (len, s) = probe(size - base);
+    assert_eq!(len, size);
+    s
+}
+
+pub async fn the_size_limit_is_the_records_json(store: &impl SessionStore) {
+    let fits = store
+        .save(state_of_record_size(LIMIT), &ttl(60))
         .await
-        .expect("update");
-    assert_ne!(k3.as_ref(), "Q".repeat(43));
+        .expect("exactly the limit fits");
+    assert!(matches!(
+        store.save(state_of_record_size(LIMIT + 1), &ttl(60)).await,
+        Err(SaveError::Serialization(_))
+    ));
+    assert!(store
+        .update(fits, state_of_record_size(LIMIT + 1), &ttl(60))
+        .await
+        .is_err());
+}
+
+pub async fn an_expired_unswept_session_is_not_extended(store: &impl SessionStore) {
+    let k = store
+        .save(state(&[("a", "1")]), &ttl(1))
+        .await
+        .expect("save");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // No load first: update_ttl itself must see that the session has ended.
+    store.update_ttl(&k, &ttl(60)).await.expect("update_ttl");
+    assert_eq!(load(store, &k).await, None);
+}
+
+/// Logouts racing requests that loaded the session before them: once a delete has returned, no
+/// write of those requests brings the session back, under its id or a new one.
+pub async fn logouts_racing_writes_never_resurrect(store: &impl SessionStore) {
+    for _ in 0..20 {
+        let k = store
+            .save(state(&[("visits", "0")]), &ttl(60))
+            .await
+            .expect("save");
+        let writers = (0..8).map(|i| {
+            let id = k.as_ref().to_owned();
+            async move {
+                let mut handed_out = Vec::new();
+                for round in 0..4 {
+                    let visits = (i * 10 + round).to_string();
+                    let k2 = store
+                        .update(key(&id), state(&[("visits", &visits)]), &ttl(60))
+                        .await
+                        .expect("update");
+                    handed_out.push(k2.as_ref().to_owned());
+                    tokio::task::yield_now().await;
+                }
+                handed_out
+            }
+        });
+        let logout = async {
+            tokio::task::yield_now().await;
+            store.delete(&key(k.as_ref())).await.expect("delete");
+        };
+        let (handed_out, ()) =
+            futures_util::future::join(futures_util::future::join_all(writers), logout).await;
+        assert_eq!(load(store, &k).await, None, "the logged-out id");
+        for id in handed_out.into_iter().flatten() {
+            assert_eq!(load(store, &key(&id)).await, None, "an id handed out");
+        }
+    }
+}
+
+pub async fn the_store_knows_when_a_session_ends(store: &impl Conformance) {
+    let before = time::OffsetDateTime::now_utc();
+    let k = store
+        .save(state(&[("a", "1")]), &ttl(60))
+        .await
+        .expect("save");
+    let at = store.expiry(k.as_ref()).await.expect("live");
+    assert!(at >= before + ttl(60) && at <= before + ttl(62), "{at}");
+    assert!(!load(store, &k)
+        .await
+        .expect("live")
+        .contains_key("$expires_at"));
+    store.delete(&k).await.expect("delete");
+    assert_eq!(store.expiry(k.as_ref()).await, None);
+    assert_eq!(store.expiry("../../etc/passwd").await, None);
 }
 
 pub async fn sessions_expire_and_update_ttl_extends_them(store: &impl SessionStore) {
@@ -147,19 +268,6 @@ pub async fn sessions_expire_and_update_ttl_extends_them(store: &impl SessionSto
     assert_eq!(load(store, &short).await, None);
 }
 
-pub async fn a_loaded_session_carries_its_expiry(store: &impl SessionStore) {
-    let before = time::OffsetDateTime::now_utc();
-    let k = store
-        .save(state(&[("a", "1")]), &ttl(60))
-        .await
-        .expect("save");
-    let loaded = store.load(&k).await.expect("load").expect("present");
-    let text: String = serde_json::from_str(&loaded["$expires_at"]).expect("a JSON string");
-    let at = time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
-        .expect("RFC 3339");
-    assert!(at >= before + ttl(60) && at <= before + ttl(62), "{at}");
-}
-
 macro_rules! conformance {
     ($name:ident, $make:expr) => {
         mod $name {
@@ -170,9 +278,13 @@ macro_rules! conformance {
                 non_json_values_are_refused,
                 ids_are_fresh_and_distinct,
                 update_keeps_the_key_and_replaces_the_state,
-                a_deleted_session_is_gone_and_an_update_saves_it_under_a_new_key,
+                an_ended_session_stays_ended_when_a_late_request_writes_it,
+                keys_starting_with_a_dollar_are_the_users,
+                the_size_limit_is_the_records_json,
+                an_expired_unswept_session_is_not_extended,
+                logouts_racing_writes_never_resurrect,
                 sessions_expire_and_update_ttl_extends_them,
-                a_loaded_session_carries_its_expiry);
+                the_store_knows_when_a_session_ends);
         }
     };
     (@tests $make:expr; $($test:ident),*) => {
@@ -190,23 +302,37 @@ macro_rules! conformance {
 fn file_store() -> (FileSessionStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = FileSessionStore::open(
-        FileStoreOptions::new(dir.path().join("sessions")).cleanup_interval(None),
+        FileStoreOptions::new(dir.path().join("sessions"))
+            .cleanup_interval(None)
+            .max_session_bytes(LIMIT),
     )
     .expect("open");
     (store, dir)
+}
+
+fn uncached_file_store() -> (FileSessionStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = FileStoreOptions::new(dir.path().join("sessions"))
+        .cleanup_interval(None)
+        .max_session_bytes(LIMIT)
+        .read_cache(false)
+        .io_threads(4);
+    (FileSessionStore::open(options).expect("open"), dir)
 }
 
 fn fsync_file_store() -> (FileSessionStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = FileStoreOptions::new(dir.path().join("sessions"))
         .cleanup_interval(None)
+        .max_session_bytes(LIMIT)
         .durability(session_server::atomic::Durability::Fsync);
     (FileSessionStore::open(options).expect("open"), dir)
 }
 
 conformance!(filesystem, file_store());
 conformance!(filesystem_fsync, fsync_file_store());
-conformance!(memory, (MemorySessionStore::new(None), ()));
+conformance!(filesystem_uncached, uncached_file_store());
+conformance!(memory, (MemorySessionStore::with_limit(None, LIMIT), ()));
 
 #[actix_web::test]
 async fn sweepers_delete_only_expired_sessions() {
@@ -248,4 +374,20 @@ async fn sweepers_delete_only_expired_sessions() {
         load(&memory, &kept_memory).await,
         Some(state(&[("a", "2")]))
     );
+}
+
+/// The memory store sweeps every `cleanup_interval`, like the file store: not every second.
+#[actix_web::test]
+async fn the_memory_sweeper_honours_its_interval() {
+    let hourly = MemorySessionStore::new(Some(Duration::from_secs(3600)));
+    let every_second = MemorySessionStore::new(Some(Duration::from_secs(1)));
+    for store in [&hourly, &every_second] {
+        store
+            .save(state(&[("a", "1")]), &ttl(1))
+            .await
+            .expect("save");
+    }
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    assert_eq!(every_second.len(), 0, "swept");
+    assert_eq!(hourly.len(), 1, "not yet: its sweep is hourly");
 }

@@ -18,7 +18,7 @@ fuzz_target!(|bytes: &[u8]| {
     assert!(value
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-    let name = format!("{}.json", id::hex(&id::digest(value)));
+    let name = format!("{}.json", id::stem(&id::digest(value)));
     let dir = Path::new("/srv/sessions");
     let path = dir.join(&name);
     assert_eq!(path.parent(), Some(dir), "stays in the session folder");

@@ -1,5 +1,7 @@
 //! The one error type every store maps its failures into, and its translation into the error
-//! kinds actix-session's middleware branches on.
+//! kinds actix-session's middleware branches on. actix-session hides the cause of a store failure
+//! from whoever sees its error, so each translation also records what failed in a task-local slot
+//! that [`watch_failures`] sets up around a request: the web layer branches on that typed value.
 
 use std::path::PathBuf;
 
@@ -23,31 +25,83 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("could not draw a random session id: {0}")]
-    Random(String),
-    #[error("the store's worker thread failed: {0}")]
-    Blocking(String),
+    #[error("the session record could not be encoded as JSON: {0}")]
+    Encode(#[source] serde_json::Error),
+    #[error("the operating system's random source failed: {0}")]
+    RandomSource(#[source] getrandom::Error),
+    #[error("a freshly drawn session id was refused as a cookie value: {0}")]
+    KeyRefused(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("eight fresh session ids in a row were already taken")]
+    IdsExhausted,
+    #[error("a session lifetime of {ttl} puts its end past the last date the store can hold")]
+    Deadline { ttl: time::Duration },
+    /// The store's I/O threads could not be started, or one has stopped.
+    #[error("the store's I/O thread failed: {0}")]
+    IoThread(String),
+    /// A job panicked on an I/O thread: that one request fails, the thread goes on.
+    #[error("a session store job panicked: {0}")]
+    JobPanicked(String),
+}
+
+/// What a store failure means for the page a client gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The session's data was refused (too large, not JSON); the previous state is kept.
+    RefusedData,
+    /// The store could not do its job (I/O, randomness, its thread).
+    Unavailable,
+}
+
+tokio::task_local! {
+    static LAST_FAILURE: std::cell::Cell<Option<FailureKind>>;
+}
+
+/// Runs `request` and returns its output with the last store failure it recorded, if any.
+pub async fn watch_failures<F: std::future::Future>(
+    request: F,
+) -> (F::Output, Option<FailureKind>) {
+    LAST_FAILURE
+        .scope(std::cell::Cell::new(None), async {
+            let out = request.await;
+            (out, LAST_FAILURE.with(std::cell::Cell::get))
+        })
+        .await
 }
 
 impl StoreError {
+    /// Notes this failure for [`watch_failures`]; outside its scope (store tests), nothing to do.
+    fn record(&self) {
+        let kind = if self.is_data_problem() {
+            FailureKind::RefusedData
+        } else {
+            FailureKind::Unavailable
+        };
+        let _ = LAST_FAILURE.try_with(|slot| slot.set(Some(kind)));
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { path, source }
     }
 
     fn is_data_problem(&self) -> bool {
-        matches!(self, Self::TooLarge { .. } | Self::NotJson { .. })
+        matches!(
+            self,
+            Self::TooLarge { .. } | Self::NotJson { .. } | Self::Encode(_)
+        )
     }
 }
 
 impl From<StoreError> for LoadError {
     fn from(e: StoreError) -> Self {
+        e.record();
         LoadError::Other(e.into())
     }
 }
 
 impl From<StoreError> for SaveError {
     fn from(e: StoreError) -> Self {
+        e.record();
         if e.is_data_problem() {
             SaveError::Serialization(e.into())
         } else {
@@ -58,6 +112,7 @@ impl From<StoreError> for SaveError {
 
 impl From<StoreError> for UpdateError {
     fn from(e: StoreError) -> Self {
+        e.record();
         if e.is_data_problem() {
             UpdateError::Serialization(e.into())
         } else {

@@ -16,9 +16,10 @@ pub const ID_LEN: usize = 43;
 /// A fresh session id.
 pub fn generate() -> Result<SessionKey, StoreError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| StoreError::Random(e.to_string()))?;
+    getrandom::fill(&mut bytes).map_err(StoreError::RandomSource)?;
+    // 43 characters are far below actix-session's 4064-byte cap: this is never refused.
     SessionKey::try_from(URL_SAFE_NO_PAD.encode(bytes))
-        .map_err(|e| StoreError::Random(format!("generated id refused: {e}")))
+        .map_err(|e| StoreError::KeyRefused(Box::new(e)))
 }
 
 /// Whether `id` has exactly the shape [`generate`] gives. Anything else is "no session" and
@@ -35,19 +36,15 @@ pub fn digest(id: &str) -> [u8; 32] {
     Sha256::digest(id.as_bytes()).into()
 }
 
-/// Lower-case hex of a digest: the session's file stem.
-pub fn hex(digest: &[u8; 32]) -> String {
-    use std::fmt::Write;
-    digest.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+/// The name a session goes by on disk: lower-case hex of its digest.
+pub fn stem(digest: &[u8; 32]) -> String {
+    hex::encode(digest)
 }
 
 /// A short, non-reversible tag for log lines: the first 12 hex digits of the digest, which is
 /// also the start of the session's file name.
 pub fn log_tag(id: &str) -> String {
-    hex(&digest(id))[..12].to_owned()
+    hex::encode(&digest(id)[..6])
 }
 
 #[cfg(test)]
@@ -79,10 +76,11 @@ mod tests {
     }
 
     #[test]
-    fn file_stem_is_sha256_hex() {
+    fn file_stem_is_sha256_hex_and_the_log_tag_its_start() {
         assert_eq!(
-            hex(&digest("abc")),
+            stem(&digest("abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+        assert_eq!(log_tag("abc"), "ba7816bf8f01");
     }
 }

@@ -5,7 +5,11 @@
 //! each store owns a few long-lived threads, each draining its own queue: a thread that is busy
 //! takes the next job without being woken, so under load the switches are shared by many jobs.
 //! Jobs for one session always go to the same thread, so they run in the order they were sent.
+//! A job that panics fails alone: its caller gets [`StoreError::JobPanicked`] and the thread takes
+//! the next job, so one bad request cannot stop the store.
 
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc;
 
 use super::StoreError;
@@ -32,7 +36,7 @@ impl IoThreads {
                         }
                     })
                     .map(|_| tx)
-                    .map_err(|e| StoreError::Blocking(format!("cannot start an I/O thread: {e}")))
+                    .map_err(|e| StoreError::IoThread(format!("cannot start an I/O thread: {e}")))
             })
             .collect::<Result<_, _>>()?;
         Ok(Self { queues })
@@ -46,16 +50,63 @@ impl IoThreads {
         work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let queue = &self.queues[usize::from(affinity) % self.queues.len()];
-        queue
+        self.queue(affinity)
             .send(Box::new(move || {
                 // The receiver may have gone (request cancelled): the work is done all the same.
-                let _ = tx.send(work());
+                let _ = tx.send(run_caught(work));
             }))
-            .map_err(|_| StoreError::Blocking("the store's I/O thread has stopped".into()))?;
+            .map_err(|_| StoreError::IoThread("the store's I/O thread has stopped".into()))?;
         rx.await
-            .map_err(|_| StoreError::Blocking("the store's I/O thread dropped a job".into()))?
+            .map_err(|_| StoreError::IoThread("the store's I/O thread dropped a job".into()))?
     }
+
+    /// As [`Self::run`], for a caller that is a plain thread (the sweeper): blocks until done.
+    /// Never call it from one of these threads.
+    pub fn run_blocking<T: Send + 'static>(
+        &self,
+        affinity: u8,
+        work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.queue(affinity)
+            .send(Box::new(move || {
+                let _ = tx.send(run_caught(work));
+            }))
+            .map_err(|_| StoreError::IoThread("the store's I/O thread has stopped".into()))?;
+        rx.recv()
+            .map_err(|_| StoreError::IoThread("the store's I/O thread dropped a job".into()))?
+    }
+
+    /// How many threads there are: a session's thread is its affinity modulo this.
+    pub fn count(&self) -> usize {
+        self.queues.len()
+    }
+
+    fn queue(&self, affinity: u8) -> &mpsc::Sender<Job> {
+        &self.queues[usize::from(affinity) % self.queues.len()]
+    }
+}
+
+/// Runs `work`, turning a panic into that job's error.
+fn run_caught<T>(work: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    // Unwind safety: the unwind drops the job's own state; what it shares with other jobs sits
+    // behind the store's mutexes, which the store takes again after a panic (it recovers poisoned
+    // ones). A half-done change there concerns this job's session; stopping the thread would fail
+    // every session.
+    panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|payload| {
+        let message = panic_message(payload.as_ref());
+        tracing::error!(panic = %message, "a session store job panicked; its request fails");
+        Err(StoreError::JobPanicked(message))
+    })
+}
+
+/// The text a panic was raised with (`panic!` gives a `&str` or a `String`).
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 #[cfg(test)]
@@ -72,9 +123,62 @@ mod tests {
             .expect("ran");
         assert_ne!(ran_on, caller);
         let err = threads
-            .run(0, || Err::<(), _>(StoreError::Random("x".into())))
+            .run(0, || Err::<(), _>(StoreError::IdsExhausted))
             .await
             .expect_err("error passed through");
-        assert!(matches!(err, StoreError::Random(_)));
+        assert!(matches!(err, StoreError::IdsExhausted));
+    }
+
+    #[actix_web::test]
+    async fn a_panicking_job_fails_alone_and_the_thread_keeps_serving() {
+        let threads = IoThreads::start("test-io", 1).expect("start");
+        let err = threads
+            .run(0, || -> Result<(), StoreError> { panic!("job exploded") })
+            .await
+            .expect_err("the panic is that job's error");
+        assert!(
+            matches!(&err, StoreError::JobPanicked(m) if m.contains("job exploded")),
+            "{err:?}"
+        );
+        let after = threads
+            .run(0, || Ok(7))
+            .await
+            .expect("the same thread still serves");
+        assert_eq!(after, 7);
+    }
+
+    #[test]
+    fn a_panicking_blocking_job_fails_alone_too() {
+        let threads = IoThreads::start("test-io", 1).expect("start");
+        let err = threads
+            .run_blocking(0, || -> Result<(), StoreError> { panic!("sweep exploded") })
+            .expect_err("the panic is that job's error");
+        assert!(
+            matches!(&err, StoreError::JobPanicked(m) if m.contains("sweep exploded")),
+            "{err:?}"
+        );
+        assert_eq!(threads.run_blocking(0, || Ok(7)).expect("still serves"), 7);
+    }
+
+    #[actix_web::test]
+    async fn parallel_panics_fail_only_their_own_jobs() {
+        let threads = IoThreads::start("test-io", 1).expect("start");
+        let results = futures_util::future::join_all((0..64u32).map(|i| {
+            threads.run(0, move || {
+                assert!(i % 2 == 0, "odd job {i}");
+                Ok(i)
+            })
+        }))
+        .await;
+        for (i, result) in (0..64u32).zip(results) {
+            if i % 2 == 0 {
+                assert_eq!(result.expect("even jobs succeed"), i);
+            } else {
+                assert!(
+                    matches!(&result, Err(StoreError::JobPanicked(m)) if m.contains(&format!("odd job {i}"))),
+                    "{result:?}"
+                );
+            }
+        }
     }
 }

@@ -1,21 +1,29 @@
 //! [`MemorySessionStore`]: sessions in this process's memory. For development, for tests, and as
 //! the speed baseline the file store is measured against. Sessions die with the process and are
 //! not shared between processes.
+//!
+//! It follows the file store's rules exactly (the conformance suite checks both): the same id
+//! check on every call, the same size limit (the session's JSON record, as it would be written),
+//! an expired session is gone even before the sweeper runs, the sweeper runs every
+//! `cleanup_interval`, and a session that has ended is never brought back by a late write.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use parking_lot::{Mutex, MutexGuard};
 use time::OffsetDateTime;
 
 use super::record::{SessionRecord, SessionState};
 use super::{id, StoreError};
 
+type Sessions = Mutex<HashMap<[u8; 32], SessionRecord>>;
+
 /// Sessions in a map guarded by one lock. Cheap to clone: clones share the map.
 #[derive(Clone)]
 pub struct MemorySessionStore {
-    sessions: Arc<Mutex<HashMap<[u8; 32], SessionRecord>>>,
+    sessions: Arc<Sessions>,
     max_bytes: usize,
 }
 
@@ -26,14 +34,22 @@ impl MemorySessionStore {
         Self::with_limit(cleanup_interval, super::file::DEFAULT_MAX_SESSION_BYTES)
     }
 
-    /// As [`Self::new`], refusing sessions whose keys and values add up to more than `max_bytes`.
+    /// As [`Self::new`], refusing sessions whose record (as the file store would write it) is
+    /// over `max_bytes`.
     pub fn with_limit(cleanup_interval: Option<Duration>, max_bytes: usize) -> Self {
         let store = Self {
             sessions: Arc::default(),
             max_bytes,
         };
         if let Some(every) = cleanup_interval {
-            spawn_sweeper(Arc::downgrade(&store.sessions), every);
+            super::sweeper::spawn(
+                "memory-sweeper",
+                Arc::downgrade(&store.sessions),
+                every,
+                |sessions| {
+                    sweep(&mut sessions.lock(), OffsetDateTime::now_utc());
+                },
+            );
         }
         store
     }
@@ -53,34 +69,31 @@ impl MemorySessionStore {
         sweep(&mut self.map(), OffsetDateTime::now_utc())
     }
 
-    fn map(&self) -> MutexGuard<'_, HashMap<[u8; 32], SessionRecord>> {
-        // A panic while holding this lock cannot leave a half-made entry: every change is one
-        // insert or remove. So a poisoned lock is still a sound map.
-        self.sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// When the session ends, if it is live.
+    pub fn expires_at(&self, key: &str) -> Option<OffsetDateTime> {
+        let now = OffsetDateTime::now_utc();
+        live(&mut self.map(), key, now).map(|r| r.expires_at)
     }
 
-    /// The same limit the file store applies, measured without serializing: the sum of keys and
-    /// JSON values, which is what a session file holds besides a fixed header.
-    fn check_size(&self, state: &SessionState) -> Result<(), StoreError> {
-        let size: usize = state
-            .iter()
-            .filter(|(k, _)| !k.starts_with(super::record::RESERVED_PREFIX))
-            .map(|(k, v)| k.len() + v.len())
-            .sum();
-        if size > self.max_bytes {
-            return Err(StoreError::TooLarge {
-                size,
-                limit: self.max_bytes,
-            });
-        }
-        Ok(())
+    fn map(&self) -> MutexGuard<'_, HashMap<[u8; 32], SessionRecord>> {
+        self.sessions.lock()
+    }
+
+    /// A record of `state`, refused when its JSON would be over the limit: the file store's rule.
+    fn record(
+        &self,
+        state: &SessionState,
+        ttl: &time::Duration,
+    ) -> Result<SessionRecord, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let record = SessionRecord::new(state, now, now, ttl)?;
+        record.to_bytes(self.max_bytes)?;
+        Ok(record)
     }
 
     fn insert_new(&self, record: SessionRecord) -> Result<SessionKey, StoreError> {
         let mut map = self.map();
-        loop {
+        for _ in 0..8 {
             let key = id::generate()?;
             if let std::collections::hash_map::Entry::Vacant(slot) =
                 map.entry(id::digest(key.as_ref()))
@@ -89,7 +102,25 @@ impl MemorySessionStore {
                 return Ok(key);
             }
         }
+        Err(StoreError::IdsExhausted)
     }
+}
+
+/// The live record of `key`; an expired one is dropped on the spot.
+fn live<'a>(
+    map: &'a mut HashMap<[u8; 32], SessionRecord>,
+    key: &str,
+    now: OffsetDateTime,
+) -> Option<&'a mut SessionRecord> {
+    if !id::is_well_formed(key) {
+        return None;
+    }
+    let digest = id::digest(key);
+    if map.get(&digest)?.is_expired(now) {
+        map.remove(&digest);
+        return None;
+    }
+    map.get_mut(&digest)
 }
 
 fn sweep(map: &mut HashMap<[u8; 32], SessionRecord>, now: OffsetDateTime) -> usize {
@@ -98,39 +129,10 @@ fn sweep(map: &mut HashMap<[u8; 32], SessionRecord>, now: OffsetDateTime) -> usi
     before - map.len()
 }
 
-fn spawn_sweeper(sessions: Weak<Mutex<HashMap<[u8; 32], SessionRecord>>>, every: Duration) {
-    let spawned = std::thread::Builder::new()
-        .name("memory-sweeper".into())
-        .spawn(move || loop {
-            std::thread::sleep(every.min(Duration::from_secs(1)));
-            let Some(map) = sessions.upgrade() else {
-                return;
-            };
-            let mut map = map
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            sweep(&mut map, OffsetDateTime::now_utc());
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "could not start the memory sweeper; expired sessions stay until read");
-    }
-}
-
 impl SessionStore for MemorySessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
-        if !id::is_well_formed(key.as_ref()) {
-            return Ok(None);
-        }
-        let digest = id::digest(key.as_ref());
-        let mut map = self.map();
-        match map.get(&digest) {
-            Some(r) if r.is_expired(OffsetDateTime::now_utc()) => {
-                map.remove(&digest);
-                Ok(None)
-            }
-            Some(r) => Ok(Some(r.state())),
-            None => Ok(None),
-        }
+        let now = OffsetDateTime::now_utc();
+        Ok(live(&mut self.map(), key.as_ref(), now).map(|r| r.state()))
     }
 
     async fn save(
@@ -138,9 +140,8 @@ impl SessionStore for MemorySessionStore {
         state: SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionKey, SaveError> {
-        self.check_size(&state)?;
-        let now = OffsetDateTime::now_utc();
-        Ok(self.insert_new(SessionRecord::new(&state, now, now, ttl)?)?)
+        let record = self.record(&state, ttl)?;
+        Ok(self.insert_new(record)?)
     }
 
     async fn update(
@@ -149,19 +150,16 @@ impl SessionStore for MemorySessionStore {
         state: SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionKey, UpdateError> {
-        self.check_size(&state)?;
+        let mut record = self.record(&state, ttl)?;
         let now = OffsetDateTime::now_utc();
-        let mut record = SessionRecord::new(&state, now, now, ttl)?;
-        if id::is_well_formed(key.as_ref()) {
-            let mut map = self.map();
-            if let Some(old) = map.get_mut(&id::digest(key.as_ref())) {
-                record.created_at = old.created_at;
-                *old = record;
-                return Ok(key);
-            }
+        if let Some(old) = live(&mut self.map(), key.as_ref(), now) {
+            record.created_at = old.created_at;
+            *old = record;
+            return Ok(key);
         }
-        // Vanished (expired or logged out): a new id, never the old one back.
-        Ok(self.insert_new(record)?)
+        // Ended (logged out, expired) while the request ran: deletion wins, and the fresh id
+        // handed back has no session behind it.
+        Ok(id::generate()?)
     }
 
     async fn update_ttl(
@@ -169,14 +167,17 @@ impl SessionStore for MemorySessionStore {
         key: &SessionKey,
         ttl: &time::Duration,
     ) -> Result<(), anyhow::Error> {
-        if let Some(r) = self.map().get_mut(&id::digest(key.as_ref())) {
-            r.expires_at = super::record::expiry_after(OffsetDateTime::now_utc(), ttl);
+        let now = OffsetDateTime::now_utc();
+        if let Some(r) = live(&mut self.map(), key.as_ref(), now) {
+            r.extend(now, ttl)?;
         }
         Ok(())
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
-        self.map().remove(&id::digest(key.as_ref()));
+        if id::is_well_formed(key.as_ref()) {
+            self.map().remove(&id::digest(key.as_ref()));
+        }
         Ok(())
     }
 }

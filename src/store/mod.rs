@@ -12,6 +12,7 @@ pub mod id;
 pub mod io_threads;
 pub mod memory;
 pub mod record;
+mod sweeper;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 
@@ -34,6 +35,15 @@ impl ConfiguredStore {
         match self {
             Self::Filesystem(s) => s.check_writable().await,
             Self::Memory(_) => Ok(()),
+        }
+    }
+
+    /// When the session with this id ends, if it is live: the store's bookkeeping, which handlers
+    /// never find in the session's data.
+    pub async fn expires_at(&self, key: &str) -> Result<Option<time::OffsetDateTime>, StoreError> {
+        match self {
+            Self::Filesystem(s) => s.expires_at(key).await,
+            Self::Memory(s) => Ok(s.expires_at(key)),
         }
     }
 

@@ -3,6 +3,9 @@
 //!
 //! actix-session keeps each value as a JSON *string*; the record keeps them decoded, so that a
 //! person who opens the file reads `"user_id": "alice"`, not `"user_id": "\"alice\""`.
+//!
+//! The map a handler sees holds exactly what handlers put there: the store's own bookkeeping
+//! (expiry, creation time, cache state) travels beside it, in the record, never inside it.
 
 use std::collections::HashMap;
 
@@ -10,12 +13,6 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::StoreError;
-
-/// State keys starting with this character belong to the store: handed to handlers on load,
-/// never written.
-pub const RESERVED_PREFIX: char = '$';
-/// Reserved key under which a loaded session carries its expiry (RFC 3339, as a JSON string).
-pub const EXPIRES_AT_KEY: &str = "$expires_at";
 
 /// The only format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -47,14 +44,21 @@ pub enum RecordError {
 
 /// The instant `ttl` from now, rounded up to the whole second: the stored precision. Rounding up
 /// means a session never ends before its lifetime, and it makes "the expiry did not move" a
-/// common case that costs no write.
-pub fn expiry_after(now: OffsetDateTime, ttl: &time::Duration) -> OffsetDateTime {
-    let at = now + *ttl;
+/// common case that costs no write. A deadline past what a date can hold is an error, not a
+/// panic (the lifetime comes from the config).
+pub fn expiry_after(
+    now: OffsetDateTime,
+    ttl: &time::Duration,
+) -> Result<OffsetDateTime, StoreError> {
+    let too_far = || StoreError::Deadline { ttl: *ttl };
+    let at = now.checked_add(*ttl).ok_or_else(too_far)?;
     let whole = at.replace_nanosecond(0).unwrap_or(at);
     if whole == at {
-        at
+        Ok(at)
     } else {
-        whole + time::Duration::SECOND
+        whole
+            .checked_add(time::Duration::SECOND)
+            .ok_or_else(too_far)
     }
 }
 
@@ -73,7 +77,6 @@ impl SessionRecord {
     ) -> Result<Self, StoreError> {
         let data = state
             .iter()
-            .filter(|(k, _)| !k.starts_with(RESERVED_PREFIX))
             .map(|(k, v)| {
                 serde_json::from_str(v)
                     .map(|value| (k.clone(), value))
@@ -86,7 +89,7 @@ impl SessionRecord {
         Ok(Self {
             version: FORMAT_VERSION,
             created_at: whole_seconds(created_at),
-            expires_at: expiry_after(now, ttl),
+            expires_at: expiry_after(now, ttl)?,
             ttl_seconds: ttl.whole_seconds().max(0).unsigned_abs(),
             data,
         })
@@ -97,28 +100,24 @@ impl SessionRecord {
         self.expires_at <= now
     }
 
-    /// The state map actix-session expects, with the expiry under [`EXPIRES_AT_KEY`].
+    /// The state map actix-session expects: the session's data and nothing else.
     pub fn state(&self) -> SessionState {
-        let mut state: SessionState = self
-            .data
+        self.data
             .iter()
             .map(|(k, v)| (k.clone(), v.to_string()))
-            .collect();
-        if let Ok(at) = self
-            .expires_at
-            .format(&time::format_description::well_known::Rfc3339)
-        {
-            state.insert(EXPIRES_AT_KEY.to_owned(), format!("\"{at}\""));
-        }
-        state
+            .collect()
+    }
+
+    /// Moves the expiry to `ttl` from `now`.
+    pub fn extend(&mut self, now: OffsetDateTime, ttl: &time::Duration) -> Result<(), StoreError> {
+        self.expires_at = expiry_after(now, ttl)?;
+        self.ttl_seconds = ttl.whole_seconds().max(0).unsigned_abs();
+        Ok(())
     }
 
     /// The pretty-printed JSON document, refused when over `limit` bytes.
     pub fn to_bytes(&self, limit: usize) -> Result<Vec<u8>, StoreError> {
-        let mut bytes = serde_json::to_vec_pretty(self).map_err(|source| StoreError::NotJson {
-            key: String::new(),
-            source,
-        })?;
+        let mut bytes = serde_json::to_vec_pretty(self).map_err(StoreError::Encode)?;
         bytes.push(b'\n');
         if bytes.len() > limit {
             return Err(StoreError::TooLarge {
@@ -164,18 +163,33 @@ mod tests {
             "{text}"
         );
         let back = SessionRecord::from_bytes(text.as_bytes()).expect("parses");
-        let mut loaded = back.state();
-        assert_eq!(
-            loaded.remove(EXPIRES_AT_KEY).as_deref(),
-            Some("\"2026-11-22T10:00:31Z\"")
-        );
-        assert_eq!(loaded, state);
-        let again = SessionRecord::new(&back.state(), now, now, &time::Duration::seconds(30))
-            .expect("json");
-        assert!(
-            !again.data.contains_key(EXPIRES_AT_KEY),
-            "reserved keys are never stored"
-        );
+        assert_eq!(back.state(), state, "the data and nothing else");
+    }
+
+    #[test]
+    fn any_key_is_the_users_even_with_a_dollar() {
+        let state: SessionState = [
+            ("$cached".to_owned(), "true".to_owned()),
+            ("$expires_at".to_owned(), "\"mine\"".to_owned()),
+        ]
+        .into();
+        let now = OffsetDateTime::now_utc();
+        let r = SessionRecord::new(&state, now, now, &time::Duration::seconds(30)).expect("json");
+        assert_eq!(r.state(), state);
+    }
+
+    #[test]
+    fn a_deadline_past_the_calendar_is_an_error_not_a_panic() {
+        let now = OffsetDateTime::now_utc();
+        let ttl = time::Duration::days(100_000_000);
+        assert!(matches!(
+            expiry_after(now, &ttl),
+            Err(StoreError::Deadline { .. })
+        ));
+        assert!(SessionRecord::new(&SessionState::new(), now, now, &ttl).is_err());
+        let mut r = SessionRecord::new(&SessionState::new(), now, now, &time::Duration::SECOND)
+            .expect("record");
+        assert!(r.extend(now, &ttl).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! SQLite file, `[auth] users_db`, that several server processes may share. A login is one
 //! indexed lookup and one bcrypt check whether or not the user exists; a successful login
 //! re-hashes a password whose hash has another cost than the configured one. The JSON file of
-//! earlier versions is imported once ([`legacy`]); what ids and names may be is in [`ids`].
+//! earlier versions is imported once (`legacy.rs`); what ids and names may be is in `ids.rs`.
 
 mod ids;
 mod legacy;

@@ -2,9 +2,14 @@
 //! are checked with bcrypt off the async workers, never put in a session; every login starts a
 //! clean session under a new id. Attempts go through [`super::throttle`] before any password
 //! is checked. User input is logged with Debug quoting only.
+//!
+//! Logout: `POST /logout` with the CSRF token logs out. `GET /logout` (the link people and the
+//! tutorial use) logs out only with evidence that the request comes from this site
+//! (`Sec-Fetch-Site: same-origin` or `none`, or failing that a same-origin `Origin` or `Referer`);
+//! any other GET gets a page whose button posts the form, so another site cannot log a user out.
 
 use actix_session::Session;
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode, Uri};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_flash_messages::{FlashMessage, IncomingFlashMessages};
 use serde::Deserialize;
@@ -112,7 +117,12 @@ pub async fn login(
     match web::block(move || users.verify(&user_id, &password)).await {
         Ok(Ok(Some(user))) => {
             state.throttle.succeeded(attempt);
-            let mut res = log_in(&session, &user, format!("Welcome back, {}.", user.name));
+            let mut res = log_in(
+                &state.csrf,
+                &session,
+                &user,
+                format!("Welcome back, {}.", user.name),
+            );
             remember_device(&state, &req, &user, &mut res);
             res
         }
@@ -197,6 +207,7 @@ pub async fn register(
         Ok(Ok(user)) => {
             tracing::info!(user_id = ?user.spelling, "registered");
             let mut res = log_in(
+                &state.csrf,
                 &session,
                 &user,
                 format!("Welcome, {}. Your account is ready.", user.name),
@@ -244,8 +255,8 @@ fn registration_problems(form: &RegisterForm, user_name: &str, min_password: usi
 }
 
 /// Makes the session `user`'s: nothing of the session before (another user's data must not
-/// carry over), a new session id, a new CSRF token, no password.
-fn log_in(session: &Session, user: &User, welcome: String) -> HttpResponse {
+/// carry over), a new session id, a new CSRF token (and the anonymous one dropped), no password.
+fn log_in(csrf: &Csrf, session: &Session, user: &User, welcome: String) -> HttpResponse {
     session.clear();
     session.renew();
     let stored = session
@@ -256,32 +267,80 @@ fn log_in(session: &Session, user: &User, welcome: String) -> HttpResponse {
         tracing::error!(error = %e, "could not store the login in the session");
     }
     FlashMessage::info(welcome).send();
-    see_other("/")
+    with_cookie(see_other("/"), &csrf.forget())
 }
 
-pub async fn logout_get(session: Session) -> HttpResponse {
-    log_out(&session)
+/// `GET /logout`: logs out when the request shows it comes from this site; otherwise asks, with a
+/// button that posts the form (see the module docs).
+pub async fn logout_get(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if from_this_site(&req) {
+        return log_out(&state.csrf, &session);
+    }
+    let user = logged_in_user(&session);
+    if user.is_none() {
+        // Nothing to log out of, and another site must not even rotate the anonymous token.
+        return see_other("/login");
+    }
+    let ctx = state.context(user.as_deref(), Vec::new());
+    state.form_page(&req, &session, StatusCode::OK, "logout.html", ctx)
 }
 
+/// `POST /logout`. A body that is not a form at all (none, so no content type) is a form without
+/// its token: the CSRF page, not 415.
 pub async fn logout_post(
     req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
-    form: web::Form<LogoutForm>,
-) -> HttpResponse {
-    if !state.csrf.verify(&req, &session, &form.csrf_token) {
-        return csrf_refused(&state);
+    form: Result<web::Form<LogoutForm>, actix_web::Error>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let token = match form {
+        Ok(form) => form.into_inner().csrf_token,
+        Err(_) if !req.headers().contains_key(header::CONTENT_TYPE) => String::new(),
+        Err(e) => return Err(e),
+    };
+    if !state.csrf.verify(&req, &session, &token) {
+        return Ok(csrf_refused(&state));
     }
-    log_out(&session)
+    Ok(log_out(&state.csrf, &session))
 }
 
-fn log_out(session: &Session) -> HttpResponse {
+fn log_out(csrf: &Csrf, session: &Session) -> HttpResponse {
     let was_logged_in = session.contains_key(USER_KEY);
     session.purge();
     if was_logged_in {
         FlashMessage::info("You have been logged out.").send();
     }
-    see_other("/login")
+    with_cookie(see_other("/login"), &csrf.forget())
+}
+
+/// Whether the request shows that a page of this site sent it: the browser's `Sec-Fetch-Site`
+/// when it sends one (`none` is the user's own typing or bookmark), else `Origin` or `Referer`
+/// naming this host. No evidence counts as cross-site.
+fn from_this_site(req: &HttpRequest) -> bool {
+    let headers = req.headers();
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let host = req.connection_info().host().to_ascii_lowercase();
+    [header::ORIGIN, header::REFERER].iter().any(|name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<Uri>().ok())
+            .and_then(|uri| uri.authority().map(|a| a.as_str().to_ascii_lowercase()))
+            .is_some_and(|authority| authority == host)
+    })
+}
+
+fn with_cookie(mut res: HttpResponse, cookie: &actix_web::cookie::Cookie<'_>) -> HttpResponse {
+    if let Err(e) = res.add_cookie(cookie) {
+        tracing::error!(error = %e, "could not set a cookie");
+    }
+    res
 }
 
 /// The 429 page: when to come back, in seconds and as a time, and `Retry-After`.

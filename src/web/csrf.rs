@@ -3,6 +3,9 @@
 //! Anonymous visitors have no session (so that bots on the login page write nothing to disk): their
 //! token lives in a signed cookie, and a form must send the same token back (signed double-submit).
 //! Once logged in, the token lives in the session, is new at each login, and only it is accepted.
+//! The anonymous cookie is dropped at login and at logout, so the next visitor of that browser
+//! gets a new token. With `cookie_secure = true` the cookie is named `__Host-<session>_csrf`: a
+//! browser then refuses it from plain HTTP or from a sibling domain, so it cannot be planted.
 
 use actix_session::Session;
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
@@ -25,11 +28,29 @@ pub struct Csrf {
 impl Csrf {
     /// `session_cookie_name` is the session cookie's name; the token cookie is named after it.
     pub fn new(key: Key, session_cookie_name: &str, secure: bool) -> Self {
+        let prefix = if secure { "__Host-" } else { "" };
         Self {
             key,
-            cookie_name: format!("{session_cookie_name}_csrf"),
+            cookie_name: format!("{prefix}{session_cookie_name}_csrf"),
             secure,
         }
+    }
+
+    /// The name of the anonymous token's cookie.
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie_name
+    }
+
+    /// A cookie that deletes the anonymous token: set at login and logout.
+    pub fn forget(&self) -> Cookie<'static> {
+        let mut cookie = Cookie::build(self.cookie_name.clone(), "")
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .finish();
+        cookie.make_removal();
+        cookie
     }
 
     /// A fresh random token.

@@ -1,7 +1,14 @@
 //! The outermost middleware, which guarantees every answer is a page a person can read and carries
 //! the right headers: errors raised below it (actix-session turns any store failure into an empty
-//! 500; extractors refuse bad forms with plain text) become our error pages, and every response gets the security
-//! headers, and dynamic ones the caching headers that session pages need.
+//! 500; extractors refuse bad forms with plain text) become our error pages, and every response
+//! gets the security headers, and dynamic ones the caching headers that session pages need.
+//!
+//! Caching: a successful `/static/` file keeps its own `Cache-Control`; every other response, and
+//! any response that sets a cookie whatever said otherwise, is `no-store, private`, so that no
+//! shared cache ever keeps a session's page or cookie.
+//!
+//! Which error page a store failure gets (413 for refused data, 503 for an outage) is decided from
+//! the typed [`FailureKind`] the store recorded during the request, never from error text.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -12,6 +19,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 
 use super::AppState;
+use crate::store::error::{watch_failures, FailureKind};
 
 /// Content-Security-Policy of every page: no script at all, styles from this site only.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
@@ -23,7 +31,7 @@ pub async fn every_response(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let is_static = req.path().starts_with("/static/");
-    let outcome = next.call(req).await;
+    let (outcome, failure) = watch_failures(next.call(req)).await;
     let Some(state) = state else {
         return outcome.map(ServiceResponse::map_into_boxed_body);
     };
@@ -41,26 +49,22 @@ pub async fn every_response(
             } else {
                 res.map_into_boxed_body()
             };
-            add_headers(res.headers_mut(), is_static);
+            let status = res.status();
+            add_headers(res.headers_mut(), status, is_static);
             Ok(res)
         }
         Err(err) => {
             let status = err.as_response_error().status_code();
-            // actix-session reports a session its store refused as too large (or not JSON) as a
-            // serialization failure; anything else from the store is an outage.
-            let refused_data = err
-                .to_string()
-                .starts_with("Failed to serialize session state");
-            let mut page = if refused_data {
+            let mut page = if failure == Some(FailureKind::RefusedData) {
                 tracing::error!(error = %err, cause = ?err, "session refused by the store; previous state kept");
                 state.templates.error_page(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "Session too large",
                     "This change would make your session larger than the server keeps, so it was not saved.",
                 )
-            } else if status.is_server_error() {
+            } else if failure == Some(FailureKind::Unavailable) || status.is_server_error() {
                 // Handlers answer their own failures; a server error here comes from the session
-                // layer, i.e. the store.
+                // layer, i.e. the store (whose TTL and delete calls report untyped errors).
                 tracing::error!(error = %err, cause = ?err, "session store failed; answering 503");
                 state.templates.error_page(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -71,7 +75,8 @@ pub async fn every_response(
                 tracing::info!(status = status.as_u16(), error = %err, "request refused");
                 page_for(&state, status)
             };
-            add_headers(page.headers_mut(), is_static);
+            let status = page.status();
+            add_headers(page.headers_mut(), status, is_static);
             // The request is gone once the inner service has failed; an error that carries its
             // own response is how the page still reaches the client.
             Err(InternalError::from_response(err.to_string(), page).into())
@@ -85,7 +90,7 @@ fn is_bare<B>(res: &ServiceResponse<B>) -> bool {
     res.response().error().is_some() || !res.headers().contains_key(header::CONTENT_TYPE)
 }
 
-fn add_headers(headers: &mut HeaderMap, is_static: bool) {
+fn add_headers(headers: &mut HeaderMap, status: StatusCode, is_static: bool) {
     for (name, value) in [
         ("content-security-policy", CSP),
         ("x-content-type-options", "nosniff"),
@@ -97,8 +102,14 @@ fn add_headers(headers: &mut HeaderMap, is_static: bool) {
             HeaderValue::from_static(value),
         );
     }
+    let public_file = is_static && status.is_success();
+    if !public_file || headers.contains_key(header::SET_COOKIE) {
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store, private"),
+        );
+    }
     if !is_static {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.append(header::VARY, HeaderValue::from_static("Cookie"));
     }
 }

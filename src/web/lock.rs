@@ -6,19 +6,21 @@
 //! Off by default: like Flask-Session and actix-session, parallel requests of one session then
 //! run side by side and the last write wins (each file is still always whole).
 //!
-//! Limitations: lock files are removed by the sweeper once their session is gone; a request that
-//! waits on a lock file at that very moment may run beside one holding the old file.
+//! Lock files are removed by the sweeper once their session is gone and nobody holds them; a
+//! request that was waiting on a removed file locks the new one instead (see
+//! [`crate::atomic::lock_exclusive`]).
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use actix_web::body::MessageBody;
 use actix_web::cookie::Key;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
+use parking_lot::Mutex;
 
 use crate::store::id;
 
@@ -51,10 +53,7 @@ impl SessionLocks {
     }
 
     fn mutex_for(&self, digest: [u8; 32]) -> Arc<tokio::sync::Mutex<()>> {
-        let mut held = self
-            .held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut held = self.held.lock();
         if let Some(m) = held.get(&digest).and_then(Weak::upgrade) {
             return m;
         }
@@ -70,7 +69,7 @@ impl SessionLocks {
 /// Takes an exclusive lock on `dir/<hex>`; released when the file is dropped.
 fn lock_file(dir: &Path, digest: &[u8; 32]) -> std::io::Result<File> {
     std::fs::create_dir_all(dir)?;
-    crate::atomic::lock_exclusive(&dir.join(id::hex(digest)))
+    crate::atomic::lock_exclusive(&dir.join(id::stem(digest)))
 }
 
 pub async fn one_request_per_session(

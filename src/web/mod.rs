@@ -1,6 +1,9 @@
 //! The web application: [`AppState`] (what handlers share), [`app`] (routes and the middleware
 //! stack) and [`serve`]. Handlers live in [`pages`] and [`auth`]; [`errors`] makes sure every
 //! answer is a page; [`csrf`] guards the forms; [`render`] owns the templates.
+//!
+//! `/static/` is served outside the session, flash and lock layers: a publicly cacheable file must
+//! never read or refresh a session, nor carry its cookie.
 
 pub mod auth;
 pub mod csrf;
@@ -22,7 +25,7 @@ use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, Logger};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{guard, web, App, HttpRequest, HttpResponse, HttpServer};
 use actix_web_flash_messages::storage::CookieMessageStore;
 use actix_web_flash_messages::{FlashMessagesFramework, IncomingFlashMessages, Level};
 use tera::Context;
@@ -45,7 +48,7 @@ pub struct AppState {
     pub store: ConfiguredStore,
     pub users: Arc<UserDb>,
     pub templates: Arc<Templates>,
-    pub key: Key,
+    pub keys: CookieKeys,
     pub csrf: Csrf,
     /// Per-session locks when `[session] lock = true`; one set shared by every worker.
     pub locks: Option<web::Data<lock::SessionLocks>>,
@@ -53,7 +56,26 @@ pub struct AppState {
     pub devices: device::KnownDevices,
 }
 
-/// Why the application could not be built.
+/// One signing key per cookie, derived from the master secret, so that the value of one cookie
+/// never verifies as another's.
+#[derive(Clone)]
+pub struct CookieKeys {
+    pub session: Key,
+    pub csrf: Key,
+    pub flash: Key,
+}
+
+impl CookieKeys {
+    pub fn derive(master: &Key) -> Self {
+        Self {
+            session: crate::secret::derive_key(master, "session"),
+            csrf: crate::secret::derive_key(master, "csrf"),
+            flash: crate::secret::derive_key(master, "flash"),
+        }
+    }
+}
+
+/// Why the application could not be built, or why the server stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("session store: {0}")]
@@ -68,11 +90,15 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the server stopped with an error: {0}")]
+    Serve(#[source] std::io::Error),
 }
 
 impl AppState {
-    /// Opens the configured store and prepares templates; `key` signs every cookie.
+    /// Opens the configured store and prepares templates; the cookies' keys are derived from
+    /// `key`, the master secret.
     pub fn new(config: Config, key: Key) -> Result<Self, StartError> {
+        let keys = CookieKeys::derive(&key);
         let s = &config.session;
         let store = match s.store {
             StoreType::Filesystem => ConfiguredStore::Filesystem(FileSessionStore::open(
@@ -80,9 +106,9 @@ impl AppState {
                     .cleanup_interval(Some(s.filesystem.cleanup_interval))
                     .durability(s.filesystem.durability)
                     .io_threads(s.filesystem.io_threads)
-                    // With `lock`, each request must read what the previous one wrote, even
-                    // from another process: always from disk.
-                    .read_cache(s.filesystem.read_cache && !s.lock)
+                    // Sound with `lock` too: each load checks that the file is still the version
+                    // remembered, so a request reads what the previous one wrote, in any process.
+                    .read_cache(s.filesystem.read_cache)
                     .max_session_bytes(s.max_session_bytes),
             )?),
             StoreType::Memory => ConfiguredStore::Memory(MemorySessionStore::with_limit(
@@ -95,7 +121,11 @@ impl AppState {
                 ConfiguredStore::Filesystem(f) => Some(f.dir().join(".locks")),
                 ConfiguredStore::Memory(_) => None,
             };
-            web::Data::new(lock::SessionLocks::new(key.clone(), &s.cookie_name, files))
+            web::Data::new(lock::SessionLocks::new(
+                keys.session.clone(),
+                &s.cookie_name,
+                files,
+            ))
         });
         Ok(Self {
             throttle: Arc::new(throttle::LoginThrottle::new(
@@ -109,10 +139,10 @@ impl AppState {
                 config.auth.bcrypt_cost,
             )?),
             devices: device::KnownDevices::new(&key, &s.cookie_name, s.cookie_secure),
-            csrf: Csrf::new(key.clone(), &s.cookie_name, s.cookie_secure),
+            csrf: Csrf::new(keys.csrf.clone(), &s.cookie_name, s.cookie_secure),
             templates: Arc::new(Templates::new()?),
             store,
-            key,
+            keys,
             config: Arc::new(config),
         })
     }
@@ -148,7 +178,7 @@ impl AppState {
 
     fn session_middleware(&self) -> SessionMiddleware<ConfiguredStore> {
         let s = &self.config.session;
-        let ttl = time::Duration::seconds(i64::try_from(s.lifetime.as_secs()).unwrap_or(i64::MAX));
+        let ttl = s.ttl();
         let policy = if s.refresh_each_request {
             TtlExtensionPolicy::OnEveryRequest
         } else {
@@ -165,7 +195,7 @@ impl AppState {
                 .state_ttl_extension_policy(policy)
                 .into()
         };
-        SessionMiddleware::builder(self.store.clone(), self.key.clone())
+        SessionMiddleware::builder(self.store.clone(), self.keys.session.clone())
             .cookie_name(s.cookie_name.clone())
             .cookie_secure(s.cookie_secure)
             .cookie_http_only(true)
@@ -179,7 +209,7 @@ impl AppState {
 
     fn flash_framework(&self) -> FlashMessagesFramework {
         let s = &self.config.session;
-        let store = CookieMessageStore::builder(self.key.clone())
+        let store = CookieMessageStore::builder(self.keys.flash.clone())
             .cookie_name(format!("{}_flash", s.cookie_name))
             .same_site(SameSite::Lax)
             .build();
@@ -229,10 +259,11 @@ pub fn app(
 > {
     let session = state.session_middleware();
     let flash = state.flash_framework();
-    App::new()
-        .app_data(web::Data::new(state))
-        .app_data(web::FormConfig::default().limit(FORM_LIMIT))
-        .route("/", web::get().to(pages::index))
+    let static_files = web::scope("/static")
+        .route("/style.css", get_or_head().to(pages::stylesheet))
+        .default_service(web::to(pages::static_not_found));
+    let with_session = web::scope("")
+        .route("/", get_or_head().to(pages::index))
         .service(
             web::resource("/login")
                 .route(web::get().to(auth::login_page))
@@ -248,15 +279,24 @@ pub fn app(
                 .route(web::get().to(auth::logout_get))
                 .route(web::post().to(auth::logout_post)),
         )
-        .route("/api/session", web::get().to(pages::api_session))
-        .route("/healthz", web::get().to(pages::healthz))
-        .route("/static/style.css", web::get().to(pages::stylesheet))
+        .route("/api/session", get_or_head().to(pages::api_session))
+        .route("/healthz", get_or_head().to(pages::healthz))
         .default_service(web::to(pages::not_found))
         .wrap(session)
         .wrap(from_fn(lock::one_request_per_session))
-        .wrap(flash)
+        .wrap(flash);
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(web::FormConfig::default().limit(FORM_LIMIT))
+        .service(static_files)
+        .service(with_session)
         .wrap(from_fn(errors::every_response))
         .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
+}
+
+/// A route for GET and for HEAD, which health checkers use (the server drops the body).
+fn get_or_head() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 /// Runs the server until it is stopped (Ctrl-C or SIGTERM).
@@ -276,8 +316,5 @@ pub async fn serve(state: AppState) -> Result<(), StartError> {
         sessions = %config.session.filesystem.dir.display(),
         "session-server listening on http://{bind}"
     );
-    server
-        .run()
-        .await
-        .map_err(|source| StartError::Bind { bind, source })
+    server.run().await.map_err(StartError::Serve)
 }

@@ -1,15 +1,15 @@
 //! The pages that are not about logging in: the index, the health check, the stylesheet and the
-//! 404 page.
+//! 404 pages (one inside the session, one for `/static/`, which never touches it).
 
 use actix_session::Session;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_flash_messages::IncomingFlashMessages;
 
 use super::auth::logged_in_user;
 use super::render::STYLESHEET;
 use super::{flashes_of, AppState};
-use crate::store::record::{expiry_after, EXPIRES_AT_KEY};
+use crate::store::record::expiry_after;
 
 /// Session key of the logged-in page-view counter.
 pub const VISITS_KEY: &str = "visits";
@@ -23,6 +23,14 @@ pub async fn index(
 ) -> HttpResponse {
     let user = logged_in_user(&session);
     let mut ctx = state.context(user.as_deref(), flashes_of(&incoming));
+    // HEAD is answered like GET but is no visit: a health checker must not change a session.
+    if user.is_some() && req.method() == Method::HEAD {
+        ctx.insert(
+            "visits",
+            &session.get::<u64>(VISITS_KEY).ok().flatten().unwrap_or(0),
+        );
+        return state.form_page(&req, &session, StatusCode::OK, "index.html", ctx);
+    }
     if user.is_some() {
         let visits = session
             .get::<u64>(VISITS_KEY)
@@ -41,7 +49,11 @@ pub async fn index(
 
 /// `GET /api/session`: the current session as JSON, read without changing it (only the expiry
 /// slides, as on any request); 401 when not logged in.
-pub async fn api_session(session: Session, state: web::Data<AppState>) -> HttpResponse {
+pub async fn api_session(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let Some(user_id) = logged_in_user(&session) else {
         return HttpResponse::Unauthorized().json(serde_json::json!({ "error": "not logged in" }));
     };
@@ -49,13 +61,19 @@ pub async fn api_session(session: Session, state: web::Data<AppState>) -> HttpRe
     let s = &state.config.session;
     let expires_at = if s.refresh_each_request {
         // This very request moves the expiry.
-        let ttl = time::Duration::seconds(i64::try_from(s.lifetime.as_secs()).unwrap_or(i64::MAX));
-        expiry_after(time::OffsetDateTime::now_utc(), &ttl)
-            .format(&time::format_description::well_known::Rfc3339)
-            .ok()
+        let ttl = s.ttl();
+        expiry_after(time::OffsetDateTime::now_utc(), &ttl).ok()
     } else {
-        session.get::<String>(EXPIRES_AT_KEY).ok().flatten()
+        // The expiry is the store's bookkeeping, not session data: ask the store.
+        match super::signed_cookie_value(&req, &state.keys.session, &s.cookie_name) {
+            Some(id) => state.store.expires_at(&id).await.ok().flatten(),
+            None => None,
+        }
     };
+    let expires_at = expires_at.and_then(|at| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    });
     HttpResponse::Ok().json(serde_json::json!({
         "user_id": user_id,
         "visits": visits,
@@ -87,6 +105,14 @@ pub async fn stylesheet() -> HttpResponse {
 
 pub async fn not_found(session: Session, state: web::Data<AppState>) -> HttpResponse {
     let ctx = state.context(logged_in_user(&session).as_deref(), Vec::new());
+    state
+        .templates
+        .page(StatusCode::NOT_FOUND, "404.html", &ctx)
+}
+
+/// A miss under `/static/`: the plain 404 page, without the session (and so without the user).
+pub async fn static_not_found(state: web::Data<AppState>) -> HttpResponse {
+    let ctx = state.context(None, Vec::new());
     state
         .templates
         .page(StatusCode::NOT_FOUND, "404.html", &ctx)

@@ -17,6 +17,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/register.html"),
     ),
     ("404.html", include_str!("../../templates/404.html")),
+    ("logout.html", include_str!("../../templates/logout.html")),
     ("error.html", include_str!("../../templates/error.html")),
 ];
 
@@ -108,7 +109,28 @@ mod tests {
     #[test]
     fn all_templates_compile_and_escape() {
         let t = Templates::new().expect("templates compile");
-        let r = t.error_page(StatusCode::BAD_REQUEST, "<b>", "x");
-        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let hostile = "<i>\"x\"</i>";
+        let mut ctx = Context::new();
+        ctx.insert("user", hostile);
+        ctx.insert("visits", &1);
+        ctx.insert("flashes", &vec![Flash::error(hostile)]);
+        ctx.insert("csrf_token", hostile);
+        ctx.insert("form_user_id", hostile);
+        ctx.insert("form_user_name", hostile);
+        ctx.insert("status", &400);
+        ctx.insert("title", hostile);
+        ctx.insert("message", hostile);
+        for (name, _) in TEMPLATES {
+            let r = t.page(StatusCode::OK, name, &ctx);
+            assert_eq!(r.status(), StatusCode::OK, "{name} renders");
+            let body = actix_web::body::MessageBody::try_into_bytes(r.into_body())
+                .unwrap_or_else(|_| panic!("{name}: body in one piece"));
+            let body = String::from_utf8_lossy(&body);
+            assert!(!body.contains("<i>"), "{name} let markup through: {body}");
+            assert!(
+                body.contains("&lt;i&gt;&quot;x&quot;&lt;&#x2F;i&gt;"),
+                "{name} shows the value escaped: {body}"
+            );
+        }
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::test::TestRequest;
-use common::{start, Browser, Page, Site};
+use common::{start, Browser, Page, Site, Transport};
 use futures_util::future::join_all;
 use parking_lot::Mutex;
 use session_server::config::Config;
@@ -64,15 +64,13 @@ fn addr(last: u8) -> SocketAddr {
 }
 
 /// Posts the login form from `from` (a CSRF token is fetched first if the browser has none).
-async fn login_from<S, B>(b: &mut Browser, app: &S, from: SocketAddr, user: &str, pw: &str) -> Page
-where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<B>,
-        Error = actix_web::Error,
-    >,
-    B: actix_web::body::MessageBody + 'static,
-{
+async fn login_from(
+    b: &mut Browser,
+    app: &impl Transport,
+    from: SocketAddr,
+    user: &str,
+    pw: &str,
+) -> Page {
     let token = b.get(app, "/login").await.csrf_token();
     let form = [("user_id", user), ("password", pw), ("csrf_token", &token)];
     b.send(
@@ -86,21 +84,13 @@ where
 }
 
 /// Registers `user` (password "password123", name `name`) from `from`.
-async fn register_from<S, B>(
+async fn register_from(
     b: &mut Browser,
-    app: &S,
+    app: &impl Transport,
     from: SocketAddr,
     user: &str,
     name: &str,
-) -> Page
-where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<B>,
-        Error = actix_web::Error,
-    >,
-    B: actix_web::body::MessageBody + 'static,
-{
+) -> Page {
     let token = b.get(app, "/register").await.csrf_token();
     let form = [
         ("user_id", user),

@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::store::StoreError;
 
-/// Reads a file of at most `limit` bytes; larger ones fail with `FileTooLarge` unread.
-pub(super) fn read_capped(path: &Path, limit: usize) -> io::Result<Vec<u8>> {
+/// Reads an open file of at most `limit` bytes; larger ones fail with `FileTooLarge` unread.
+pub(super) fn read_capped(file: File, limit: usize) -> io::Result<Vec<u8>> {
     use std::io::Read;
-    let file = File::open(path)?;
     let mut bytes = Vec::with_capacity(1024);
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     file.take(cap).read_to_end(&mut bytes)?;
@@ -56,7 +55,7 @@ pub(super) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
 /// Creates and locks a temporary folder for this process.
 pub(super) fn claim_temp_dir(root: &Path) -> Result<(PathBuf, File), StoreError> {
     let mut nonce = [0u8; 8];
-    getrandom::fill(&mut nonce).map_err(|e| StoreError::Random(e.to_string()))?;
+    getrandom::fill(&mut nonce).map_err(StoreError::RandomSource)?;
     let dir = root.join(format!(
         "{}-{:016x}",
         std::process::id(),
@@ -87,16 +86,4 @@ pub(super) fn remove_dead_temp_dirs(root: &Path) -> usize {
         }
     }
     removed
-}
-
-/// Whether a server process other than the owner of `own` holds a temporary folder under `root`,
-/// i.e. is alive and may write to the session folder.
-pub(super) fn other_live_process(root: &Path, own: &Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return false;
-    };
-    entries.flatten().any(|entry| {
-        let path = entry.path();
-        path != own && File::open(&path).is_ok_and(|handle| handle.try_lock().is_err())
-    })
 }

@@ -1,65 +1,105 @@
-//! The sweeper: deletes expired session files (found by their modification time, confirmed by
-//! their content), stale temporary folders, lock files of ended sessions and old quarantined
-//! files, every `cleanup_interval`, on a thread of its own.
+//! The sweeper: finds expired session files by their modification time (the session's expiry)
+//! and has each session's own I/O thread delete it after judging it again, so that a deletion is
+//! ordered with the session's other jobs and never removes a version that a request has just
+//! written. Also clears stale temporary folders, lock files of ended sessions and old
+//! quarantined files.
 
 use std::fs::File;
-use std::sync::Weak;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use time::OffsetDateTime;
 
-use super::folder::{read_capped, remove_dead_temp_dirs};
+use super::disk::Expiry;
+use super::folder::remove_dead_temp_dirs;
 use super::{Inner, SweepReport, QUARANTINE_DAYS};
-use crate::store::record::{RecordError, SessionRecord};
+
+/// Expired files handed to an I/O thread per job: small enough that requests waiting on that
+/// thread are not held up for long, large enough that a big sweep is not all hand-offs.
+const BATCH: usize = 64;
 
 impl Inner {
-    pub(super) fn sweep(&self, now_sys: SystemTime) -> SweepReport {
-        let now = OffsetDateTime::from(now_sys);
+    pub(super) fn sweep_and_log(&self) {
+        let started = std::time::Instant::now();
+        let report = self.sweep(OffsetDateTime::now_utc());
+        if report != SweepReport::default() {
+            tracing::info!(
+                expired = report.expired,
+                quarantined = report.quarantined,
+                stale_temp_dirs = report.stale_temp_dirs,
+                elapsed_ms = started.elapsed().as_millis(),
+                "session sweep"
+            );
+        }
+    }
+
+    /// Deletes what has expired at `now`. Blocking; never call it on an I/O thread.
+    pub(super) fn sweep(&self, now: OffsetDateTime) -> SweepReport {
         let mut report = SweepReport {
-            stale_temp_dirs: remove_dead_temp_dirs(&self.dir.join(".tmp")),
+            stale_temp_dirs: remove_dead_temp_dirs(&self.tmp_root),
             ..SweepReport::default()
         };
+        let threads = self.io.count();
+        let mut due: Vec<Vec<[u8; 32]>> = vec![Vec::new(); threads];
+        for digest in self.due_files(now.into()) {
+            let queue = usize::from(digest[0]) % threads;
+            due[queue].push(digest);
+            if due[queue].len() == BATCH {
+                self.expire(std::mem::take(&mut due[queue]), now, &mut report);
+            }
+        }
+        for batch in due.into_iter().filter(|b| !b.is_empty()) {
+            self.expire(batch, now, &mut report);
+        }
+        self.sweep_quarantine(now.into());
+        self.sweep_lock_files();
+        report
+    }
+
+    /// Digests of the session files whose modification time (their expiry) has passed.
+    fn due_files(&self, now: SystemTime) -> Vec<[u8; 32]> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(dir = %self.dir.display(), error = %e, "cannot list the session folder");
-                return report;
+                return Vec::new();
             }
         };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(digest) = name.to_str().and_then(parse_file_name) else {
-                continue;
-            };
-            // The modification time is the expiry: only files past it are opened.
-            let due = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|expiry| expiry <= now_sys);
-            if !due {
-                continue;
-            }
-            let path = entry.path();
-            match read_capped(&path, self.max_bytes)
-                .map_err(|e| e.to_string())
-                .and_then(|b| SessionRecord::from_bytes(&b).map_err(|e: RecordError| e.to_string()))
-            {
-                Ok(record) if record.is_expired(now) => {
-                    if self.remove(&digest).is_ok() {
-                        report.expired += 1;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) if !path.exists() => {}
-                Err(why) => {
-                    self.quarantine(&path, &why);
-                    report.quarantined += 1;
+        entries
+            .flatten()
+            .filter_map(|entry| {
+                let digest = entry.file_name().to_str().and_then(parse_file_name)?;
+                let expiry = entry.metadata().and_then(|m| m.modified()).ok()?;
+                (expiry <= now).then_some(digest)
+            })
+            .collect()
+    }
+
+    /// Has the I/O thread of `batch` (one thread's sessions) delete those still expired.
+    fn expire(&self, batch: Vec<[u8; 32]>, now: OffsetDateTime, report: &mut SweepReport) {
+        let Some(first) = batch.first().copied() else {
+            return;
+        };
+        let Some(inner) = self.me.upgrade() else {
+            return;
+        };
+        let outcome = self.io.run_blocking(first[0], move || {
+            let mut done = SweepReport::default();
+            for digest in &batch {
+                match inner.remove_if_expired(digest, now)? {
+                    Expiry::Deleted => done.expired += 1,
+                    Expiry::Quarantined => done.quarantined += 1,
+                    Expiry::Live | Expiry::Absent => {}
                 }
             }
+            Ok(done)
+        });
+        match outcome {
+            Ok(done) => {
+                report.expired += done.expired;
+                report.quarantined += done.quarantined;
+            }
+            Err(e) => tracing::warn!(error = %e, "sweep of expired sessions interrupted"),
         }
-        self.sweep_quarantine(now_sys);
-        self.sweep_lock_files();
-        report
     }
 
     /// Removes the lock files (`[session] lock = true`) of sessions that no longer exist and that
@@ -107,50 +147,11 @@ impl Inner {
 /// `<64 hex>.json` to its digest; anything else is not ours.
 pub(super) fn parse_file_name(name: &str) -> Option<[u8; 32]> {
     let stem = name.strip_suffix(".json")?;
-    if stem.len() != 64 {
+    // Only the lower-case spelling the store writes: `hex` would also take upper case.
+    if stem.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;
     }
     let mut digest = [0u8; 32];
-    for (i, pair) in stem.as_bytes().chunks(2).enumerate() {
-        let text = std::str::from_utf8(pair).ok()?;
-        if !text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return None;
-        }
-        digest[i] = u8::from_str_radix(text, 16).ok()?;
-    }
+    hex::decode_to_slice(stem, &mut digest).ok()?;
     Some(digest)
-}
-
-pub(super) fn spawn_sweeper(store: Weak<Inner>, every: Duration) {
-    let spawned = std::thread::Builder::new()
-        .name("session-sweeper".into())
-        .spawn(move || {
-            let tick = every.min(Duration::from_secs(1));
-            let mut waited = Duration::ZERO;
-            loop {
-                std::thread::sleep(tick);
-                waited += tick;
-                let Some(inner) = store.upgrade() else { return };
-                if waited >= every {
-                    waited = Duration::ZERO;
-                    let started = std::time::Instant::now();
-                    let report = inner.sweep(SystemTime::now());
-                    if report != SweepReport::default() {
-                        tracing::info!(
-                            expired = report.expired,
-                            quarantined = report.quarantined,
-                            stale_temp_dirs = report.stale_temp_dirs,
-                            elapsed_ms = started.elapsed().as_millis(),
-                            "session sweep"
-                        );
-                    }
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "could not start the session sweeper; expired files stay until read");
-    }
 }
