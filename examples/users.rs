@@ -8,10 +8,10 @@
 //! Writes `DIR/config.toml` and `DIR/users.db` with USERS users `user0`, `user1`, ... that all
 //! share one precomputed hash of `password123` at bcrypt COST (default 10), inserted in one
 //! transaction (hashing a million passwords would take days). If `DIR/users.db` already has
-//! them it is reused. Then it builds the app in process and times LOGINS (default 20) `POST
-//! /login` requests each for existing users (right password), existing users (wrong password)
-//! and unknown ids, each next to a bare `bcrypt::verify` run just before it (the machine may be
-//! busy), and prints the medians.
+//! them it is reused. Then it builds the app in process and times LOGINS (default 20) requests
+//! each: `POST /register` of a new user, and `POST /login` for existing users (right password),
+//! existing users (wrong password) and unknown ids, each next to the bare bcrypt work (a hash or
+//! a check) run just before it (the machine may be busy), and prints the medians.
 
 use std::time::{Duration, Instant};
 
@@ -64,7 +64,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rng_state ^= rng_state << 17;
         usize::try_from(rng_state % u64::try_from(count.max(1)).unwrap_or(1)).unwrap_or(0)
     };
+    let run = std::process::id();
     let cases: Vec<(&str, Vec<(String, &str)>)> = vec![
+        (
+            "register a new user",
+            (0..logins)
+                .map(|i| (format!("new{run}x{i}"), "password123"))
+                .collect(),
+        ),
         (
             "existing user, right password",
             (0..logins)
@@ -92,10 +99,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (what, attempts) in cases {
             let mut times = Vec::new();
             let mut statuses = Vec::new();
+            let path = if what.starts_with("register") {
+                "/register"
+            } else {
+                "/login"
+            };
             for (user, password) in attempts {
                 let form =
-                    test::call_service(&service, TestRequest::get().uri("/login").to_request())
-                        .await;
+                    test::call_service(&service, TestRequest::get().uri(path).to_request()).await;
                 let cookies: Vec<String> = form
                     .response()
                     .cookies()
@@ -110,17 +121,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .map(|(t, _)| t.to_owned())
                     .unwrap_or_default();
                 let req = TestRequest::post()
-                    .uri("/login")
+                    .uri(path)
                     .insert_header(("cookie", cookies.join("; ")))
                     .set_form([
                         ("user_id", user.as_str()),
+                        ("user_name", "A new user"),
                         ("password", password),
+                        ("repassword", password),
                         ("csrf_token", token.as_str()),
                     ])
                     .to_request();
-                // A bare check right before, so that both see the same load on the machine.
+                // The bare bcrypt work (a hash for a registration, a check for a login) right
+                // before, so that both see the same load on the machine.
                 let t = Instant::now();
-                let _ = bcrypt::verify(password, &hash);
+                if path == "/register" {
+                    let _ = bcrypt::hash(password, cost);
+                } else {
+                    let _ = bcrypt::verify(password, &hash);
+                }
                 let bare = t.elapsed();
                 let t = Instant::now();
                 let res = test::call_service(&service, req).await;
@@ -139,7 +157,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  bare bcrypt::verify: {:>9.3} ms", ms(bare));
     for (what, time, over, statuses) in results {
         println!(
-            "  POST /login, {what:<30} {:>9.3} ms; minus a bare check just before: {over:+.3} ms; statuses {statuses:?}",
+            "  {what:<30} {:>9.3} ms; minus the bare bcrypt work just before: {over:+.3} ms; statuses {statuses:?}",
             ms(time),
         );
     }
