@@ -4,6 +4,7 @@
 #
 #   scripts/bench.sh [seconds per run, default 10] [connections, default 32]
 #   SETUPS="memory fs-disk" scripts/bench.sh 5     # only some setups (memory is always run)
+#   OLD_BIN=path/to/older/session-server scripts/bench.sh   # adds fs-disk-before: that build, same run
 #
 # For each setup it logs in one session per connection, then measures GET / (loads and writes
 # the session on every request: the visit counter) and GET /api/session (loads it and slides the
@@ -45,6 +46,9 @@ run_setup() {
 echo "machine: $(nproc) cores; $DURATION s per run, $CONNS connections; repo disk: $(df --output=fstype . | tail -1), tmpfs at /dev/shm" >&2
 run_setup memory 'type = "memory"' ''
 run_setup fs-disk 'type = "filesystem"' "dir = \"$WORK/fs-disk/sessions\""
+if [ -n "${OLD_BIN:-}" ]; then
+  SERVER_BIN=$OLD_BIN run_setup fs-disk-before 'type = "filesystem"' "dir = \"$WORK/fs-disk-before/sessions\""
+fi
 run_setup fs-tmpfs 'type = "filesystem"' "dir = \"$SHM/sessions\""
 run_setup fs-disk-fsync 'type = "filesystem"' "dir = \"$WORK/fs-disk-fsync/sessions\"
 durability = \"fsync\""
