@@ -118,11 +118,20 @@ pub fn exchange(tmp: &Path, target: &Path) -> io::Result<Placed> {
         use rustix::fs::{renameat_with, RenameFlags, CWD};
         match renameat_with(CWD, tmp, CWD, target, RenameFlags::EXCHANGE) {
             Ok(()) => {
-                // `tmp` now names the old version. A crash right here leaves it behind in the
+                // `tmp` now names the old version. The new one is in place whatever happens to
+                // the old: failing to remove it (or a crash right here) leaves it in the
                 // temporary folder, which start-up and the sweeper clear.
-                std::fs::remove_file(tmp)?;
+                if let Err(e) = std::fs::remove_file(tmp) {
+                    tracing::warn!(file = %tmp.display(), error = %e, "old session version left in the temporary folder");
+                }
                 Ok(Placed::Done)
             }
+            // ENOENT is also the answer for a missing `tmp`: that is a failure, not an ended
+            // session.
+            Err(rustix::io::Errno::NOENT) if !tmp.exists() => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the new version vanished from the temporary folder before it was placed",
+            )),
             Err(rustix::io::Errno::NOENT) => Ok(Placed::TargetMissing),
             Err(e) if exchange_refused(e) => rename_if_present(tmp, target),
             Err(e) => Err(e.into()),

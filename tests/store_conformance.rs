@@ -178,6 +178,38 @@ pub async fn the_size_limit_is_the_records_json(store: &impl SessionStore) {
         .is_err());
 }
 
+/// A request that loaded a live session and writes it after it expired (before any sweep): the
+/// session has ended, as after a logout, whatever the store type.
+pub async fn a_write_to_an_expired_unswept_session_ends_it(store: &impl SessionStore) {
+    let k = store
+        .save(state(&[("a", "1")]), &ttl(1))
+        .await
+        .expect("save");
+    assert!(load(store, &k).await.is_some());
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let k2 = store
+        .update(key(k.as_ref()), state(&[("a", "2")]), &ttl(600))
+        .await
+        .expect("update");
+    assert_ne!(k2.as_ref(), k.as_ref());
+    assert_eq!(load(store, &k).await, None);
+    assert_eq!(load(store, &k2).await, None);
+}
+
+/// Too large a write to a session that has ended: nothing is written, so nothing is refused.
+pub async fn an_oversize_write_to_an_ended_session_just_ends(store: &impl SessionStore) {
+    let k = store
+        .save(state(&[("a", "1")]), &ttl(60))
+        .await
+        .expect("save");
+    store.delete(&k).await.expect("delete");
+    let k2 = store
+        .update(key(k.as_ref()), state_of_record_size(LIMIT + 1), &ttl(60))
+        .await
+        .expect("ended, not refused");
+    assert_eq!(load(store, &k2).await, None);
+}
+
 pub async fn an_expired_unswept_session_is_not_extended(store: &impl SessionStore) {
     let k = store
         .save(state(&[("a", "1")]), &ttl(1))
@@ -282,6 +314,8 @@ macro_rules! conformance {
                 keys_starting_with_a_dollar_are_the_users,
                 the_size_limit_is_the_records_json,
                 an_expired_unswept_session_is_not_extended,
+                a_write_to_an_expired_unswept_session_ends_it,
+                an_oversize_write_to_an_ended_session_just_ends,
                 logouts_racing_writes_never_resurrect,
                 sessions_expire_and_update_ttl_extends_them,
                 the_store_knows_when_a_session_ends);

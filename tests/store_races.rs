@@ -28,10 +28,12 @@ fn open(dir: &std::path::Path, read_cache: bool) -> FileSessionStore {
 }
 
 /// Item 1 of the hardening issue: the sweeper judged a file expired, a request swapped in a new
-/// version, and the sweeper then deleted that acknowledged version. Every update that answered
-/// "saved under the same id" must still be there after the sweep.
+/// version, and the sweeper then deleted that acknowledged version. Now a write to an expired
+/// session ends it (as a logout would), and the sweeper deletes through the session's I/O thread:
+/// while a sweep runs, every write to the 1,500 expired sessions must report the session ended,
+/// and none may come back.
 #[actix_web::test]
-async fn the_sweeper_never_deletes_a_version_written_after_it_looked() {
+async fn expired_sessions_written_during_a_sweep_stay_ended() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path(), true);
     let mut keys = Vec::new();
@@ -48,25 +50,87 @@ async fn the_sweeper_never_deletes_a_version_written_after_it_looked() {
         let store = store.clone();
         std::thread::spawn(move || store.sweep())
     };
-    let mut kept = Vec::new();
+    let mut revived = 0;
     for k in keys.iter().rev() {
         let k2 = store
             .update(key(k.as_ref()), state(1), &time::Duration::seconds(600))
             .await
             .expect("update");
         if k2.as_ref() == k.as_ref() {
-            kept.push(k2);
+            revived += 1;
         }
+        assert_eq!(
+            store.load(&k2).await.expect("load"),
+            None,
+            "a fresh id carries nothing"
+        );
     }
     let report = sweeper.join().expect("sweeper");
     assert!(report.expired > 0, "the sweep ran alongside: {report:?}");
-    assert!(!kept.is_empty(), "some updates came first");
-    for k in &kept {
+    assert_eq!(revived, 0, "writes brought expired sessions back");
+    for k in &keys {
+        assert_eq!(store.load(k).await.expect("load"), None);
+    }
+    assert_eq!(common::session_files(dir.path()).len(), 0);
+}
+
+/// The other side of the sweeper's judgement, with two processes on one folder: sessions that
+/// are live by their content but due by their file time (restored with `cp`, edited with
+/// `sed -i`, `touch`ed) are judged again at every sweep of process A while process B writes and
+/// logs them out. A live one is never moved (so never absent, and B's writes land), and a
+/// logged-out one never comes back.
+#[actix_web::test]
+async fn live_sessions_due_by_their_file_time_survive_another_processs_sweeps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sweeping = open(dir.path(), true);
+    let serving = open(dir.path(), false);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sweeper = {
+        let (store, stop) = (sweeping.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut sweeps = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                store.sweep();
+                sweeps += 1;
+            }
+            sweeps
+        })
+    };
+    let hour = time::Duration::seconds(3600);
+    for trial in 0..300u64 {
+        let k = serving.save(state(trial), &hour).await.expect("save");
+        let path = serving.path_of(k.as_ref());
+        set_mtime_in_the_past(&path);
+        let k2 = serving
+            .update(key(k.as_ref()), state(trial + 1), &hour)
+            .await
+            .expect("update");
         assert_eq!(
-            store.load(k).await.expect("load"),
-            Some(state(1)),
-            "an acknowledged update was deleted by the sweeper"
+            k2.as_ref(),
+            k.as_ref(),
+            "trial {trial}: a live session ended"
         );
+        set_mtime_in_the_past(&path);
+        assert_eq!(
+            serving.load(&k).await.expect("load"),
+            Some(state(trial + 1)),
+            "trial {trial}: a live session looked absent"
+        );
+        serving.delete(&k).await.expect("logout");
+        std::thread::sleep(Duration::from_micros(200));
+        assert!(
+            !path.exists(),
+            "trial {trial}: a logged-out session came back"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(sweeper.join().expect("sweeper") > 0);
+}
+
+fn set_mtime_in_the_past(path: &std::path::Path) {
+    // The file may be mid-swap: a missed touch only makes the trial easier.
+    if let Ok(f) = std::fs::File::options().write(true).open(path) {
+        let _ = f.set_modified(std::time::SystemTime::now() - Duration::from_secs(60));
     }
 }
 

@@ -60,6 +60,27 @@ impl IoThreads {
             .map_err(|_| StoreError::IoThread("the store's I/O thread dropped a job".into()))?
     }
 
+    /// As [`Self::run`] for work that only reads (a load, a health probe): if its caller has
+    /// gone by the time the thread reaches it (the client disconnected), it is skipped, so that
+    /// abandoned requests do not queue work ahead of live ones. Never for writes: a write that
+    /// was sent is carried out, whether or not anyone waits for its answer.
+    pub async fn run_read<T: Send + 'static>(
+        &self,
+        affinity: u8,
+        work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue(affinity)
+            .send(Box::new(move || {
+                if !tx.is_closed() {
+                    let _ = tx.send(run_caught(work));
+                }
+            }))
+            .map_err(|_| StoreError::IoThread("the store's I/O thread has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::IoThread("the store's I/O thread dropped a job".into()))?
+    }
+
     /// As [`Self::run`], for a caller that is a plain thread (the sweeper): blocks until done.
     /// Never call it from one of these threads.
     pub fn run_blocking<T: Send + 'static>(
@@ -127,6 +148,53 @@ mod tests {
             .await
             .expect_err("error passed through");
         assert!(matches!(err, StoreError::IdsExhausted));
+    }
+
+    #[actix_web::test]
+    async fn reads_whose_caller_has_gone_are_skipped_but_writes_are_not() {
+        use futures_util::FutureExt;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let threads = IoThreads::start("test-io", 1).expect("start");
+        let (gate_tx, gate_rx) = mpsc::channel::<()>();
+        // Hold the thread so that the jobs below queue up behind this one.
+        let held = threads.run(0, move || {
+            let _ = gate_rx.recv();
+            Ok(())
+        });
+        let mut held = Box::pin(held);
+        assert!(held.as_mut().now_or_never().is_none());
+        let (reads, writes) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        for _ in 0..100 {
+            let (r, w) = (Arc::clone(&reads), Arc::clone(&writes));
+            // Polled once (queued), then dropped: a client that went away.
+            let read = threads.run_read(0, move || {
+                r.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            });
+            assert!(read.now_or_never().is_none());
+            let write = threads.run(0, move || {
+                w.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            });
+            assert!(write.now_or_never().is_none());
+        }
+        gate_tx.send(()).expect("release");
+        held.await.expect("held job");
+        let r = Arc::clone(&reads);
+        threads
+            .run_read(0, move || {
+                r.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+            .await
+            .expect("a read someone waits for runs");
+        assert_eq!(reads.load(Ordering::SeqCst), 1, "abandoned reads skipped");
+        assert_eq!(
+            writes.load(Ordering::SeqCst),
+            100,
+            "every write carried out"
+        );
     }
 
     #[actix_web::test]

@@ -150,16 +150,19 @@ impl SessionStore for MemorySessionStore {
         state: SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionKey, UpdateError> {
-        let mut record = self.record(&state, ttl)?;
         let now = OffsetDateTime::now_utc();
-        if let Some(old) = live(&mut self.map(), key.as_ref(), now) {
-            record.created_at = old.created_at;
-            *old = record;
-            return Ok(key);
-        }
-        // Ended (logged out, expired) while the request ran: deletion wins, and the fresh id
-        // handed back has no session behind it.
-        Ok(id::generate()?)
+        let mut record = SessionRecord::new(&state, now, now, ttl)?;
+        let mut map = self.map();
+        let Some(old) = live(&mut map, key.as_ref(), now) else {
+            // Ended (logged out, expired) while the request ran: deletion wins, and the fresh id
+            // handed back has no session behind it. Nothing is written, so no size is checked:
+            // the file store's order.
+            return Ok(id::generate()?);
+        };
+        record.to_bytes(self.max_bytes)?;
+        record.created_at = old.created_at;
+        *old = record;
+        Ok(key)
     }
 
     async fn update_ttl(

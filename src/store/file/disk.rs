@@ -18,17 +18,78 @@ use crate::atomic::{self, Durability, Placed};
 use crate::store::record::{expiry_after, SessionRecord};
 use crate::store::{id, StoreError};
 
-/// A new version written to this process's temporary folder, not yet in place.
+/// A new version written to this process's temporary folder, not yet in place. Dropped without
+/// being placed (an error, a refused write, a panic), it removes its file.
 struct Pending {
     path: PathBuf,
     /// Still open: after the swap it names the placed version, whose `fstat` the memo keeps.
     file: File,
+    placed: bool,
 }
 
-impl Pending {
-    fn discard(self) {
-        let _ = std::fs::remove_file(&self.path);
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.placed {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
+}
+
+/// A session file as opened for reading.
+enum Opened {
+    Missing,
+    /// A FIFO, a device, a link, a folder: never a session, and never waited on.
+    NotRegular,
+    Regular(File, std::fs::Metadata),
+}
+
+/// Opens `path` without blocking on a FIFO or following a link, and says what it found.
+fn open_regular(path: &Path) -> io::Result<Opened> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::OFlags;
+        let flags = OFlags::NONBLOCK.union(OFlags::NOFOLLOW).bits();
+        std::os::unix::fs::OpenOptionsExt::custom_flags(
+            &mut options,
+            i32::try_from(flags).unwrap_or_default(),
+        );
+    }
+    let file = match options.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Opened::Missing),
+        #[cfg(target_os = "linux")]
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            return Ok(Opened::NotRegular)
+        }
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    Ok(if meta.is_file() {
+        Opened::Regular(file, meta)
+    } else {
+        Opened::NotRegular
+    })
+}
+
+/// The modification time a version is written with: its expiry (so the sweeper finds due files
+/// from metadata, and `ls -l` shows when each session ends), plus a random part of a millisecond.
+/// Expiries are whole seconds, so the fraction costs nothing visible, and it makes every version's
+/// modification time its own (one in a million): two versions are not taken for one by the read
+/// cache even with the inode number reused and a file system clock too coarse to tell their
+/// change times apart.
+fn stamp(expires_at: OffsetDateTime) -> SystemTime {
+    let nanos = getrandom::u32().map_or(0, |r| r % 1_000_000);
+    SystemTime::from(expires_at) + std::time::Duration::from_nanos(u64::from(nanos))
+}
+
+/// What reading a session file found.
+enum Read {
+    Missing,
+    /// Not a session (unparsable, too large, not a regular file): moved aside.
+    Quarantined,
+    Record(SessionRecord, FileVersion),
 }
 
 /// What a delete-if-expired found.
@@ -46,7 +107,7 @@ impl Inner {
         let probe = self.write_tmp(payload, None)?;
         let back = std::fs::read(&probe.path).map_err(StoreError::io(&probe.path));
         let path = probe.path.clone();
-        probe.discard();
+        drop(probe);
         // Also the session folder itself: a write lands there by rename.
         let meta = std::fs::metadata(&self.dir).map_err(StoreError::io(&self.dir))?;
         if !meta.is_dir() {
@@ -97,51 +158,54 @@ impl Inner {
     ) -> Result<Option<SessionRecord>, StoreError> {
         let digest = id::digest(key);
         let path = self.path_of(&digest);
-        let Some((record, version)) = self.read(&digest, &path)? else {
+        let Read::Record(mut record, mut version) = self.read(&digest, &path)? else {
             return Ok(None);
         };
         if record.is_expired(now) {
-            self.remove_if_expired(&digest, now)?;
-            return Ok(None);
+            if self.remove_if_expired(&digest, now)? != Expiry::Live {
+                return Ok(None);
+            }
+            // Another process wrote a live version meanwhile: that is the session now.
+            match self.read(&digest, &path)? {
+                Read::Record(r, v) if !r.is_expired(now) => (record, version) = (r, v),
+                _ => return Ok(None),
+            }
         }
         self.memo.remember(digest, version, &record);
         Ok(Some(record))
     }
 
-    /// The record at `path` and the version it was read from; `None` if absent or unreadable
-    /// (then moved aside).
-    fn read(
-        &self,
-        digest: &[u8; 32],
-        path: &Path,
-    ) -> Result<Option<(SessionRecord, FileVersion)>, StoreError> {
-        let file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+    /// The record at `path` and the version it was read from. A file that is not a session is
+    /// moved aside; an I/O error is an error (a transient one must not cost a live session).
+    fn read(&self, digest: &[u8; 32], path: &Path) -> Result<Read, StoreError> {
+        let (file, meta) = match open_regular(path).map_err(StoreError::io(path))? {
+            Opened::Regular(file, meta) => (file, meta),
+            Opened::Missing => {
                 self.memo.forget(digest);
-                return Ok(None);
+                return Ok(Read::Missing);
             }
-            Err(e) => return Err(StoreError::io(path)(e)),
+            Opened::NotRegular => {
+                self.memo.forget(digest);
+                self.quarantine(path, "not a regular file");
+                return Ok(Read::Quarantined);
+            }
         };
-        let version = file
-            .metadata()
-            .map(|m| FileVersion::of(&m))
-            .map_err(StoreError::io(path))?;
+        let version = FileVersion::of(&meta);
         let bytes = match read_capped(file, self.max_bytes) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
                 self.memo.forget(digest);
                 self.quarantine(path, &format!("larger than {} bytes", self.max_bytes));
-                return Ok(None);
+                return Ok(Read::Quarantined);
             }
             Err(e) => return Err(StoreError::io(path)(e)),
         };
         match SessionRecord::from_bytes(&bytes) {
-            Ok(r) => Ok(Some((r, version))),
+            Ok(r) => Ok(Read::Record(r, version)),
             Err(e) => {
                 self.memo.forget(digest);
                 self.quarantine(path, &e.to_string());
-                Ok(None)
+                Ok(Read::Quarantined)
             }
         }
     }
@@ -149,13 +213,15 @@ impl Inner {
     /// Writes `record` under a fresh id, re-rolling on the (astronomically unlikely) collision.
     pub(super) fn save(&self, record: &SessionRecord) -> Result<SessionKey, StoreError> {
         let bytes = record.to_bytes(self.max_bytes)?;
-        let pending = self.write_tmp(&bytes, Some(record.expires_at.into()))?;
+        let pending = self.write_tmp(&bytes, Some(stamp(record.expires_at)))?;
         for _ in 0..8 {
             let key = id::generate()?;
             let digest = id::digest(key.as_ref());
             let path = self.path_of(&digest);
             match atomic::place_new(&pending.path, &path).map_err(StoreError::io(&path))? {
                 Placed::Done => {
+                    let mut pending = pending;
+                    pending.placed = true;
                     self.sync_dir()?;
                     self.remember_placed(digest, &pending.file, record);
                     return Ok(key);
@@ -163,23 +229,27 @@ impl Inner {
                 Placed::TargetExists | Placed::TargetMissing => continue,
             }
         }
-        pending.discard();
         Err(StoreError::IdsExhausted)
     }
 
-    /// Replaces the session's file. If it has vanished, the session has ended (logged out,
-    /// expired and swept, deleted by hand) and deletion wins: the write is dropped, and the fresh
-    /// id returned has no file behind it, so the client's next request is anonymous.
+    /// Replaces the session's file. If it has vanished or expired, the session has ended (logged
+    /// out, expired, deleted by hand) and deletion wins: the write is dropped, and the fresh id
+    /// returned has no file behind it, so the client's next request is anonymous.
     pub(super) fn update(
         &self,
         key: SessionKey,
         mut record: SessionRecord,
+        now: OffsetDateTime,
     ) -> Result<SessionKey, StoreError> {
         let digest = id::digest(key.as_ref());
-        match self.created_at(&digest)? {
-            Some(created_at) => record.created_at = created_at,
-            None => return self.ended(key.as_ref()),
+        let Some((created_at, expires_at)) = self.times(&digest, now)? else {
+            return self.ended(key.as_ref());
+        };
+        if expires_at <= now {
+            self.remove_if_expired(&digest, now)?;
+            return self.ended(key.as_ref());
         }
+        record.created_at = created_at;
         if self.replace(&digest, &record)? {
             Ok(key)
         } else {
@@ -195,30 +265,42 @@ impl Inner {
         id::generate()
     }
 
-    /// When the session began: remembered, or read from its file; `None` if it has no file.
-    fn created_at(&self, digest: &[u8; 32]) -> Result<Option<OffsetDateTime>, StoreError> {
+    /// When the session began and ends: remembered, or read from its file; `None` if it has no
+    /// file. A remembered expiry that has passed is checked against the file, which another
+    /// process may have moved on.
+    fn times(
+        &self,
+        digest: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Option<(OffsetDateTime, OffsetDateTime)>, StoreError> {
         if let Some(seen) = self.memo.get(digest) {
-            return Ok(Some(seen.created_at));
+            if seen.expires_at > now {
+                return Ok(Some((seen.created_at, seen.expires_at)));
+            }
         }
         let path = self.path_of(digest);
-        Ok(self.read(digest, &path)?.map(|(r, _)| r.created_at))
+        Ok(match self.read(digest, &path)? {
+            Read::Record(r, _) => Some((r.created_at, r.expires_at)),
+            Read::Missing | Read::Quarantined => None,
+        })
     }
 
     /// Swaps a new version of the session in; `false` (and nothing written) when its file has
     /// vanished.
     fn replace(&self, digest: &[u8; 32], record: &SessionRecord) -> Result<bool, StoreError> {
         let bytes = record.to_bytes(self.max_bytes)?;
-        let pending = self.write_tmp(&bytes, Some(record.expires_at.into()))?;
+        let pending = self.write_tmp(&bytes, Some(stamp(record.expires_at)))?;
         let path = self.path_of(digest);
+        let mut pending = pending;
         match atomic::exchange(&pending.path, &path).map_err(StoreError::io(&path))? {
             Placed::Done => {
+                pending.placed = true;
                 self.sync_dir()?;
                 self.remember_placed(*digest, &pending.file, record);
                 Ok(true)
             }
             Placed::TargetMissing | Placed::TargetExists => {
                 self.memo.forget(digest);
-                pending.discard();
                 Ok(false)
             }
         }
@@ -257,8 +339,16 @@ impl Inner {
         };
         record.extend(now, ttl)?;
         // `false`: deleted meanwhile (logout in another process), and it stays deleted.
-        self.replace(&digest, &record)?;
-        Ok(())
+        match self.replace(&digest, &record) {
+            Ok(_) => Ok(()),
+            // A file written by hand more compactly than the store writes it: keeping its old
+            // expiry beats failing every request of the session until then.
+            Err(StoreError::TooLarge { size, limit }) => {
+                tracing::warn!(session = %id::log_tag(key), size, limit, "session over the size limit once rewritten; its expiry was not moved");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes the session's file (a logout): whatever version is there.
@@ -275,17 +365,23 @@ impl Inner {
 
     /// Deletes the session's file if, read again now, it is expired at `now`.
     ///
-    /// The file is first taken out of place by a rename and judged as taken, so that what is
-    /// deleted is exactly what was judged: a new version swapped in by another server process
-    /// between a look and an unlink would otherwise be deleted unseen. (Within this process the
-    /// session's I/O thread already orders the two.) A live version taken by such a race is put
-    /// back at once.
+    /// The version in place is judged where it is, so a live session is never moved. An expired
+    /// one is then taken out of place by a rename and deleted only if what was taken is the
+    /// version judged (same inode, size and modification time): a new version swapped in by
+    /// another server process between the look and the rename is put back instead. (Within this
+    /// process the session's I/O thread already orders the two.)
     pub(super) fn remove_if_expired(
         &self,
         digest: &[u8; 32],
         now: OffsetDateTime,
     ) -> Result<Expiry, StoreError> {
         let path = self.path_of(digest);
+        let judged = match self.read(digest, &path)? {
+            Read::Missing => return Ok(Expiry::Absent),
+            Read::Quarantined => return Ok(Expiry::Quarantined),
+            Read::Record(record, _) if !record.is_expired(now) => return Ok(Expiry::Live),
+            Read::Record(_, version) => version,
+        };
         let mut taken = self.tmp_path();
         let mut renamed = std::fs::rename(&path, &taken);
         if matches!(&renamed, Err(e) if e.kind() == io::ErrorKind::NotFound) && path.exists() {
@@ -303,43 +399,46 @@ impl Inner {
             Err(e) => return Err(StoreError::Io { path, source: e }),
         }
         self.memo.forget(digest);
-        let judged = read_capped_path(&taken, self.max_bytes)
-            .map_err(|e| e.to_string())
-            .and_then(|b| SessionRecord::from_bytes(&b).map_err(|e| e.to_string()));
-        match judged {
-            Ok(record) if record.is_expired(now) => {
+        let same = std::fs::symlink_metadata(&taken)
+            .is_ok_and(|meta| judged.is_same_file(&FileVersion::of(&meta)));
+        if same {
+            let _ = std::fs::remove_file(&taken);
+            self.sync_dir()?;
+            return Ok(Expiry::Deleted);
+        }
+        match atomic::place_new(&taken, &path) {
+            Ok(Placed::Done) => {}
+            // A newer version is in place already: it wins.
+            Ok(Placed::TargetExists | Placed::TargetMissing) => {
                 let _ = std::fs::remove_file(&taken);
-                self.sync_dir()?;
-                Ok(Expiry::Deleted)
             }
-            Ok(_) => {
-                match atomic::place_new(&taken, &path).map_err(StoreError::io(&path))? {
-                    Placed::Done => {}
-                    // A newer version is in place already: it wins.
-                    Placed::TargetExists | Placed::TargetMissing => {
-                        let _ = std::fs::remove_file(&taken);
-                    }
-                }
-                Ok(Expiry::Live)
-            }
-            Err(why) => {
-                self.quarantine_as(&taken, &path, &why);
-                Ok(Expiry::Quarantined)
+            Err(e) => {
+                tracing::error!(file = %path.display(), kept_at = %taken.display(), error = %e, "a session version taken by the sweeper could not be put back");
+                return Err(StoreError::Io { path, source: e });
             }
         }
+        Ok(Expiry::Live)
     }
 
     /// Writes a new temporary file, making the temporary folder again once if it has vanished.
     fn write_tmp(&self, bytes: &[u8], modified: Option<SystemTime>) -> Result<Pending, StoreError> {
         let path = self.tmp_path();
         match atomic::write_new_file(&path, bytes, modified, self.durability) {
-            Ok(file) => Ok(Pending { path, file }),
+            Ok(file) => Ok(Pending {
+                path,
+                file,
+                placed: false,
+            }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.reclaim_tmp_dir()?;
                 let path = self.tmp_path();
                 let file = atomic::write_new_file(&path, bytes, modified, self.durability)
                     .map_err(StoreError::io(&path))?;
-                Ok(Pending { path, file })
+                Ok(Pending {
+                    path,
+                    file,
+                    placed: false,
+                })
             }
             Err(e) => Err(StoreError::Io { path, source: e }),
         }
@@ -355,12 +454,7 @@ impl Inner {
     /// Moves an unreadable session file out of the way so it is looked at once, logged, and kept
     /// for a person to inspect.
     pub(super) fn quarantine(&self, path: &Path, why: &str) {
-        self.quarantine_as(path, path, why);
-    }
-
-    /// As [`Self::quarantine`] for a file now at `at` that was the session file `name_of`.
-    fn quarantine_as(&self, at: &Path, name_of: &Path, why: &str) {
-        let name = name_of
+        let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
@@ -370,23 +464,19 @@ impl Inner {
         let target = self.corrupt_dir.join(format!("{name}.{nanos}"));
         let moved = create_private_dir(&self.corrupt_dir)
             .map_err(|e| e.to_string())
-            .and_then(|()| std::fs::rename(at, &target).map_err(|e| e.to_string()));
+            .and_then(|()| std::fs::rename(path, &target).map_err(|e| e.to_string()));
         match moved {
             Ok(()) => tracing::warn!(
-                file = %name_of.display(), moved_to = %target.display(), reason = why,
+                file = %path.display(), moved_to = %target.display(), reason = why,
                 "unreadable session file moved aside; the request is served without a session"
             ),
             Err(e) => {
-                let removed = std::fs::remove_file(at).is_ok();
+                let removed = std::fs::remove_file(path).is_ok();
                 tracing::warn!(
-                    file = %name_of.display(), reason = why, error = %e, removed,
+                    file = %path.display(), reason = why, error = %e, removed,
                     "unreadable session file could not be moved aside"
                 );
             }
         }
     }
-}
-
-fn read_capped_path(path: &Path, limit: usize) -> io::Result<Vec<u8>> {
-    read_capped(File::open(path)?, limit)
 }

@@ -32,6 +32,13 @@ pub(super) struct FileVersion {
 }
 
 impl FileVersion {
+    /// Whether `other` is the same file as this, after a rename (which changes the change time
+    /// only): same inode, size and modification time.
+    pub(super) fn is_same_file(&self, other: &Self) -> bool {
+        (self.dev, self.ino, self.size, self.mtime)
+            == (other.dev, other.ino, other.size, other.mtime)
+    }
+
     pub(super) fn of(meta: &Metadata) -> Self {
         use std::os::unix::fs::MetadataExt;
         Self {

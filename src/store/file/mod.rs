@@ -162,7 +162,12 @@ struct Inner {
     memo: Memo,
     read_cache: bool,
     io: IoThreads,
+    /// When a health probe last succeeded.
+    healthy_at: Mutex<Option<std::time::Instant>>,
 }
+
+/// How long a successful health probe stands.
+const HEALTHY_FOR: Duration = Duration::from_secs(1);
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +206,7 @@ impl FileSessionStore {
             memo: Memo::new(options.memo_bytes, options.read_cache),
             read_cache: options.read_cache,
             io,
+            healthy_at: Mutex::new(None),
         });
         if let Some(every) = options.cleanup_interval {
             super::sweeper::spawn("session-sweeper", Arc::downgrade(&inner), every, |inner| {
@@ -224,7 +230,32 @@ impl FileSessionStore {
         work: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let inner = Arc::clone(&self.inner);
-        self.inner.io.run(digest[0], move || work(&inner)).await
+        let result = self.inner.io.run(digest[0], move || work(&inner)).await;
+        self.note_failure(&result);
+        result
+    }
+
+    /// A failed write makes the next health check probe again, at once.
+    fn note_failure<T>(&self, result: &Result<T, StoreError>) {
+        if matches!(result, Err(StoreError::Io { .. })) {
+            *self.inner.healthy_at.lock() = None;
+        }
+    }
+
+    /// As [`Self::on_io_thread`] for a read, which is skipped if its caller has gone by then.
+    async fn read_on_io_thread<T: Send + 'static>(
+        &self,
+        digest: &[u8; 32],
+        work: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        let result = self
+            .inner
+            .io
+            .run_read(digest[0], move || work(&inner))
+            .await;
+        self.note_failure(&result);
+        result
     }
 
     /// The session folder.
@@ -243,9 +274,22 @@ impl FileSessionStore {
         self.inner.sweep(OffsetDateTime::now_utc())
     }
 
-    /// Writes, reads back and removes a probe file: whether sessions can be stored right now.
+    /// Writes, reads back and removes a probe file: whether sessions can be stored right now. A
+    /// success stands for [`HEALTHY_FOR`], so that a health checker (or anyone requesting
+    /// `/healthz` in a loop) costs at most one probe file a second.
     pub async fn check_writable(&self) -> Result<(), StoreError> {
-        self.on_io_thread(&[0; 32], Inner::check_writable).await
+        if self
+            .inner
+            .healthy_at
+            .lock()
+            .is_some_and(|at| at.elapsed() < HEALTHY_FOR)
+        {
+            return Ok(());
+        }
+        self.read_on_io_thread(&[0; 32], Inner::check_writable)
+            .await?;
+        *self.inner.healthy_at.lock() = Some(std::time::Instant::now());
+        Ok(())
     }
 
     /// When the session ends, if it is live.
@@ -296,7 +340,7 @@ impl SessionStore for FileSessionStore {
             _ => {}
         }
         let record = self
-            .on_io_thread(&digest, move |inner| {
+            .read_on_io_thread(&digest, move |inner| {
                 inner.load(&key, OffsetDateTime::now_utc())
             })
             .await?;
@@ -331,7 +375,9 @@ impl SessionStore for FileSessionStore {
         }
         let digest = id::digest(key.as_ref());
         Ok(self
-            .on_io_thread(&digest, move |inner| inner.update(key, record))
+            .on_io_thread(&digest, move |inner| {
+                inner.update(key, record, OffsetDateTime::now_utc())
+            })
             .await?)
     }
 

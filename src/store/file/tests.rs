@@ -145,7 +145,7 @@ fn an_update_keeps_when_the_session_began_even_once_forgotten() {
     s.inner.memo.forget(&digest);
     let now = OffsetDateTime::now_utc();
     let next = SessionRecord::new(&state(&[("a", "2")]), now, now, &ttl).expect("r");
-    let same = s.inner.update(key, next).expect("update");
+    let same = s.inner.update(key, next, now).expect("update");
     let on_disk = s
         .inner
         .load(same.as_ref(), now)
