@@ -160,6 +160,17 @@ async fn logout_without_a_body_and_head_requests() {
     assert!(bare
         .body
         .contains("This form has expired or did not come from this site"));
+    // No form at all, as `navigator.sendBeacon` or a `fetch` with text sends it: the same.
+    let beacon = b
+        .send(
+            &app,
+            TestRequest::post()
+                .uri("/logout")
+                .insert_header((header::CONTENT_TYPE, "text/plain;charset=UTF-8"))
+                .set_payload("bye"),
+        )
+        .await;
+    assert_eq!(beacon.status, StatusCode::BAD_REQUEST, "{}", beacon.body);
     assert_eq!(
         b.get(&app, "/").await.element_text("visits").as_deref(),
         Some("1")

@@ -297,10 +297,14 @@ pub async fn logout_post(
     state: web::Data<AppState>,
     form: Result<web::Form<LogoutForm>, actix_web::Error>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    // No body, or a body that is no form (`text/plain`, as `sendBeacon` sends): no token, so
+    // the CSRF page. Only a form too large keeps its own answer.
     let token = match form {
         Ok(form) => form.into_inner().csrf_token,
-        Err(_) if !req.headers().contains_key(header::CONTENT_TYPE) => String::new(),
-        Err(e) => return Err(e),
+        Err(e) if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err(e)
+        }
+        Err(_) => String::new(),
     };
     if !state.csrf.verify(&req, &session, &token) {
         return Ok(csrf_refused(&state));
