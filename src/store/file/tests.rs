@@ -79,7 +79,7 @@ fn expired_files_are_swept_by_their_content_and_corrupt_ones_moved_aside() {
 }
 
 #[test]
-fn a_file_due_by_its_time_but_live_by_its_content_is_put_back() {
+fn a_file_due_by_its_time_but_live_by_its_content_stays_in_place() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = store(dir.path());
     let now = OffsetDateTime::now_utc();
@@ -92,8 +92,16 @@ fn a_file_due_by_its_time_but_live_by_its_content_is_put_back() {
         .open(&path)
         .and_then(|f| f.set_modified(SystemTime::UNIX_EPOCH))
         .expect("make it look due");
+    let changed = |p: &Path| {
+        let m = std::fs::metadata(p).expect("stat");
+        use std::os::unix::fs::MetadataExt;
+        (m.ctime(), m.ctime_nsec())
+    };
+    let before = changed(&path);
     let report = s.inner.sweep(now);
     assert_eq!(report.expired, 0);
+    // A rename would change the change time: the file was never moved, so never absent.
+    assert_eq!(changed(&path), before);
     let text = std::fs::read_to_string(&path).expect("still in place");
     assert!(text.contains("\"a\": 1"), "{text}");
 }
