@@ -91,9 +91,12 @@ pub async fn login(
     if !state.csrf.verify(&req, &session, &form.csrf_token) {
         return csrf_refused(&state);
     }
-    let address = req.peer_addr().map(|a| a.ip().to_string());
-    // Valid ids are at most 64 characters: longer input is cut before it is kept or logged.
-    // User input is logged with Debug quoting (`?`), so a newline cannot forge a log line.
+    let address = req
+        .peer_addr()
+        .map(|a| super::throttle::address_key(a.ip()));
+    // Valid ids are at most 64 characters: longer input is cut before it is kept, counted or
+    // logged, but checked whole (so it matches nobody). User input is logged with Debug quoting
+    // (`?`), so a newline cannot forge a log line.
     let claimed: String = form.user_id.chars().take(MAX_ID_LEN).collect();
     let user_key = canonical_id(&claimed);
     let device = state.devices.device_of(&req, &user_key);
@@ -113,7 +116,7 @@ pub async fn login(
         }
     };
     let users = state.users.clone();
-    let (user_id, password) = (claimed.clone(), form.password);
+    let (user_id, password) = (form.user_id, form.password);
     match web::block(move || users.verify(&user_id, &password)).await {
         Ok(Ok(Some(user))) => {
             state.throttle.succeeded(attempt);
@@ -189,7 +192,9 @@ pub async fn register(
     if !problems.is_empty() {
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, problems);
     }
-    let address = req.peer_addr().map(|a| a.ip().to_string());
+    let address = req
+        .peer_addr()
+        .map(|a| super::throttle::address_key(a.ip()));
     if let Err(wait) = state
         .throttle
         .reserve_registration(address.as_deref(), std::time::Instant::now())

@@ -6,8 +6,13 @@
 //! - Failures are counted per (user id, address): `max_failed_logins` are free, after that each
 //!   attempt waits 1 s, 2 s, 4 s, ... (at most `failed_login_window`) after the latest failure.
 //!   A delay, not a wall: the owner can always get in, later.
-//! - Per address across user ids, and per user id across addresses, the same delays start
-//!   after four times as many failures: a spray over many ids, or one id from many addresses.
+//! - Per address across user ids, the same delays start after four times as many failures (a
+//!   spray over many ids from one place). Addresses are counted by network for IPv6 (a /64,
+//!   what one subscriber gets), so rotating through one's own addresses gains nothing.
+//! - Per user id across addresses the same, but only for an attempt whose own (user id,
+//!   address) has already failed in the window: an owner trying from a new browser at an
+//!   address that has not been guessing from gets in, however many others guess; a distributed
+//!   guesser gets one attempt per network before this delay holds it too.
 //! - A browser holding the user's *known device* cookie (signed, set at a successful login) is
 //!   counted only per (user id, device): failures of others, from anywhere, never slow it.
 //! - Registrations count per address with the same delays, and wait while the address waits
@@ -24,8 +29,10 @@ use parking_lot::Mutex;
 /// How many more attempts an address (or a user id from all addresses) has than one
 /// (user id, address) pair before delays start: several people behind one NAT.
 const WIDE_FACTOR: u32 = 4;
-/// Past this many tracked keys, keys with nothing left in the window are dropped.
+/// Past this many tracked keys, keys with nothing left in the window are dropped, at most once
+/// per [`PRUNE_EVERY`]: a flood of distinct keys must not make every attempt scan the table.
 const PRUNE_AT: usize = 100_000;
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
 /// The first delay; each further attempt doubles it.
 const FIRST_DELAY: Duration = Duration::from_secs(1);
 
@@ -64,7 +71,28 @@ pub struct Reservation {
 pub struct LoginThrottle {
     free: u32,
     window: Duration,
-    attempts: Mutex<HashMap<Key, VecDeque<Instant>>>,
+    table: Mutex<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    attempts: HashMap<Key, VecDeque<Instant>>,
+    pruned_at: Option<Instant>,
+}
+
+/// The key a client address is counted under: an IPv4 address as it is (an IPv4-mapped IPv6
+/// address as its IPv4 one), an IPv6 address by its /64 network.
+pub fn address_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
 }
 
 impl LoginThrottle {
@@ -72,7 +100,7 @@ impl LoginThrottle {
         Self {
             free: max_failed_logins,
             window,
-            attempts: Mutex::default(),
+            table: Mutex::default(),
         }
     }
 
@@ -142,16 +170,32 @@ impl LoginThrottle {
         checked: &[Key],
         now: Instant,
     ) -> Result<Reservation, Duration> {
-        let mut attempts = self.attempts.lock();
-        if attempts.len() >= PRUNE_AT {
-            attempts.retain(|_, recent| {
+        let mut table = self.table.lock();
+        let due = table
+            .pruned_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= PRUNE_EVERY);
+        if table.attempts.len() >= PRUNE_AT && due {
+            table.pruned_at = Some(now);
+            table.attempts.retain(|_, recent| {
                 recent
                     .back()
                     .is_some_and(|t| now.saturating_duration_since(*t) < self.window)
             });
         }
+        let attempts = &mut table.attempts;
+        // The user-wide count holds back only attempts from a pair that has failed itself.
+        let pair_has_failed = counted.iter().any(|key| {
+            matches!(key, Key::UserAddress(..))
+                && attempts.get_mut(key).is_some_and(|recent| {
+                    forget_old(recent, now, self.window);
+                    !recent.is_empty()
+                })
+        });
         let mut longest = None;
         for key in counted.iter().chain(checked) {
+            if matches!(key, Key::User(_)) && !pair_has_failed {
+                continue;
+            }
             if let Some(recent) = attempts.get_mut(key) {
                 forget_old(recent, now, self.window);
                 longest = longest.max(self.wait(key, recent, now));
@@ -172,7 +216,7 @@ impl LoginThrottle {
     /// The attempt was a successful login: it is taken back everywhere, and the failures of its
     /// (user id, address) or (user id, device) are forgotten.
     pub fn succeeded(&self, attempt: Reservation) {
-        let mut attempts = self.attempts.lock();
+        let attempts = &mut self.table.lock().attempts;
         for key in &attempt.keys {
             if matches!(key, Key::UserAddress(..) | Key::UserDevice(..)) {
                 attempts.remove(key);
@@ -184,7 +228,7 @@ impl LoginThrottle {
 
     /// The attempt could not be judged (the user database failed): it does not count.
     pub fn abandoned(&self, attempt: Reservation) {
-        let mut attempts = self.attempts.lock();
+        let attempts = &mut self.table.lock().attempts;
         for key in &attempt.keys {
             if let Some(recent) = attempts.get_mut(key) {
                 take_back(recent, attempt.at);
@@ -282,6 +326,66 @@ mod tests {
         );
     }
 
+    /// The review's starvation: an attacker polling from rotating addresses all day long must
+    /// not keep the owner out, even on a browser that is not a known device.
+    #[test]
+    fn an_owner_on_a_new_browser_gets_in_whatever_others_guess() {
+        let t = LoginThrottle::new(5, secs(900));
+        let start = Instant::now();
+        let owner = Origin {
+            address: Some("192.0.2.1"),
+            device: None,
+        };
+        for minute in 0..120u64 {
+            let now = start + secs(minute * 60);
+            for i in 0..100u32 {
+                let address = format!("10.{}.{}.1", i, minute % 250);
+                let from = Origin {
+                    address: Some(&address),
+                    device: None,
+                };
+                if let Ok(guess) = t.reserve_login("dave", from, now) {
+                    drop(guess);
+                }
+            }
+            let attempt = t
+                .reserve_login("dave", owner, now + secs(1))
+                .unwrap_or_else(|wait| panic!("minute {minute}: the owner waits {wait:?}"));
+            t.succeeded(attempt);
+        }
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_network() {
+        let key = |s: &str| address_key(s.parse().expect("ip"));
+        assert_eq!(key("2001:db8:1:2:3:4:5:6"), key("2001:db8:1:2:ffff::1"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+    }
+
+    #[test]
+    fn a_flood_of_keys_prunes_at_most_once_a_second() {
+        let t = LoginThrottle::new(5, secs(900));
+        let now = Instant::now();
+        for i in 0..(PRUNE_AT as u32 / 3 + 10) {
+            let address = format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
+            let from = Origin {
+                address: Some(&address),
+                device: None,
+            };
+            drop(t.reserve_login(&format!("u{i}"), from, now));
+        }
+        let pruned_at = t.table.lock().pruned_at;
+        assert!(pruned_at.is_some(), "pruned once past the size");
+        drop(t.reserve_login("x", FROM_A, now));
+        assert_eq!(
+            t.table.lock().pruned_at,
+            pruned_at,
+            "not again within the second"
+        );
+    }
+
     #[test]
     fn a_known_device_is_counted_apart() {
         let t = LoginThrottle::new(2, secs(60));
@@ -295,9 +399,17 @@ mod tests {
             };
             let _ = t.reserve_login("carol", from, now).expect("free");
         }
+        let guessed_before = Origin {
+            address: Some("10.0.0.0"),
+            device: None,
+        };
         assert!(
-            t.reserve_login("carol", FROM_A, now).is_err(),
-            "user-wide delay from a new address"
+            t.reserve_login("carol", guessed_before, now).is_err(),
+            "user-wide delay for an address that has guessed"
+        );
+        assert!(
+            t.reserve_login("carol", FROM_A, now).is_ok(),
+            "not for a new browser at an address that has not"
         );
         let device = Origin {
             address: Some("6.6.6.6"),

@@ -236,3 +236,27 @@ fn two_processes_share_the_user_database() {
         b.log()
     );
 }
+
+/// Ids longer than any valid one are cut for logs and counts, never for the password check: a
+/// 64-character id with anything after it is nobody, not the 64-character user.
+#[actix_web::test]
+async fn an_overlong_id_is_nobody_not_its_first_64_characters() {
+    let site = site(5, 4);
+    let app = start(&site).await;
+    let long = "a".repeat(64);
+    let mut owner = Browser::new();
+    register_from(&mut owner, &app, addr(1), &long, "Long").await;
+    assert!(owner.get(&app, "/api/session").await.status.is_success());
+    let mut other = Browser::new();
+    let page = login_from(
+        &mut other,
+        &app,
+        addr(2),
+        &format!("{long}anything"),
+        "password123",
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.body);
+    let page = login_from(&mut other, &app, addr(2), &long, "password123").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+}
