@@ -1,0 +1,160 @@
+//! Unit tests of config.toml's reading: defaults, paths, durations and their bounds, and the
+//! one-line errors.
+
+use super::*;
+
+fn err(text: &str) -> String {
+    match Config::from_toml(text, Path::new("/etc/app/config.toml")) {
+        Ok(_) => panic!("expected an error for {text:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn defaults_are_flasks() {
+    let c = Config::defaults().expect("defaults are valid");
+    assert!(c.session.permanent);
+    assert_eq!(c.session.lifetime, Duration::from_secs(31 * 86400));
+    assert_eq!(c.session.store, StoreType::Filesystem);
+    assert_eq!(c.session.cookie_name, "session");
+    assert_eq!(c.auth.bcrypt_cost, 12);
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_folder() {
+    let c = Config::from_toml(
+        "[session.filesystem]\ndir = \"data/s\"\n[auth]\nusers_file = \"/abs/u.json\"\n",
+        Path::new("/etc/app/config.toml"),
+    )
+    .expect("valid");
+    assert_eq!(c.session.filesystem.dir, Path::new("/etc/app/data/s"));
+    assert_eq!(c.auth.users_file, Path::new("/abs/u.json"));
+    assert_eq!(c.auth.users_db, Path::new("/etc/app/users.db"));
+    assert_eq!(c.session.secret_key_file, Path::new("/etc/app/secret.key"));
+}
+
+#[test]
+fn lifetimes_accept_integers_and_units() {
+    for (text, secs) in [
+        ("30", 30),
+        ("\"30s\"", 30),
+        ("\"12h\"", 43200),
+        ("\"31d\"", 2_678_400),
+    ] {
+        let c = Config::from_toml(
+            &format!("[session]\nlifetime = {text}\n"),
+            Path::new("c.toml"),
+        )
+        .expect("valid");
+        assert_eq!(c.session.lifetime.as_secs(), secs, "{text}");
+    }
+}
+
+#[test]
+fn duration_keys_are_bounded() {
+    assert_eq!(
+        err("[session]\nlifetime = \"100000000d\"\n"),
+        "/etc/app/config.toml: session.lifetime = \"100000000d\": expected a positive whole \
+         number of seconds, or a string such as \"30s\", \"15m\", \"12h\", \"31d\"; at most \
+         \"400d\" (34560000)"
+    );
+    let e = err("[session]\nlifetime = 34560001\n");
+    assert!(e.contains("session.lifetime = 34560001: "), "{e}");
+    let e = err("[session.filesystem]\ncleanup_interval = \"25h\"\n");
+    assert!(
+        e.contains("session.filesystem.cleanup_interval = \"25h\": ")
+            && e.ends_with("at most \"1d\" (86400)"),
+        "{e}"
+    );
+    let e = err("[auth]\nfailed_login_window = \"2d\"\n");
+    assert!(
+        e.contains("auth.failed_login_window = \"2d\": ") && e.ends_with("at most \"1d\" (86400)"),
+        "{e}"
+    );
+    let c = Config::from_toml(
+        "[session]\nlifetime = \"400d\"\n[session.filesystem]\ncleanup_interval = \"1d\"\n\
+         [auth]\nfailed_login_window = 86400\n",
+        Path::new("c.toml"),
+    )
+    .expect("the maxima themselves are allowed");
+    assert_eq!(c.session.lifetime, Duration::from_secs(400 * 86400));
+    assert_eq!(c.session.ttl(), time::Duration::days(400));
+}
+
+#[test]
+fn ttl_is_capped_even_for_a_lifetime_set_in_code() {
+    let mut c = Config::defaults().expect("defaults are valid").session;
+    assert_eq!(c.ttl(), time::Duration::days(31));
+    c.lifetime = Duration::from_secs(u64::MAX);
+    assert_eq!(c.ttl(), time::Duration::days(400));
+}
+
+#[test]
+fn unknown_keys_are_named_once_with_their_value_and_the_allowed_keys() {
+    assert_eq!(
+        err("[session.redis]\nurl = \"x\"\n"),
+        "/etc/app/config.toml: session.redis = { url = \"x\" }: unknown key; expected one of \
+         `type`, `permanent`, `lifetime`, `refresh_each_request`, `max_session_bytes`, `lock`, \
+         `cookie_name`, `cookie_secure`, `cookie_samesite`, `cookie_domain`, `secret_key_file`, \
+         `filesystem`"
+    );
+    assert_eq!(
+        err("[session.filesystem]\nfoo = 1\n"),
+        "/etc/app/config.toml: session.filesystem.foo = 1: unknown key; expected one of `dir`, \
+         `cleanup_interval`, `durability`, `io_threads`, `read_cache`"
+    );
+    assert_eq!(
+        err("verbose = true\n"),
+        "/etc/app/config.toml: verbose = true: unknown key; expected one of `server`, \
+         `session`, `auth`"
+    );
+    let e = err("[server]\nmirrors = [\"http://one.example\", \"http://two.example\", \"http://three.example\"]\n");
+    assert!(
+        e.starts_with("/etc/app/config.toml: server.mirrors = [\"http://one.example\", \"http://two.example\", \"http://thre...: unknown key; "),
+        "{e}"
+    );
+    let e = err("[server]\nport = \"line one\\nline two\"\n");
+    assert!(
+        e.starts_with("/etc/app/config.toml: server.port = \"line one\\nline two\": "),
+        "{e}"
+    );
+}
+
+#[test]
+fn errors_name_file_key_value_and_what_is_allowed() {
+    let e = err("[session]\nlifetime = -5\n");
+    assert!(
+        e.starts_with("/etc/app/config.toml: session.lifetime = -5: expected a positive"),
+        "{e}"
+    );
+    let e = err("[session]\nlifetime = \"soon\"\n");
+    assert!(e.contains("session.lifetime = \"soon\""), "{e}");
+    let e = err("[session]\ntype = \"redis\"\n");
+    assert!(
+        e.contains("session.type = \"redis\"") && e.contains("not implemented"),
+        "{e}"
+    );
+    let e = err("[session]\ntype = \"floppy\"\n");
+    assert!(e.contains("allowed: \"filesystem\", \"memory\""), "{e}");
+    let e = err("[session]\npermanent = \"yes\"\n");
+    assert!(
+        e.contains("session.permanent = \"yes\"") && e.contains("bool"),
+        "{e}"
+    );
+    let e = err("[session]\ncookie_nmae = \"x\"\n");
+    assert!(
+        e.contains("session.cookie_nmae") && e.contains("expected one of"),
+        "{e}"
+    );
+    let e = err("[auth]\nbcrypt_cost = 2\n");
+    assert!(
+        e.contains("auth.bcrypt_cost = 2: expected an integer from 4 to 31"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'));
+    let e = err("[session]\nlifetime = 1\nlifetime = 2\n");
+    assert!(
+        e.contains("line 3") && e.contains("duplicate key") && e.contains("`lifetime`"),
+        "{e}"
+    );
+}
