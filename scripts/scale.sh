@@ -4,6 +4,7 @@
 # p99 latency of GET / meanwhile against the same load without a sweep).
 #
 #   scripts/scale.sh [seconds per run, default 10]
+#   SCALE_SIZES=1000 OLD_BIN=path/to/older/session-server scripts/scale.sh   # skip 1M; sweeper before/after
 #
 # The populated folders are made once by examples/populate under target/bench-sessions/<n>/
 # (1M files take about a minute and 4 GiB of disk) and shared with `cargo bench --bench store`.
@@ -39,17 +40,23 @@ for n in ${SCALE_SIZES:-1000 1000000}; do
 done
 [ -n "${RPS_OF[1000000]:-}" ] && echo "GET / with 1M files: $(echo "${RPS_OF[1000000]} / ${RPS_OF[1000]}" | bc -l | xargs printf '%.2f')x the 1k figure"
 
-# The sweeper: 200k expired files beside 1k live ones, swept while GET / is under load.
-sweep_dir="$WORK/sweep/sessions"
-"$POP" "$sweep_dir" 1000 200000 >&2
-SERVER_LOG=session_server=info start_server sweep 'type = "filesystem"' "dir = \"$sweep_dir\"
+# The sweeper: 200k expired files beside 1k live ones, swept while GET / is under load; with
+# OLD_BIN set, the same again with that build, for a before/after in one run.
+run_sweep() {
+  local name=$1 sweep_dir="$WORK/$1/sessions"
+  "$POP" "$sweep_dir" 1000 200000 >&2
+  SERVER_BIN=${2:-} SERVER_LOG=session_server=info start_server "$name" 'type = "filesystem"' "dir = \"$sweep_dir\"
 cleanup_interval = \"2s\""
-login_sessions "$CONNS" "$WORK/sweep/cookies"
-run_wrk / "$WORK/sweep/cookies" "$DURATION" "$CONNS"
-for _ in $(seq 100); do grep -q "session sweep" "$WORK/sweep/server.log" && break; sleep 0.2; done
-line=$(grep "session sweep" "$WORK/sweep/server.log" | head -1)
-expired=$(echo "$line" | grep -o 'expired=[0-9]*' | cut -d= -f2)
-ms=$(echo "$line" | grep -o 'elapsed_ms=[0-9]*' | cut -d= -f2)
-stop_server
-echo "sweeper: deleted $expired expired files in $ms ms = $(echo "$expired * 1000 / $ms" | bc) files/s, under load"
-echo "GET / during the sweep: $RPS r/s, p99 $P99 (without a sweep, 1k files: ${RPS_OF[1000]} r/s, p99 ${P99_OF[1000]})"
+  login_sessions "$CONNS" "$WORK/$name/cookies"
+  run_wrk / "$WORK/$name/cookies" "$DURATION" "$CONNS"
+  for _ in $(seq 100); do grep -q "session sweep" "$WORK/$name/server.log" && break; sleep 0.2; done
+  local line expired ms
+  line=$(grep "session sweep" "$WORK/$name/server.log" | head -1)
+  expired=$(echo "$line" | grep -o 'expired=[0-9]*' | cut -d= -f2)
+  ms=$(echo "$line" | grep -o 'elapsed_ms=[0-9]*' | cut -d= -f2)
+  stop_server
+  echo "$name: deleted $expired expired files in $ms ms = $(echo "$expired * 1000 / $ms" | bc) files/s, under load"
+  echo "$name: GET / during the sweep: $RPS r/s, p99 $P99 (without a sweep, 1k files: ${RPS_OF[1000]} r/s, p99 ${P99_OF[1000]})"
+}
+run_sweep sweep
+if [ -n "${OLD_BIN:-}" ]; then run_sweep sweep-before "$OLD_BIN"; fi

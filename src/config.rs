@@ -91,7 +91,7 @@ pub struct FilesystemConfig {
     pub durability: Durability,
     /// Threads doing the session file work.
     pub io_threads: usize,
-    /// Serve sessions read within the last second from memory (never with `lock`).
+    /// Serve a session from memory while its file is still the version last read or written.
     pub read_cache: bool,
 }
 
