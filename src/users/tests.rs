@@ -115,7 +115,7 @@ fn a_login_rehashes_a_password_stored_at_another_cost() {
 }
 
 #[test]
-fn the_dummy_hash_costs_what_most_stored_hashes_cost() {
+fn the_dummy_hash_has_the_highest_stored_cost_and_is_made_at_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = db_in(dir.path(), 4);
     assert_eq!(
@@ -133,16 +133,121 @@ fn the_dummy_hash_costs_what_most_stored_hashes_cost() {
         ])
         .expect("add");
     assert_eq!(added, 3);
+    assert_eq!(
+        db.dummy_cost().expect("db"),
+        6,
+        "the highest, not the most common"
+    );
+    drop(db);
+    // Made at open, before any login.
+    let db = db_in(dir.path(), 4);
+    let dummy = db.dummy.lock().clone();
+    assert_eq!((dummy.0, cost_of(&dummy.1)), (6, Some(6)));
+    // Kept current: when the last hash at 6 is re-hashed at the configured cost, the dummy
+    // follows the highest left.
+    assert!(db.verify("u3", "x").expect("db").is_some());
     assert_eq!(db.dummy_cost().expect("db"), 5);
-    // The check of an unknown id uses a hash of that cost.
     assert_eq!(db.verify("nobody", "x").expect("db"), None);
-    let dummy = db.dummy.lock().clone().map(|(c, h)| (c, cost_of(&h)));
-    assert_eq!(dummy, Some((5, Some(5))));
-    // Kept current: when logins move the population to the configured cost, the dummy follows.
-    assert!(db.verify("u1", "x").expect("db").is_some());
-    assert!(db.verify("u2", "x").expect("db").is_some());
-    assert_eq!(db.dummy_cost().expect("db"), 4);
-    assert_eq!(db.verify("nobody", "x").expect("db"), None);
-    let dummy = db.dummy.lock().clone().map(|(c, h)| (c, cost_of(&h)));
-    assert_eq!(dummy, Some((4, Some(4))));
+    let dummy = db.dummy.lock().clone();
+    assert_eq!((dummy.0, cost_of(&dummy.1)), (5, Some(5)));
+}
+
+#[test]
+fn a_wrong_password_with_a_hash_cheaper_than_the_dummy_also_checks_the_dummy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = db_in(dir.path(), 4);
+    let at5 = bcrypt::hash("old password", 5).expect("hash");
+    db.add_hashed([("old", "Old", at5.as_str())]).expect("add");
+    db.register("new", "New", "new password")
+        .expect("registered");
+    assert_eq!(db.dummy_cost().expect("db"), 5);
+    let checks = || db.dummy_checks.load(Ordering::Relaxed);
+    let mut before = checks();
+    let mut ran_dummy = |id: &str, password: &str| {
+        assert_eq!(
+            db.verify(id, password).expect("db").is_some(),
+            password.ends_with("password")
+        );
+        let now = checks();
+        let ran = now - before;
+        before = now;
+        ran
+    };
+    assert_eq!(ran_dummy("nobody", "wrong"), 1, "unknown id");
+    assert_eq!(ran_dummy("new", "wrong"), 1, "cost 4 < 5: the dummy too");
+    assert_eq!(
+        ran_dummy("old", "wrong"),
+        0,
+        "cost 5: its own check is enough"
+    );
+    assert_eq!(
+        ran_dummy("new", "new password"),
+        0,
+        "a success costs what it costs"
+    );
+}
+
+#[test]
+fn a_login_answers_while_another_process_holds_the_write_lock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = std::sync::Arc::new(db_in(dir.path(), 4));
+    db.register("alice", "Alice", "alice password")
+        .expect("registered");
+    let other = rusqlite::Connection::open(db.path()).expect("second connection");
+    other.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+    // A registration of this process now waits for the lock, up to the busy timeout.
+    let registration = {
+        let db = db.clone();
+        std::thread::spawn(move || db.register("bob", "Bob", "bob password").map(drop))
+    };
+    // Lets the registration reach its wait; were it late, the test would prove less, never fail.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let login = {
+        let db = db.clone();
+        std::thread::spawn(move || db.verify("alice", "alice password").map(|u| u.is_some()))
+    };
+    assert!(login.join().expect("login thread").expect("db"));
+    assert!(
+        !registration.is_finished(),
+        "the login answered while the registration still waited for the other process"
+    );
+    other.execute_batch("COMMIT").expect("release");
+    registration
+        .join()
+        .expect("registration thread")
+        .expect("registered once the lock is free");
+}
+
+#[test]
+fn opening_makes_the_database_and_its_wal_files_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mode = |name: &str| {
+        std::fs::metadata(dir.path().join(name))
+            .map(|m| m.permissions().mode() & 0o777)
+            .expect("stat")
+    };
+    let chmod = |name: &str, mode: u32| {
+        std::fs::set_permissions(dir.path().join(name), std::fs::Permissions::from_mode(mode))
+            .expect("chmod")
+    };
+    // A database restored at 0644 with no WAL files: the files SQLite makes take its mode.
+    db_in(dir.path(), 4)
+        .register("m", "M", "m password")
+        .expect("registered");
+    chmod("users.db", 0o644);
+    let db = db_in(dir.path(), 4);
+    db.register("n", "N", "n password").expect("registered");
+    for name in ["users.db", "users.db-wal", "users.db-shm"] {
+        assert_eq!(mode(name), 0o600, "{name}");
+    }
+    // WAL files already there at 0644 (another process has the database open).
+    for name in ["users.db", "users.db-wal", "users.db-shm"] {
+        chmod(name, 0o644);
+    }
+    let second = db_in(dir.path(), 4);
+    for name in ["users.db", "users.db-wal", "users.db-shm"] {
+        assert_eq!(mode(name), 0o600, "{name}");
+    }
+    drop((db, second));
 }
