@@ -251,3 +251,107 @@ fn opening_makes_the_database_and_its_wal_files_private() {
     }
     drop((db, second));
 }
+
+fn legacy_file(dir: &Path, users: serde_json::Value) -> PathBuf {
+    let path = dir.join("users.json");
+    let file = serde_json::json!({"version": 1, "users": users});
+    std::fs::write(&path, file.to_string()).expect("write legacy");
+    path
+}
+
+#[test]
+fn a_legacy_import_skips_entries_a_registration_would_refuse() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hash = bcrypt::hash("password123", 4).expect("hash");
+    let entry = |name: &str, hash: &str| {
+        serde_json::json!({"name": name, "password_hash": hash,
+                           "created_at": "2024-01-01T00:00:00Z"})
+    };
+    let legacy = legacy_file(
+        dir.path(),
+        serde_json::json!({
+            ".": entry("dot", &hash),
+            "Ådmin": entry("x", &hash),
+            "two words": entry("x", &hash),
+            "mallory": entry("ad\u{202E}nimda", &hash),
+            "blank": entry("\u{2800}", &hash),
+            "broken": entry("Broken", "not-a-hash"),
+            "sha": entry("Sha", "$6$salt$abcdefghijklmnop"),
+            "erin": entry("  Erin  ", &hash),
+        }),
+    );
+    let db = UserDb::open(dir.path().join("users.db"), Some(&legacy), 4).expect("imported");
+    // Not in the database: the id is free.
+    for skipped in [
+        ".",
+        "Ådmin",
+        "two words",
+        "mallory",
+        "blank",
+        "broken",
+        "sha",
+    ] {
+        assert!(db.register(skipped, "N", "pw").is_ok(), "{skipped:?}");
+    }
+    let erin = db.verify("erin", "password123").expect("db");
+    assert_eq!(
+        erin.map(|u| u.name),
+        Some("Erin".into()),
+        "trimmed as a registration does"
+    );
+    assert!(imported_path(&legacy).exists(), "moved aside as usual");
+}
+
+#[test]
+fn a_legacy_import_compares_registration_instants_not_their_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = bcrypt::hash("first password", 4).expect("hash");
+    let second = bcrypt::hash("second password", 4).expect("hash");
+    // 10:00+05:00 is 05:00Z, an hour before 06:00Z, though its text sorts after it.
+    let legacy = legacy_file(
+        dir.path(),
+        serde_json::json!({
+            "ALICE": {"name": "First", "password_hash": first,
+                      "created_at": "2024-01-01T10:00:00+05:00"},
+            "alice": {"name": "Second", "password_hash": second,
+                      "created_at": "2024-01-01T06:00:00Z"},
+        }),
+    );
+    let db = UserDb::open(dir.path().join("users.db"), Some(&legacy), 4).expect("imported");
+    let alice = db.verify("alice", "first password").expect("db");
+    assert_eq!(
+        alice.map(|u| (u.spelling, u.name)),
+        Some(("ALICE".into(), "First".into()))
+    );
+    assert_eq!(db.verify("alice", "second password").expect("db"), None);
+}
+
+#[test]
+fn a_second_legacy_file_never_overwrites_the_kept_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hash = bcrypt::hash("password123", 4).expect("hash");
+    let mut kept = Vec::new();
+    for id in ["first", "second", "third"] {
+        let legacy = legacy_file(
+            dir.path(),
+            serde_json::json!({id: {"name": id, "password_hash": hash,
+                                    "created_at": "2024-01-01T00:00:00Z"}}),
+        );
+        kept.push(std::fs::read_to_string(&legacy).expect("read"));
+        drop(db_in(dir.path(), 4));
+        assert!(!legacy.exists(), "moved aside");
+    }
+    let json = dir.path().join("users.json");
+    assert_eq!(
+        std::fs::read_to_string(imported_path(&json)).expect("first kept"),
+        kept[0]
+    );
+    for (n, text) in kept.iter().enumerate().skip(1) {
+        let path = dir.path().join(format!("users.json.imported.{n}"));
+        assert_eq!(&std::fs::read_to_string(path).expect("kept"), text);
+    }
+    let db = db_in(dir.path(), 4);
+    for id in ["first", "second", "third"] {
+        assert!(db.verify(id, "password123").expect("db").is_some(), "{id}");
+    }
+}
