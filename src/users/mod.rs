@@ -129,13 +129,13 @@ impl UserDb {
         let key = canonical_id(user_id);
         let stored = sqlite::find(&self.reader.lock(), &key).map_err(|e| self.db_err(e))?;
         let Some(row) = stored else {
-            self.dummy_check(password)?;
+            self.dummy_check(password, self.dummy_cost()?)?;
             return Ok(None);
         };
         if !bcrypt::non_truncating_verify(password, &row.password_hash).unwrap_or(false) {
             let dummy_cost = self.dummy_cost()?;
             if cost_of(&row.password_hash).is_none_or(|c| c < dummy_cost) {
-                self.dummy_check(password)?;
+                self.dummy_check(password, dummy_cost)?;
             }
             return Ok(None);
         }
@@ -178,10 +178,9 @@ impl UserDb {
         Ok(highest.unwrap_or(self.cost))
     }
 
-    /// Checks `password` against the dummy hash, made again first if the highest stored cost
-    /// changed since (another process or a re-hash changed the population).
-    fn dummy_check(&self, password: &str) -> Result<(), UserError> {
-        let cost = self.dummy_cost()?;
+    /// Checks `password` against the dummy hash, made again first if `cost`, the highest stored
+    /// one, changed since (another process or a re-hash changed the population).
+    fn dummy_check(&self, password: &str, cost: u32) -> Result<(), UserError> {
         let cached = self.dummy.lock().clone();
         let hash = if cached.0 == cost {
             cached.1
