@@ -1,7 +1,10 @@
 //! The one-time import of the JSON user file of earlier versions (`[auth] users_file`) into the
-//! SQLite database. The import runs in one write transaction, so that processes starting
-//! together import once; the file is then renamed `<name>.imported` and kept, never deleted.
-//! A crash between the commit and the rename only repeats an import that changes nothing.
+//! SQLite database. Each entry must pass the rules a registration passes (id, display name) and
+//! hold a bcrypt hash; one that does not is skipped and named in the log, never failing the
+//! import. The import runs in one write transaction, so that processes starting together import
+//! once; the file is then renamed `<name>.imported` (or `.imported.1`, `.2`, ... when an earlier
+//! import's file is there: none is ever overwritten) and kept, never deleted. A crash between
+//! the commit and the rename only repeats an import that changes nothing.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,11 +32,70 @@ struct StoredUser {
     created_at: OffsetDateTime,
 }
 
-/// Where an imported legacy file is moved to.
+/// Where an imported legacy file is moved to, when no earlier import's file is there.
 pub fn imported_path(legacy: &Path) -> PathBuf {
+    numbered_imported_path(legacy, 0)
+}
+
+/// `<legacy>.imported` for 0, `<legacy>.imported.<n>` after it.
+fn numbered_imported_path(legacy: &Path, n: u32) -> PathBuf {
     let mut name = legacy.as_os_str().to_owned();
     name.push(".imported");
+    if n > 0 {
+        name.push(format!(".{n}"));
+    }
     PathBuf::from(name)
+}
+
+/// How many numbered names are tried before the kept files are judged a runaway.
+const MAX_KEPT_FILES: u32 = 10_000;
+
+/// Whether an entry may be imported: what a registration would accept, and a bcrypt hash (the
+/// only kind a login can check). Logs why not.
+fn importable(id: &str, user: &StoredUser, legacy: &Path) -> bool {
+    let why = if !ids::valid_id(id) {
+        "the id is not one a registration accepts"
+    } else if !ids::valid_display_name(user.name.trim()) {
+        "the display name is not one a registration accepts"
+    } else if super::cost_of(&user.password_hash).is_none() {
+        "the password hash is not a bcrypt hash"
+    } else {
+        return true;
+    };
+    tracing::warn!(user_id = ?id, file = %legacy.display(), "not imported: {why}");
+    false
+}
+
+/// Moves `legacy` to the first free kept name. A hard link never replaces an existing file
+/// (`rename` would); where links are not supported, a rename to a name seen free is used.
+/// `Ok(None)` when `legacy` is gone: another process moved it first.
+fn keep(legacy: &Path) -> std::io::Result<Option<PathBuf>> {
+    use std::io::ErrorKind;
+    for n in 0..MAX_KEPT_FILES {
+        let target = numbered_imported_path(legacy, n);
+        match std::fs::hard_link(legacy, &target) {
+            Ok(()) => {
+                return match std::fs::remove_file(legacy) {
+                    Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
+                    _ => Ok(Some(target)),
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(_) if target.symlink_metadata().is_ok() => continue,
+            Err(_) => {
+                return match std::fs::rename(legacy, &target) {
+                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e),
+                    Ok(()) => Ok(Some(target)),
+                }
+            }
+        }
+    }
+    Err(std::io::Error::new(
+        ErrorKind::AlreadyExists,
+        "every name for the imported file is taken",
+    ))
 }
 
 /// Imports `legacy` if it exists; returns how many users were added.
@@ -52,31 +114,35 @@ pub fn import(conn: &mut Connection, db_path: &Path, legacy: &Path) -> Result<us
         path: legacy.to_owned(),
         source,
     })?;
-    let stamps: Vec<String> = file
+    let mut entries: Vec<(String, StoredUser)> = file
         .users
-        .values()
-        .map(|u| {
+        .into_iter()
+        .filter(|(id, user)| importable(id, user, legacy))
+        .collect();
+    // Older versions compared ids case-sensitively: of `Alice` and `alice` the one registered
+    // first (by the instant, whatever the offsets written) keeps the id; the other stays in the
+    // kept file and is named in the log.
+    entries.sort_by(|a, b| (a.1.created_at, &a.0).cmp(&(b.1.created_at, &b.0)));
+    let stamps: Vec<String> = entries
+        .iter()
+        .map(|(_, u)| {
             u.created_at
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default()
         })
         .collect();
-    // Older versions compared ids case-sensitively: of `Alice` and `alice` the one registered
-    // first keeps the id; the other stays in the renamed file and is named in the log.
-    let mut users: Vec<(String, sqlite::Row, &str)> = file
-        .users
+    let users: Vec<(String, sqlite::Row, &str)> = entries
         .into_iter()
         .zip(&stamps)
         .map(|((id, u), stamp)| {
             let row = sqlite::Row {
                 id: id.clone(),
-                name: u.name,
+                name: u.name.trim().to_owned(),
                 password_hash: u.password_hash,
             };
             (ids::canonical_id(&id), row, stamp.as_str())
         })
         .collect();
-    users.sort_by(|a, b| a.2.cmp(b.2));
     let total = users.len();
     let taken = sqlite::insert_all(conn, users).map_err(|source| UserError::Db {
         path: db_path.to_owned(),
@@ -85,17 +151,16 @@ pub fn import(conn: &mut Connection, db_path: &Path, legacy: &Path) -> Result<us
     for key in &taken {
         tracing::warn!(user_id = ?key, file = %legacy.display(), "not imported: the id is taken (ids are now compared without case)");
     }
-    let target = imported_path(legacy);
-    match std::fs::rename(legacy, &target) {
-        // Another process imported it at the same time and renamed it first.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+    match keep(legacy) {
         Err(source) => {
             return Err(UserError::Io {
                 path: legacy.to_owned(),
                 source,
             })
         }
-        Ok(()) => tracing::info!(
+        // Another process imported it at the same time and moved it first.
+        Ok(None) => {}
+        Ok(Some(target)) => tracing::info!(
             from = %legacy.display(),
             to = %db_path.display(),
             kept_as = %target.display(),

@@ -1,7 +1,8 @@
 //! The user database: accounts (case-folded id, the id as typed, display name, bcrypt hash) in a
 //! SQLite file, `[auth] users_db`, that several server processes may share. A login is one
-//! indexed lookup and one bcrypt check whether or not the user exists; a successful login
-//! re-hashes a password whose hash has another cost than the configured one. The JSON file of
+//! indexed lookup (on a connection of its own, so that it never waits behind a write) and a
+//! bcrypt check that a failure never makes cheaper than the check of an unknown id; a successful
+//! login re-hashes a password whose hash has another cost than the configured one. The JSON file of
 //! earlier versions is imported once (`legacy.rs`); what ids and names may be is in `ids.rs`.
 
 mod ids;
@@ -10,6 +11,7 @@ mod sqlite;
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use rusqlite::Connection;
@@ -65,9 +67,14 @@ const DUMMY_PASSWORD: &str = "not a password anyone has";
 pub struct UserDb {
     path: PathBuf,
     cost: u32,
-    conn: Mutex<Connection>,
-    /// The dummy hash and its cost, made again when the most common stored cost changes.
-    dummy: Mutex<Option<(u32, String)>>,
+    /// Registrations and re-hashes: these may wait (up to the busy timeout) for another process.
+    writer: Mutex<Connection>,
+    /// Lookups: in WAL mode they never wait for a writer, so logins go on during a slow write.
+    reader: Mutex<Connection>,
+    /// The dummy hash and its cost, made again when the highest stored cost changes.
+    dummy: Mutex<(u32, String)>,
+    /// How many checks against the dummy hash ran: what the tests of the timing rules count.
+    dummy_checks: AtomicU64,
 }
 
 impl UserDb {
@@ -79,15 +86,26 @@ impl UserDb {
         cost: u32,
     ) -> Result<Self, UserError> {
         let path = path.into();
-        let mut conn = sqlite::open(&path)?;
+        let mut writer = sqlite::open(&path)?;
         if let Some(legacy) = legacy {
-            legacy::import(&mut conn, &path, legacy)?;
+            legacy::import(&mut writer, &path, legacy)?;
         }
+        let reader = sqlite::open_reader(&path)?;
+        let dummy_cost = sqlite::highest_cost(&reader)
+            .map_err(|source| UserError::Db {
+                path: path.clone(),
+                source,
+            })?
+            .unwrap_or(cost);
+        // Made here, not in the first login, which would otherwise take twice as long.
+        let dummy = (dummy_cost, bcrypt::hash(DUMMY_PASSWORD, dummy_cost)?);
         Ok(Self {
             path,
             cost,
-            conn: Mutex::new(conn),
-            dummy: Mutex::new(None),
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            dummy: Mutex::new(dummy),
+            dummy_checks: AtomicU64::new(0),
         })
     }
 
@@ -102,20 +120,25 @@ impl UserDb {
         }
     }
 
-    /// The user whose id (in any case) and password match, or `None`. Spends one bcrypt
-    /// verification whether or not the user exists, at the cost most stored hashes have, so
-    /// timing does not tell which.
+    /// The user whose id (in any case) and password match, or `None`. An unknown id is checked
+    /// against a dummy hash at the highest stored cost; a wrong password whose stored hash is
+    /// cheaper than that is checked against the dummy too. So no failure costs less than an
+    /// unknown id, and timing does not tell an unknown id from a user who re-hashed at a lower
+    /// configured cost.
     pub fn verify(&self, user_id: &str, password: &str) -> Result<Option<User>, UserError> {
         let key = canonical_id(user_id);
-        let stored = sqlite::find(&self.conn.lock(), &key).map_err(|e| self.db_err(e))?;
-        let hash = match &stored {
-            Some(row) => row.password_hash.clone(),
-            None => self.dummy_hash()?,
-        };
-        let ok = bcrypt::non_truncating_verify(password, &hash).unwrap_or(false);
-        let Some(row) = stored.filter(|_| ok) else {
+        let stored = sqlite::find(&self.reader.lock(), &key).map_err(|e| self.db_err(e))?;
+        let Some(row) = stored else {
+            self.dummy_check(password, self.dummy_cost()?)?;
             return Ok(None);
         };
+        if !bcrypt::non_truncating_verify(password, &row.password_hash).unwrap_or(false) {
+            let dummy_cost = self.dummy_cost()?;
+            if cost_of(&row.password_hash).is_none_or(|c| c < dummy_cost) {
+                self.dummy_check(password, dummy_cost)?;
+            }
+            return Ok(None);
+        }
         if cost_of(&row.password_hash) != Some(self.cost) {
             self.rehash(&key, &row.password_hash, password);
         }
@@ -132,39 +155,50 @@ impl UserDb {
         let result = bcrypt::non_truncating_hash(password, self.cost)
             .map_err(UserError::from)
             .and_then(|new| {
-                sqlite::replace_hash(&self.conn.lock(), key, old, &new).map_err(|e| self.db_err(e))
+                sqlite::replace_hash(&self.writer.lock(), key, old, &new)
+                    .map_err(|e| self.db_err(e))
             });
         match result {
-            Ok(_) => {
+            Ok(true) => {
                 tracing::info!(user_id = ?key, cost = self.cost, "password re-hashed at the configured cost")
+            }
+            // Another login (maybe in another process) changed the hash first.
+            Ok(false) => {
+                tracing::debug!(user_id = ?key, "password not re-hashed: the stored hash changed meanwhile")
             }
             Err(e) => tracing::warn!(user_id = ?key, error = %e, "could not re-hash the password"),
         }
     }
 
-    /// The cost of the hash unknown ids are checked against: the one most stored hashes have,
-    /// or the configured one while there are no users.
+    /// The cost of the hash unknown ids are checked against: the highest cost of a stored
+    /// hash (a lower one would tell an unknown id from a user whose hash has the highest), or
+    /// the configured one while there are no users.
     pub fn dummy_cost(&self) -> Result<u32, UserError> {
-        let common = sqlite::most_common_cost(&self.conn.lock()).map_err(|e| self.db_err(e))?;
-        Ok(common.unwrap_or(self.cost))
+        let highest = sqlite::highest_cost(&self.reader.lock()).map_err(|e| self.db_err(e))?;
+        Ok(highest.unwrap_or(self.cost))
     }
 
-    fn dummy_hash(&self) -> Result<String, UserError> {
-        let cost = self.dummy_cost()?;
-        if let Some((c, hash)) = &*self.dummy.lock() {
-            if *c == cost {
-                return Ok(hash.clone());
-            }
-        }
-        let hash = bcrypt::hash(DUMMY_PASSWORD, cost)?;
-        *self.dummy.lock() = Some((cost, hash.clone()));
-        Ok(hash)
+    /// Checks `password` against the dummy hash, made again first if `cost`, the highest stored
+    /// one, changed since (another process or a re-hash changed the population).
+    fn dummy_check(&self, password: &str, cost: u32) -> Result<(), UserError> {
+        let cached = self.dummy.lock().clone();
+        let hash = if cached.0 == cost {
+            cached.1
+        } else {
+            let hash = bcrypt::hash(DUMMY_PASSWORD, cost)?;
+            *self.dummy.lock() = (cost, hash.clone());
+            hash
+        };
+        self.dummy_checks.fetch_add(1, Ordering::Relaxed);
+        // The outcome does not matter (no one has the dummy password): only the time spent.
+        let _ = bcrypt::non_truncating_verify(password, &hash);
+        Ok(())
     }
 
     /// The cost of the stored hash of `user_id`, if the user exists.
     pub fn stored_cost(&self, user_id: &str) -> Result<Option<u32>, UserError> {
-        let stored =
-            sqlite::find(&self.conn.lock(), &canonical_id(user_id)).map_err(|e| self.db_err(e))?;
+        let stored = sqlite::find(&self.reader.lock(), &canonical_id(user_id))
+            .map_err(|e| self.db_err(e))?;
         Ok(stored.and_then(|row| cost_of(&row.password_hash)))
     }
 
@@ -178,7 +212,7 @@ impl UserDb {
             name: name.to_owned(),
             password_hash,
         };
-        let added = sqlite::insert(&self.conn.lock(), &key, &row, &now_rfc3339())
+        let added = sqlite::insert(&self.writer.lock(), &key, &row, &now_rfc3339())
             .map_err(|e| self.db_err(e))?;
         if !added {
             return Err(UserError::Taken(user_id.to_owned()));
@@ -207,7 +241,8 @@ impl UserDb {
             };
             (canonical_id(id), row, now.as_str())
         });
-        let taken = sqlite::insert_all(&mut self.conn.lock(), rows).map_err(|e| self.db_err(e))?;
+        let taken =
+            sqlite::insert_all(&mut self.writer.lock(), rows).map_err(|e| self.db_err(e))?;
         Ok(total.get().saturating_sub(taken.len()))
     }
 }

@@ -1,9 +1,9 @@
 //! The user table in SQLite: the schema, opening the file so that several server processes can
-//! share it (WAL, a busy timeout), and the few statements the user database runs. A login is
-//! one primary-key lookup; the count of stored hashes per bcrypt cost is kept by triggers, so
-//! that the cost the most users have is one small query in every process.
+//! share it (WAL, a busy timeout, mode 0600), and the few statements the user database runs. A
+//! login is one primary-key lookup; the count of stored hashes per bcrypt cost is kept by
+//! triggers, so that the highest cost in use is one small query in every process.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
@@ -52,23 +52,46 @@ pub struct Row {
     pub password_hash: String,
 }
 
-/// Opens (creating, mode 0600) the database at `path` and makes sure the schema is there.
+/// Opens (creating, mode 0600) the database at `path` for writing and makes sure the schema is
+/// there.
 pub fn open(path: &Path) -> Result<Connection, UserError> {
     create_private(path).map_err(|source| UserError::Io {
         path: path.to_owned(),
         source,
     })?;
+    make_private(path);
+    let conn = connect(path)?;
+    configure(&conn, path).map_err(|source| UserError::Db {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(conn)
+}
+
+/// A second connection to the database `open` prepared, for lookups only: in WAL mode it reads
+/// the last committed state without waiting for a writer, so logins never queue behind a write
+/// that waits for another process.
+pub fn open_reader(path: &Path) -> Result<Connection, UserError> {
+    let conn = connect(path)?;
+    conn.execute_batch("PRAGMA query_only = ON")
+        .map_err(|source| UserError::Db {
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok(conn)
+}
+
+fn connect(path: &Path) -> Result<Connection, UserError> {
     let db_err = |source| UserError::Db {
         path: path.to_owned(),
         source,
     };
     let conn = Connection::open(path).map_err(db_err)?;
-    configure(&conn, path).map_err(db_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
     Ok(conn)
 }
 
 fn configure(conn: &Connection, path: &Path) -> rusqlite::Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
     // WAL lets logins read while another process registers; it is a property of the file.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -87,6 +110,40 @@ fn create_private(path: &Path) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)
         .map(drop)
+}
+
+/// Sets mode 0600 on the database and on its WAL files if they exist: a file restored or
+/// copied with a wider mode would otherwise keep it, and pass it on to the WAL files SQLite
+/// makes. Runs before the first connection; a failure (another owner) is logged once.
+fn make_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut failed = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = PathBuf::from(name);
+        let mode = match std::fs::metadata(&file) {
+            Ok(meta) => meta.permissions().mode() & 0o777,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                failed.push(format!("{}: {e}", file.display()));
+                continue;
+            }
+        };
+        if mode != 0o600 {
+            if let Err(e) = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+            {
+                failed.push(format!("{}: {e}", file.display()));
+            }
+        }
+    }
+    if !failed.is_empty() {
+        tracing::warn!(
+            path = %path.display(),
+            errors = ?failed,
+            "could not make the user database private (mode 0600): other local users may read the password hashes"
+        );
+    }
 }
 
 /// The user whose case-folded id is `key`.
@@ -154,14 +211,12 @@ pub fn replace_hash(conn: &Connection, key: &str, old: &str, new: &str) -> rusql
     Ok(changed == 1)
 }
 
-/// The bcrypt cost the most stored hashes have (the higher one on a tie), if any user exists.
-pub fn most_common_cost(conn: &Connection) -> rusqlite::Result<Option<u32>> {
+/// The highest bcrypt cost of a stored hash, if any user exists.
+pub fn highest_cost(conn: &Connection) -> rusqlite::Result<Option<u32>> {
     conn.prepare_cached(
-        "SELECT cost FROM hash_costs WHERE users > 0 AND cost BETWEEN 4 AND 31
-         ORDER BY users DESC, cost DESC LIMIT 1",
+        "SELECT max(cost) FROM hash_costs WHERE users > 0 AND cost BETWEEN 4 AND 31",
     )?
     .query_row([], |r| r.get(0))
-    .optional()
 }
 
 #[cfg(test)]
@@ -177,20 +232,22 @@ mod tests {
     }
 
     #[test]
-    fn triggers_count_hashes_per_cost() {
+    fn triggers_keep_the_highest_cost_in_use() {
         let dir = tempfile::tempdir().expect("tempdir");
         let conn = open(&dir.path().join("u.db")).expect("open");
-        assert_eq!(most_common_cost(&conn).expect("query"), None);
+        assert_eq!(highest_cost(&conn).expect("query"), None);
         assert!(insert(&conn, "a", &row("$2b$10$aaaa"), "t").expect("insert"));
         assert!(insert(&conn, "b", &row("$2b$04$bbbb"), "t").expect("insert"));
         assert!(insert(&conn, "c", &row("$2b$04$cccc"), "t").expect("insert"));
         assert!(!insert(&conn, "c", &row("$2b$04$cccc"), "t").expect("taken"));
-        assert_eq!(most_common_cost(&conn).expect("query"), Some(4));
+        assert_eq!(highest_cost(&conn).expect("query"), Some(10));
+        assert!(replace_hash(&conn, "a", "$2b$10$aaaa", "$2b$04$aaaa").expect("update"));
+        assert!(!replace_hash(&conn, "a", "$2b$10$aaaa", "$2b$12$aaaa").expect("stale"));
+        assert_eq!(highest_cost(&conn).expect("query"), Some(4));
         assert!(replace_hash(&conn, "b", "$2b$04$bbbb", "$2b$10$bbbb").expect("update"));
-        assert!(!replace_hash(&conn, "b", "$2b$04$bbbb", "$2b$12$bbbb").expect("stale"));
-        assert_eq!(most_common_cost(&conn).expect("query"), Some(10));
+        assert_eq!(highest_cost(&conn).expect("query"), Some(10));
         // A second open of the same file (another process) finds the schema and counts as is.
         let other = open(&dir.path().join("u.db")).expect("reopen");
-        assert_eq!(most_common_cost(&other).expect("query"), Some(10));
+        assert_eq!(highest_cost(&other).expect("query"), Some(10));
     }
 }

@@ -115,7 +115,7 @@ fn a_login_rehashes_a_password_stored_at_another_cost() {
 }
 
 #[test]
-fn the_dummy_hash_costs_what_most_stored_hashes_cost() {
+fn the_dummy_hash_has_the_highest_stored_cost_and_is_made_at_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = db_in(dir.path(), 4);
     assert_eq!(
@@ -133,16 +133,225 @@ fn the_dummy_hash_costs_what_most_stored_hashes_cost() {
         ])
         .expect("add");
     assert_eq!(added, 3);
+    assert_eq!(
+        db.dummy_cost().expect("db"),
+        6,
+        "the highest, not the most common"
+    );
+    drop(db);
+    // Made at open, before any login.
+    let db = db_in(dir.path(), 4);
+    let dummy = db.dummy.lock().clone();
+    assert_eq!((dummy.0, cost_of(&dummy.1)), (6, Some(6)));
+    // Kept current: when the last hash at 6 is re-hashed at the configured cost, the dummy
+    // follows the highest left.
+    assert!(db.verify("u3", "x").expect("db").is_some());
     assert_eq!(db.dummy_cost().expect("db"), 5);
-    // The check of an unknown id uses a hash of that cost.
     assert_eq!(db.verify("nobody", "x").expect("db"), None);
-    let dummy = db.dummy.lock().clone().map(|(c, h)| (c, cost_of(&h)));
-    assert_eq!(dummy, Some((5, Some(5))));
-    // Kept current: when logins move the population to the configured cost, the dummy follows.
-    assert!(db.verify("u1", "x").expect("db").is_some());
-    assert!(db.verify("u2", "x").expect("db").is_some());
-    assert_eq!(db.dummy_cost().expect("db"), 4);
-    assert_eq!(db.verify("nobody", "x").expect("db"), None);
-    let dummy = db.dummy.lock().clone().map(|(c, h)| (c, cost_of(&h)));
-    assert_eq!(dummy, Some((4, Some(4))));
+    let dummy = db.dummy.lock().clone();
+    assert_eq!((dummy.0, cost_of(&dummy.1)), (5, Some(5)));
+}
+
+#[test]
+fn a_wrong_password_with_a_hash_cheaper_than_the_dummy_also_checks_the_dummy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = db_in(dir.path(), 4);
+    let at5 = bcrypt::hash("old password", 5).expect("hash");
+    db.add_hashed([("old", "Old", at5.as_str())]).expect("add");
+    db.register("new", "New", "new password")
+        .expect("registered");
+    assert_eq!(db.dummy_cost().expect("db"), 5);
+    let checks = || db.dummy_checks.load(Ordering::Relaxed);
+    let mut before = checks();
+    let mut ran_dummy = |id: &str, password: &str| {
+        assert_eq!(
+            db.verify(id, password).expect("db").is_some(),
+            password.ends_with("password")
+        );
+        let now = checks();
+        let ran = now - before;
+        before = now;
+        ran
+    };
+    assert_eq!(ran_dummy("nobody", "wrong"), 1, "unknown id");
+    assert_eq!(ran_dummy("new", "wrong"), 1, "cost 4 < 5: the dummy too");
+    assert_eq!(
+        ran_dummy("old", "wrong"),
+        0,
+        "cost 5: its own check is enough"
+    );
+    assert_eq!(
+        ran_dummy("new", "new password"),
+        0,
+        "a success costs what it costs"
+    );
+}
+
+#[test]
+fn a_login_answers_while_another_process_holds_the_write_lock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = std::sync::Arc::new(db_in(dir.path(), 4));
+    db.register("alice", "Alice", "alice password")
+        .expect("registered");
+    let other = rusqlite::Connection::open(db.path()).expect("second connection");
+    other.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+    // A registration of this process now waits for the lock, up to the busy timeout.
+    let registration = {
+        let db = db.clone();
+        std::thread::spawn(move || db.register("bob", "Bob", "bob password").map(drop))
+    };
+    // Lets the registration reach its wait; were it late, the test would prove less, never fail.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let login = {
+        let db = db.clone();
+        std::thread::spawn(move || db.verify("alice", "alice password").map(|u| u.is_some()))
+    };
+    assert!(login.join().expect("login thread").expect("db"));
+    assert!(
+        !registration.is_finished(),
+        "the login answered while the registration still waited for the other process"
+    );
+    other.execute_batch("COMMIT").expect("release");
+    registration
+        .join()
+        .expect("registration thread")
+        .expect("registered once the lock is free");
+}
+
+#[test]
+fn opening_makes_the_database_and_its_wal_files_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mode = |name: &str| {
+        std::fs::metadata(dir.path().join(name))
+            .map(|m| m.permissions().mode() & 0o777)
+            .expect("stat")
+    };
+    let chmod = |name: &str, mode: u32| {
+        std::fs::set_permissions(dir.path().join(name), std::fs::Permissions::from_mode(mode))
+            .expect("chmod")
+    };
+    // A database restored at 0644 with no WAL files: the files SQLite makes take its mode.
+    db_in(dir.path(), 4)
+        .register("m", "M", "m password")
+        .expect("registered");
+    chmod("users.db", 0o644);
+    let db = db_in(dir.path(), 4);
+    db.register("n", "N", "n password").expect("registered");
+    for name in ["users.db", "users.db-wal", "users.db-shm"] {
+        assert_eq!(mode(name), 0o600, "{name}");
+    }
+    // WAL files already there at 0644 (another process has the database open).
+    for name in ["users.db", "users.db-wal", "users.db-shm"] {
+        chmod(name, 0o644);
+    }
+    let second = db_in(dir.path(), 4);
+    for name in ["users.db", "users.db-wal", "users.db-shm"] {
+        assert_eq!(mode(name), 0o600, "{name}");
+    }
+    drop((db, second));
+}
+
+fn legacy_file(dir: &Path, users: serde_json::Value) -> PathBuf {
+    let path = dir.join("users.json");
+    let file = serde_json::json!({"version": 1, "users": users});
+    std::fs::write(&path, file.to_string()).expect("write legacy");
+    path
+}
+
+#[test]
+fn a_legacy_import_skips_entries_a_registration_would_refuse() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hash = bcrypt::hash("password123", 4).expect("hash");
+    let entry = |name: &str, hash: &str| {
+        serde_json::json!({"name": name, "password_hash": hash,
+                           "created_at": "2024-01-01T00:00:00Z"})
+    };
+    let legacy = legacy_file(
+        dir.path(),
+        serde_json::json!({
+            ".": entry("dot", &hash),
+            "Ådmin": entry("x", &hash),
+            "two words": entry("x", &hash),
+            "mallory": entry("ad\u{202E}nimda", &hash),
+            "blank": entry("\u{2800}", &hash),
+            "broken": entry("Broken", "not-a-hash"),
+            "sha": entry("Sha", "$6$salt$abcdefghijklmnop"),
+            "erin": entry("  Erin  ", &hash),
+        }),
+    );
+    let db = UserDb::open(dir.path().join("users.db"), Some(&legacy), 4).expect("imported");
+    // Not in the database: the id is free.
+    for skipped in [
+        ".",
+        "Ådmin",
+        "two words",
+        "mallory",
+        "blank",
+        "broken",
+        "sha",
+    ] {
+        assert!(db.register(skipped, "N", "pw").is_ok(), "{skipped:?}");
+    }
+    let erin = db.verify("erin", "password123").expect("db");
+    assert_eq!(
+        erin.map(|u| u.name),
+        Some("Erin".into()),
+        "trimmed as a registration does"
+    );
+    assert!(imported_path(&legacy).exists(), "moved aside as usual");
+}
+
+#[test]
+fn a_legacy_import_compares_registration_instants_not_their_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = bcrypt::hash("first password", 4).expect("hash");
+    let second = bcrypt::hash("second password", 4).expect("hash");
+    // 10:00+05:00 is 05:00Z, an hour before 06:00Z, though its text sorts after it.
+    let legacy = legacy_file(
+        dir.path(),
+        serde_json::json!({
+            "ALICE": {"name": "First", "password_hash": first,
+                      "created_at": "2024-01-01T10:00:00+05:00"},
+            "alice": {"name": "Second", "password_hash": second,
+                      "created_at": "2024-01-01T06:00:00Z"},
+        }),
+    );
+    let db = UserDb::open(dir.path().join("users.db"), Some(&legacy), 4).expect("imported");
+    let alice = db.verify("alice", "first password").expect("db");
+    assert_eq!(
+        alice.map(|u| (u.spelling, u.name)),
+        Some(("ALICE".into(), "First".into()))
+    );
+    assert_eq!(db.verify("alice", "second password").expect("db"), None);
+}
+
+#[test]
+fn a_second_legacy_file_never_overwrites_the_kept_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hash = bcrypt::hash("password123", 4).expect("hash");
+    let mut kept = Vec::new();
+    for id in ["first", "second", "third"] {
+        let legacy = legacy_file(
+            dir.path(),
+            serde_json::json!({id: {"name": id, "password_hash": hash,
+                                    "created_at": "2024-01-01T00:00:00Z"}}),
+        );
+        kept.push(std::fs::read_to_string(&legacy).expect("read"));
+        drop(db_in(dir.path(), 4));
+        assert!(!legacy.exists(), "moved aside");
+    }
+    let json = dir.path().join("users.json");
+    assert_eq!(
+        std::fs::read_to_string(imported_path(&json)).expect("first kept"),
+        kept[0]
+    );
+    for (n, text) in kept.iter().enumerate().skip(1) {
+        let path = dir.path().join(format!("users.json.imported.{n}"));
+        assert_eq!(&std::fs::read_to_string(path).expect("kept"), text);
+    }
+    let db = db_in(dir.path(), 4);
+    for id in ["first", "second", "third"] {
+        assert!(db.verify(id, "password123").expect("db").is_some(), "{id}");
+    }
 }

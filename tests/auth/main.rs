@@ -6,6 +6,7 @@
 mod accounts;
 #[path = "../common/mod.rs"]
 mod common;
+mod legacy_import;
 mod throttle;
 
 use std::io::Write;
