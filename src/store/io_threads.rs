@@ -16,6 +16,13 @@ use super::StoreError;
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// What to do with a job whose caller no longer waits for it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Abandoned {
+    StillRun,
+    Skip,
+}
+
 /// A fixed set of named threads, each with its own queue. Dropping it ends them once their queues
 /// are empty.
 pub struct IoThreads {
@@ -43,38 +50,40 @@ impl IoThreads {
     }
 
     /// Runs `work` on the thread chosen by `affinity` (e.g. a byte of the session's digest) and
-    /// waits for its result without blocking the caller's thread.
+    /// waits for its result without blocking the caller's thread. The work is carried out even
+    /// if the caller stops waiting: a write that was sent is done.
     pub async fn run<T: Send + 'static>(
         &self,
         affinity: u8,
         work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.queue(affinity)
-            .send(Box::new(move || {
-                // The receiver may have gone (request cancelled): the work is done all the same.
-                let _ = tx.send(run_caught(work));
-            }))
-            .map_err(|_| StoreError::IoThread("the store's I/O thread has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::IoThread("the store's I/O thread dropped a job".into()))?
+        self.send(affinity, Abandoned::StillRun, work).await
     }
 
     /// As [`Self::run`] for work that only reads (a load, a health probe): if its caller has
     /// gone by the time the thread reaches it (the client disconnected), it is skipped, so that
-    /// abandoned requests do not queue work ahead of live ones. Never for writes: a write that
-    /// was sent is carried out, whether or not anyone waits for its answer.
+    /// abandoned requests do not queue work ahead of live ones.
     pub async fn run_read<T: Send + 'static>(
         &self,
         affinity: u8,
         work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.send(affinity, Abandoned::Skip, work).await
+    }
+
+    async fn send<T: Send + 'static>(
+        &self,
+        affinity: u8,
+        abandoned: Abandoned,
+        work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.queue(affinity)
             .send(Box::new(move || {
-                if !tx.is_closed() {
-                    let _ = tx.send(run_caught(work));
+                if abandoned == Abandoned::Skip && tx.is_closed() {
+                    return;
                 }
+                let _ = tx.send(run_caught(work));
             }))
             .map_err(|_| StoreError::IoThread("the store's I/O thread has stopped".into()))?;
         rx.await

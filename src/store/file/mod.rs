@@ -231,15 +231,7 @@ impl FileSessionStore {
     ) -> Result<T, StoreError> {
         let inner = Arc::clone(&self.inner);
         let result = self.inner.io.run(digest[0], move || work(&inner)).await;
-        self.note_failure(&result);
-        result
-    }
-
-    /// A failed write makes the next health check probe again, at once.
-    fn note_failure<T>(&self, result: &Result<T, StoreError>) {
-        if matches!(result, Err(StoreError::Io { .. })) {
-            *self.inner.healthy_at.lock() = None;
-        }
+        self.note_failure(result)
     }
 
     /// As [`Self::on_io_thread`] for a read, which is skipped if its caller has gone by then.
@@ -254,7 +246,14 @@ impl FileSessionStore {
             .io
             .run_read(digest[0], move || work(&inner))
             .await;
-        self.note_failure(&result);
+        self.note_failure(result)
+    }
+
+    /// A failed write makes the next health check probe again, at once.
+    fn note_failure<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if matches!(result, Err(StoreError::Io { .. })) {
+            *self.inner.healthy_at.lock() = None;
+        }
         result
     }
 
