@@ -22,7 +22,8 @@ use crate::users::{
     canonical_id, valid_display_name, valid_id, User, UserError, MAX_ID_LEN, MAX_PASSWORD_BYTES,
 };
 
-/// Session key holding the logged-in user's id.
+/// Session key holding the logged-in user's id, spelled as the user registered it (ids compare
+/// without case everywhere, so this is the same account however it was typed at login).
 pub const USER_KEY: &str = "user_id";
 
 /// The id of the user this session is logged in as.
@@ -265,7 +266,7 @@ fn log_in(csrf: &Csrf, session: &Session, user: &User, welcome: String) -> HttpR
     session.clear();
     session.renew();
     let stored = session
-        .insert(USER_KEY, &user.id)
+        .insert(USER_KEY, &user.spelling)
         .and_then(|()| session.insert(csrf::SESSION_KEY, Csrf::new_token()));
     if let Err(e) = stored {
         // Strings always serialize; this is here so a surprise is a logged 303, not a panic.

@@ -58,9 +58,11 @@ async fn ids_are_one_account_in_any_case_and_lookalikes_are_refused() {
     let page = b.get(&app, "/").await;
     assert_eq!(
         page.element_text("user").as_deref(),
-        Some("alice"),
-        "the canonical id"
+        Some("Alice"),
+        "the account's own spelling, however it was typed at login"
     );
+    let api = b.get(&app, "/api/session").await;
+    assert!(api.body.contains("\"user_id\":\"Alice\""), "{}", api.body);
     for only_punctuation in [".", "..", "-", "_.-"] {
         let page = Browser::new().register(&app, only_punctuation).await;
         assert_eq!(
