@@ -16,11 +16,18 @@ use super::StoreError;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// What to do with a job whose caller no longer waits for it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Abandoned {
+/// What becomes of a job whose caller no longer waits for it (the client went away).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abandoned {
+    /// Carried out all the same: a write that was sent is done.
     StillRun,
+    /// Skipped: work that only reads (a load, a health probe) must not queue up ahead of live
+    /// requests.
     Skip,
+}
+
+fn dropped() -> StoreError {
+    StoreError::IoThread("the store's I/O thread dropped a job".into())
 }
 
 /// A fixed set of named threads, each with its own queue. Dropping it ends them once their queues
@@ -50,44 +57,25 @@ impl IoThreads {
     }
 
     /// Runs `work` on the thread chosen by `affinity` (e.g. a byte of the session's digest) and
-    /// waits for its result without blocking the caller's thread. The work is carried out even
-    /// if the caller stops waiting: a write that was sent is done.
+    /// waits for its result without blocking the caller's thread. What happens to work whose
+    /// caller stops waiting is `abandoned`'s to say.
     pub async fn run<T: Send + 'static>(
-        &self,
-        affinity: u8,
-        work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        self.send(affinity, Abandoned::StillRun, work).await
-    }
-
-    /// As [`Self::run`] for work that only reads (a load, a health probe): if its caller has
-    /// gone by the time the thread reaches it (the client disconnected), it is skipped, so that
-    /// abandoned requests do not queue work ahead of live ones.
-    pub async fn run_read<T: Send + 'static>(
-        &self,
-        affinity: u8,
-        work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        self.send(affinity, Abandoned::Skip, work).await
-    }
-
-    async fn send<T: Send + 'static>(
         &self,
         affinity: u8,
         abandoned: Abandoned,
         work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.queue(affinity)
-            .send(Box::new(move || {
+        self.submit(
+            affinity,
+            Box::new(move || {
                 if abandoned == Abandoned::Skip && tx.is_closed() {
                     return;
                 }
                 let _ = tx.send(run_caught(work));
-            }))
-            .map_err(|_| StoreError::IoThread("the store's I/O thread has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::IoThread("the store's I/O thread dropped a job".into()))?
+            }),
+        )?;
+        rx.await.map_err(|_| dropped())?
     }
 
     /// As [`Self::run`], for a caller that is a plain thread (the sweeper): blocks until done.
@@ -98,31 +86,32 @@ impl IoThreads {
         work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = mpsc::sync_channel(1);
-        self.queue(affinity)
-            .send(Box::new(move || {
+        self.submit(
+            affinity,
+            Box::new(move || {
                 let _ = tx.send(run_caught(work));
-            }))
-            .map_err(|_| StoreError::IoThread("the store's I/O thread has stopped".into()))?;
-        rx.recv()
-            .map_err(|_| StoreError::IoThread("the store's I/O thread dropped a job".into()))?
+            }),
+        )?;
+        rx.recv().map_err(|_| dropped())?
+    }
+
+    fn submit(&self, affinity: u8, job: Job) -> Result<(), StoreError> {
+        self.queues[usize::from(affinity) % self.queues.len()]
+            .send(job)
+            .map_err(|_| StoreError::IoThread("the store's I/O thread has stopped".into()))
     }
 
     /// How many threads there are: a session's thread is its affinity modulo this.
     pub fn count(&self) -> usize {
         self.queues.len()
     }
-
-    fn queue(&self, affinity: u8) -> &mpsc::Sender<Job> {
-        &self.queues[usize::from(affinity) % self.queues.len()]
-    }
 }
 
 /// Runs `work`, turning a panic into that job's error.
 fn run_caught<T>(work: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
     // Unwind safety: the unwind drops the job's own state; what it shares with other jobs sits
-    // behind the store's mutexes, which the store takes again after a panic (it recovers poisoned
-    // ones). A half-done change there concerns this job's session; stopping the thread would fail
-    // every session.
+    // behind the store's mutexes (`parking_lot`, which a panic does not poison). A half-done
+    // change there concerns this job's session; stopping the thread would fail every session.
     panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|payload| {
         let message = panic_message(payload.as_ref());
         tracing::error!(panic = %message, "a session store job panicked; its request fails");
@@ -148,12 +137,16 @@ mod tests {
         let threads = IoThreads::start("test-io", 2).expect("start");
         let caller = std::thread::current().id();
         let ran_on = threads
-            .run(1, move || Ok(std::thread::current().id()))
+            .run(1, Abandoned::StillRun, move || {
+                Ok(std::thread::current().id())
+            })
             .await
             .expect("ran");
         assert_ne!(ran_on, caller);
         let err = threads
-            .run(0, || Err::<(), _>(StoreError::IdsExhausted))
+            .run(0, Abandoned::StillRun, || {
+                Err::<(), _>(StoreError::IdsExhausted)
+            })
             .await
             .expect_err("error passed through");
         assert!(matches!(err, StoreError::IdsExhausted));
@@ -167,7 +160,7 @@ mod tests {
         let threads = IoThreads::start("test-io", 1).expect("start");
         let (gate_tx, gate_rx) = mpsc::channel::<()>();
         // Hold the thread so that the jobs below queue up behind this one.
-        let held = threads.run(0, move || {
+        let held = threads.run(0, Abandoned::StillRun, move || {
             let _ = gate_rx.recv();
             Ok(())
         });
@@ -177,12 +170,12 @@ mod tests {
         for _ in 0..100 {
             let (r, w) = (Arc::clone(&reads), Arc::clone(&writes));
             // Polled once (queued), then dropped: a client that went away.
-            let read = threads.run_read(0, move || {
+            let read = threads.run(0, Abandoned::Skip, move || {
                 r.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             });
             assert!(read.now_or_never().is_none());
-            let write = threads.run(0, move || {
+            let write = threads.run(0, Abandoned::StillRun, move || {
                 w.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             });
@@ -192,7 +185,7 @@ mod tests {
         held.await.expect("held job");
         let r = Arc::clone(&reads);
         threads
-            .run_read(0, move || {
+            .run(0, Abandoned::Skip, move || {
                 r.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             })
@@ -210,7 +203,9 @@ mod tests {
     async fn a_panicking_job_fails_alone_and_the_thread_keeps_serving() {
         let threads = IoThreads::start("test-io", 1).expect("start");
         let err = threads
-            .run(0, || -> Result<(), StoreError> { panic!("job exploded") })
+            .run(0, Abandoned::StillRun, || -> Result<(), StoreError> {
+                panic!("job exploded")
+            })
             .await
             .expect_err("the panic is that job's error");
         assert!(
@@ -218,7 +213,7 @@ mod tests {
             "{err:?}"
         );
         let after = threads
-            .run(0, || Ok(7))
+            .run(0, Abandoned::StillRun, || Ok(7))
             .await
             .expect("the same thread still serves");
         assert_eq!(after, 7);
@@ -241,7 +236,7 @@ mod tests {
     async fn parallel_panics_fail_only_their_own_jobs() {
         let threads = IoThreads::start("test-io", 1).expect("start");
         let results = futures_util::future::join_all((0..64u32).map(|i| {
-            threads.run(0, move || {
+            threads.run(0, Abandoned::StillRun, move || {
                 assert!(i % 2 == 0, "odd job {i}");
                 Ok(i)
             })

@@ -2,16 +2,16 @@
 //! every `cleanup_interval` (checking once a second whether the store is still there, so that a
 //! dropped store's thread ends soon after it) and ends with the store.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// Starts a thread named `name` that runs `sweep` on the store every `every`, for as long as the
-/// store lives.
+/// store lives. `sweep` gets the store's `Arc`, so that it can hand the store to other threads.
 pub(crate) fn spawn<T: Send + Sync + 'static>(
     name: &str,
     store: Weak<T>,
     every: Duration,
-    sweep: fn(&T),
+    sweep: fn(&Arc<T>),
 ) {
     let spawned = std::thread::Builder::new()
         .name(name.to_owned())
@@ -37,13 +37,12 @@ pub(crate) fn spawn<T: Send + Sync + 'static>(
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
 
     #[test]
     fn sweeps_at_the_interval_not_every_tick_and_stops_with_the_store() {
         let every_second = Arc::new(AtomicUsize::new(0));
         let every_hour = Arc::new(AtomicUsize::new(0));
-        let bump = |n: &AtomicUsize| {
+        let bump = |n: &Arc<AtomicUsize>| {
             n.fetch_add(1, Ordering::SeqCst);
         };
         spawn(

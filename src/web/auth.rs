@@ -15,7 +15,7 @@ use actix_web_flash_messages::{FlashMessage, IncomingFlashMessages};
 use serde::Deserialize;
 
 use super::csrf::{self, Csrf};
-use super::render::{see_other, Flash};
+use super::render::{see_other, with_cookie, Flash};
 use super::throttle::Origin;
 use super::{flashes_of, AppState};
 use crate::users::{
@@ -121,14 +121,8 @@ pub async fn login(
     match web::block(move || users.verify(&user_id, &password)).await {
         Ok(Ok(Some(user))) => {
             state.throttle.succeeded(attempt);
-            let mut res = log_in(
-                &state.csrf,
-                &session,
-                &user,
-                format!("Welcome back, {}.", user.name),
-            );
-            remember_device(&state, &req, &user, &mut res);
-            res
+            let welcome = format!("Welcome back, {}.", user.name);
+            log_in(&state, &req, &session, &user, welcome)
         }
         Ok(Ok(None)) => {
             // The reservation stays: it is this failure.
@@ -149,17 +143,6 @@ pub async fn login(
             state.throttle.abandoned(attempt);
             users_unavailable(&state, &e)
         }
-    }
-}
-
-/// Marks this browser as a known device of `user` (see [`super::device`]).
-fn remember_device(state: &AppState, req: &HttpRequest, user: &User, res: &mut HttpResponse) {
-    let Some(cookie) = state.devices.cookie_for(req, &user.id) else {
-        tracing::warn!("no randomness for a device id: this browser stays unknown");
-        return;
-    };
-    if let Err(e) = res.add_cookie(&cookie) {
-        tracing::error!(error = %e, "could not set the known-device cookie");
     }
 }
 
@@ -212,14 +195,8 @@ pub async fn register(
     match web::block(move || users.register(&id, &name, &password)).await {
         Ok(Ok(user)) => {
             tracing::info!(user_id = ?user.spelling, "registered");
-            let mut res = log_in(
-                &state.csrf,
-                &session,
-                &user,
-                format!("Welcome, {}. Your account is ready.", user.name),
-            );
-            remember_device(&state, &req, &user, &mut res);
-            res
+            let welcome = format!("Welcome, {}. Your account is ready.", user.name);
+            log_in(&state, &req, &session, &user, welcome)
         }
         Ok(Err(UserError::Taken(_))) => refuse(
             StatusCode::CONFLICT,
@@ -262,7 +239,14 @@ fn registration_problems(form: &RegisterForm, user_name: &str, min_password: usi
 
 /// Makes the session `user`'s: nothing of the session before (another user's data must not
 /// carry over), a new session id, a new CSRF token (and the anonymous one dropped), no password.
-fn log_in(csrf: &Csrf, session: &Session, user: &User, welcome: String) -> HttpResponse {
+/// The browser also becomes a known device of `user` (see [`super::device`]).
+fn log_in(
+    state: &AppState,
+    req: &HttpRequest,
+    session: &Session,
+    user: &User,
+    welcome: String,
+) -> HttpResponse {
     session.clear();
     session.renew();
     let stored = session
@@ -273,7 +257,14 @@ fn log_in(csrf: &Csrf, session: &Session, user: &User, welcome: String) -> HttpR
         tracing::error!(error = %e, "could not store the login in the session");
     }
     FlashMessage::info(welcome).send();
-    with_cookie(see_other("/"), &csrf.forget())
+    let res = with_cookie(see_other("/"), &state.csrf.forget());
+    match state.devices.cookie_for(req, &user.id) {
+        Some(device) => with_cookie(res, &device),
+        None => {
+            tracing::warn!("no randomness for a device id: this browser stays unknown");
+            res
+        }
+    }
 }
 
 /// `GET /logout`: logs out when the request shows it comes from this site; otherwise asks, with a
@@ -344,13 +335,6 @@ fn from_this_site(req: &HttpRequest) -> bool {
             .and_then(|uri| uri.authority().map(|a| a.as_str().to_ascii_lowercase()))
             .is_some_and(|authority| authority == host)
     })
-}
-
-fn with_cookie(mut res: HttpResponse, cookie: &actix_web::cookie::Cookie<'_>) -> HttpResponse {
-    if let Err(e) = res.add_cookie(cookie) {
-        tracing::error!(error = %e, "could not set a cookie");
-    }
-    res
 }
 
 /// The 429 page: when to come back, in seconds and as a time, and `Retry-After`.

@@ -36,11 +36,6 @@ impl Csrf {
         }
     }
 
-    /// The name of the anonymous token's cookie.
-    pub fn cookie_name(&self) -> &str {
-        &self.cookie_name
-    }
-
     /// A cookie that deletes the anonymous token: set at login and logout.
     pub fn forget(&self) -> Cookie<'static> {
         let mut cookie = Cookie::build(self.cookie_name.clone(), "")

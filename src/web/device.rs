@@ -18,18 +18,14 @@ pub struct KnownDevices {
 }
 
 impl KnownDevices {
-    /// `master` is the key that signs the session cookie; the device cookie is named after the
-    /// session cookie.
-    pub fn new(master: &Key, session_cookie_name: &str, secure: bool) -> Self {
+    /// `key` signs the device cookie alone (see [`super::CookieKeys`]); the cookie is named after
+    /// the session cookie.
+    pub fn new(key: Key, session_cookie_name: &str, secure: bool) -> Self {
         Self {
-            key: crate::secret::derive_key(master, "device"),
+            key,
             cookie_name: format!("{session_cookie_name}_device"),
             secure,
         }
-    }
-
-    pub fn cookie_name(&self) -> &str {
-        &self.cookie_name
     }
 
     /// The (device id, user id) of a validly signed cookie.

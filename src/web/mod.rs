@@ -63,6 +63,7 @@ pub struct CookieKeys {
     pub session: Key,
     pub csrf: Key,
     pub flash: Key,
+    pub device: Key,
 }
 
 impl CookieKeys {
@@ -71,6 +72,7 @@ impl CookieKeys {
             session: crate::secret::derive_key(master, "session"),
             csrf: crate::secret::derive_key(master, "csrf"),
             flash: crate::secret::derive_key(master, "flash"),
+            device: crate::secret::derive_key(master, "device"),
         }
     }
 }
@@ -138,7 +140,11 @@ impl AppState {
                 Some(&config.auth.users_file),
                 config.auth.bcrypt_cost,
             )?),
-            devices: device::KnownDevices::new(&key, &s.cookie_name, s.cookie_secure),
+            devices: device::KnownDevices::new(
+                keys.device.clone(),
+                &s.cookie_name,
+                s.cookie_secure,
+            ),
             csrf: Csrf::new(keys.csrf.clone(), &s.cookie_name, s.cookie_secure),
             templates: Arc::new(Templates::new()?),
             store,
@@ -167,13 +173,11 @@ impl AppState {
     ) -> HttpResponse {
         let (token, cookie) = self.csrf.token_for_form(req, session);
         ctx.insert("csrf_token", &token);
-        let mut res = self.templates.page(status, template, &ctx);
-        if let Some(cookie) = cookie {
-            if let Err(e) = res.add_cookie(&cookie) {
-                tracing::error!(error = %e, "could not set the CSRF cookie");
-            }
+        let res = self.templates.page(status, template, &ctx);
+        match cookie {
+            Some(cookie) => render::with_cookie(res, &cookie),
+            None => res,
         }
-        res
     }
 
     fn session_middleware(&self) -> SessionMiddleware<ConfiguredStore> {

@@ -23,23 +23,14 @@ pub async fn index(
 ) -> HttpResponse {
     let user = logged_in_user(&session);
     let mut ctx = state.context(user.as_deref(), flashes_of(&incoming));
-    // HEAD is answered like GET but is no visit: a health checker must not change a session.
-    if user.is_some() && req.method() == Method::HEAD {
-        ctx.insert(
-            "visits",
-            &session.get::<u64>(VISITS_KEY).ok().flatten().unwrap_or(0),
-        );
-        return state.form_page(&req, &session, StatusCode::OK, "index.html", ctx);
-    }
     if user.is_some() {
-        let visits = session
-            .get::<u64>(VISITS_KEY)
-            .ok()
-            .flatten()
-            .unwrap_or(0)
-            .saturating_add(1);
-        if let Err(e) = session.insert(VISITS_KEY, visits) {
-            tracing::error!(error = %e, "could not count the visit");
+        let mut visits = session.get::<u64>(VISITS_KEY).ok().flatten().unwrap_or(0);
+        // HEAD is answered like GET but is no visit: a health checker must not change a session.
+        if req.method() != Method::HEAD {
+            visits = visits.saturating_add(1);
+            if let Err(e) = session.insert(VISITS_KEY, visits) {
+                tracing::error!(error = %e, "could not count the visit");
+            }
         }
         ctx.insert("visits", &visits);
         return state.form_page(&req, &session, StatusCode::OK, "index.html", ctx);

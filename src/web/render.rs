@@ -95,6 +95,14 @@ fn html(status: StatusCode, body: String) -> HttpResponse {
         .body(body)
 }
 
+/// `res` with `cookie` added; a cookie that cannot be set is logged, never an error page.
+pub fn with_cookie(mut res: HttpResponse, cookie: &actix_web::cookie::Cookie<'_>) -> HttpResponse {
+    if let Err(e) = res.add_cookie(cookie) {
+        tracing::error!(error = %e, cookie = cookie.name(), "could not set a cookie");
+    }
+    res
+}
+
 /// A 303 to `location`: the answer to every successful form.
 pub fn see_other(location: &'static str) -> HttpResponse {
     HttpResponse::SeeOther()

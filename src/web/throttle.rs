@@ -183,24 +183,22 @@ impl LoginThrottle {
             });
         }
         let attempts = &mut table.attempts;
+        for key in counted.iter().chain(checked) {
+            if let Some(recent) = attempts.get_mut(key) {
+                forget_old(recent, now, self.window);
+            }
+        }
         // The user-wide count holds back only attempts from a pair that has failed itself.
         let pair_has_failed = counted.iter().any(|key| {
             matches!(key, Key::UserAddress(..))
-                && attempts.get_mut(key).is_some_and(|recent| {
-                    forget_old(recent, now, self.window);
-                    !recent.is_empty()
-                })
+                && attempts.get(key).is_some_and(|recent| !recent.is_empty())
         });
-        let mut longest = None;
-        for key in counted.iter().chain(checked) {
-            if matches!(key, Key::User(_)) && !pair_has_failed {
-                continue;
-            }
-            if let Some(recent) = attempts.get_mut(key) {
-                forget_old(recent, now, self.window);
-                longest = longest.max(self.wait(key, recent, now));
-            }
-        }
+        let longest = counted
+            .iter()
+            .chain(checked)
+            .filter(|key| pair_has_failed || !matches!(key, Key::User(_)))
+            .filter_map(|key| self.wait(key, attempts.get(key)?, now))
+            .max();
         if let Some(wait) = longest {
             return Err(wait);
         }

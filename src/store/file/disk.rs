@@ -162,7 +162,7 @@ impl Inner {
             return Ok(None);
         };
         if record.is_expired(now) {
-            if self.remove_if_expired(&digest, now)? != Expiry::Live {
+            if self.remove_judged(&digest, &path, version)? != Expiry::Live {
                 return Ok(None);
             }
             // Another process wrote a live version meanwhile: that is the session now.
@@ -177,15 +177,20 @@ impl Inner {
 
     /// The record at `path` and the version it was read from. A file that is not a session is
     /// moved aside; an I/O error is an error (a transient one must not cost a live session).
+    /// Whatever is not a record is forgotten.
     fn read(&self, digest: &[u8; 32], path: &Path) -> Result<Read, StoreError> {
+        let read = self.read_file(path)?;
+        if !matches!(read, Read::Record(..)) {
+            self.memo.forget(digest);
+        }
+        Ok(read)
+    }
+
+    fn read_file(&self, path: &Path) -> Result<Read, StoreError> {
         let (file, meta) = match open_regular(path).map_err(StoreError::io(path))? {
             Opened::Regular(file, meta) => (file, meta),
-            Opened::Missing => {
-                self.memo.forget(digest);
-                return Ok(Read::Missing);
-            }
+            Opened::Missing => return Ok(Read::Missing),
             Opened::NotRegular => {
-                self.memo.forget(digest);
                 self.quarantine(path, "not a regular file");
                 return Ok(Read::Quarantined);
             }
@@ -194,7 +199,6 @@ impl Inner {
         let bytes = match read_capped(file, self.max_bytes) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
-                self.memo.forget(digest);
                 self.quarantine(path, &format!("larger than {} bytes", self.max_bytes));
                 return Ok(Read::Quarantined);
             }
@@ -203,7 +207,6 @@ impl Inner {
         match SessionRecord::from_bytes(&bytes) {
             Ok(r) => Ok(Read::Record(r, version)),
             Err(e) => {
-                self.memo.forget(digest);
                 self.quarantine(path, &e.to_string());
                 Ok(Read::Quarantined)
             }
@@ -213,14 +216,13 @@ impl Inner {
     /// Writes `record` under a fresh id, re-rolling on the (astronomically unlikely) collision.
     pub(super) fn save(&self, record: &SessionRecord) -> Result<SessionKey, StoreError> {
         let bytes = record.to_bytes(self.max_bytes)?;
-        let pending = self.write_tmp(&bytes, Some(stamp(record.expires_at)))?;
+        let mut pending = self.write_tmp(&bytes, Some(stamp(record.expires_at)))?;
         for _ in 0..8 {
             let key = id::generate()?;
             let digest = id::digest(key.as_ref());
             let path = self.path_of(&digest);
             match atomic::place_new(&pending.path, &path).map_err(StoreError::io(&path))? {
                 Placed::Done => {
-                    let mut pending = pending;
                     pending.placed = true;
                     self.sync_dir()?;
                     self.remember_placed(digest, &pending.file, record);
@@ -289,9 +291,8 @@ impl Inner {
     /// vanished.
     fn replace(&self, digest: &[u8; 32], record: &SessionRecord) -> Result<bool, StoreError> {
         let bytes = record.to_bytes(self.max_bytes)?;
-        let pending = self.write_tmp(&bytes, Some(stamp(record.expires_at)))?;
+        let mut pending = self.write_tmp(&bytes, Some(stamp(record.expires_at)))?;
         let path = self.path_of(digest);
-        let mut pending = pending;
         match atomic::exchange(&pending.path, &path).map_err(StoreError::io(&path))? {
             Placed::Done => {
                 pending.placed = true;
@@ -376,12 +377,23 @@ impl Inner {
         now: OffsetDateTime,
     ) -> Result<Expiry, StoreError> {
         let path = self.path_of(digest);
-        let judged = match self.read(digest, &path)? {
-            Read::Missing => return Ok(Expiry::Absent),
-            Read::Quarantined => return Ok(Expiry::Quarantined),
-            Read::Record(record, _) if !record.is_expired(now) => return Ok(Expiry::Live),
-            Read::Record(_, version) => version,
-        };
+        match self.read(digest, &path)? {
+            Read::Missing => Ok(Expiry::Absent),
+            Read::Quarantined => Ok(Expiry::Quarantined),
+            Read::Record(record, _) if !record.is_expired(now) => Ok(Expiry::Live),
+            Read::Record(_, version) => self.remove_judged(digest, &path, version),
+        }
+    }
+
+    /// Deletes the file at `path` if it is still `judged`, the version found expired: it is taken
+    /// out of place and compared, and anything else taken is put back.
+    fn remove_judged(
+        &self,
+        digest: &[u8; 32],
+        path: &Path,
+        judged: FileVersion,
+    ) -> Result<Expiry, StoreError> {
+        let path = path.to_owned();
         let mut taken = self.tmp_path();
         let mut renamed = std::fs::rename(&path, &taken);
         if matches!(&renamed, Err(e) if e.kind() == io::ErrorKind::NotFound) && path.exists() {

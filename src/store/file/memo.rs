@@ -121,6 +121,7 @@ impl Memo {
     }
 
     /// How many sessions are remembered.
+    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.entries.len()
     }

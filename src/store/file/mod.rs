@@ -29,7 +29,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
@@ -44,7 +44,7 @@ mod sweep;
 use folder::{claim_temp_dir, create_private_dir, remove_dead_temp_dirs};
 use memo::{FileVersion, Memo};
 
-use super::io_threads::IoThreads;
+use super::io_threads::{Abandoned, IoThreads};
 use super::record::{expiry_after, SessionRecord, SessionState};
 use super::{id, StoreError};
 use crate::atomic::Durability;
@@ -142,12 +142,9 @@ impl FileStoreOptions {
 #[derive(Clone)]
 pub struct FileSessionStore {
     inner: Arc<Inner>,
-    swaps: crate::atomic::SwapSupport,
 }
 
 struct Inner {
-    /// This store itself, for jobs that the sweeper hands to the I/O threads.
-    me: Weak<Inner>,
     dir: PathBuf,
     tmp_root: PathBuf,
     corrupt_dir: PathBuf,
@@ -194,8 +191,7 @@ impl FileSessionStore {
         }
         let tmp = claim_temp_dir(&tmp_root)?;
         let io = IoThreads::start("session-io", options.io_threads)?;
-        let inner = Arc::new_cyclic(|me| Inner {
-            me: me.clone(),
+        let inner = Arc::new(Inner {
             corrupt_dir: dir.join(".corrupt"),
             dir,
             tmp_root,
@@ -214,37 +210,24 @@ impl FileSessionStore {
             });
         }
         // Warns once if this file system makes updates non-atomic (NFS, some FUSE).
-        let swaps = crate::atomic::probe_swaps(&inner.dir).map_err(StoreError::io(&inner.dir))?;
-        Ok(Self { inner, swaps })
+        crate::atomic::probe_swaps(&inner.dir).map_err(StoreError::io(&inner.dir))?;
+        Ok(Self { inner })
     }
 
-    /// Whether an update of a session file is one atomic exchange in this folder.
-    pub fn swap_support(&self) -> &crate::atomic::SwapSupport {
-        &self.swaps
-    }
-
-    /// Runs file work for the session with `digest` on the store's I/O thread for it.
+    /// Runs file work for the session with `digest` on the store's I/O thread for it. A write
+    /// is carried out even if the request is cancelled; a read (`Abandoned::Skip`) is skipped
+    /// if its caller has gone by then.
     async fn on_io_thread<T: Send + 'static>(
         &self,
         digest: &[u8; 32],
-        work: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let inner = Arc::clone(&self.inner);
-        let result = self.inner.io.run(digest[0], move || work(&inner)).await;
-        self.note_failure(result)
-    }
-
-    /// As [`Self::on_io_thread`] for a read, which is skipped if its caller has gone by then.
-    async fn read_on_io_thread<T: Send + 'static>(
-        &self,
-        digest: &[u8; 32],
+        abandoned: Abandoned,
         work: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let inner = Arc::clone(&self.inner);
         let result = self
             .inner
             .io
-            .run_read(digest[0], move || work(&inner))
+            .run(digest[0], abandoned, move || work(&inner))
             .await;
         self.note_failure(result)
     }
@@ -285,7 +268,7 @@ impl FileSessionStore {
         {
             return Ok(());
         }
-        self.read_on_io_thread(&[0; 32], Inner::check_writable)
+        self.on_io_thread(&[0; 32], Abandoned::Skip, Inner::check_writable)
             .await?;
         *self.inner.healthy_at.lock() = Some(std::time::Instant::now());
         Ok(())
@@ -299,16 +282,11 @@ impl FileSessionStore {
         let key = key.to_owned();
         let digest = id::digest(&key);
         let record = self
-            .on_io_thread(&digest, move |inner| {
+            .on_io_thread(&digest, Abandoned::Skip, move |inner| {
                 inner.load(&key, OffsetDateTime::now_utc())
             })
             .await?;
         Ok(record.map(|r| r.expires_at))
-    }
-
-    /// How many sessions this process remembers (for tests and benchmarks).
-    pub fn remembered(&self) -> usize {
-        self.inner.memo.len()
     }
 }
 
@@ -339,7 +317,7 @@ impl SessionStore for FileSessionStore {
             _ => {}
         }
         let record = self
-            .read_on_io_thread(&digest, move |inner| {
+            .on_io_thread(&digest, Abandoned::Skip, move |inner| {
                 inner.load(&key, OffsetDateTime::now_utc())
             })
             .await?;
@@ -356,7 +334,9 @@ impl SessionStore for FileSessionStore {
         // A new session has no thread of its own yet: any will do.
         let affinity = u8::try_from(now.nanosecond() & 0xff).unwrap_or(0);
         Ok(self
-            .on_io_thread(&[affinity; 32], move |inner| inner.save(&record))
+            .on_io_thread(&[affinity; 32], Abandoned::StillRun, move |inner| {
+                inner.save(&record)
+            })
             .await?)
     }
 
@@ -374,7 +354,7 @@ impl SessionStore for FileSessionStore {
         }
         let digest = id::digest(key.as_ref());
         Ok(self
-            .on_io_thread(&digest, move |inner| {
+            .on_io_thread(&digest, Abandoned::StillRun, move |inner| {
                 inner.update(key, record, OffsetDateTime::now_utc())
             })
             .await?)
@@ -397,7 +377,9 @@ impl SessionStore for FileSessionStore {
         }
         let ttl = *ttl;
         Ok(self
-            .on_io_thread(&digest, move |inner| inner.update_ttl(&key, &ttl, now))
+            .on_io_thread(&digest, Abandoned::StillRun, move |inner| {
+                inner.update_ttl(&key, &ttl, now)
+            })
             .await?)
     }
 
@@ -408,7 +390,9 @@ impl SessionStore for FileSessionStore {
         }
         let digest = id::digest(&key);
         Ok(self
-            .on_io_thread(&digest, move |inner| inner.remove(&digest))
+            .on_io_thread(&digest, Abandoned::StillRun, move |inner| {
+                inner.remove(&digest)
+            })
             .await?)
     }
 }

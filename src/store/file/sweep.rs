@@ -5,6 +5,7 @@
 //! quarantined files.
 
 use std::fs::File;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use time::OffsetDateTime;
@@ -18,7 +19,7 @@ use super::{Inner, SweepReport, QUARANTINE_DAYS};
 const BATCH: usize = 64;
 
 impl Inner {
-    pub(super) fn sweep_and_log(&self) {
+    pub(super) fn sweep_and_log(self: &Arc<Self>) {
         let started = std::time::Instant::now();
         let report = self.sweep(OffsetDateTime::now_utc());
         if report != SweepReport::default() {
@@ -33,7 +34,7 @@ impl Inner {
     }
 
     /// Deletes what has expired at `now`. Blocking; never call it on an I/O thread.
-    pub(super) fn sweep(&self, now: OffsetDateTime) -> SweepReport {
+    pub(super) fn sweep(self: &Arc<Self>, now: OffsetDateTime) -> SweepReport {
         let mut report = SweepReport {
             stale_temp_dirs: remove_dead_temp_dirs(&self.tmp_root),
             ..SweepReport::default()
@@ -75,13 +76,16 @@ impl Inner {
     }
 
     /// Has the I/O thread of `batch` (one thread's sessions) delete those still expired.
-    fn expire(&self, batch: Vec<[u8; 32]>, now: OffsetDateTime, report: &mut SweepReport) {
+    fn expire(
+        self: &Arc<Self>,
+        batch: Vec<[u8; 32]>,
+        now: OffsetDateTime,
+        report: &mut SweepReport,
+    ) {
         let Some(first) = batch.first().copied() else {
             return;
         };
-        let Some(inner) = self.me.upgrade() else {
-            return;
-        };
+        let inner = Arc::clone(self);
         let outcome = self.io.run_blocking(first[0], move || {
             let mut done = SweepReport::default();
             for digest in &batch {
