@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use actix_session::storage::{SaveError, SessionKey, SessionStore};
-use session_server::store::{id, FileSessionStore, FileStoreOptions, MemorySessionStore};
+use session_server::store::{id, FileSessionStore, FileStoreOptions, MemorySessionStore, Store};
 
 type State = HashMap<String, String>;
 
@@ -30,15 +30,9 @@ pub trait Conformance: SessionStore {
     async fn expiry(&self, key: &str) -> Option<time::OffsetDateTime>;
 }
 
-impl Conformance for FileSessionStore {
+impl Conformance for Store {
     async fn expiry(&self, key: &str) -> Option<time::OffsetDateTime> {
         self.expires_at(key).await.expect("expires_at")
-    }
-}
-
-impl Conformance for MemorySessionStore {
-    async fn expiry(&self, key: &str) -> Option<time::OffsetDateTime> {
-        self.expires_at(key)
     }
 }
 
@@ -333,7 +327,12 @@ macro_rules! conformance {
     };
 }
 
-fn file_store() -> (FileSessionStore, tempfile::TempDir) {
+fn file_store() -> (Store, tempfile::TempDir) {
+    let (store, dir) = plain_file_store();
+    (Store::new(store), dir)
+}
+
+fn plain_file_store() -> (FileSessionStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = FileSessionStore::open(
         FileStoreOptions::new(dir.path().join("sessions"))
@@ -344,33 +343,42 @@ fn file_store() -> (FileSessionStore, tempfile::TempDir) {
     (store, dir)
 }
 
-fn uncached_file_store() -> (FileSessionStore, tempfile::TempDir) {
+fn uncached_file_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = FileStoreOptions::new(dir.path().join("sessions"))
         .cleanup_interval(None)
         .max_session_bytes(LIMIT)
         .read_cache(false)
         .io_threads(4);
-    (FileSessionStore::open(options).expect("open"), dir)
+    (
+        Store::new(FileSessionStore::open(options).expect("open")),
+        dir,
+    )
 }
 
-fn fsync_file_store() -> (FileSessionStore, tempfile::TempDir) {
+fn fsync_file_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = FileStoreOptions::new(dir.path().join("sessions"))
         .cleanup_interval(None)
         .max_session_bytes(LIMIT)
         .durability(session_server::atomic::Durability::Fsync);
-    (FileSessionStore::open(options).expect("open"), dir)
+    (
+        Store::new(FileSessionStore::open(options).expect("open")),
+        dir,
+    )
 }
 
 conformance!(filesystem, file_store());
 conformance!(filesystem_fsync, fsync_file_store());
 conformance!(filesystem_uncached, uncached_file_store());
-conformance!(memory, (MemorySessionStore::with_limit(None, LIMIT), ()));
+conformance!(
+    memory,
+    (Store::new(MemorySessionStore::with_limit(None, LIMIT)), ())
+);
 
 #[actix_web::test]
 async fn sweepers_delete_only_expired_sessions() {
-    let (file, _dir) = file_store();
+    let (file, _dir) = plain_file_store();
     let memory = MemorySessionStore::new(None);
     for _ in 0..3 {
         file.save(state(&[("a", "1")]), &ttl(1))

@@ -41,6 +41,28 @@ pub enum StoreError {
     /// A job panicked on an I/O thread: that one request fails, the thread goes on.
     #[error("a session store job panicked: {0}")]
     JobPanicked(String),
+    /// The engine behind the store (Redis, a database) refused, failed or could not be reached.
+    #[error("the {engine} session engine failed: {source}")]
+    Engine {
+        engine: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The engine did not answer within the configured time.
+    #[error("the {engine} session engine did not answer within {after:?}")]
+    EngineTimeout {
+        engine: &'static str,
+        after: std::time::Duration,
+    },
+    /// What is stored under a session's key is not a session record this build reads.
+    #[error("the stored session is not a session record: {0}")]
+    NotARecord(#[source] super::record::RecordError),
+    /// The store type cannot do this (listing sessions of a cookie store, say).
+    #[error("the {kind} store does not support {what}")]
+    Unsupported {
+        kind: &'static str,
+        what: &'static str,
+    },
 }
 
 /// What a store failure means for the page a client gets.
@@ -77,6 +99,13 @@ impl StoreError {
             FailureKind::Unavailable
         };
         let _ = LAST_FAILURE.try_with(|slot| slot.set(Some(kind)));
+    }
+
+    /// Notes this failure for [`watch_failures`] and hands it on, for errors that reach
+    /// actix-session untyped.
+    pub(crate) fn recorded(self) -> Self {
+        self.record();
+        self
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {

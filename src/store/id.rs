@@ -10,16 +10,80 @@ use sha2::{Digest, Sha256};
 
 use super::StoreError;
 
+/// A session id of exactly the shape [`generate`] gives: the only kind of id a store ever sees.
+/// A cookie value that is not one is "no session" and never reaches a store, a file name or a
+/// key. Its `Debug` shows the log tag only, so that no log line carries a usable id.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionId {
+    text: String,
+    digest: [u8; 32],
+}
+
+impl SessionId {
+    /// `text` as an id, if it is well formed.
+    pub fn parse(text: &str) -> Option<Self> {
+        is_well_formed(text).then(|| Self {
+            digest: digest(text),
+            text: text.to_owned(),
+        })
+    }
+
+    /// A fresh id from the OS CSPRNG.
+    pub fn generate() -> Result<Self, StoreError> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(StoreError::RandomSource)?;
+        let text = URL_SAFE_NO_PAD.encode(bytes);
+        Ok(Self {
+            digest: digest(&text),
+            text,
+        })
+    }
+
+    /// The id as the cookie carries it.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// SHA-256 of the id: what stores index and name a session by.
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.digest
+    }
+
+    /// Lower-case hex of the digest: the session's name on disk and in an engine.
+    pub fn stem(&self) -> String {
+        stem(&self.digest)
+    }
+
+    /// The short tag log lines use.
+    pub fn log_tag(&self) -> String {
+        hex::encode(&self.digest[..6])
+    }
+
+    /// The id as actix-session's key type. 43 characters are far below actix-session's
+    /// 4064-byte cap: this is never refused.
+    pub fn into_key(self) -> Result<SessionKey, StoreError> {
+        SessionKey::try_from(self.text).map_err(|e| StoreError::KeyRefused(Box::new(e)))
+    }
+}
+
+impl AsRef<str> for SessionId {
+    fn as_ref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SessionId({})", self.log_tag())
+    }
+}
+
 /// Length of a session id: 32 random bytes in unpadded base64url.
 pub const ID_LEN: usize = 43;
 
 /// A fresh session id.
 pub fn generate() -> Result<SessionKey, StoreError> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(StoreError::RandomSource)?;
-    // 43 characters are far below actix-session's 4064-byte cap: this is never refused.
-    SessionKey::try_from(URL_SAFE_NO_PAD.encode(bytes))
-        .map_err(|e| StoreError::KeyRefused(Box::new(e)))
+    SessionId::generate()?.into_key()
 }
 
 /// Whether `id` has exactly the shape [`generate`] gives. Anything else is "no session" and

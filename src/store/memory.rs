@@ -11,12 +11,22 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use async_trait::async_trait;
 use parking_lot::{Mutex, MutexGuard};
 use time::OffsetDateTime;
 
+use super::backend::{Capabilities, SessionBackend, SessionSummary};
 use super::record::{SessionRecord, SessionState};
-use super::{id, StoreError};
+use super::{SessionId, Store, StoreError};
+use crate::config::SessionConfig;
+
+/// The memory store `config` describes.
+pub(super) fn open(config: &SessionConfig) -> Result<Store, StoreError> {
+    Ok(Store::new(MemorySessionStore::with_limit(
+        Some(config.filesystem.cleanup_interval),
+        config.max_session_bytes,
+    )))
+}
 
 type Sessions = Mutex<HashMap<[u8; 32], SessionRecord>>;
 
@@ -69,12 +79,6 @@ impl MemorySessionStore {
         sweep(&mut self.map(), OffsetDateTime::now_utc())
     }
 
-    /// When the session ends, if it is live.
-    pub fn expires_at(&self, key: &str) -> Option<OffsetDateTime> {
-        let now = OffsetDateTime::now_utc();
-        live(&mut self.map(), key, now).map(|r| r.expires_at)
-    }
-
     fn map(&self) -> MutexGuard<'_, HashMap<[u8; 32], SessionRecord>> {
         self.sessions.lock()
     }
@@ -91,15 +95,13 @@ impl MemorySessionStore {
         Ok(record)
     }
 
-    fn insert_new(&self, record: SessionRecord) -> Result<SessionKey, StoreError> {
+    fn insert_new(&self, record: SessionRecord) -> Result<SessionId, StoreError> {
         let mut map = self.map();
         for _ in 0..8 {
-            let key = id::generate()?;
-            if let std::collections::hash_map::Entry::Vacant(slot) =
-                map.entry(id::digest(key.as_ref()))
-            {
+            let id = SessionId::generate()?;
+            if let std::collections::hash_map::Entry::Vacant(slot) = map.entry(*id.digest()) {
                 slot.insert(record);
-                return Ok(key);
+                return Ok(id);
             }
         }
         Err(StoreError::IdsExhausted)
@@ -109,18 +111,15 @@ impl MemorySessionStore {
 /// The live record of `key`; an expired one is dropped on the spot.
 fn live<'a>(
     map: &'a mut HashMap<[u8; 32], SessionRecord>,
-    key: &str,
+    id: &SessionId,
     now: OffsetDateTime,
 ) -> Option<&'a mut SessionRecord> {
-    if !id::is_well_formed(key) {
+    let digest = id.digest();
+    if map.get(digest)?.is_expired(now) {
+        map.remove(digest);
         return None;
     }
-    let digest = id::digest(key);
-    if map.get(&digest)?.is_expired(now) {
-        map.remove(&digest);
-        return None;
-    }
-    map.get_mut(&digest)
+    map.get_mut(digest)
 }
 
 fn sweep(map: &mut HashMap<[u8; 32], SessionRecord>, now: OffsetDateTime) -> usize {
@@ -129,58 +128,95 @@ fn sweep(map: &mut HashMap<[u8; 32], SessionRecord>, now: OffsetDateTime) -> usi
     before - map.len()
 }
 
-impl SessionStore for MemorySessionStore {
-    async fn load(&self, key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
+#[async_trait]
+impl SessionBackend for MemorySessionStore {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            server_side: true,
+            shared: false,
+            can_list: true,
+            expires_by_itself: false,
+        }
+    }
+
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionState>, StoreError> {
         let now = OffsetDateTime::now_utc();
-        Ok(live(&mut self.map(), key.as_ref(), now).map(|r| r.state()))
+        Ok(live(&mut self.map(), id, now).map(|r| r.state()))
     }
 
     async fn save(
         &self,
         state: SessionState,
         ttl: &time::Duration,
-    ) -> Result<SessionKey, SaveError> {
+    ) -> Result<SessionId, StoreError> {
         let record = self.record(&state, ttl)?;
-        Ok(self.insert_new(record)?)
+        self.insert_new(record)
     }
 
     async fn update(
         &self,
-        key: SessionKey,
+        id: SessionId,
         state: SessionState,
         ttl: &time::Duration,
-    ) -> Result<SessionKey, UpdateError> {
+    ) -> Result<SessionId, StoreError> {
         let now = OffsetDateTime::now_utc();
         let mut record = SessionRecord::new(&state, now, now, ttl)?;
         let mut map = self.map();
-        let Some(old) = live(&mut map, key.as_ref(), now) else {
+        let Some(old) = live(&mut map, &id, now) else {
             // Ended (logged out, expired) while the request ran: deletion wins, and the fresh id
             // handed back has no session behind it. Nothing is written, so no size is checked:
             // the file store's order.
-            return Ok(id::generate()?);
+            return SessionId::generate();
         };
         record.to_bytes(self.max_bytes)?;
         record.created_at = old.created_at;
         *old = record;
-        Ok(key)
+        Ok(id)
     }
 
-    async fn update_ttl(
-        &self,
-        key: &SessionKey,
-        ttl: &time::Duration,
-    ) -> Result<(), anyhow::Error> {
+    async fn update_ttl(&self, id: &SessionId, ttl: &time::Duration) -> Result<(), StoreError> {
         let now = OffsetDateTime::now_utc();
-        if let Some(r) = live(&mut self.map(), key.as_ref(), now) {
+        if let Some(r) = live(&mut self.map(), id, now) {
             r.extend(now, ttl)?;
         }
         Ok(())
     }
 
-    async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
-        if id::is_well_formed(key.as_ref()) {
-            self.map().remove(&id::digest(key.as_ref()));
-        }
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.map().remove(id.digest());
         Ok(())
     }
+
+    async fn expires_at(&self, id: &SessionId) -> Result<Option<OffsetDateTime>, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        Ok(live(&mut self.map(), id, now).map(|r| r.expires_at))
+    }
+
+    async fn check_health(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        Ok(u64::try_from(self.sweep()).unwrap_or(u64::MAX))
+    }
+
+    async fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        Ok(self
+            .map()
+            .iter()
+            .filter(|(_, r)| !r.is_expired(now))
+            .map(|(digest, r)| SessionSummary {
+                stem: super::id::stem(digest),
+                expires_at: r.expires_at,
+                bytes: None,
+            })
+            .collect())
+    }
 }
+
+actix_store!(MemorySessionStore, s => s);

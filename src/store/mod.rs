@@ -1,11 +1,17 @@
-//! Where sessions are kept. Each store type is a small type implementing actix-session's
-//! [`SessionStore`]; [`ConfiguredStore`] is the one `config.toml` chose.
+//! Where sessions are kept. [`open`] builds the store `config.toml` chose; every caller uses it,
+//! and nothing outside this module knows which folders, connections or URLs a store uses.
 //!
-//! - [`file`](mod@file): one JSON file per session (`type = "filesystem"`).
-//! - [`memory`]: this process's memory (`type = "memory"`).
-//! - [`record`]: what a stored session is, shared by both.
-//! - [`id`]: session ids and their check.
+//! - [`backend`]: [`SessionBackend`], what every store type implements, and its contract.
+//! - [`Store`]: any backend, adapted to actix-session's `SessionStore` by [`actix`], which checks
+//!   the cookie's id once, for every type.
+//! - One file (or folder) per store type: [`file`](mod@file) (`filesystem`), [`memory`].
+//! - Shared pieces: [`record`] (what a stored session is), [`id`] (session ids), [`error`].
+//!
+//! Adding a store type is its own file, its config table, and one line in [`open`].
 
+#[macro_use]
+mod actix;
+pub mod backend;
 pub mod error;
 pub mod file;
 pub mod id;
@@ -14,89 +20,65 @@ pub mod memory;
 pub mod record;
 mod sweeper;
 
-use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use std::sync::Arc;
 
+use crate::config::{SessionConfig, StoreType};
+pub use backend::{Capabilities, SessionBackend, SessionSummary};
 pub use error::StoreError;
 pub use file::{FileSessionStore, FileStoreOptions, SweepReport};
+pub use id::SessionId;
 pub use memory::MemorySessionStore;
 pub use record::{SessionRecord, SessionState};
 
-/// The store type chosen in `config.toml`.
-#[derive(Clone)]
-#[non_exhaustive]
-pub enum ConfiguredStore {
-    Filesystem(FileSessionStore),
-    Memory(MemorySessionStore),
+/// Opens the store `config` names. Connections to an engine are made when first needed (and made
+/// again after a failure), so that a server whose engine is down starts, answers 503 for
+/// sessions, and recovers by itself.
+pub fn open(config: &SessionConfig) -> Result<Store, StoreError> {
+    match config.store {
+        StoreType::Filesystem => file::open(config),
+        StoreType::Memory => memory::open(config),
+    }
 }
 
-impl ConfiguredStore {
+/// A session store of any type. Cheap to clone: clones share the backend.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn SessionBackend>,
+}
+
+impl Store {
+    pub fn new(backend: impl SessionBackend) -> Self {
+        Self {
+            backend: Arc::new(backend),
+        }
+    }
+
+    /// The backend, for what actix-session does not ask: health, listing, expiry.
+    pub fn backend(&self) -> &dyn SessionBackend {
+        &*self.backend
+    }
+
+    /// The store type's name, as `config.toml` spells it.
+    pub fn kind(&self) -> &'static str {
+        self.backend.kind()
+    }
+
+    pub fn capabilities(&self) -> Capabilities {
+        self.backend.capabilities()
+    }
+
     /// Whether a session could be written and read right now.
     pub async fn check_health(&self) -> Result<(), StoreError> {
-        match self {
-            Self::Filesystem(s) => s.check_writable().await,
-            Self::Memory(_) => Ok(()),
-        }
+        self.backend.check_health().await
     }
 
-    /// When the session with this id ends, if it is live: the store's bookkeeping, which handlers
-    /// never find in the session's data.
+    /// When the session with this cookie value ends, if it is live.
     pub async fn expires_at(&self, key: &str) -> Result<Option<time::OffsetDateTime>, StoreError> {
-        match self {
-            Self::Filesystem(s) => s.expires_at(key).await,
-            Self::Memory(s) => Ok(s.expires_at(key)),
-        }
-    }
-
-    /// A short name for logs and pages.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Filesystem(_) => "filesystem",
-            Self::Memory(_) => "memory",
+        match SessionId::parse(key) {
+            Some(id) => self.backend.expires_at(&id).await,
+            None => Ok(None),
         }
     }
 }
 
-/// Forwards each call to the chosen store.
-macro_rules! forward {
-    ($self:ident, $store:ident => $call:expr) => {
-        match $self {
-            ConfiguredStore::Filesystem($store) => $call,
-            ConfiguredStore::Memory($store) => $call,
-        }
-    };
-}
-
-impl SessionStore for ConfiguredStore {
-    async fn load(&self, key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
-        forward!(self, s => s.load(key).await)
-    }
-
-    async fn save(
-        &self,
-        state: SessionState,
-        ttl: &time::Duration,
-    ) -> Result<SessionKey, SaveError> {
-        forward!(self, s => s.save(state, ttl).await)
-    }
-
-    async fn update(
-        &self,
-        key: SessionKey,
-        state: SessionState,
-        ttl: &time::Duration,
-    ) -> Result<SessionKey, UpdateError> {
-        forward!(self, s => s.update(key, state, ttl).await)
-    }
-
-    async fn update_ttl(
-        &self,
-        key: &SessionKey,
-        ttl: &time::Duration,
-    ) -> Result<(), anyhow::Error> {
-        forward!(self, s => s.update_ttl(key, ttl).await)
-    }
-
-    async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
-        forward!(self, s => s.delete(key).await)
-    }
-}
+actix_store!(Store, s => &*s.backend);

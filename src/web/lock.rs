@@ -22,7 +22,7 @@ use actix_web::middleware::Next;
 use actix_web::web;
 use parking_lot::Mutex;
 
-use crate::store::id;
+use crate::store::{id, SessionId};
 
 /// Past this many remembered sessions, entries nobody waits on are dropped.
 const PRUNE_AT: usize = 10_000;
@@ -49,7 +49,7 @@ impl SessionLocks {
     /// The session id in the request's cookie, if its signature holds and its shape is right.
     fn session_digest(&self, req: &ServiceRequest) -> Option<[u8; 32]> {
         let id = super::signed_cookie_value(req.request(), &self.key, &self.cookie_name)?;
-        id::is_well_formed(&id).then(|| id::digest(&id))
+        SessionId::parse(&id).map(|id| *id.digest())
     }
 
     fn mutex_for(&self, digest: [u8; 32]) -> Arc<tokio::sync::Mutex<()>> {

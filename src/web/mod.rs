@@ -31,9 +31,7 @@ use actix_web_flash_messages::{FlashMessagesFramework, IncomingFlashMessages, Le
 use tera::Context;
 
 use crate::config::{self, Config, StoreType};
-use crate::store::{
-    ConfiguredStore, FileSessionStore, FileStoreOptions, MemorySessionStore, StoreError,
-};
+use crate::store::{Store, StoreError};
 use crate::users::UserDb;
 use csrf::Csrf;
 use render::{Flash, Templates};
@@ -45,7 +43,7 @@ pub const FORM_LIMIT: usize = 16 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub store: ConfiguredStore,
+    pub store: Store,
     pub users: Arc<UserDb>,
     pub templates: Arc<Templates>,
     pub keys: CookieKeys,
@@ -102,27 +100,9 @@ impl AppState {
     pub fn new(config: Config, key: Key) -> Result<Self, StartError> {
         let keys = CookieKeys::derive(&key);
         let s = &config.session;
-        let store = match s.store {
-            StoreType::Filesystem => ConfiguredStore::Filesystem(FileSessionStore::open(
-                FileStoreOptions::new(&s.filesystem.dir)
-                    .cleanup_interval(Some(s.filesystem.cleanup_interval))
-                    .durability(s.filesystem.durability)
-                    .io_threads(s.filesystem.io_threads)
-                    // Sound with `lock` too: each load checks that the file is still the version
-                    // remembered, so a request reads what the previous one wrote, in any process.
-                    .read_cache(s.filesystem.read_cache)
-                    .max_session_bytes(s.max_session_bytes),
-            )?),
-            StoreType::Memory => ConfiguredStore::Memory(MemorySessionStore::with_limit(
-                Some(s.filesystem.cleanup_interval),
-                s.max_session_bytes,
-            )),
-        };
+        let store = crate::store::open(s)?;
         let locks = s.lock.then(|| {
-            let files = match &store {
-                ConfiguredStore::Filesystem(f) => Some(f.dir().join(".locks")),
-                ConfiguredStore::Memory(_) => None,
-            };
+            let files = (s.store == StoreType::Filesystem).then(|| s.filesystem.dir.join(".locks"));
             web::Data::new(lock::SessionLocks::new(
                 keys.session.clone(),
                 &s.cookie_name,
@@ -180,7 +160,7 @@ impl AppState {
         }
     }
 
-    fn session_middleware(&self) -> SessionMiddleware<ConfiguredStore> {
+    fn session_middleware(&self) -> SessionMiddleware<Store> {
         let s = &self.config.session;
         let ttl = s.ttl();
         let policy = if s.refresh_each_request {

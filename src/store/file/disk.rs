@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
-use actix_session::storage::SessionKey;
 use time::OffsetDateTime;
 
 use super::folder::{claim_temp_dir, create_private_dir, read_capped};
@@ -16,7 +15,7 @@ use super::memo::FileVersion;
 use super::Inner;
 use crate::atomic::{self, Durability, Placed};
 use crate::store::record::{expiry_after, SessionRecord};
-use crate::store::{id, StoreError};
+use crate::store::{id, SessionId, StoreError};
 
 /// A new version written to this process's temporary folder, not yet in place. Dropped without
 /// being placed (an error, a refused write, a panic), it removes its file.
@@ -153,10 +152,10 @@ impl Inner {
     /// Reads a session. Unreadable files are moved aside and expired ones deleted, both as absent.
     pub(super) fn load(
         &self,
-        key: &str,
+        key: &SessionId,
         now: OffsetDateTime,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let digest = id::digest(key);
+        let digest = *key.digest();
         let path = self.path_of(&digest);
         let Read::Record(mut record, mut version) = self.read(&digest, &path)? else {
             return Ok(None);
@@ -214,12 +213,12 @@ impl Inner {
     }
 
     /// Writes `record` under a fresh id, re-rolling on the (astronomically unlikely) collision.
-    pub(super) fn save(&self, record: &SessionRecord) -> Result<SessionKey, StoreError> {
+    pub(super) fn save(&self, record: &SessionRecord) -> Result<SessionId, StoreError> {
         let bytes = record.to_bytes(self.max_bytes)?;
         let mut pending = self.write_tmp(&bytes, Some(stamp(record.expires_at)))?;
         for _ in 0..8 {
-            let key = id::generate()?;
-            let digest = id::digest(key.as_ref());
+            let key = SessionId::generate()?;
+            let digest = *key.digest();
             let path = self.path_of(&digest);
             match atomic::place_new(&pending.path, &path).map_err(StoreError::io(&path))? {
                 Placed::Done => {
@@ -239,32 +238,24 @@ impl Inner {
     /// returned has no file behind it, so the client's next request is anonymous.
     pub(super) fn update(
         &self,
-        key: SessionKey,
+        key: SessionId,
         mut record: SessionRecord,
         now: OffsetDateTime,
-    ) -> Result<SessionKey, StoreError> {
-        let digest = id::digest(key.as_ref());
+    ) -> Result<SessionId, StoreError> {
+        let digest = *key.digest();
         let Some((created_at, expires_at)) = self.times(&digest, now)? else {
-            return self.ended(key.as_ref());
+            return ended(&key);
         };
         if expires_at <= now {
             self.remove_if_expired(&digest, now)?;
-            return self.ended(key.as_ref());
+            return ended(&key);
         }
         record.created_at = created_at;
         if self.replace(&digest, &record)? {
             Ok(key)
         } else {
-            self.ended(key.as_ref())
+            ended(&key)
         }
-    }
-
-    fn ended(&self, key: &str) -> Result<SessionKey, StoreError> {
-        tracing::info!(
-            session = %id::log_tag(key),
-            "session ended while a request was using it; that request's changes are dropped"
-        );
-        id::generate()
     }
 
     /// When the session began and ends: remembered, or read from its file; `None` if it has no
@@ -327,11 +318,11 @@ impl Inner {
     /// ended session (no file, or expired) is left ended.
     pub(super) fn update_ttl(
         &self,
-        key: &str,
+        key: &SessionId,
         ttl: &time::Duration,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let digest = id::digest(key);
+        let digest = *key.digest();
         if self.expiry_reached(&digest, expiry_after(now, ttl)?) {
             return Ok(());
         }
@@ -345,7 +336,7 @@ impl Inner {
             // A file written by hand more compactly than the store writes it: keeping its old
             // expiry beats failing every request of the session until then.
             Err(StoreError::TooLarge { size, limit }) => {
-                tracing::warn!(session = %id::log_tag(key), size, limit, "session over the size limit once rewritten; its expiry was not moved");
+                tracing::warn!(session = %key.log_tag(), size, limit, "session over the size limit once rewritten; its expiry was not moved");
                 Ok(())
             }
             Err(e) => Err(e),
@@ -491,4 +482,13 @@ impl Inner {
             }
         }
     }
+}
+
+/// The answer to a write of a session that has ended: deletion wins.
+pub(super) fn ended(key: &SessionId) -> Result<SessionId, StoreError> {
+    tracing::info!(
+        session = %key.log_tag(),
+        "session ended while a request was using it; that request's changes are dropped"
+    );
+    SessionId::generate()
 }

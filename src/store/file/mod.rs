@@ -32,7 +32,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use async_trait::async_trait;
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
@@ -44,10 +44,27 @@ mod sweep;
 use folder::{claim_temp_dir, create_private_dir, remove_dead_temp_dirs};
 use memo::{FileVersion, Memo};
 
+use super::backend::{Capabilities, SessionBackend, SessionSummary};
 use super::io_threads::{Abandoned, IoThreads};
 use super::record::{expiry_after, SessionRecord, SessionState};
-use super::{id, StoreError};
+use super::{id, SessionId, Store, StoreError};
 use crate::atomic::Durability;
+use crate::config::SessionConfig;
+
+/// The file store `config` describes.
+pub(super) fn open(config: &SessionConfig) -> Result<Store, StoreError> {
+    let fs = &config.filesystem;
+    Ok(Store::new(FileSessionStore::open(
+        FileStoreOptions::new(&fs.dir)
+            .cleanup_interval(Some(fs.cleanup_interval))
+            .durability(fs.durability)
+            .io_threads(fs.io_threads)
+            // Sound with `lock` too: each load checks that the file is still the version
+            // remembered, so a request reads what the previous one wrote, in any process.
+            .read_cache(fs.read_cache)
+            .max_session_bytes(config.max_session_bytes),
+    )?))
+}
 
 /// Quarantined files older than this are deleted by the sweeper.
 pub const QUARANTINE_DAYS: u64 = 7;
@@ -273,30 +290,26 @@ impl FileSessionStore {
         *self.inner.healthy_at.lock() = Some(std::time::Instant::now());
         Ok(())
     }
-
-    /// When the session ends, if it is live.
-    pub async fn expires_at(&self, key: &str) -> Result<Option<OffsetDateTime>, StoreError> {
-        if !id::is_well_formed(key) {
-            return Ok(None);
-        }
-        let key = key.to_owned();
-        let digest = id::digest(&key);
-        let record = self
-            .on_io_thread(&digest, Abandoned::Skip, move |inner| {
-                inner.load(&key, OffsetDateTime::now_utc())
-            })
-            .await?;
-        Ok(record.map(|r| r.expires_at))
-    }
 }
 
-impl SessionStore for FileSessionStore {
-    async fn load(&self, key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
-        let key: String = key.as_ref().to_owned();
-        if !id::is_well_formed(&key) {
-            return Ok(None);
+#[async_trait]
+impl SessionBackend for FileSessionStore {
+    fn kind(&self) -> &'static str {
+        "filesystem"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            server_side: true,
+            // Every process on this machine serving the same folder sees the same sessions.
+            shared: true,
+            can_list: true,
+            expires_by_itself: false,
         }
-        let digest = id::digest(&key);
+    }
+
+    async fn load(&self, key: &SessionId) -> Result<Option<SessionState>, StoreError> {
+        let digest = *key.digest();
         // One stat on the worker: a vanished file is answered at once, and a file that is still
         // the version remembered is served from memory, with no hop to the I/O thread.
         let path = self.inner.path_of(&digest);
@@ -316,6 +329,7 @@ impl SessionStore for FileSessionStore {
             // Anything else is the I/O thread's to read, and to report.
             _ => {}
         }
+        let key = key.clone();
         let record = self
             .on_io_thread(&digest, Abandoned::Skip, move |inner| {
                 inner.load(&key, OffsetDateTime::now_utc())
@@ -328,74 +342,86 @@ impl SessionStore for FileSessionStore {
         &self,
         state: SessionState,
         ttl: &time::Duration,
-    ) -> Result<SessionKey, SaveError> {
+    ) -> Result<SessionId, StoreError> {
         let now = OffsetDateTime::now_utc();
         let record = SessionRecord::new(&state, now, now, ttl)?;
         // A new session has no thread of its own yet: any will do.
         let affinity = u8::try_from(now.nanosecond() & 0xff).unwrap_or(0);
-        Ok(self
-            .on_io_thread(&[affinity; 32], Abandoned::StillRun, move |inner| {
-                inner.save(&record)
-            })
-            .await?)
+        self.on_io_thread(&[affinity; 32], Abandoned::StillRun, move |inner| {
+            inner.save(&record)
+        })
+        .await
     }
 
     async fn update(
         &self,
-        key: SessionKey,
+        key: SessionId,
         state: SessionState,
         ttl: &time::Duration,
-    ) -> Result<SessionKey, UpdateError> {
+    ) -> Result<SessionId, StoreError> {
         let now = OffsetDateTime::now_utc();
         let record = SessionRecord::new(&state, now, now, ttl)?;
-        if !id::is_well_formed(key.as_ref()) {
-            // Not one of ours, so nothing to update: this is a session that never existed.
-            return Ok(id::generate()?);
-        }
-        let digest = id::digest(key.as_ref());
-        Ok(self
-            .on_io_thread(&digest, Abandoned::StillRun, move |inner| {
-                inner.update(key, record, OffsetDateTime::now_utc())
-            })
-            .await?)
+        let digest = *key.digest();
+        self.on_io_thread(&digest, Abandoned::StillRun, move |inner| {
+            inner.update(key, record, OffsetDateTime::now_utc())
+        })
+        .await
     }
 
-    async fn update_ttl(
-        &self,
-        key: &SessionKey,
-        ttl: &time::Duration,
-    ) -> Result<(), anyhow::Error> {
-        let key: String = key.as_ref().to_owned();
-        if !id::is_well_formed(&key) {
-            return Ok(());
-        }
-        let digest = id::digest(&key);
+    async fn update_ttl(&self, key: &SessionId, ttl: &time::Duration) -> Result<(), StoreError> {
+        let digest = *key.digest();
         let now = OffsetDateTime::now_utc();
         // The common case under load: this second's expiry is already on disk. No hop, no I/O.
         if self.inner.expiry_reached(&digest, expiry_after(now, ttl)?) {
             return Ok(());
         }
-        let ttl = *ttl;
-        Ok(self
-            .on_io_thread(&digest, Abandoned::StillRun, move |inner| {
-                inner.update_ttl(&key, &ttl, now)
-            })
-            .await?)
+        let (key, ttl) = (key.clone(), *ttl);
+        self.on_io_thread(&digest, Abandoned::StillRun, move |inner| {
+            inner.update_ttl(&key, &ttl, now)
+        })
+        .await
     }
 
-    async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
-        let key: String = key.as_ref().to_owned();
-        if !id::is_well_formed(&key) {
-            return Ok(());
-        }
-        let digest = id::digest(&key);
-        Ok(self
-            .on_io_thread(&digest, Abandoned::StillRun, move |inner| {
-                inner.remove(&digest)
+    async fn delete(&self, key: &SessionId) -> Result<(), StoreError> {
+        let digest = *key.digest();
+        self.on_io_thread(&digest, Abandoned::StillRun, move |inner| {
+            inner.remove(&digest)
+        })
+        .await
+    }
+
+    async fn expires_at(&self, key: &SessionId) -> Result<Option<OffsetDateTime>, StoreError> {
+        let digest = *key.digest();
+        let key = key.clone();
+        let record = self
+            .on_io_thread(&digest, Abandoned::Skip, move |inner| {
+                inner.load(&key, OffsetDateTime::now_utc())
             })
-            .await?)
+            .await?;
+        Ok(record.map(|r| r.expires_at))
+    }
+
+    async fn check_health(&self) -> Result<(), StoreError> {
+        self.check_writable().await
+    }
+
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        let store = self.clone();
+        let report = tokio::task::spawn_blocking(move || store.sweep())
+            .await
+            .map_err(|e| StoreError::JobPanicked(e.to_string()))?;
+        Ok(u64::try_from(report.expired).unwrap_or(u64::MAX))
+    }
+
+    async fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.list())
+            .await
+            .map_err(|e| StoreError::JobPanicked(e.to_string()))?
     }
 }
+
+actix_store!(FileSessionStore, s => s);
 
 #[cfg(test)]
 mod tests;

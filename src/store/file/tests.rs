@@ -131,10 +131,10 @@ fn unchanged_expiry_costs_no_write() {
         .expect("save");
     let path = s.path_of(key.as_ref());
     let before = inode(&path);
-    s.inner.update_ttl(key.as_ref(), &ttl, now).expect("ttl");
+    s.inner.update_ttl(&key, &ttl, now).expect("ttl");
     assert_eq!(inode(&path), before, "same second: no rewrite");
     s.inner
-        .update_ttl(key.as_ref(), &ttl, now + time::Duration::seconds(2))
+        .update_ttl(&key, &ttl, now + time::Duration::seconds(2))
         .expect("ttl");
     assert_ne!(inode(&path), before, "later second: rewritten");
 }
@@ -154,11 +154,7 @@ fn an_update_keeps_when_the_session_began_even_once_forgotten() {
     let now = OffsetDateTime::now_utc();
     let next = SessionRecord::new(&state(&[("a", "2")]), now, now, &ttl).expect("r");
     let same = s.inner.update(key, next, now).expect("update");
-    let on_disk = s
-        .inner
-        .load(same.as_ref(), now)
-        .expect("load")
-        .expect("live");
+    let on_disk = s.inner.load(&same, now).expect("load").expect("live");
     assert_eq!(on_disk.created_at, whole(then));
 }
 

@@ -1,0 +1,113 @@
+//! [`SessionBackend`]: what every store type does, in the product's own terms. A store type is one
+//! file implementing this trait; [`super::Store`] adapts any of them to actix-session's
+//! `SessionStore`, so that the rules every store must follow live in one place:
+//!
+//! - only a well-formed [`SessionId`] ever reaches a backend (a hostile cookie is "no session");
+//! - a store names a session by the id's digest, never by the id, so that a listing, a key scan
+//!   or a dump reveals no usable cookie;
+//! - a session that has ended (logged out, expired, deleted by hand) is never brought back by a
+//!   late write: `update` of a session that is not there writes nothing ("deletion wins");
+//! - the size limit is the session's JSON record ([`SessionRecord::to_bytes`]), whatever the
+//!   engine stores.
+//!
+//! Beside the five session calls, a backend says what it can do ([`Capabilities`]) and offers
+//! what the server and the operator need: a health check, deleting expired sessions, counting
+//! and listing where the engine allows.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::id::SessionId;
+use super::record::SessionState;
+use super::StoreError;
+
+/// What a store type can do. The sweeper, the operator commands and the conformance suites ask
+/// these instead of knowing store types by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Sessions are kept on the server: deleting one ends it for good, whoever still holds the
+    /// cookie (false for a store that keeps the session in the cookie itself).
+    pub server_side: bool,
+    /// Other server processes see the same sessions (a shared folder or an engine), so that
+    /// several instances can run behind a load balancer.
+    pub shared: bool,
+    /// Sessions can be counted and listed ([`SessionBackend::list`]).
+    pub can_list: bool,
+    /// The engine drops expired sessions by itself (Redis `EX`): no sweep is needed.
+    pub expires_by_itself: bool,
+}
+
+/// One stored session as an operator sees it: never its id, only the digest it is stored under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// Lower-case hex of the id's SHA-256: the file name stem, or the engine key after its prefix.
+    pub stem: String,
+    pub expires_at: OffsetDateTime,
+    /// The stored record's size, when the engine tells it without reading the session.
+    pub bytes: Option<u64>,
+}
+
+/// A place sessions are kept. Implementations are cheap to share (`Arc`) and safe to call from
+/// every worker at once.
+///
+/// The contract (checked for every type by `tests/store_conformance.rs`):
+/// - `save` stores a new session under a fresh id, drawing again on the (astronomically rare)
+///   collision, so that two sessions never share an id;
+/// - `load` returns a live session's data, or `None` when there is none, it has expired (even
+///   before any sweep), or what is stored is not a session record (which is set aside, not
+///   served);
+/// - `update` replaces a live session's data and moves its end to `ttl` from now, keeping its
+///   creation time, and returns `id`; if the session is not there it writes nothing and returns a
+///   fresh id with no session behind it;
+/// - `update_ttl` moves a live session's end; it never creates one;
+/// - `delete` ends a session; deleting one that is not there is not an error;
+/// - a session whose record is over the store's size limit is refused with
+///   [`StoreError::TooLarge`], and the previous state stays.
+#[async_trait]
+pub trait SessionBackend: Send + Sync + 'static {
+    /// The store type's name, as `config.toml` spells it.
+    fn kind(&self) -> &'static str;
+
+    fn capabilities(&self) -> Capabilities;
+
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionState>, StoreError>;
+
+    async fn save(
+        &self,
+        state: SessionState,
+        ttl: &time::Duration,
+    ) -> Result<SessionId, StoreError>;
+
+    async fn update(
+        &self,
+        id: SessionId,
+        state: SessionState,
+        ttl: &time::Duration,
+    ) -> Result<SessionId, StoreError>;
+
+    async fn update_ttl(&self, id: &SessionId, ttl: &time::Duration) -> Result<(), StoreError>;
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError>;
+
+    /// When the session ends, if it is live: the store's bookkeeping, which handlers never find
+    /// in the session's data.
+    async fn expires_at(&self, id: &SessionId) -> Result<Option<OffsetDateTime>, StoreError>;
+
+    /// Whether a session could be written and read right now.
+    async fn check_health(&self) -> Result<(), StoreError>;
+
+    /// Deletes the expired sessions now; returns how many. A store whose engine expires sessions
+    /// by itself has nothing to do.
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    /// Every stored session, when [`Capabilities::can_list`].
+    async fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {
+        Err(StoreError::Unsupported {
+            kind: self.kind(),
+            what: "listing sessions",
+        })
+    }
+}
