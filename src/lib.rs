@@ -12,6 +12,7 @@
 pub mod atomic;
 pub mod cli;
 pub mod config;
+pub mod redis_blocking;
 pub mod secret;
 pub mod store;
 pub mod users;

@@ -1,0 +1,97 @@
+//! Blocking connections to the Redis of `[session.redis]`, for the shared state that is read and
+//! written on blocking threads beside bcrypt and SQLite: user accounts, login throttling and
+//! session locks. Sessions themselves use the async engine in `store::redis`.
+//!
+//! One pool (r2d2) of connections to a single Redis or to a Redis Cluster; a connection is made
+//! when first needed and again after a failure, so that a server started while Redis is down
+//! starts and recovers by itself.
+
+use std::time::Duration;
+
+use redis::cluster::{ClusterClient, ClusterConnection};
+use redis::{Client, Connection, ConnectionLike, RedisError};
+
+/// Why Redis could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisBlockingError {
+    #[error("redis: {0}")]
+    Redis(#[from] RedisError),
+    #[error("redis: no connection within {0:?}: {1}")]
+    Pool(Duration, #[source] r2d2::Error),
+}
+
+/// Where to connect and how long to wait.
+#[derive(Debug, Clone)]
+pub struct RedisTarget {
+    /// `redis://`, `rediss://` or `unix://` URL of a single Redis; ignored when `cluster_urls`.
+    pub url: String,
+    /// Seed nodes of a Redis Cluster; empty for a single Redis.
+    pub cluster_urls: Vec<String>,
+    pub pool_size: u32,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+}
+
+enum Pool {
+    Single(r2d2::Pool<Client>),
+    Cluster(r2d2::Pool<ClusterClient>),
+}
+
+/// A pool of blocking connections. Cheap to clone: clones share the pool.
+#[derive(Clone)]
+pub struct RedisBlocking {
+    pool: std::sync::Arc<Pool>,
+    wait: Duration,
+    command_timeout: Duration,
+}
+
+impl RedisBlocking {
+    /// Checks the URLs and builds the pool, without connecting.
+    pub fn new(target: &RedisTarget) -> Result<Self, RedisBlockingError> {
+        let pool = if target.cluster_urls.is_empty() {
+            let client = Client::open(target.url.as_str())?;
+            Pool::Single(pool_builder(target).build_unchecked(client))
+        } else {
+            let client = ClusterClient::builder(target.cluster_urls.clone())
+                .connection_timeout(target.connect_timeout)
+                .response_timeout(target.command_timeout)
+                .build()?;
+            Pool::Cluster(pool_builder(target).build_unchecked(client))
+        };
+        Ok(Self {
+            pool: std::sync::Arc::new(pool),
+            wait: target.connect_timeout,
+            command_timeout: target.command_timeout,
+        })
+    }
+
+    /// Runs `work` on a pooled connection. A connection that broke is dropped by the pool (its
+    /// `is_open` check), not reused.
+    pub fn run<T>(
+        &self,
+        work: impl FnOnce(&mut dyn ConnectionLike) -> Result<T, RedisError>,
+    ) -> Result<T, RedisBlockingError> {
+        let pool_error = |e| RedisBlockingError::Pool(self.wait, e);
+        match &*self.pool {
+            Pool::Single(pool) => {
+                let mut conn = pool.get_timeout(self.wait).map_err(pool_error)?;
+                // r2d2 makes plain connections: bound each command here, as the cluster's are.
+                conn.set_read_timeout(Some(self.command_timeout))?;
+                conn.set_write_timeout(Some(self.command_timeout))?;
+                Ok(work(&mut *conn as &mut Connection)?)
+            }
+            Pool::Cluster(pool) => {
+                let mut conn = pool.get_timeout(self.wait).map_err(pool_error)?;
+                Ok(work(&mut *conn as &mut ClusterConnection)?)
+            }
+        }
+    }
+}
+
+fn pool_builder<M: r2d2::ManageConnection>(target: &RedisTarget) -> r2d2::Builder<M> {
+    r2d2::Pool::builder()
+        .max_size(target.pool_size.max(1))
+        .min_idle(Some(0))
+        .connection_timeout(target.connect_timeout)
+        .test_on_check_out(false)
+}
