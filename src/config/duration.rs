@@ -70,3 +70,56 @@ impl<'de, const MAX: u64> Deserialize<'de> for Seconds<MAX> {
         d.deserialize_any(V::<MAX>)
     }
 }
+
+/// The shortest network timeout: a loopback round trip on a loaded machine can take a few
+/// milliseconds, so less would fail healthy requests.
+pub(super) const MIN_TIMEOUT: Duration = Duration::from_millis(10);
+/// The longest network timeout: a request waiting a minute on its store is already lost to its
+/// user, and holds a worker and a connection all that time.
+pub(super) const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A network timeout from [`MIN_TIMEOUT`] to [`MAX_TIMEOUT`]: seconds, whole or not (`2`, `0.5`),
+/// or a string with a unit (`"500ms"`, `"2s"`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Timeout(pub(super) Duration);
+
+fn timeout_allowed() -> String {
+    format!(
+        "expected seconds from {} to {}, such as 2, 0.5 or \"500ms\"",
+        MIN_TIMEOUT.as_secs_f64(),
+        MAX_TIMEOUT.as_secs_f64()
+    )
+}
+
+impl<'de> Deserialize<'de> for Timeout {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl V {
+            fn bounded<E: de::Error>(d: Option<Duration>) -> Result<Timeout, E> {
+                match d {
+                    Some(d) if (MIN_TIMEOUT..=MAX_TIMEOUT).contains(&d) => Ok(Timeout(d)),
+                    _ => Err(E::custom(timeout_allowed())),
+                }
+            }
+        }
+        impl Visitor<'_> for V {
+            type Value = Timeout;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(&timeout_allowed())
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Timeout, E> {
+                Self::bounded(u64::try_from(n).ok().map(Duration::from_secs))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Timeout, E> {
+                Self::bounded(Some(Duration::from_secs(n)))
+            }
+            fn visit_f64<E: de::Error>(self, secs: f64) -> Result<Timeout, E> {
+                Self::bounded(Duration::try_from_secs_f64(secs).ok())
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Timeout, E> {
+                Self::bounded(humantime::parse_duration(s.trim()).ok())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

@@ -1,5 +1,10 @@
 //! Unit tests of config.toml's reading: defaults, paths, durations and their bounds, and the
-//! one-line errors.
+//! one-line errors. The store types and `[session.redis]` have their own files.
+
+mod redis;
+mod store_types;
+
+use std::time::Duration;
 
 use super::*;
 
@@ -7,6 +12,13 @@ fn err(text: &str) -> String {
     match Config::from_toml(text, Path::new("/etc/app/config.toml")) {
         Ok(_) => panic!("expected an error for {text:?}"),
         Err(e) => e.to_string(),
+    }
+}
+
+fn ok(text: &str) -> Config {
+    match Config::from_toml(text, Path::new("/etc/app/config.toml")) {
+        Ok(c) => c,
+        Err(e) => panic!("expected {text:?} to be valid: {e}"),
     }
 }
 
@@ -92,11 +104,17 @@ fn ttl_is_capped_even_for_a_lifetime_set_in_code() {
 #[test]
 fn unknown_keys_are_named_once_with_their_value_and_the_allowed_keys() {
     assert_eq!(
-        err("[session.redis]\nurl = \"x\"\n"),
-        "/etc/app/config.toml: session.redis = { url = \"x\" }: unknown key; expected one of \
+        err("[session.mongodb]\nurl = \"x\"\n"),
+        "/etc/app/config.toml: session.mongodb = { url = \"x\" }: unknown key; expected one of \
          `type`, `permanent`, `lifetime`, `refresh_each_request`, `max_session_bytes`, `lock`, \
          `cookie_name`, `cookie_secure`, `cookie_samesite`, `cookie_domain`, `secret_key_file`, \
-         `filesystem`"
+         `filesystem`, `redis`"
+    );
+    assert_eq!(
+        err("[session.redis]\nurll = \"redis://127.0.0.1\"\n"),
+        "/etc/app/config.toml: session.redis.urll = \"redis://127.0.0.1\": unknown key; expected \
+         one of `url`, `cluster_urls`, `key_prefix`, `pool_size`, `connect_timeout`, \
+         `command_timeout`"
     );
     assert_eq!(
         err("[session.filesystem]\nfoo = 1\n"),
@@ -129,9 +147,9 @@ fn errors_name_file_key_value_and_what_is_allowed() {
     );
     let e = err("[session]\nlifetime = \"soon\"\n");
     assert!(e.contains("session.lifetime = \"soon\""), "{e}");
-    let e = err("[session]\ntype = \"redis\"\n");
+    let e = err("[session]\ntype = \"memcached\"\n");
     assert!(
-        e.contains("session.type = \"redis\"") && e.contains("not implemented"),
+        e.contains("session.type = \"memcached\"") && e.contains("not implemented"),
         "{e}"
     );
     let e = err("[session]\ntype = \"floppy\"\n");

@@ -5,7 +5,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Deserializer};
 
-use super::{ConfigError, RawAuth, RawConfig, RawFilesystem, RawServer, RawSession};
+use super::auth::RawAuth;
+use super::filesystem::RawFilesystem;
+use super::redis::RawRedis;
+use super::server::RawServer;
+use super::session::RawSession;
+use super::{ConfigError, RawConfig};
 
 /// A key's place in the file, table by table: `["session", "redis"]`.
 pub(super) type KeyPath = Vec<String>;
@@ -89,6 +94,7 @@ fn keys_of(table: &[String]) -> &'static [&'static str] {
         ["server"] => serde_introspect::<RawServer>(),
         ["session"] => serde_introspect::<RawSession>(),
         ["session", "filesystem"] => serde_introspect::<RawFilesystem>(),
+        ["session", "redis"] => serde_introspect::<RawRedis>(),
         ["auth"] => serde_introspect::<RawAuth>(),
         _ => &[],
     }

@@ -37,6 +37,10 @@ pub fn open(config: &SessionConfig) -> Result<Store, StoreError> {
     match config.store {
         StoreType::Filesystem => file::open(config),
         StoreType::Memory => memory::open(config),
+        StoreType::Redis => Err(StoreError::Unsupported {
+            kind: "redis",
+            what: "serving sessions in this build yet",
+        }),
     }
 }
 

@@ -1,0 +1,198 @@
+//! `[session.redis]`: which Redis (one server, or the nodes of a Redis Cluster), the prefix of
+//! its keys, the connections per server process and their timeouts.
+
+use std::time::Duration;
+
+use redis::IntoConnectionInfo;
+use serde::Deserialize;
+
+use super::check::{Invalid, Positive};
+use super::duration::Timeout;
+
+/// Validated `[session.redis]`. The URLs parse with the `redis` crate (`rediss://` is checked
+/// as its `redis://` twin: connecting over TLS needs one of the crate's TLS features).
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// One Redis server: `redis://`, `rediss://` (TLS) or `unix://` (also `redis+unix://`).
+    /// Unused in cluster mode.
+    pub url: String,
+    /// The nodes of a Redis Cluster (`redis://` or `rediss://`); non-empty means cluster mode.
+    pub cluster_urls: Vec<String>,
+    /// Put before every key (Flask-Session's `SESSION_KEY_PREFIX`); printable ASCII, no spaces.
+    pub key_prefix: String,
+    /// Connections per server process.
+    pub pool_size: usize,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+}
+
+impl RedisConfig {
+    /// Whether sessions go to a Redis Cluster (`cluster_urls`) rather than one server (`url`).
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster_urls.is_empty()
+    }
+}
+
+const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
+const MAX_KEY_PREFIX: usize = 64;
+const MAX_POOL_SIZE: u64 = 256;
+
+/// `[session.redis]` as written; missing keys take [`Default`]'s values.
+#[derive(Deserialize)]
+#[serde(default)]
+pub(super) struct RawRedis {
+    url: String,
+    cluster_urls: Vec<String>,
+    key_prefix: String,
+    pool_size: Positive,
+    connect_timeout: Timeout,
+    command_timeout: Timeout,
+}
+
+impl Default for RawRedis {
+    fn default() -> Self {
+        Self {
+            url: DEFAULT_URL.into(),
+            cluster_urls: Vec::new(),
+            key_prefix: "session:".into(),
+            pool_size: Positive(4),
+            connect_timeout: Timeout(Duration::from_secs(2)),
+            command_timeout: Timeout(Duration::from_secs(1)),
+        }
+    }
+}
+
+impl RawRedis {
+    pub(super) fn validate(self) -> Result<RedisConfig, Invalid> {
+        check_url("session.redis.url", &self.url, Mode::Single)?;
+        if !self.cluster_urls.is_empty() && self.url != DEFAULT_URL {
+            return Err(Invalid::new(
+                "session.redis.url",
+                shown(&self.url),
+                "set either url (one Redis server) or cluster_urls (a Redis Cluster), not both",
+            ));
+        }
+        for url in &self.cluster_urls {
+            check_url("session.redis.cluster_urls", url, Mode::Cluster)?;
+        }
+        if self.key_prefix.len() > MAX_KEY_PREFIX
+            || !self.key_prefix.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(Invalid::new(
+                "session.redis.key_prefix",
+                format!("{:?}", self.key_prefix),
+                format!(
+                    "expected 0 to {MAX_KEY_PREFIX} printable ASCII characters without spaces, \
+                     such as \"session:\""
+                ),
+            ));
+        }
+        let Positive(pool_size) = self.pool_size;
+        let pool_size = usize::try_from(pool_size)
+            .ok()
+            .filter(|_| pool_size <= MAX_POOL_SIZE)
+            .ok_or_else(|| {
+                Invalid::new(
+                    "session.redis.pool_size",
+                    pool_size.to_string(),
+                    format!("expected an integer from 1 to {MAX_POOL_SIZE}"),
+                )
+            })?;
+        Ok(RedisConfig {
+            url: self.url,
+            cluster_urls: self.cluster_urls,
+            key_prefix: self.key_prefix,
+            pool_size,
+            connect_timeout: self.connect_timeout.0,
+            command_timeout: self.command_timeout.0,
+        })
+    }
+}
+
+/// Which URLs a key takes: a cluster's nodes are reached over TCP only, in database 0.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Single,
+    Cluster,
+}
+
+impl Mode {
+    fn schemes(self) -> &'static [&'static str] {
+        match self {
+            Self::Single => &["redis", "rediss", "unix", "redis+unix"],
+            Self::Cluster => &["redis", "rediss"],
+        }
+    }
+
+    fn allowed(self) -> &'static str {
+        match self {
+            Self::Single => {
+                "expected redis://[user:password@]host[:port][/db], rediss://... (TLS) or \
+                 unix:///path/to/redis.sock[?db=N] (also redis+unix://)"
+            }
+            Self::Cluster => {
+                "expected redis://[user:password@]host[:port] or rediss://... (TLS) for each \
+                 cluster node (a unix socket cannot reach a cluster)"
+            }
+        }
+    }
+}
+
+/// Checks that `url` is a Redis URL `mode` accepts, as the `redis` crate will read it.
+fn check_url(key: &'static str, url: &str, mode: Mode) -> Result<(), Invalid> {
+    let wrong = |allowed: &str| Invalid::new(key, shown(url), allowed);
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+    if !scheme.is_some_and(|s| mode.schemes().contains(&s)) {
+        return Err(wrong(mode.allowed()));
+    }
+    let mut parsed = redis::parse_redis_url(url).ok_or_else(|| wrong(mode.allowed()))?;
+    if parsed.scheme() == "rediss" {
+        if parsed.fragment().is_some_and(|f| f != "insecure") {
+            return Err(wrong("only #insecure may end a rediss:// URL"));
+        }
+        // Read as its plain twin: this build's `redis` has no TLS feature to parse it with.
+        parsed
+            .set_scheme("redis")
+            .map_err(|()| wrong(mode.allowed()))?;
+    }
+    let info = parsed
+        .into_connection_info()
+        .map_err(|_| wrong(mode.allowed()))?;
+    if mode == Mode::Cluster && info.redis_settings().db() != 0 {
+        return Err(wrong(
+            "Redis Cluster has database 0 only: leave the /db out",
+        ));
+    }
+    Ok(())
+}
+
+/// `url` as an error may show it: quoted, with any password (`user:password@` or `?pass=`)
+/// replaced by `***`.
+fn shown(url: &str) -> String {
+    let Some(mut parsed) = redis::parse_redis_url(url) else {
+        return format!("{url:?}");
+    };
+    let in_userinfo = parsed.password().is_some();
+    let in_query = parsed.query_pairs().any(|(k, _)| k == "pass");
+    if !in_userinfo && !in_query {
+        return format!("{url:?}");
+    }
+    if in_userinfo && parsed.set_password(Some("***")).is_err() {
+        return "(a URL with a password)".to_owned();
+    }
+    if in_query {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "pass" {
+                    "***".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    format!("{:?}", parsed.as_str())
+}

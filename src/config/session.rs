@@ -1,0 +1,152 @@
+//! `[session]`: the store type, lifetime and refresh rules, size limit, locking, the cookie and
+//! its signing key; each store's own table is a sub-table (`[session.filesystem]`, ...).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::check::{resolve, Invalid, Positive};
+use super::duration::{Seconds, DAY, MAX_LIFETIME, MAX_TTL};
+use super::filesystem::{FilesystemConfig, RawFilesystem};
+use super::redis::{RawRedis, RedisConfig};
+use super::store_type::{self, StoreType};
+
+/// Validated `[session]` with its sub-tables.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub store: StoreType,
+    pub permanent: bool,
+    pub lifetime: Duration,
+    pub refresh_each_request: bool,
+    /// Largest serialized session, in bytes.
+    pub max_session_bytes: usize,
+    /// Serialize the requests of one session (PHP's guarantee).
+    pub lock: bool,
+    pub cookie_name: String,
+    pub cookie_secure: bool,
+    pub cookie_samesite: SameSite,
+    pub cookie_domain: Option<String>,
+    pub secret_key_file: PathBuf,
+    pub filesystem: FilesystemConfig,
+    pub redis: RedisConfig,
+}
+
+impl SessionConfig {
+    /// `lifetime` as the `time` crate's duration, for cookie ages and expiry deadlines. It cannot
+    /// fail: validation caps `lifetime` at 400 days, and a larger value set in code is capped
+    /// here too, so `now + ttl()` stays far inside `time`'s range.
+    pub fn ttl(&self) -> time::Duration {
+        time::Duration::try_from(self.lifetime).map_or(MAX_TTL, |ttl| ttl.min(MAX_TTL))
+    }
+}
+
+/// The cookie's `SameSite` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SameSite {
+    Strict,
+    Lax,
+    None,
+}
+
+/// `[session]` as written; missing keys take [`Default`]'s values.
+#[derive(Deserialize)]
+#[serde(default)]
+pub(super) struct RawSession {
+    #[serde(rename = "type", deserialize_with = "store_type::deserialize")]
+    store: StoreType,
+    permanent: bool,
+    lifetime: Seconds<MAX_LIFETIME>,
+    refresh_each_request: bool,
+    max_session_bytes: Positive,
+    lock: bool,
+    cookie_name: String,
+    cookie_secure: bool,
+    cookie_samesite: SameSite,
+    cookie_domain: Option<String>,
+    secret_key_file: PathBuf,
+    filesystem: RawFilesystem,
+    redis: RawRedis,
+}
+
+impl Default for RawSession {
+    fn default() -> Self {
+        Self {
+            store: StoreType::Filesystem,
+            permanent: true,
+            lifetime: Seconds(Duration::from_secs(31 * DAY)),
+            refresh_each_request: true,
+            max_session_bytes: Positive(64 * 1024),
+            lock: false,
+            cookie_name: "session".into(),
+            cookie_secure: false,
+            cookie_samesite: SameSite::Lax,
+            cookie_domain: None,
+            secret_key_file: "secret.key".into(),
+            filesystem: RawFilesystem::default(),
+            redis: RawRedis::default(),
+        }
+    }
+}
+
+impl RawSession {
+    /// Validates this table and every store's table, whichever `type` is chosen: a wrong value
+    /// is reported before someone switches to its store.
+    pub(super) fn validate(self, base: &Path) -> Result<SessionConfig, Invalid> {
+        let cookie_name = self.cookie_name;
+        if cookie_name.is_empty()
+            || !cookie_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(Invalid::new(
+                "session.cookie_name",
+                format!("{cookie_name:?}"),
+                "expected 1 or more letters, digits, '-', '_' or '.'",
+            ));
+        }
+        if self.cookie_samesite == SameSite::None && !self.cookie_secure {
+            return Err(Invalid::new(
+                "session.cookie_samesite",
+                "\"none\"",
+                "browsers refuse SameSite=None without Secure: set session.cookie_secure = true or use \"lax\"/\"strict\"",
+            ));
+        }
+        if let Some(domain) = &self.cookie_domain {
+            if domain.is_empty() || domain.contains([';', ' ', ',', '/']) {
+                return Err(Invalid::new(
+                    "session.cookie_domain",
+                    format!("{domain:?}"),
+                    "expected a host name such as \"example.com\"",
+                ));
+            }
+        }
+        let Positive(max_session_bytes) = self.max_session_bytes;
+        let max_session_bytes = usize::try_from(max_session_bytes)
+            .ok()
+            .filter(|n| (256..=16 * 1024 * 1024).contains(n))
+            .ok_or_else(|| {
+                Invalid::new(
+                    "session.max_session_bytes",
+                    max_session_bytes.to_string(),
+                    "expected an integer from 256 to 16777216 (16 MiB)",
+                )
+            })?;
+        Ok(SessionConfig {
+            store: self.store,
+            permanent: self.permanent,
+            lifetime: self.lifetime.0,
+            refresh_each_request: self.refresh_each_request,
+            max_session_bytes,
+            lock: self.lock,
+            cookie_name,
+            cookie_secure: self.cookie_secure,
+            cookie_samesite: self.cookie_samesite,
+            cookie_domain: self.cookie_domain,
+            secret_key_file: resolve(base, self.secret_key_file),
+            filesystem: self.filesystem.validate(base)?,
+            redis: self.redis.validate()?,
+        })
+    }
+}

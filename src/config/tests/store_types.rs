@@ -1,0 +1,99 @@
+//! `[session] type` and `[auth] users`: the one list of types, Flask-Session's others refused
+//! with their reason, and where user accounts follow the session engine.
+
+use super::*;
+
+const ALLOWED: &str = "allowed: \"filesystem\", \"memory\", \"redis\"";
+
+#[test]
+fn every_type_this_build_runs_is_read_by_its_name() {
+    assert_eq!(StoreType::ALL.len(), 3);
+    for &t in StoreType::ALL {
+        let c = ok(&format!("[session]\ntype = \"{t}\"\n"));
+        assert_eq!(c.session.store, t);
+    }
+    assert_eq!(
+        ok("[session]\ntype = \"redis\"\n").session.store,
+        StoreType::Redis
+    );
+}
+
+#[test]
+fn flask_session_types_that_cannot_run_here_say_so_and_name_what_can() {
+    assert_eq!(
+        err("[session]\ntype = \"mongodb\"\n"),
+        format!(
+            "/etc/app/config.toml: session.type = \"mongodb\": store type `mongodb` cannot run \
+             here: it needs a MongoDB server, which Debian does not package, and this build has \
+             no MongoDB client; {ALLOWED}"
+        )
+    );
+    let e = err("[session]\ntype = \"dynamodb\"\n");
+    assert!(
+        e.starts_with(
+            "/etc/app/config.toml: session.type = \"dynamodb\": store type `dynamodb` cannot run \
+             here: it is Amazon's hosted DynamoDB service"
+        ) && e.ends_with(ALLOWED),
+        "{e}"
+    );
+}
+
+#[test]
+fn types_of_the_next_issue_are_not_implemented_yet() {
+    for name in ["postgres", "sqlite", "memcached", "cookie", "sqlalchemy"] {
+        assert_eq!(
+            err(&format!("[session]\ntype = \"{name}\"\n")),
+            format!(
+                "/etc/app/config.toml: session.type = \"{name}\": store type `{name}` is not \
+                 implemented in this build; {ALLOWED}"
+            )
+        );
+    }
+    assert_eq!(
+        err("[session]\ntype = \"Redis\"\n"),
+        format!("/etc/app/config.toml: session.type = \"Redis\": unknown store type; {ALLOWED}")
+    );
+}
+
+#[test]
+fn users_follow_the_session_type_unless_written() {
+    assert_eq!(
+        Config::defaults().expect("defaults").auth.users,
+        UserStoreKind::Sqlite
+    );
+    for (session_type, users) in [
+        ("filesystem", UserStoreKind::Sqlite),
+        ("memory", UserStoreKind::Sqlite),
+        ("redis", UserStoreKind::Redis),
+    ] {
+        let c = ok(&format!("[session]\ntype = \"{session_type}\"\n"));
+        assert_eq!(c.auth.users, users, "{session_type}");
+    }
+    let c = ok("[session]\ntype = \"redis\"\n[auth]\nusers = \"sqlite\"\n");
+    assert_eq!(c.auth.users, UserStoreKind::Sqlite);
+    let c = ok("[session]\ntype = \"filesystem\"\n[auth]\nusers = \"redis\"\n");
+    assert_eq!(c.auth.users, UserStoreKind::Redis);
+}
+
+#[test]
+fn users_takes_sqlite_or_redis_only() {
+    let e = err("[auth]\nusers = \"postgres\"\n");
+    assert!(
+        e.starts_with(
+            "/etc/app/config.toml: auth.users = \"postgres\": unknown variant `postgres`"
+        ) && e.contains("`sqlite`")
+            && e.contains("`redis`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn users_in_redis_need_a_valid_redis_table() {
+    let e = err("[auth]\nusers = \"redis\"\n[session.redis]\nurl = \"http://127.0.0.1\"\n");
+    assert!(
+        e.starts_with(
+            "/etc/app/config.toml: session.redis.url = \"http://127.0.0.1\": expected redis://"
+        ),
+        "{e}"
+    );
+}
