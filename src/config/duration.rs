@@ -1,5 +1,5 @@
-//! Duration keys: how they are written (whole seconds or a string with a unit), and the largest
-//! value each may take, with the reason.
+//! Duration keys: how they are written (whole seconds or a string with a unit; network timeouts
+//! also in fractions of a second), and the bounds each may take, with the reason.
 
 use std::fmt;
 use std::time::Duration;

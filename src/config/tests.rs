@@ -176,3 +176,17 @@ fn errors_name_file_key_value_and_what_is_allowed() {
         "{e}"
     );
 }
+
+#[test]
+fn the_shipped_config_is_the_defaults_but_for_the_tutorials_cookie_and_lifetime() {
+    let file = Path::new("/etc/app/config.toml");
+    let mut shipped = Config::from_toml(include_str!("../../config.toml"), file)
+        .expect("the shipped config.toml is valid");
+    let defaults = Config::from_toml("", file).expect("defaults are valid");
+    // The tutorial's choices: a browser-session cookie, ended 30 seconds after the last request.
+    assert!(!shipped.session.permanent);
+    assert_eq!(shipped.session.lifetime, Duration::from_secs(30));
+    shipped.session.permanent = defaults.session.permanent;
+    shipped.session.lifetime = defaults.session.lifetime;
+    assert_eq!(format!("{shipped:?}"), format!("{defaults:?}"));
+}
