@@ -1,6 +1,7 @@
 //! The built binary against config files that the type checks let through before: durations past
 //! their maximum (which used to start and then panic on the first request) and unknown keys in
-//! sub-tables. Each is refused with exit code 2 and one exact line, by `--check` and at start.
+//! sub-tables; and against the store types and `[session.redis]` values it refuses. Each is
+//! refused with exit code 2 and one exact line, by `--check` and at start.
 
 mod common;
 
@@ -116,14 +117,87 @@ fn the_maxima_themselves_are_accepted() {
 #[test]
 fn an_unknown_key_in_a_sub_table_is_named_once_with_its_value() {
     assert_refused(
-        "[session.redis]\nurl = \"x\"\n",
-        "session.redis = { url = \"x\" }: unknown key; expected one of `type`, `permanent`, \
-         `lifetime`, `refresh_each_request`, `max_session_bytes`, `lock`, `cookie_name`, \
-         `cookie_secure`, `cookie_samesite`, `cookie_domain`, `secret_key_file`, `filesystem`",
+        "[session.memcached]\nservers = [\"127.0.0.1:11211\"]\n",
+        "session.memcached = { servers = [\"127.0.0.1:11211\"] }: unknown key; expected one of \
+         `type`, `permanent`, `lifetime`, `refresh_each_request`, `max_session_bytes`, `lock`, \
+         `cookie_name`, `cookie_secure`, `cookie_samesite`, `cookie_domain`, `secret_key_file`, \
+         `filesystem`, `redis`",
+    );
+    assert_refused(
+        "[session.redis]\nprefix = \"app:\"\n",
+        "session.redis.prefix = \"app:\": unknown key; expected one of `url`, `cluster_urls`, \
+         `key_prefix`, `pool_size`, `connect_timeout`, `command_timeout`",
     );
     assert_refused(
         "[session.filesystem]\nfoo = 1\n",
         "session.filesystem.foo = 1: unknown key; expected one of `dir`, `cleanup_interval`, \
          `durability`, `io_threads`, `read_cache`",
     );
+}
+
+const ALLOWED_TYPES: &str = "allowed: \"filesystem\", \"memory\", \"redis\"";
+
+#[test]
+fn flask_session_types_that_cannot_run_here_are_refused_with_the_reason() {
+    assert_refused(
+        "[session]\ntype = \"mongodb\"\n",
+        &format!(
+            "session.type = \"mongodb\": store type `mongodb` cannot run here: it needs a MongoDB \
+             server, which Debian does not package, and this build has no MongoDB client; \
+             {ALLOWED_TYPES}"
+        ),
+    );
+    assert_refused(
+        "[session]\ntype = \"dynamodb\"\n",
+        &format!(
+            "session.type = \"dynamodb\": store type `dynamodb` cannot run here: it is Amazon's \
+             hosted DynamoDB service, which these machines cannot reach or run, and this build \
+             has no AWS client; {ALLOWED_TYPES}"
+        ),
+    );
+    assert_refused(
+        "[session]\ntype = \"postgres\"\n",
+        &format!(
+            "session.type = \"postgres\": store type `postgres` is not implemented in this \
+             build; {ALLOWED_TYPES}"
+        ),
+    );
+}
+
+#[test]
+fn a_wrong_redis_value_is_refused_whatever_the_type() {
+    assert_refused(
+        "[session.redis]\nurl = \"http://127.0.0.1:6379\"\n",
+        "session.redis.url = \"http://127.0.0.1:6379\": expected \
+         redis://[user:password@]host[:port][/db], rediss://... (TLS) or \
+         unix:///path/to/redis.sock[?db=N] (also redis+unix://)",
+    );
+    assert_refused(
+        "[session]\ntype = \"redis\"\n[session.redis]\nurl = \"redis://10.0.0.1\"\n\
+         cluster_urls = [\"redis://127.0.0.1:7000\"]\n",
+        "session.redis.url = \"redis://10.0.0.1\": set either url (one Redis server) or \
+         cluster_urls (a Redis Cluster), not both",
+    );
+    assert_refused(
+        "[session.redis]\ncommand_timeout = \"2m\"\n",
+        "session.redis.command_timeout = \"2m\": expected seconds from 0.01 to 60, such as 2, \
+         0.5 or \"500ms\"",
+    );
+    assert_refused(
+        "[auth]\nusers = \"redis\"\n[session.redis]\npool_size = 0\n",
+        "session.redis.pool_size = 0: expected an integer of at least 1",
+    );
+}
+
+#[test]
+fn a_redis_config_passes_the_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        "[session]\ntype = \"redis\"\n[session.redis]\nurl = \"unix:///run/redis/redis.sock\"\n\
+         key_prefix = \"app1:\"\npool_size = 8\nconnect_timeout = 0.5\ncommand_timeout = \"250ms\"\n\
+         [auth]\nusers = \"sqlite\"\n",
+    );
+    let (code, stderr) = run(&config, &["--check"]).expect("--check ends");
+    assert_eq!(code, 0, "{stderr}");
 }
