@@ -48,8 +48,8 @@ fn config_errors_exit_2_naming_file_key_value_and_what_is_allowed() {
             "\"31d\"",
         ),
         (
-            "[session]\ntype = \"redis\"\n",
-            "session.type = \"redis\"",
+            "[session]\ntype = \"memcached\"\n",
+            "session.type = \"memcached\"",
             "not implemented in this build",
         ),
         (
