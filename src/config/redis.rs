@@ -1,6 +1,7 @@
 //! `[session.redis]`: which Redis (one server, or the nodes of a Redis Cluster), the prefix of
 //! its keys, the connections per server process and their timeouts.
 
+use std::fmt;
 use std::time::Duration;
 
 use redis::IntoConnectionInfo;
@@ -10,8 +11,9 @@ use super::check::{Invalid, Positive};
 use super::duration::Timeout;
 
 /// Validated `[session.redis]`. The URLs parse with the `redis` crate (`rediss://` is checked
-/// as its `redis://` twin: connecting over TLS needs one of the crate's TLS features).
-#[derive(Debug, Clone)]
+/// as its `redis://` twin: connecting over TLS needs one of the crate's TLS features). Its
+/// `Debug` hides the URLs' passwords, so that a logged config does not leak them.
+#[derive(Clone)]
 pub struct RedisConfig {
     /// One Redis server: `redis://`, `rediss://` (TLS) or `unix://` (also `redis+unix://`).
     /// Unused in cluster mode.
@@ -30,6 +32,23 @@ impl RedisConfig {
     /// Whether sessions go to a Redis Cluster (`cluster_urls`) rather than one server (`url`).
     pub fn is_cluster(&self) -> bool {
         !self.cluster_urls.is_empty()
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cluster_urls: Vec<String> = self.cluster_urls.iter().map(|u| shown(u)).collect();
+        f.debug_struct("RedisConfig")
+            .field("url", &format_args!("{}", shown(&self.url)))
+            .field(
+                "cluster_urls",
+                &format_args!("[{}]", cluster_urls.join(", ")),
+            )
+            .field("key_prefix", &self.key_prefix)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .finish()
     }
 }
 

@@ -210,3 +210,23 @@ fn timeouts_are_bounded() {
         }
     }
 }
+
+#[test]
+fn a_logged_config_does_not_show_redis_passwords() {
+    let c = ok("[session.redis]\nurl = \"redis://app:hunter2@127.0.0.1:6379/1\"\n");
+    let logged = format!("{c:?}");
+    assert!(
+        !logged.contains("hunter2") && logged.contains("redis://app:***@127.0.0.1:6379/1"),
+        "{logged}"
+    );
+    let c = ok("[session.redis]\ncluster_urls = [\"redis://:hunter2@127.0.0.1:7000\"]\n");
+    let logged = format!("{:?}", c.session.redis);
+    assert!(
+        !logged.contains("hunter2") && logged.contains("redis://:***@127.0.0.1:7000"),
+        "{logged}"
+    );
+    assert_eq!(
+        c.session.redis.cluster_urls[0],
+        "redis://:hunter2@127.0.0.1:7000"
+    );
+}
