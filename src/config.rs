@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use self::redis::RedisConfig;
 pub use crate::atomic::Durability;
 pub use auth::{AuthConfig, UserStoreKind};
 pub use filesystem::FilesystemConfig;
-pub use redis::RedisConfig;
 pub use server::ServerConfig;
 pub use session::{SameSite, SessionConfig};
 pub use store_type::StoreType;

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use redis::IntoConnectionInfo;
+use ::redis::IntoConnectionInfo;
 use serde::Deserialize;
 
 use super::check::{Invalid, Positive};
@@ -84,6 +84,8 @@ impl Default for RawRedis {
 impl RawRedis {
     pub(super) fn validate(self) -> Result<RedisConfig, Invalid> {
         check_url("session.redis.url", &self.url, Mode::Single)?;
+        // Compared by value: the default written out, as the shipped config.toml has it, is
+        // still "left alone" when cluster_urls is set.
         if !self.cluster_urls.is_empty() && self.url != DEFAULT_URL {
             return Err(Invalid::new(
                 "session.redis.url",
