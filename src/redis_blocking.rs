@@ -95,3 +95,15 @@ fn pool_builder<M: r2d2::ManageConnection>(target: &RedisTarget) -> r2d2::Builde
         .connection_timeout(target.connect_timeout)
         .test_on_check_out(false)
 }
+
+impl From<&crate::config::RedisConfig> for RedisTarget {
+    fn from(c: &crate::config::RedisConfig) -> Self {
+        Self {
+            url: c.url.clone(),
+            cluster_urls: c.cluster_urls.clone(),
+            pool_size: u32::try_from(c.pool_size).unwrap_or(u32::MAX),
+            connect_timeout: c.connect_timeout,
+            command_timeout: c.command_timeout,
+        }
+    }
+}
