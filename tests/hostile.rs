@@ -6,11 +6,17 @@ mod common;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
-use common::{signed_cookie_value, start, Browser, Site};
+use common::{signed_cookie_value, start, Browser, Site, StoreKind};
 
-#[actix_web::test]
-async fn hostile_cookies_are_anonymous_and_touch_nothing() {
-    let site = Site::new("");
+for_every_store_type!(
+    hostile_cookies_are_anonymous_and_touch_nothing,
+    a_tampered_signature_is_anonymous
+);
+
+async fn hostile_cookies_are_anonymous_and_touch_nothing(kind: StoreKind) {
+    let Some(site) = Site::of(kind, "") else {
+        return;
+    };
     let app = start(&site).await;
     let outside = site.dir.path().join("outside.txt");
     std::fs::write(&outside, b"untouched").expect("sentinel");
@@ -56,6 +62,7 @@ async fn hostile_cookies_are_anonymous_and_touch_nothing() {
         "{:?}",
         site.all_files()
     );
+    assert!(site.sessions().await.is_empty(), "no session stored");
 
     // Logging in with a hostile cookie yields a fresh, well-formed id.
     let mut b = Browser::new();
@@ -67,16 +74,17 @@ async fn hostile_cookies_are_anonymous_and_touch_nothing() {
         b.register(&app, "mallory").await.status,
         StatusCode::SEE_OTHER
     );
-    assert_eq!(site.session_files().len(), 1);
+    assert_eq!(site.sessions().await.len(), 1);
     assert_eq!(
         b.get(&app, "/").await.element_text("user").as_deref(),
         Some("mallory")
     );
 }
 
-#[actix_web::test]
-async fn a_tampered_signature_is_anonymous() {
-    let site = Site::new("");
+async fn a_tampered_signature_is_anonymous(kind: StoreKind) {
+    let Some(site) = Site::of(kind, "") else {
+        return;
+    };
     let app = start(&site).await;
     let mut b = Browser::new();
     b.register(&app, "trent").await;
@@ -95,7 +103,7 @@ async fn a_tampered_signature_is_anonymous() {
     );
     assert!(b.get(&app, "/").await.element_text("user").is_none());
     assert_eq!(
-        site.session_files().len(),
+        site.sessions().await.len(),
         1,
         "the real session is untouched"
     );

@@ -4,11 +4,24 @@
 mod common;
 
 use actix_web::http::{header, StatusCode};
-use common::{start, Browser, Site};
+use common::{start, Browser, Site, StoreKind};
 
-#[actix_web::test]
-async fn anonymous_pages_show_the_way_in_and_write_nothing() {
-    let site = Site::new("");
+for_every_store_type!(
+    anonymous_pages_show_the_way_in_and_write_nothing,
+    register_logs_in_and_counts_visits_in_one_file,
+    login_rotates_the_session_id_and_never_adopts_a_chosen_one,
+    wrong_credentials_get_one_generic_message,
+    registration_says_what_is_wrong,
+    logout_deletes_the_session_and_the_old_cookie_is_worthless,
+    every_form_refuses_a_bad_csrf_token,
+    error_pages_health_and_headers,
+    api_session_reads_without_changing
+);
+
+async fn anonymous_pages_show_the_way_in_and_write_nothing(kind: StoreKind) {
+    let Some(site) = Site::of(kind, "") else {
+        return;
+    };
     let app = start(&site).await;
     let mut b = Browser::new();
     let home = b.get(&app, "/").await;
@@ -53,11 +66,13 @@ async fn anonymous_pages_show_the_way_in_and_write_nothing() {
         Vec::<std::path::PathBuf>::new(),
         "anonymous views write no file"
     );
+    assert!(site.sessions().await.is_empty(), "nor any session");
 }
 
-#[actix_web::test]
-async fn register_logs_in_and_counts_visits_in_one_file() {
-    let site = Site::new("");
+async fn register_logs_in_and_counts_visits_in_one_file(kind: StoreKind) {
+    let Some(site) = Site::of(kind, "") else {
+        return;
+    };
     let app = start(&site).await;
     let mut b = Browser::new();
     let res = b.register(&app, "alice").await;
@@ -79,30 +94,38 @@ async fn register_logs_in_and_counts_visits_in_one_file() {
         "a flash is shown once"
     );
 
-    let files = site.session_files();
-    assert_eq!(files.len(), 1, "one session, one file");
-    let text = std::fs::read_to_string(&files[0]).expect("read session file");
-    let doc: serde_json::Value = serde_json::from_str(&text).expect("session file is JSON");
-    assert_eq!(doc["version"], 1);
-    assert_eq!(doc["data"]["user_id"], "alice");
-    assert_eq!(doc["data"]["visits"], 2);
-    assert_eq!(doc["ttl_seconds"], 60);
-    assert!(doc["expires_at"].as_str().is_some_and(|s| s.ends_with('Z')));
-    assert!(doc["created_at"].is_string());
-    assert!(
-        !text.contains("password123"),
-        "the password is never in a session"
-    );
-    assert!(text.contains("\n  \"data\": {"), "pretty-printed: {text}");
-    // The file name is a hash of the id, never the id itself.
+    let stems = site.sessions().await;
+    assert_eq!(stems.len(), 1, "one session, one record");
+    // The session is stored under a hash of the id, never the id itself.
     let id = b.session_cookie().expect("cookie").clone();
+    assert_eq!(stems[0].len(), 64);
+    assert!(!stems[0].contains(&id) && !id.contains(&stems[0]));
+    if let Some(records) = site.stored_records() {
+        assert_eq!(records.len(), 1);
+        let text = &records[0];
+        let doc: serde_json::Value = serde_json::from_str(text).expect("the record is JSON");
+        assert_eq!(doc["version"], 1);
+        assert_eq!(doc["data"]["user_id"], "alice");
+        assert_eq!(doc["data"]["visits"], 2);
+        assert_eq!(doc["ttl_seconds"], 60);
+        assert!(doc["expires_at"].as_str().is_some_and(|s| s.ends_with('Z')));
+        assert!(doc["created_at"].is_string());
+        assert!(
+            !text.contains("password123"),
+            "the password is never in a session"
+        );
+        assert!(text.contains("\n  \"data\": {"), "pretty-printed: {text}");
+    }
+    if kind.name != "filesystem" {
+        return;
+    }
+    let files = site.session_files();
     let name = files[0]
         .file_name()
         .and_then(|n| n.to_str())
         .expect("name")
         .to_owned();
-    assert_eq!(name.len(), 64 + 5);
-    assert!(!name.contains(&id) && !id.contains(&name[..64]));
+    assert_eq!(name, format!("{}.json", stems[0]));
 
     use std::os::unix::fs::PermissionsExt;
     let mode =
@@ -114,25 +137,26 @@ async fn register_logs_in_and_counts_visits_in_one_file() {
     assert_eq!(mode(&site.state.config.auth.users_db), 0o600);
 }
 
-#[actix_web::test]
-async fn login_rotates_the_session_id_and_never_adopts_a_chosen_one() {
-    let site = Site::new("");
+async fn login_rotates_the_session_id_and_never_adopts_a_chosen_one(kind: StoreKind) {
+    let Some(site) = Site::of(kind, "") else {
+        return;
+    };
     let app = start(&site).await;
     let mut b = Browser::new();
     b.register(&app, "bob").await;
     let first = b.session_cookie().expect("logged in").clone();
-    let first_file = site.session_files();
+    let first_session = site.sessions().await;
 
     let res = b.login(&app, "bob", "password123").await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     let second = b.session_cookie().expect("still logged in").clone();
     assert_ne!(first, second, "login gives a new id");
     assert_eq!(
-        site.session_files().len(),
+        site.sessions().await.len(),
         1,
-        "the old session's file is gone"
+        "the old session is gone"
     );
-    assert_ne!(site.session_files(), first_file);
+    assert_ne!(site.sessions().await, first_session);
 
     // A client that brings its own (validly signed) id gets a fresh one at login instead.
     let chosen = "A".repeat(43);
@@ -156,9 +180,10 @@ async fn login_rotates_the_session_id_and_never_adopts_a_chosen_one() {
     );
 }
 
-#[actix_web::test]
-async fn wrong_credentials_get_one_generic_message() {
-    let site = Site::new("");
+async fn wrong_credentials_get_one_generic_message(kind: StoreKind) {
+    let Some(site) = Site::of(kind, "") else {
+        return;
+    };
     let app = start(&site).await;
     let mut b = Browser::new();
     b.register(&app, "carol").await;
@@ -178,9 +203,10 @@ async fn wrong_credentials_get_one_generic_message() {
     assert!(anon.session_cookie().is_none());
 }
 
-#[actix_web::test]
-async fn registration_says_what_is_wrong() {
-    let site = Site::new("");
+async fn registration_says_what_is_wrong(kind: StoreKind) {
+    let Some(site) = Site::of(kind, "") else {
+        return;
+    };
     let app = start(&site).await;
     let mut b = Browser::new();
     assert_eq!(b.register(&app, "erin").await.status, StatusCode::SEE_OTHER);
@@ -227,21 +253,22 @@ async fn registration_says_what_is_wrong() {
     assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(short.body.contains("at least 8 characters"));
     assert!(
-        site.session_files().len() == 1,
+        site.sessions().await.len() == 1,
         "refused registrations make no session"
     );
 }
 
-#[actix_web::test]
-async fn logout_deletes_the_session_and_the_old_cookie_is_worthless() {
-    let site = Site::new("");
+async fn logout_deletes_the_session_and_the_old_cookie_is_worthless(kind: StoreKind) {
+    let Some(site) = Site::of(kind, "") else {
+        return;
+    };
     let app = start(&site).await;
     for method in ["GET", "POST"] {
         let mut b = Browser::new();
         b.register(&app, &format!("henry-{method}")).await;
         let before = b.clone();
         let home = b.get(&app, "/").await;
-        assert_eq!(site.session_files().len(), 1);
+        assert_eq!(site.sessions().await.len(), 1);
         let res = if method == "GET" {
             b.get(&app, "/logout").await
         } else {
@@ -256,7 +283,7 @@ async fn logout_deletes_the_session_and_the_old_cookie_is_worthless() {
             Some(actix_web::cookie::time::Duration::ZERO)
         );
         assert!(
-            site.session_files().is_empty(),
+            site.sessions().await.is_empty(),
             "server-side session deleted"
         );
         assert!(b
@@ -269,13 +296,14 @@ async fn logout_deletes_the_session_and_the_old_cookie_is_worthless() {
         let page = replay.get(&app, "/").await;
         assert_eq!(page.status, StatusCode::OK);
         assert!(page.element_text("user").is_none());
-        assert!(site.session_files().is_empty());
+        assert!(site.sessions().await.is_empty());
     }
 }
 
-#[actix_web::test]
-async fn every_form_refuses_a_bad_csrf_token() {
-    let site = Site::new("");
+async fn every_form_refuses_a_bad_csrf_token(kind: StoreKind) {
+    let Some(site) = Site::of(kind, "") else {
+        return;
+    };
     let app = start(&site).await;
     let mut victim = Browser::new();
     victim.register(&app, "ivy").await;
@@ -356,9 +384,10 @@ async fn every_form_refuses_a_bad_csrf_token() {
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
 }
 
-#[actix_web::test]
-async fn error_pages_health_and_headers() {
-    let site = Site::new("");
+async fn error_pages_health_and_headers(kind: StoreKind) {
+    let Some(site) = Site::of(kind, "") else {
+        return;
+    };
     let app = start(&site).await;
     let mut b = Browser::new();
     let missing = b.get(&app, "/no/such/page").await;
@@ -410,17 +439,18 @@ async fn error_pages_health_and_headers() {
     assert!(missing.headers.contains_key("content-security-policy"));
 }
 
-#[actix_web::test]
-async fn api_session_reads_without_changing() {
+async fn api_session_reads_without_changing(kind: StoreKind) {
     for refresh in [true, false] {
-        let site = Site::new(&format!("refresh_each_request = {refresh}\n"));
+        let Some(site) = Site::of(kind, &format!("refresh_each_request = {refresh}\n")) else {
+            return;
+        };
         let app = start(&site).await;
         let mut b = Browser::new();
         let anon = b.get(&app, "/api/session").await;
         assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
         let body: serde_json::Value = serde_json::from_str(&anon.body).expect("json");
         assert_eq!(body["error"], "not logged in");
-        assert!(site.session_files().is_empty());
+        assert!(site.sessions().await.is_empty());
 
         b.register(&app, "api-user").await;
         b.get(&app, "/").await;
@@ -431,9 +461,10 @@ async fn api_session_reads_without_changing() {
             assert_eq!(v["user_id"], "api-user");
             assert_eq!(v["visits"], 1, "reading does not count");
             let expires = v["expires_at"].as_str().expect("expires_at");
-            let file: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(&site.session_files()[0]).expect("file"))
-                    .expect("json");
+            let Some(records) = site.stored_records() else {
+                continue;
+            };
+            let file: serde_json::Value = serde_json::from_str(&records[0]).expect("json");
             assert!(
                 file["data"].get("$expires_at").is_none(),
                 "reserved key never stored"

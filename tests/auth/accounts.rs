@@ -120,7 +120,11 @@ fn site_with_files(config: &str, files: &[(&str, &str)]) -> Site {
     let key =
         session_server::secret::load_or_create(&config.session.secret_key_file, None).expect("key");
     let state = AppState::new(config, key).expect("state");
-    Site { dir, state }
+    Site {
+        dir,
+        state,
+        engine: None,
+    }
 }
 
 #[actix_web::test]

@@ -34,6 +34,7 @@ async fn refused_legacy_entries_are_named_quoted_in_the_log_and_the_server_start
     let site = Site {
         state: AppState::new(config, key).expect("starts despite the refused entries"),
         dir,
+        engine: None,
     };
     let app = start(&site).await;
     assert_eq!(

@@ -17,6 +17,7 @@ use session_server::config::Config;
 use session_server::web::{app, AppState};
 
 mod client;
+pub mod engines;
 mod server;
 pub use client::{block_on, Browser, Client, Tcp, Transport};
 pub use server::{free_port, raw_http, server_config, ServerProcess, BIN};
@@ -25,6 +26,41 @@ pub use server::{free_port, raw_http, server_config, ServerProcess, BIN};
 pub struct Site {
     pub dir: tempfile::TempDir,
     pub state: AppState,
+    /// The engine the site's sessions live in, stopped with the site.
+    pub engine: Option<engines::RedisServer>,
+}
+
+/// Which store type a test of the page suites runs against, and the test's name (for the skip
+/// line of a test whose engine is not installed).
+#[derive(Debug, Clone, Copy)]
+pub struct StoreKind {
+    pub name: &'static str,
+    pub test: &'static str,
+}
+
+/// Runs each named `async fn(StoreKind)` once per store type, in a module per type
+/// (`filesystem::name`, `memory::name`, `redis::name`). A new store type joins here with one line.
+#[macro_export]
+macro_rules! for_every_store_type {
+    ($($test:ident),* $(,)?) => {
+        $crate::for_every_store_type!(@type filesystem; $($test),*);
+        $crate::for_every_store_type!(@type memory; $($test),*);
+        $crate::for_every_store_type!(@type redis; $($test),*);
+    };
+    (@type $kind:ident; $($test:ident),*) => {
+        mod $kind {
+            $(
+                #[actix_web::test]
+                async fn $test() {
+                    super::$test($crate::common::StoreKind {
+                        name: stringify!($kind),
+                        test: concat!(stringify!($kind), "::", stringify!($test)),
+                    })
+                    .await
+                }
+            )*
+        }
+    };
 }
 
 impl Site {
@@ -40,6 +76,76 @@ impl Site {
         ))
     }
 
+    /// A site whose sessions are kept by the store type `kind`, with `extra` TOML lines under
+    /// [session]; `None` (after one skip line) when that type's engine is not installed.
+    pub fn of(kind: StoreKind, session_extra: &str) -> Option<Self> {
+        let lifetime = if session_extra.contains("lifetime") {
+            ""
+        } else {
+            "lifetime = 60\n"
+        };
+        let (engine, table) = match kind.name {
+            "redis" => {
+                let engine = engines::RedisServer::start_for(kind.test)?;
+                let table = format!("[session.redis]\nurl = \"{}\"\n", engine.url());
+                (Some(engine), table)
+            }
+            _ => (None, String::new()),
+        };
+        let mut site = Self::with_config(&format!(
+            "[session]\ntype = \"{}\"\n{lifetime}{session_extra}\n{table}[auth]\nbcrypt_cost = 4\nmin_password_length = 8\n",
+            kind.name
+        ));
+        site.engine = engine;
+        Some(site)
+    }
+
+    /// The stems (hex digests) of the stored sessions, sorted: for any store type that can list.
+    pub async fn sessions(&self) -> Vec<String> {
+        let mut stems: Vec<String> = self
+            .state
+            .store
+            .backend()
+            .list()
+            .await
+            .expect("list sessions")
+            .into_iter()
+            .map(|s| s.stem)
+            .collect();
+        stems.sort();
+        stems
+    }
+
+    /// The stored records' JSON as a person inspecting the store reads it (a session file, a
+    /// `redis-cli GET`); `None` for a store nobody can look into from outside (memory).
+    pub fn stored_records(&self) -> Option<Vec<String>> {
+        match self.state.store.kind() {
+            "filesystem" => Some(
+                self.session_files()
+                    .iter()
+                    .map(|p| std::fs::read_to_string(p).expect("read session file"))
+                    .collect(),
+            ),
+            "redis" => {
+                let engine = self.engine.as_ref().expect("a redis site has its engine");
+                let prefix = &self.state.config.session.redis.key_prefix;
+                let mut conn = redis::Client::open(engine.url())
+                    .and_then(|c| c.get_connection())
+                    .expect("connect to the test's redis");
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(format!("{prefix}*"))
+                    .query(&mut conn)
+                    .expect("KEYS");
+                Some(
+                    keys.iter()
+                        .map(|k| redis::cmd("GET").arg(k).query(&mut conn).expect("GET"))
+                        .collect(),
+                )
+            }
+            _ => None,
+        }
+    }
+
     pub fn with_config(toml: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("config.toml");
@@ -48,7 +154,11 @@ impl Site {
         let key = session_server::secret::load_or_create(&config.session.secret_key_file, None)
             .expect("secret key");
         let state = AppState::new(config, key).expect("app state");
-        Self { dir, state }
+        Self {
+            dir,
+            state,
+            engine: None,
+        }
     }
 
     /// The key that signs the session cookie (each cookie has its own, in `state.keys`).
