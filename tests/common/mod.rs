@@ -17,6 +17,7 @@ use session_server::config::Config;
 use session_server::web::{app, AppState};
 
 mod client;
+pub mod engines;
 mod server;
 pub use client::{block_on, Browser, Client, Tcp, Transport};
 pub use server::{free_port, raw_http, server_config, ServerProcess, BIN};
