@@ -90,6 +90,28 @@ fn kill_makes_it_unreachable_and_restart_brings_it_back_empty() {
 }
 
 #[test]
+fn restart_waits_while_another_process_holds_the_port() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    redis.kill();
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", redis.port())).expect("take the port");
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(squatter);
+        });
+        redis.restart();
+    });
+    assert!(ping(&redis.url()), "back on its own port");
+    assert!(
+        redis.log().contains("Address already in use"),
+        "{}",
+        redis.log()
+    );
+}
+
+#[test]
 fn dropping_a_server_stops_its_process_and_removes_its_folder() {
     let Some(redis) = RedisServer::start() else {
         return;

@@ -198,8 +198,11 @@ impl RedisServer {
             .arg("--dir")
             .arg(dir);
         let child = spawn_logged(command, &self.log_path());
-        let (url, unix_url) = (self.url(), self.unix_url());
-        let child = wait_ready(child, &self.log_path(), || ping(&url) && ping(&unix_url))?;
+        let (pid, url, unix_url) = (child.id(), self.url(), self.unix_url());
+        let child = wait_ready(child, &self.log_path(), || {
+            // The private socket first: it answers only once our process has its TCP port.
+            ping(&unix_url) && answers_as(&url, pid)
+        })?;
         self.child = Some(child);
         Ok(())
     }
@@ -248,11 +251,11 @@ fn wait_ready(
 ) -> Result<Child, Exited> {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
-        if ready() {
-            return Ok(child);
-        }
         if child.try_wait().ok().flatten().is_some() {
             return Err(Exited);
+        }
+        if ready() {
+            return Ok(child);
         }
         if Instant::now() > deadline {
             let pid = child.id();
@@ -294,6 +297,14 @@ pub fn query<T: redis::FromRedisValue>(url: &str, args: &[&str]) -> Option<T> {
         cmd.arg(*arg);
     }
     cmd.query(&mut con).ok()
+}
+
+/// Whether the process `pid` is the one answering at `url`: in the race for a free port,
+/// another test's engine may have bound it first (and ours exited).
+fn answers_as(url: &str, pid: u32) -> bool {
+    let line = format!("process_id:{pid}");
+    query::<String>(url, &["INFO", "server"])
+        .is_some_and(|info| info.lines().any(|l| l.trim_end() == line))
 }
 
 /// Whether the engine at `url` answers PING.

@@ -6,7 +6,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use super::{
-    current_test, installed_or_skip, log_tail, ping, query, spawn_logged, stop, temp_dir,
+    answers_as, current_test, installed_or_skip, log_tail, query, spawn_logged, stop, temp_dir,
     wait_ready, Exited, REDIS_CLI, REDIS_SERVER, START_ATTEMPTS, START_TIMEOUT,
 };
 
@@ -137,8 +137,8 @@ impl RedisCluster {
             .args(["--save", "", "--appendonly", "no", "--dir"])
             .arg(self.dir.path());
         let child = spawn_logged(command, &self.log_path(i));
-        let url = format!("redis://127.0.0.1:{port}");
-        wait_ready(child, &self.log_path(i), || ping(&url))
+        let (pid, url) = (child.id(), format!("redis://127.0.0.1:{port}"));
+        wait_ready(child, &self.log_path(i), || answers_as(&url, pid))
     }
 
     /// Assigns the slots across the nodes and makes them meet.
