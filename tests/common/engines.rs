@@ -1,0 +1,313 @@
+//! Real engine processes for tests: Debian's `redis-server`, standalone ([`RedisServer`]) and as
+//! a 3-master Cluster ([`RedisCluster`]). Each instance lives on free loopback ports (and a unix
+//! socket) in its own temporary folder, persists nothing, and is stopped by its pid: on `kill`,
+//! and when dropped. Never the system's service, never another process.
+//!
+//! When an engine is not installed, `start` prints one `SKIPPED <test>: ...` line to the real
+//! stderr (past libtest's capture, so plain `cargo test` shows it) and returns `None`; with
+//! `SESSION_SERVER_REQUIRE_ENGINES=1` (what `scripts/test` and CI set) it panics instead, so
+//! that a missing engine can never pass as a silent skip.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod cluster;
+pub use cluster::RedisCluster;
+
+/// Set to `1` to turn every skip for a missing engine into a failure.
+pub const REQUIRE_ENGINES: &str = "SESSION_SERVER_REQUIRE_ENGINES";
+
+/// How long an engine may take to answer after it is started: it normally answers within
+/// milliseconds; this only bounds a broken start on a machine busy compiling.
+pub const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Fresh ports to try when a start fails, for the race between finding a free port and the
+/// engine binding it.
+const START_ATTEMPTS: usize = 5;
+
+/// A program a test needs, and the Debian package that installs it.
+pub struct Program {
+    pub name: &'static str,
+    pub package: &'static str,
+}
+
+pub const REDIS_SERVER: Program = Program {
+    name: "redis-server",
+    package: "redis-server",
+};
+pub const REDIS_CLI: Program = Program {
+    name: "redis-cli",
+    package: "redis-tools",
+};
+
+/// Whether every program is on `PATH`. If not: one `SKIPPED` line naming `test` and `false`, or
+/// a panic when [`REQUIRE_ENGINES`] is `1`.
+pub fn installed_or_skip(test: &str, programs: &[Program]) -> bool {
+    let missing: Vec<&Program> = programs.iter().filter(|p| !on_path(p.name)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let names: Vec<&str> = missing.iter().map(|p| p.name).collect();
+    let mut packages: Vec<&str> = missing.iter().map(|p| p.package).collect();
+    packages.dedup();
+    let verb = if missing.len() == 1 { "is" } else { "are" };
+    let reason = format!(
+        "{} {verb} not installed (apt-get install -y {})",
+        names.join(", "),
+        packages.join(" ")
+    );
+    if std::env::var_os(REQUIRE_ENGINES).is_some_and(|v| v == "1") {
+        panic!("{test}: {reason}, and {REQUIRE_ENGINES}=1 forbids skipping");
+    }
+    // Straight to file descriptor 2: libtest captures `eprintln!` and shows it only for failures.
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {reason}");
+    false
+}
+
+/// The running test's name: libtest names each test's thread after it.
+pub fn current_test() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_owned()
+}
+
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// A standalone `redis-server` on a free loopback port and a unix socket in its own folder.
+pub struct RedisServer {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts one for the current test (named from its thread), or skips: see the module docs.
+    pub fn start() -> Option<Self> {
+        Self::start_for(&current_test())
+    }
+
+    /// Starts one for `test` (the name the skip line prints), or skips: see the module docs.
+    pub fn start_for(test: &str) -> Option<Self> {
+        if !installed_or_skip(test, &[REDIS_SERVER]) {
+            return None;
+        }
+        let dir = temp_dir("redis-");
+        let mut server = Self {
+            dir,
+            port: 0,
+            child: None,
+        };
+        for _ in 0..START_ATTEMPTS {
+            server.port = super::free_port();
+            if server.launch().is_ok() {
+                return Some(server);
+            }
+        }
+        panic!(
+            "redis-server did not start on {START_ATTEMPTS} free ports; its log ends:\n{}",
+            log_tail(&server.log_path())
+        );
+    }
+
+    /// `redis://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `unix:///.../redis.sock`, the form the server's `url` setting and the redis crate take.
+    pub fn unix_url(&self) -> String {
+        format!("unix://{}", self.socket_path().display())
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        self.dir.path().join("redis.sock")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The running process's pid; `None` after [`kill`](Self::kill).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The engine's own log (stdout and stderr), across restarts.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// SIGKILL, then waits for the process to exit. Does nothing when it is not running.
+    pub fn kill(&mut self) {
+        if let Some(child) = self.child.take() {
+            stop(child);
+        }
+    }
+
+    /// Kills it if it runs, then starts it again on the same port and socket (with an empty
+    /// database: nothing is persisted) and waits until it answers.
+    pub fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + START_TIMEOUT;
+        // The port is ours in practice, but another test may have taken it in between: keep
+        // trying for a while rather than moving, since the server under test knows this port.
+        while self.launch().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server could not restart on port {}; its log ends:\n{}",
+                self.port,
+                log_tail(&self.log_path())
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("redis.log")
+    }
+
+    /// Starts the process on `self.port` and waits until it answers on both addresses;
+    /// `Err` when it exited first (the port was taken).
+    fn launch(&mut self) -> Result<(), Exited> {
+        let dir = self.dir.path();
+        let mut command = Command::new(REDIS_SERVER.name);
+        command
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .arg("--unixsocket")
+            .arg(self.socket_path())
+            .args([
+                "--unixsocketperm",
+                "700",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir);
+        let child = spawn_logged(command, &self.log_path());
+        let (pid, url, unix_url) = (child.id(), self.url(), self.unix_url());
+        let child = wait_ready(child, &self.log_path(), || {
+            // The private socket first: it answers only once our process has its TCP port.
+            ping(&unix_url) && answers_as(&url, pid)
+        })?;
+        self.child = Some(child);
+        Ok(())
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The engine exited before it answered.
+#[derive(Debug)]
+struct Exited;
+
+/// A temporary folder with a short path: unix socket paths are limited to 107 bytes.
+fn temp_dir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("temporary folder for an engine")
+}
+
+/// Starts `command` with stdout and stderr appended to `log`.
+fn spawn_logged(mut command: Command, log: &Path) -> Child {
+    let out = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("engine log file");
+    let err = out.try_clone().expect("engine log file");
+    command
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", command.get_program()))
+}
+
+/// Polls `ready` until it holds; `Err` if the process exits first; panics with the log's tail
+/// after [`START_TIMEOUT`].
+fn wait_ready(
+    mut child: Child,
+    log: &Path,
+    mut ready: impl FnMut() -> bool,
+) -> Result<Child, Exited> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if child.try_wait().ok().flatten().is_some() {
+            return Err(Exited);
+        }
+        if ready() {
+            return Ok(child);
+        }
+        if Instant::now() > deadline {
+            let pid = child.id();
+            stop(child);
+            panic!(
+                "engine (pid {pid}) did not answer within {START_TIMEOUT:?}; {} ends:\n{}",
+                log.display(),
+                log_tail(log)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// SIGKILL (to this child's pid only) and reap it.
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The last lines of a log, for panic messages.
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_else(|e| format!("(unreadable: {e})"));
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// One command to the engine at `url` on a fresh connection, with short time-outs; `None` when
+/// it does not answer (or answers with an error).
+pub fn query<T: redis::FromRedisValue>(url: &str, args: &[&str]) -> Option<T> {
+    let client = redis::Client::open(url).ok()?;
+    let mut con = client
+        .get_connection_with_timeout(Duration::from_millis(500))
+        .ok()?;
+    con.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    con.set_write_timeout(Some(Duration::from_secs(2))).ok()?;
+    let mut cmd = redis::cmd(args.first()?);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    cmd.query(&mut con).ok()
+}
+
+/// Whether the process `pid` is the one answering at `url`: in the race for a free port,
+/// another test's engine may have bound it first (and ours exited).
+fn answers_as(url: &str, pid: u32) -> bool {
+    let line = format!("process_id:{pid}");
+    query::<String>(url, &["INFO", "server"])
+        .is_some_and(|info| info.lines().any(|l| l.trim_end() == line))
+}
+
+/// Whether the engine at `url` answers PING.
+pub fn ping(url: &str) -> bool {
+    query::<String>(url, &["PING"]).is_some_and(|reply| reply == "PONG")
+}

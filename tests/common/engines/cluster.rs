@@ -1,0 +1,254 @@
+//! A 3-master Redis Cluster on loopback (no replicas), made with `redis-cli --cluster create`,
+//! whose nodes a test can kill and bring back on the same port and config file.
+
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use super::{
+    answers_as, current_test, installed_or_skip, log_tail, query, spawn_logged, stop, temp_dir,
+    wait_ready, Exited, REDIS_CLI, REDIS_SERVER, START_ATTEMPTS, START_TIMEOUT,
+};
+
+/// The fewest masters `redis-cli --cluster create` accepts.
+const MASTERS: usize = 3;
+
+/// The cluster bus listens on the node's port + this (Redis's fixed offset).
+const BUS_OFFSET: u16 = 10_000;
+
+/// How long (ms) a silent node takes to be marked failed. Redis's default (15 s) would make a
+/// test wait that long to see a killed node's effect; much shorter risks false failures while
+/// the machine is busy compiling.
+const NODE_TIMEOUT_MS: &str = "5000";
+
+/// A running cluster; dropping it kills every node.
+pub struct RedisCluster {
+    dir: tempfile::TempDir,
+    nodes: Vec<Node>,
+}
+
+struct Node {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisCluster {
+    /// Starts one for the current test (named from its thread), or skips: see the module docs
+    /// of `engines`.
+    pub fn start() -> Option<Self> {
+        Self::start_for(&current_test())
+    }
+
+    /// Starts one for `test` (the name the skip line prints), or skips.
+    pub fn start_for(test: &str) -> Option<Self> {
+        if !installed_or_skip(test, &[REDIS_SERVER, REDIS_CLI]) {
+            return None;
+        }
+        let mut cluster = Self {
+            dir: temp_dir("redis-cluster-"),
+            nodes: Vec::with_capacity(MASTERS),
+        };
+        for i in 0..MASTERS {
+            let node = cluster.start_new_node(i);
+            cluster.nodes.push(node);
+        }
+        cluster.create();
+        cluster.wait_healthy();
+        Some(cluster)
+    }
+
+    /// `redis://127.0.0.1:PORT` of every node, in node order.
+    pub fn urls(&self) -> Vec<String> {
+        (0..self.nodes.len()).map(|i| self.url(i)).collect()
+    }
+
+    pub fn url(&self, i: usize) -> String {
+        format!("redis://127.0.0.1:{}", self.nodes[i].port)
+    }
+
+    /// Node `i`'s pid; `None` while it is killed.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.nodes[i].child.as_ref().map(Child::id)
+    }
+
+    /// Node `i`'s own log, across restarts.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.log_path(i)).unwrap_or_default()
+    }
+
+    /// SIGKILL to node `i`, then waits for it to exit. Its slots stay unserved until
+    /// [`restart_node`](Self::restart_node): there are no replicas to take over.
+    pub fn kill_node(&mut self, i: usize) {
+        if let Some(child) = self.nodes[i].child.take() {
+            stop(child);
+        }
+    }
+
+    /// Kills node `i` if it runs, starts it again on the same port with the same cluster config
+    /// file (so it rejoins with its slots, and no data), and waits until every node reports
+    /// `cluster_state:ok` with all slots healthy.
+    pub fn restart_node(&mut self, i: usize) {
+        self.kill_node(i);
+        let port = self.nodes[i].port;
+        let deadline = Instant::now() + START_TIMEOUT;
+        let child = loop {
+            match self.launch(i, port) {
+                Ok(child) => break child,
+                Err(Exited) => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "cluster node {i} could not restart on port {port}; its log ends:\n{}",
+                        log_tail(&self.log_path(i))
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        };
+        self.nodes[i].child = Some(child);
+        self.wait_healthy();
+    }
+
+    /// A node on fresh free ports (retried when another process takes them first).
+    fn start_new_node(&self, i: usize) -> Node {
+        for _ in 0..START_ATTEMPTS {
+            // A failed attempt may have written a node id for another port: start clean.
+            let _ = std::fs::remove_file(self.config_path(i));
+            let port = free_node_port();
+            if let Ok(child) = self.launch(i, port) {
+                return Node {
+                    port,
+                    child: Some(child),
+                };
+            }
+        }
+        panic!(
+            "cluster node {i} did not start on {START_ATTEMPTS} free ports; its log ends:\n{}",
+            log_tail(&self.log_path(i))
+        );
+    }
+
+    fn launch(&self, i: usize, port: u16) -> Result<Child, Exited> {
+        let mut command = Command::new(REDIS_SERVER.name);
+        command
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--cluster-enabled", "yes", "--cluster-config-file"])
+            .arg(self.config_path(i))
+            .args(["--cluster-node-timeout", NODE_TIMEOUT_MS])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(self.dir.path());
+        let child = spawn_logged(command, &self.log_path(i));
+        let (pid, url) = (child.id(), format!("redis://127.0.0.1:{port}"));
+        wait_ready(child, &self.log_path(i), || answers_as(&url, pid))
+    }
+
+    /// Assigns the slots across the nodes and makes them meet.
+    fn create(&self) {
+        let log = self.dir.path().join("create.log");
+        let mut command = Command::new(REDIS_CLI.name);
+        command.args(["--cluster", "create"]);
+        for node in &self.nodes {
+            command.arg(format!("127.0.0.1:{}", node.port));
+        }
+        command.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        let mut child = spawn_logged(command, &log);
+        let deadline = Instant::now() + START_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().ok().flatten() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                stop(child);
+                panic!(
+                    "redis-cli --cluster create took over {START_TIMEOUT:?}; it printed:\n{}",
+                    log_tail(&log)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            status.success(),
+            "redis-cli --cluster create failed ({status}); it printed:\n{}",
+            log_tail(&log)
+        );
+    }
+
+    /// Waits until every node reports the whole cluster healthy.
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while !(0..self.nodes.len()).all(|i| self.node_healthy(i)) {
+            if Instant::now() > deadline {
+                let logs: Vec<String> = (0..self.nodes.len())
+                    .map(|i| {
+                        format!(
+                            "node {i} ({}): {}\n{}",
+                            self.url(i),
+                            self.cluster_info(i).unwrap_or_default(),
+                            log_tail(&self.log_path(i))
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "the cluster was not healthy within {START_TIMEOUT:?}:\n{}",
+                    logs.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `cluster_state:ok`, every slot served by a node it does not suspect, every node known.
+    fn node_healthy(&self, i: usize) -> bool {
+        let Some(info) = self.cluster_info(i) else {
+            return false;
+        };
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                .map(str::trim)
+        };
+        let masters = MASTERS.to_string();
+        field("cluster_state") == Some("ok")
+            && field("cluster_slots_ok") == Some("16384")
+            && field("cluster_known_nodes") == Some(masters.as_str())
+    }
+
+    /// Node `i`'s `CLUSTER INFO` text.
+    pub fn cluster_info(&self, i: usize) -> Option<String> {
+        query(&self.url(i), &["CLUSTER", "INFO"])
+    }
+
+    fn config_path(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("nodes-{i}.conf"))
+    }
+
+    fn log_path(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("node-{i}.log"))
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill_node(i);
+        }
+    }
+}
+
+/// A free loopback port whose bus port (+10000) is a free port too.
+fn free_node_port() -> u16 {
+    for _ in 0..1000 {
+        let Ok(listener) = std::net::TcpListener::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let Ok(port) = listener.local_addr().map(|a| a.port()) else {
+            continue;
+        };
+        let Some(bus) = port.checked_add(BUS_OFFSET) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", bus)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port pair (P, P+{BUS_OFFSET}) in 1000 tries");
+}
