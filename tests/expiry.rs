@@ -54,7 +54,10 @@ async fn browser_session_cookie_has_no_max_age_but_the_server_expires_it(kind: S
 }
 
 async fn permanent_cookie_carries_max_age_and_expires_too(kind: StoreKind) {
-    let Some(site) = Site::of(kind, "permanent = true\nlifetime = \"1s\"\ncookie_secure = true\ncookie_samesite = \"strict\"\n",) else {
+    let Some(site) = Site::of(
+        kind,
+        "permanent = true\nlifetime = \"1s\"\ncookie_secure = true\ncookie_samesite = \"strict\"\n",
+    ) else {
         return;
     };
     let app = start(&site).await;
@@ -116,7 +119,10 @@ async fn without_refresh_each_request_only_changes_slide_it(kind: StoreKind) {
 }
 
 async fn writes_slide_the_expiry_whatever_the_refresh_setting(kind: StoreKind) {
-    let Some(site) = Site::of(kind, "permanent = false\nlifetime = 2\nrefresh_each_request = false\n") else {
+    let Some(site) = Site::of(
+        kind,
+        "permanent = false\nlifetime = 2\nrefresh_each_request = false\n",
+    ) else {
         return;
     };
     let app = start(&site).await;

@@ -151,11 +151,7 @@ async fn login_rotates_the_session_id_and_never_adopts_a_chosen_one(kind: StoreK
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     let second = b.session_cookie().expect("still logged in").clone();
     assert_ne!(first, second, "login gives a new id");
-    assert_eq!(
-        site.sessions().await.len(),
-        1,
-        "the old session is gone"
-    );
+    assert_eq!(site.sessions().await.len(), 1, "the old session is gone");
     assert_ne!(site.sessions().await, first_session);
 
     // A client that brings its own (validly signed) id gets a fresh one at login instead.
