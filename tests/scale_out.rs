@@ -35,8 +35,7 @@ fn instance(root: &Path, name: &str, tables: &str, auth: &str) -> ServerProcess 
     // The cookie-signing key must be the same on every instance (README, "Scaling out").
     let key = root.join("secret.key");
     if !key.exists() {
-        let master = session_server::secret::load_or_create(&key, None).expect("secret key");
-        drop(master);
+        session_server::secret::load_or_create(&key, None).expect("secret key");
     }
     std::fs::copy(&key, dir.join("secret.key")).expect("share the secret key");
     ServerProcess::start(&config, format!("127.0.0.1:{port}").parse().expect("addr"))
