@@ -20,10 +20,16 @@ EXTRA_CLEANUP+=("$SHM")
 
 RESULTS="$WORK/results.tsv"
 : > "$RESULTS"
-# measure SETUP ENDPOINT COOKIES
+# measure SETUP ENDPOINT COOKIES: one wrk run; with a redis running, also the Redis commands it
+# took per request.
 measure() {
+  local calls_before=0 per_request=-
+  if [ -n "$REDIS_PID" ]; then calls_before=$(redis_calls); fi
   run_wrk "$2" "$3" "$DURATION" "$CONNS"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$RPS" "$P50" "$P99" "$PER_CPU" >> "$RESULTS"
+  if [ -n "$REDIS_PID" ] && [[ "$1" == *redis* ]]; then
+    per_request=$(echo "scale=2; ($(redis_calls) - $calls_before) / $TOTAL" | bc -l)
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$RPS" "$P50" "$P99" "$PER_CPU" "$per_request" >> "$RESULTS"
 }
 
 # run_setup NAME SESSION_TOML FILESYSTEM_TOML [same-session]
@@ -48,6 +54,12 @@ run_setup memory 'type = "memory"' ''
 run_setup fs-disk 'type = "filesystem"' "dir = \"$WORK/fs-disk/sessions\""
 if [ -n "${OLD_BIN:-}" ]; then
   SERVER_BIN=$OLD_BIN run_setup fs-disk-before 'type = "filesystem"' "dir = \"$WORK/fs-disk-before/sessions\""
+fi
+if [ -z "${SETUPS:-}" ] || [[ " $SETUPS " == *" redis "* ]]; then
+  start_redis
+  run_setup redis "type = \"redis\"
+[session.redis]
+url = \"redis://127.0.0.1:$REDIS_PORT\"" ''
 fi
 run_setup fs-tmpfs 'type = "filesystem"' "dir = \"$SHM/sessions\""
 run_setup fs-disk-fsync 'type = "filesystem"' "dir = \"$WORK/fs-disk-fsync/sessions\"
@@ -83,20 +95,55 @@ run_flask() {
 }
 run_flask
 
+# The reference: actix-session's own RedisSessionStore against a plain in-memory store, in a
+# minimal app with the same GET / workload (benches/actix-reference), on the same Redis.
+run_reference() {
+  if [ -n "${SETUPS:-}" ] && [[ " $SETUPS " != *" redis "* ]]; then return 0; fi
+  (cd benches/actix-reference && cargo build --release --quiet) ||
+    { echo "actix reference: could not be built; skipped" >&2; return 0; }
+  local store dir
+  for store in memory redis; do
+    dir="$WORK/actix-$store"
+    mkdir -p "$dir"
+    PORT=$(free_port)
+    benches/actix-reference/target/release/actix-reference "$store" "127.0.0.1:$PORT" \
+      "redis://127.0.0.1:$REDIS_PORT" 2>"$dir/server.log" &
+    SERVER_PID=$!
+    for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null && break; sleep 0.05; done
+    : > "$dir/cookies"
+    for _ in $(seq "$CONNS"); do
+      rm -f "$dir/jar"
+      curl -fs -o /dev/null -c "$dir/jar" "http://127.0.0.1:$PORT/"
+      awk '$6 == "session" { print "session=" $7 }' "$dir/jar" >> "$dir/cookies"
+    done
+    measure "actix-$store" / "$dir/cookies"
+    stop_server
+  done
+}
+run_reference
+
 # The table, with ratios to the memory store on the same endpoint.
 awk -F'\t' '
   $1 == "memory" { base_rps[$2] = $3; base_cpu[$2] = $6 }
   $1 == "fs-disk" { fs_rps[$2] = $3 }
   $1 == "flask-session" { flask_rps[$2] = $3 }
+  $1 == "redis" { redis_rps[$2] = $3 }
+  $1 == "actix-memory" { actix_mem[$2] = $3 }
+  $1 == "actix-redis" { actix_redis[$2] = $3 }
   { rows[NR] = $0 }
   END {
-    printf "%-20s %-13s %10s %9s %9s %12s %9s %9s\n", "setup", "endpoint", "req/s", "p50", "p99", "req/CPU-s", "rps/mem", "cpu/mem"
+    printf "%-20s %-13s %10s %9s %9s %12s %9s %9s %9s\n", "setup", "endpoint", "req/s", "p50", "p99", "req/CPU-s", "rps/mem", "cpu/mem", "redis/req"
     for (i = 1; i <= NR; i++) {
       split(rows[i], f, "\t")
       r = (f[2] in base_rps) ? sprintf("%.2f", f[3] / base_rps[f[2]]) : "-"
       c = (f[2] in base_cpu) ? sprintf("%.2f", base_cpu[f[2]] / f[6]) : "-"
-      printf "%-20s %-13s %10.0f %9s %9s %12s %9s %9s\n", f[1], f[2], f[3], f[4], f[5], f[6], r, c
+      if (f[1] ~ /^actix-/) { r = (f[2] in actix_mem) ? sprintf("%.2f", f[3] / actix_mem[f[2]]) : "-"; c = "-" }
+      printf "%-20s %-13s %10.0f %9s %9s %12s %9s %9s %9s\n", f[1], f[2], f[3], f[4], f[5], f[6], r, c, f[7]
     }
     for (p in flask_rps) if (p in fs_rps) printf "fs-disk / flask-session on %s: %.1fx\n", p, fs_rps[p] / flask_rps[p]
+    if ("/" in redis_rps && "/" in actix_redis && "/" in base_rps && "/" in actix_mem) {
+      ours = redis_rps["/"] / base_rps["/"]; theirs = actix_redis["/"] / actix_mem["/"]
+      printf "GET /: redis type at %.2fx of our memory store; actix-session RedisSessionStore at %.2fx of its memory store; ours/theirs %.2f (target >= 0.90)\n", ours, theirs, ours / theirs
+    }
   }' "$RESULTS"
-echo "(cpu/mem: server CPU per request relative to the memory store's; 1.50 = 1.5x as much)"
+echo "(cpu/mem: server CPU per request relative to the memory store's; 1.50 = 1.5x as much; actix-* rows: rps/mem against actix-memory; redis/req: Redis commands per request, INFO commandstats)"

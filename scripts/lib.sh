@@ -12,8 +12,10 @@ TICK=$(getconf CLK_TCK)
 THREADS=2
 SERVER_PID=
 EXTRA_CLEANUP=()
+REDIS_PID=
 cleanup() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  if [ -n "$REDIS_PID" ]; then kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; fi
   rm -rf "$WORK" "${EXTRA_CLEANUP[@]}"
 }
 trap cleanup EXIT
@@ -82,7 +84,8 @@ login_sessions() {
   done
 }
 
-# run_wrk PATH COOKIES SECONDS CONNS: sets RPS, P50, P99, PER_CPU (requests per server CPU-second).
+# run_wrk PATH COOKIES SECONDS CONNS: sets RPS, P50, P99, PER_CPU (requests per server CPU-second)
+# and TOTAL (requests made).
 run_wrk() {
   local path=$1 cookies=$2 secs=$3 conns=$4 before after out total cpu
   before=$(cpu_ticks "$SERVER_PID")
@@ -96,4 +99,23 @@ run_wrk() {
   total=$(echo "$out" | awk '/requests in/ {print $1}')
   cpu=$(echo "($after - $before) / $TICK" | bc -l)
   PER_CPU=$(printf '%.0f' "$(echo "$total / $cpu" | bc -l)")
+  TOTAL=$total
+}
+
+# start_redis: a throw-away redis-server on a free loopback port; sets REDIS_PORT, REDIS_PID.
+start_redis() {
+  command -v redis-server >/dev/null || { echo "redis-server is missing: apt-get install -y redis-server" >&2; exit 1; }
+  REDIS_PORT=$(free_port)
+  mkdir -p "$WORK/redis"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$WORK/redis" --logfile "$WORK/redis/redis.log" &
+  REDIS_PID=$!
+  for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
+  echo "redis-server did not start" >&2; exit 1
+}
+
+# redis_calls: how many commands the redis of start_redis has run (INFO itself excluded).
+redis_calls() {
+  redis-cli -p "$REDIS_PORT" info commandstats |
+    awk -F'[:=,]' '/^cmdstat_/ && $1 != "cmdstat_info" { n += $3 } END { print n + 0 }'
 }
