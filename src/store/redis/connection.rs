@@ -28,9 +28,7 @@ use parking_lot::Mutex;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{
-    MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo, SingleNodeRoutingInfo,
-};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{
     AsyncConnectionConfig, Client, Cmd, FromRedisValue, RedisError, RedisFuture, RedisResult,
     ScriptInvocation, Value,
@@ -233,9 +231,12 @@ impl RedisEngine {
             let client = ClusterClient::builder(options.cluster_urls.clone())
                 .connection_timeout(options.connect_timeout)
                 .response_timeout(options.command_timeout)
-                // One retry (a MOVED after a resharding, a node that just came back): the
-                // command bound below caps the whole attempt anyway.
-                .retries(1)
+                // A few quick retries (a MOVED after a resharding or towards a node that just
+                // came back costs one each), not the crate's 16 waits from 1.28 s up: the
+                // command bound caps the whole attempt anyway.
+                .retries(4)
+                .min_retry_wait(10)
+                .max_retry_wait(200)
                 .build()
                 .map_err(engine_error)?;
             Target::Cluster(client)
@@ -273,23 +274,18 @@ impl RedisEngine {
             .await
     }
 
-    /// PING to the server, or to every master of a cluster.
+    /// PING to the server, or to every master of a cluster, one by one by address: a master
+    /// the connection could not reach is still a master whose sessions cannot be served (the
+    /// crate's all-masters routing answers for the nodes it is connected to).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.run(|conn| async move {
-            match conn {
-                Conn::Single(mut c) => redis::cmd("PING").query_async::<()>(&mut c).await,
-                Conn::Cluster(mut c) => {
-                    let every_master = RoutingInfo::MultiNode((
-                        MultipleNodeRoutingInfo::AllMasters,
-                        Some(ResponsePolicy::AllSucceeded),
-                    ));
-                    c.route_command(redis::cmd("PING"), every_master)
-                        .await
-                        .map(drop)
-                }
-            }
-        })
-        .await
+        if !self.is_cluster() {
+            return self.query(&redis::cmd("PING")).await;
+        }
+        for (host, port) in self.masters().await?.into_iter().flatten() {
+            let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
+            self.route(redis::cmd("PING"), route).await?;
+        }
+        Ok(())
     }
 
     /// Every key matching `pattern` (a `SCAN MATCH` glob), on the server or on every master of
