@@ -432,3 +432,23 @@ fn a_request_costs_actix_sessions_own_number_of_commands() {
     });
     assert_eq!(commands_run(&mut cli) - before, 2, "GET + EXPIREAT");
 }
+
+/// This build's `redis` crate has no TLS: a `rediss://` URL is refused when the store is made
+/// (at start), with a typed engine error, rather than failing every request later.
+#[test]
+fn rediss_is_refused_at_start_in_this_build() {
+    let made = RedisSessionStore::new(RedisOptions::new(EngineOptions::new(
+        "rediss://127.0.0.1:6380",
+    )));
+    assert!(
+        matches!(
+            made,
+            Err(StoreError::Engine {
+                engine: "redis",
+                ..
+            })
+        ),
+        "{:?}",
+        made.err()
+    );
+}
