@@ -92,7 +92,14 @@ pub struct RedisSessionStore {
     prefix: std::sync::Arc<str>,
     max_bytes: usize,
     healthy_at: std::sync::Arc<Mutex<Option<Instant>>>,
+    /// When each session this process loaded or made was created. A session's creation time
+    /// never changes, so a remembered one is always right, and an update that knows it is a
+    /// plain `SET .. XX` (one command, as actix-session's store sends) instead of the script.
+    created: std::sync::Arc<quick_cache::sync::Cache<[u8; 32], OffsetDateTime>>,
 }
+
+/// Creation times remembered (about 60 bytes each).
+const CREATED_REMEMBERED: usize = 100_000;
 
 impl RedisSessionStore {
     /// A store on the engine `options` names. Connects to nothing yet (see [`connection`]).
@@ -111,6 +118,7 @@ impl RedisSessionStore {
             prefix: key_prefix.into(),
             max_bytes: max_session_bytes,
             healthy_at: std::sync::Arc::default(),
+            created: std::sync::Arc::new(quick_cache::sync::Cache::new(CREATED_REMEMBERED)),
         }
     }
 
@@ -220,7 +228,10 @@ impl SessionBackend for RedisSessionStore {
             return Ok(None);
         };
         match SessionRecord::from_bytes(&bytes) {
-            Ok(record) => Ok(Some(record.state())),
+            Ok(record) => {
+                self.created.insert(*id.digest(), record.created_at);
+                Ok(Some(record.state()))
+            }
             Err(e) => {
                 self.set_aside(id, &key, &bytes, &e.to_string()).await;
                 Ok(None)
@@ -246,6 +257,7 @@ impl SessionBackend for RedisSessionStore {
                 .arg("EXAT")
                 .arg(ends);
             if self.query::<Option<()>>(&set).await?.is_some() {
+                self.created.insert(*id.digest(), record.created_at);
                 return Ok(id);
             }
         }
@@ -259,7 +271,8 @@ impl SessionBackend for RedisSessionStore {
         ttl: &time::Duration,
     ) -> Result<SessionId, StoreError> {
         let now = OffsetDateTime::now_utc();
-        let record = SessionRecord::new(&state, now, now, ttl)?;
+        let known_created = self.created.get(id.digest());
+        let record = SessionRecord::new(&state, known_created.unwrap_or(now), now, ttl)?;
         let key = self.key_of(&id);
         let bytes = match record.to_bytes(self.max_bytes) {
             Ok(bytes) => bytes,
@@ -274,6 +287,21 @@ impl SessionBackend for RedisSessionStore {
             }
             Err(e) => return Err(e),
         };
+        if known_created.is_some() {
+            // `XX`: only over a live session, so a logout or an expiry meanwhile stays final.
+            let mut set = redis::cmd("SET");
+            set.arg(&key)
+                .arg(&bytes)
+                .arg("XX")
+                .arg("EXAT")
+                .arg(record.expires_at.unix_timestamp());
+            return if self.query::<Option<()>>(&set).await?.is_some() {
+                Ok(id)
+            } else {
+                self.created.remove(id.digest());
+                ended(&id)
+            };
+        }
         let Some(at) = created_at_offset(&bytes) else {
             return Err(StoreError::Encode(serde::ser::Error::custom(
                 "the record has no created_at field",
@@ -305,6 +333,7 @@ impl SessionBackend for RedisSessionStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.created.remove(id.digest());
         self.query::<i64>(redis::cmd("DEL").arg(self.key_of(id)))
             .await
             .map(drop)
