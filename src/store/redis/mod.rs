@@ -30,7 +30,7 @@ mod tests;
 
 pub use connection::{EngineOptions, RedisEngine};
 
-use super::backend::{Capabilities, SessionBackend, SessionSummary};
+use super::backend::{ended, Capabilities, SessionBackend, SessionSummary};
 use super::record::{expiry_after, SessionRecord, SessionState};
 use super::{SessionId, Store, StoreError};
 use crate::config::SessionConfig;
@@ -193,15 +193,6 @@ fn created_at_offset(json: &[u8]) -> Option<usize> {
     json.windows(FIELD.len())
         .position(|w| w == FIELD)
         .map(|at| at + FIELD.len())
-}
-
-/// The answer to a write of a session that has ended: deletion wins.
-fn ended(id: &SessionId) -> Result<SessionId, StoreError> {
-    tracing::info!(
-        session = %id.log_tag(),
-        "session ended while a request was using it; that request's changes are dropped"
-    );
-    SessionId::generate()
 }
 
 #[async_trait]
