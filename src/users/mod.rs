@@ -117,7 +117,15 @@ impl UserDb {
         if let Some(legacy) = legacy {
             legacy::import(&*storage, legacy)?;
         }
-        let dummy_cost = storage.highest_cost()?.unwrap_or(cost);
+        // An engine that is down at start-up must not stop the server (it answers 503 until the
+        // engine is back): the dummy's cost is checked again at each login anyway.
+        let dummy_cost = match storage.highest_cost() {
+            Ok(highest) => highest.unwrap_or(cost),
+            Err(e) => {
+                tracing::warn!(error = %e, "user store unavailable at start-up; will retry");
+                cost
+            }
+        };
         // Made here, not in the first login, which would otherwise take twice as long.
         let dummy = (dummy_cost, bcrypt::hash(DUMMY_PASSWORD, dummy_cost)?);
         Ok(Self {
