@@ -4,7 +4,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use actix_session::storage::{SaveError, SessionKey, SessionStore};
-use session_server::store::{id, FileSessionStore, FileStoreOptions, MemorySessionStore, Store};
+use session_server::store::file::CACHE_BYTES;
+use session_server::store::{
+    id, CachingStore, FileSessionStore, FileStoreOptions, MemorySessionStore, Store,
+};
 
 type State = HashMap<String, String>;
 
@@ -329,7 +332,7 @@ macro_rules! conformance {
 
 fn file_store() -> (Store, tempfile::TempDir) {
     let (store, dir) = plain_file_store();
-    (Store::new(store), dir)
+    (Store::new(CachingStore::new(store, CACHE_BYTES)), dir)
 }
 
 fn plain_file_store() -> (FileSessionStore, tempfile::TempDir) {
@@ -348,7 +351,6 @@ fn uncached_file_store() -> (Store, tempfile::TempDir) {
     let options = FileStoreOptions::new(dir.path().join("sessions"))
         .cleanup_interval(None)
         .max_session_bytes(LIMIT)
-        .read_cache(false)
         .io_threads(4);
     (
         Store::new(FileSessionStore::open(options).expect("open")),
@@ -362,10 +364,8 @@ fn fsync_file_store() -> (Store, tempfile::TempDir) {
         .cleanup_interval(None)
         .max_session_bytes(LIMIT)
         .durability(session_server::atomic::Durability::Fsync);
-    (
-        Store::new(FileSessionStore::open(options).expect("open")),
-        dir,
-    )
+    let store = FileSessionStore::open(options).expect("open");
+    (Store::new(CachingStore::new(store, CACHE_BYTES)), dir)
 }
 
 conformance!(filesystem, file_store());

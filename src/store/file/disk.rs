@@ -1,6 +1,6 @@
 //! The file work for one session, run on the session's I/O thread: read, write (a new file
-//! swapped into place), delete, and delete-if-expired, each keeping the memo of file versions
-//! truthful.
+//! swapped into place), delete, and delete-if-expired, each keeping the memo of session times
+//! truthful and reporting the file version it read or placed (for the read cache).
 
 use std::fs::File;
 use std::io;
@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use time::OffsetDateTime;
 
 use super::folder::{claim_temp_dir, create_private_dir, read_capped};
-use super::memo::FileVersion;
+use super::version::FileVersion;
 use super::Inner;
 use crate::atomic::{self, Durability, Placed};
 use crate::store::record::{expiry_after, SessionRecord};
@@ -21,7 +21,7 @@ use crate::store::{id, SessionId, StoreError};
 /// being placed (an error, a refused write, a panic), it removes its file.
 struct Pending {
     path: PathBuf,
-    /// Still open: after the swap it names the placed version, whose `fstat` the memo keeps.
+    /// Still open: after the swap it names the placed version, whose `fstat` is its version.
     file: File,
     placed: bool,
 }
@@ -91,6 +91,14 @@ enum Read {
     Record(SessionRecord, FileVersion),
 }
 
+/// What swapping a new version in did.
+enum Swapped {
+    /// In place, as this version (unknown if `fstat` failed).
+    Placed(Option<FileVersion>),
+    /// The session's file had vanished: nothing written.
+    Vanished,
+}
+
 /// What a delete-if-expired found.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Expiry {
@@ -155,6 +163,15 @@ impl Inner {
         key: &SessionId,
         now: OffsetDateTime,
     ) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.load_versioned(key, now)?.map(|(record, _)| record))
+    }
+
+    /// [`Self::load`], with the version of the file the record was read from.
+    pub(super) fn load_versioned(
+        &self,
+        key: &SessionId,
+        now: OffsetDateTime,
+    ) -> Result<Option<(SessionRecord, FileVersion)>, StoreError> {
         let digest = *key.digest();
         let path = self.path_of(&digest);
         let Read::Record(mut record, mut version) = self.read(&digest, &path)? else {
@@ -170,8 +187,8 @@ impl Inner {
                 _ => return Ok(None),
             }
         }
-        self.memo.remember(digest, version, &record);
-        Ok(Some(record))
+        self.memo.remember(digest, &record);
+        Ok(Some((record, version)))
     }
 
     /// The record at `path` and the version it was read from. A file that is not a session is
@@ -214,6 +231,14 @@ impl Inner {
 
     /// Writes `record` under a fresh id, re-rolling on the (astronomically unlikely) collision.
     pub(super) fn save(&self, record: &SessionRecord) -> Result<SessionId, StoreError> {
+        Ok(self.save_versioned(record)?.0)
+    }
+
+    /// [`Self::save`], with the version placed.
+    pub(super) fn save_versioned(
+        &self,
+        record: &SessionRecord,
+    ) -> Result<(SessionId, Option<FileVersion>), StoreError> {
         let bytes = record.to_bytes(self.max_bytes)?;
         let mut pending = self.write_tmp(&bytes, Some(stamp(record.expires_at)))?;
         for _ in 0..8 {
@@ -224,8 +249,8 @@ impl Inner {
                 Placed::Done => {
                     pending.placed = true;
                     self.sync_dir()?;
-                    self.remember_placed(digest, &pending.file, record);
-                    return Ok(key);
+                    let version = self.remember_placed(digest, &pending.file, record);
+                    return Ok((key, version));
                 }
                 Placed::TargetExists | Placed::TargetMissing => continue,
             }
@@ -242,19 +267,29 @@ impl Inner {
         mut record: SessionRecord,
         now: OffsetDateTime,
     ) -> Result<SessionId, StoreError> {
+        Ok(self.update_versioned(key, &mut record, now)?.0)
+    }
+
+    /// [`Self::update`], with the version placed under the id returned; `record` is what was
+    /// written (its creation time the session's).
+    pub(super) fn update_versioned(
+        &self,
+        key: SessionId,
+        record: &mut SessionRecord,
+        now: OffsetDateTime,
+    ) -> Result<(SessionId, Option<FileVersion>), StoreError> {
         let digest = *key.digest();
         let Some((created_at, expires_at)) = self.times(&digest, now)? else {
-            return ended(&key);
+            return Ok((ended(&key)?, None));
         };
         if expires_at <= now {
             self.remove_if_expired(&digest, now)?;
-            return ended(&key);
+            return Ok((ended(&key)?, None));
         }
         record.created_at = created_at;
-        if self.replace(&digest, &record)? {
-            Ok(key)
-        } else {
-            ended(&key)
+        match self.replace(&digest, record)? {
+            Swapped::Placed(version) => Ok((key, version)),
+            Swapped::Vanished => Ok((ended(&key)?, None)),
         }
     }
 
@@ -278,9 +313,8 @@ impl Inner {
         })
     }
 
-    /// Swaps a new version of the session in; `false` (and nothing written) when its file has
-    /// vanished.
-    fn replace(&self, digest: &[u8; 32], record: &SessionRecord) -> Result<bool, StoreError> {
+    /// Swaps a new version of the session in, unless its file has vanished.
+    fn replace(&self, digest: &[u8; 32], record: &SessionRecord) -> Result<Swapped, StoreError> {
         let bytes = record.to_bytes(self.max_bytes)?;
         let mut pending = self.write_tmp(&bytes, Some(stamp(record.expires_at)))?;
         let path = self.path_of(digest);
@@ -288,22 +322,27 @@ impl Inner {
             Placed::Done => {
                 pending.placed = true;
                 self.sync_dir()?;
-                self.remember_placed(*digest, &pending.file, record);
-                Ok(true)
+                let version = self.remember_placed(*digest, &pending.file, record);
+                Ok(Swapped::Placed(version))
             }
             Placed::TargetMissing | Placed::TargetExists => {
                 self.memo.forget(digest);
-                Ok(false)
+                Ok(Swapped::Vanished)
             }
         }
     }
 
-    fn remember_placed(&self, digest: [u8; 32], file: &File, record: &SessionRecord) {
-        match file.metadata() {
-            Ok(meta) => self.memo.remember(digest, FileVersion::of(&meta), record),
-            // Not remembered: the next load reads the file.
-            Err(_) => self.memo.forget(&digest),
-        }
+    /// Remembers the times of a version just placed, and returns its version: the `fstat` of
+    /// the still-open file, since the swap itself changed the change time.
+    fn remember_placed(
+        &self,
+        digest: [u8; 32],
+        file: &File,
+        record: &SessionRecord,
+    ) -> Option<FileVersion> {
+        self.memo.remember(digest, record);
+        // Unknown, the version is not cached: the next load reads the file.
+        file.metadata().ok().map(|meta| FileVersion::of(&meta))
     }
 
     /// Whether the expiry last seen on disk is already `expires_at` or later, so that moving it
@@ -322,22 +361,33 @@ impl Inner {
         ttl: &time::Duration,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        self.update_ttl_versioned(key, ttl, now).map(drop)
+    }
+
+    /// [`Self::update_ttl`], with the record and version it placed, if it wrote one and knows it.
+    pub(super) fn update_ttl_versioned(
+        &self,
+        key: &SessionId,
+        ttl: &time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<Option<(SessionRecord, FileVersion)>, StoreError> {
         let digest = *key.digest();
         if self.expiry_reached(&digest, expiry_after(now, ttl)?) {
-            return Ok(());
+            return Ok(None);
         }
         let Some(mut record) = self.load(key, now)? else {
-            return Ok(());
+            return Ok(None);
         };
         record.extend(now, ttl)?;
-        // `false`: deleted meanwhile (logout in another process), and it stays deleted.
         match self.replace(&digest, &record) {
-            Ok(_) => Ok(()),
+            Ok(Swapped::Placed(version)) => Ok(version.map(|v| (record, v))),
+            // Deleted meanwhile (logout in another process), and it stays deleted.
+            Ok(Swapped::Vanished) => Ok(None),
             // A file written by hand more compactly than the store writes it: keeping its old
             // expiry beats failing every request of the session until then.
             Err(StoreError::TooLarge { size, limit }) => {
                 tracing::warn!(session = %key.log_tag(), size, limit, "session over the size limit once rewritten; its expiry was not moved");
-                Ok(())
+                Ok(None)
             }
             Err(e) => Err(e),
         }
