@@ -146,9 +146,33 @@ impl<S: Versioned> CachingStore<S> {
         self.entries.insert(*id.digest(), Arc::new(snapshot));
     }
 
-    fn forget(&self, id: &SessionId) {
-        self.entries.remove(id.digest());
+    fn forget(&self, digest: &[u8; 32]) {
+        self.entries.remove(digest);
     }
+
+    /// Asks the store which version of the session it holds, and looks that version up.
+    async fn look_up(&self, id: &SessionId) -> Result<Lookup<S::Version>, StoreError> {
+        let Some(held) = self.inner.version(id).await? else {
+            self.forget(id.digest());
+            return Ok(Lookup::NoSession);
+        };
+        Ok(match self.entries.get(id.digest()) {
+            Some(seen) if seen.version == held && seen.expires_at > OffsetDateTime::now_utc() => {
+                Lookup::Hit(seen)
+            }
+            _ => Lookup::Miss,
+        })
+    }
+}
+
+/// What a [`CachingStore::look_up`] found.
+enum Lookup<V> {
+    /// The store holds no such session.
+    NoSession,
+    /// Cached as the version the store holds now, and live.
+    Hit(Arc<Snapshot<V>>),
+    /// Not cached as that version (or expired): the store must be read.
+    Miss,
 }
 
 #[async_trait]
@@ -162,14 +186,10 @@ impl<S: Versioned> SessionBackend for CachingStore<S> {
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<SessionState>, StoreError> {
-        let Some(now_held) = self.inner.version(id).await? else {
-            self.forget(id);
-            return Ok(None);
-        };
-        if let Some(seen) = self.entries.get(id.digest()) {
-            if seen.version == now_held && seen.expires_at > OffsetDateTime::now_utc() {
-                return Ok(Some(seen.state.clone()));
-            }
+        match self.look_up(id).await? {
+            Lookup::NoSession => return Ok(None),
+            Lookup::Hit(seen) => return Ok(Some(seen.state.clone())),
+            Lookup::Miss => {}
         }
         match self.inner.load_versioned(id).await? {
             Some(snapshot) => {
@@ -178,7 +198,7 @@ impl<S: Versioned> SessionBackend for CachingStore<S> {
                 Ok(Some(state))
             }
             None => {
-                self.forget(id);
+                self.forget(id.digest());
                 Ok(None)
             }
         }
@@ -202,15 +222,15 @@ impl<S: Versioned> SessionBackend for CachingStore<S> {
         state: SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionId, StoreError> {
-        let old = id.clone();
+        let old = *id.digest();
         let (id, written) = self.inner.update_versioned(id, state, ttl).await?;
-        if id != old {
+        if *id.digest() != old {
             // The session had ended: the fresh id has nothing behind it.
             self.forget(&old);
         }
         match written {
             Some(snapshot) => self.remember(&id, snapshot),
-            None => self.forget(&id),
+            None => self.forget(id.digest()),
         }
         Ok(id)
     }
@@ -226,12 +246,16 @@ impl<S: Versioned> SessionBackend for CachingStore<S> {
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         let deleted = self.inner.delete(id).await;
-        self.forget(id);
+        self.forget(id.digest());
         deleted
     }
 
     async fn expires_at(&self, id: &SessionId) -> Result<Option<OffsetDateTime>, StoreError> {
-        self.inner.expires_at(id).await
+        match self.look_up(id).await? {
+            Lookup::NoSession => Ok(None),
+            Lookup::Hit(seen) => Ok(Some(seen.expires_at)),
+            Lookup::Miss => self.inner.expires_at(id).await,
+        }
     }
 
     async fn check_health(&self) -> Result<(), StoreError> {

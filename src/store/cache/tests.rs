@@ -225,6 +225,8 @@ async fn own_writes_are_served_from_memory_and_a_stale_version_never() {
     assert_eq!(store.load(&id).await.expect("load"), Some(state(2)));
     store.update_ttl(&id, &HOUR).await.expect("ttl");
     assert_eq!(store.load(&id).await.expect("load"), Some(state(2)));
+    let ends = shelf.live(&id).expect("live").expires_at;
+    assert_eq!(store.expires_at(&id).await.expect("expiry"), Some(ends));
     assert_eq!(shelf.reads.load(Ordering::Relaxed), 0, "all from memory");
 
     // Changed behind the cache's back (a person, a restore): the next load reads it.
@@ -259,6 +261,7 @@ async fn a_delete_or_write_through_another_instance_is_seen_at_the_next_load() {
     assert_eq!(a.load(&id).await.expect("load"), Some(state(2)));
 
     b.delete(&id).await.expect("logout");
+    assert_eq!(a.expires_at(&id).await.expect("expiry"), None);
     assert_eq!(
         a.load(&id).await.expect("load"),
         None,
