@@ -1,6 +1,6 @@
-//! The file work for one session, run on the session's I/O thread: read, write (a new file
-//! swapped into place), delete, and delete-if-expired, each keeping the memo of session times
-//! truthful and reporting the file version it read or placed (for the read cache).
+//! The file work for one session, run on the session's I/O thread: read and write (a new file
+//! swapped into place), each keeping the memo of session times truthful and reporting the file
+//! version it read or placed (for the read cache). Deleting is `delete.rs`.
 
 use std::fs::File;
 use std::io;
@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use time::OffsetDateTime;
 
+use super::delete::Expiry;
 use super::folder::{claim_temp_dir, create_private_dir, read_capped};
 use super::version::FileVersion;
 use super::Inner;
@@ -84,7 +85,7 @@ fn stamp(expires_at: OffsetDateTime) -> SystemTime {
 }
 
 /// What reading a session file found.
-enum Read {
+pub(super) enum Read {
     Missing,
     /// Not a session (unparsable, too large, not a regular file): moved aside.
     Quarantined,
@@ -97,15 +98,6 @@ enum Swapped {
     Placed(Option<FileVersion>),
     /// The session's file had vanished: nothing written.
     Vanished,
-}
-
-/// What a delete-if-expired found.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Expiry {
-    Deleted,
-    Live,
-    Absent,
-    Quarantined,
 }
 
 impl Inner {
@@ -142,7 +134,7 @@ impl Inner {
     }
 
     /// Makes this process's temporary folder again after it vanished with the session folder.
-    fn reclaim_tmp_dir(&self) -> Result<(), StoreError> {
+    pub(super) fn reclaim_tmp_dir(&self) -> Result<(), StoreError> {
         create_private_dir(&self.dir)?;
         create_private_dir(&self.tmp_root)?;
         let fresh = claim_temp_dir(&self.tmp_root)?;
@@ -152,7 +144,7 @@ impl Inner {
     }
 
     /// A fresh path in this process's temporary folder.
-    fn tmp_path(&self) -> PathBuf {
+    pub(super) fn tmp_path(&self) -> PathBuf {
         let n = self.next_tmp.fetch_add(1, Ordering::Relaxed);
         self.tmp_dir().join(n.to_string())
     }
@@ -194,7 +186,7 @@ impl Inner {
     /// The record at `path` and the version it was read from. A file that is not a session is
     /// moved aside; an I/O error is an error (a transient one must not cost a live session).
     /// Whatever is not a record is forgotten.
-    fn read(&self, digest: &[u8; 32], path: &Path) -> Result<Read, StoreError> {
+    pub(super) fn read(&self, digest: &[u8; 32], path: &Path) -> Result<Read, StoreError> {
         let read = self.read_file(path)?;
         if !matches!(read, Read::Record(..)) {
             self.memo.forget(digest);
@@ -391,86 +383,6 @@ impl Inner {
             }
             Err(e) => Err(e),
         }
-    }
-
-    /// Deletes the session's file (a logout): whatever version is there.
-    pub(super) fn remove(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
-        let path = self.path_of(digest);
-        let removed = match std::fs::remove_file(&path) {
-            Ok(()) => self.sync_dir(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::Io { path, source: e }),
-        };
-        self.memo.forget(digest);
-        removed
-    }
-
-    /// Deletes the session's file if, read again now, it is expired at `now`.
-    ///
-    /// The version in place is judged where it is, so a live session is never moved. An expired
-    /// one is then taken out of place by a rename and deleted only if what was taken is the
-    /// version judged (same inode, size and modification time): a new version swapped in by
-    /// another server process between the look and the rename is put back instead. (Within this
-    /// process the session's I/O thread already orders the two.)
-    pub(super) fn remove_if_expired(
-        &self,
-        digest: &[u8; 32],
-        now: OffsetDateTime,
-    ) -> Result<Expiry, StoreError> {
-        let path = self.path_of(digest);
-        match self.read(digest, &path)? {
-            Read::Missing => Ok(Expiry::Absent),
-            Read::Quarantined => Ok(Expiry::Quarantined),
-            Read::Record(record, _) if !record.is_expired(now) => Ok(Expiry::Live),
-            Read::Record(_, version) => self.remove_judged(digest, &path, version),
-        }
-    }
-
-    /// Deletes the file at `path` if it is still `judged`, the version found expired: it is taken
-    /// out of place and compared, and anything else taken is put back.
-    fn remove_judged(
-        &self,
-        digest: &[u8; 32],
-        path: &Path,
-        judged: FileVersion,
-    ) -> Result<Expiry, StoreError> {
-        let path = path.to_owned();
-        let mut taken = self.tmp_path();
-        let mut renamed = std::fs::rename(&path, &taken);
-        if matches!(&renamed, Err(e) if e.kind() == io::ErrorKind::NotFound) && path.exists() {
-            // It was our temporary folder that had gone.
-            self.reclaim_tmp_dir()?;
-            taken = self.tmp_path();
-            renamed = std::fs::rename(&path, &taken);
-        }
-        match renamed {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                self.memo.forget(digest);
-                return Ok(Expiry::Absent);
-            }
-            Err(e) => return Err(StoreError::Io { path, source: e }),
-        }
-        self.memo.forget(digest);
-        let same = std::fs::symlink_metadata(&taken)
-            .is_ok_and(|meta| judged.is_same_file(&FileVersion::of(&meta)));
-        if same {
-            let _ = std::fs::remove_file(&taken);
-            self.sync_dir()?;
-            return Ok(Expiry::Deleted);
-        }
-        match atomic::place_new(&taken, &path) {
-            Ok(Placed::Done) => {}
-            // A newer version is in place already: it wins.
-            Ok(Placed::TargetExists | Placed::TargetMissing) => {
-                let _ = std::fs::remove_file(&taken);
-            }
-            Err(e) => {
-                tracing::error!(file = %path.display(), kept_at = %taken.display(), error = %e, "a session version taken by the sweeper could not be put back");
-                return Err(StoreError::Io { path, source: e });
-            }
-        }
-        Ok(Expiry::Live)
     }
 
     /// Writes a new temporary file, making the temporary folder again once if it has vanished.

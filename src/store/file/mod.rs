@@ -26,7 +26,8 @@
 //! write never renames over an existing file (see [`crate::atomic`]); and all other file work
 //! runs on the store's own I/O thread, never on an actix worker.
 //!
-//! Files: `mod.rs` is the store's face; `disk.rs` reads and writes one session; `version.rs`
+//! Files: `mod.rs` is the store's face; `disk.rs` reads and writes one session; `delete.rs`
+//! deletes one; `version.rs`
 //! tells file versions apart; `memo.rs` remembers session times for the writes; `sweep.rs`
 //! deletes expired sessions; `folder.rs` keeps the folders.
 
@@ -39,6 +40,7 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
+mod delete;
 mod disk;
 mod folder;
 mod memo;
