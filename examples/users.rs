@@ -48,7 +48,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{added} users added ({} asked) in {:.1} s; database {} MB",
         count,
         started.elapsed().as_secs_f64(),
-        std::fs::metadata(state.users.path())?.len() / 1_000_000
+        state
+            .users
+            .path()
+            .map_or(Ok(0), |p| std::fs::metadata(p).map(|m| m.len()))?
+            / 1_000_000
     );
 
     let bare = median((0..logins).map(|_| {

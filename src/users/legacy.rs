@@ -1,19 +1,19 @@
 //! The one-time import of the JSON user file of earlier versions (`[auth] users_file`) into the
-//! SQLite database. Each entry must pass the rules a registration passes (id, display name) and
+//! user storage (SQLite or Redis). Each entry must pass the rules a registration passes (id, display name) and
 //! hold a bcrypt hash; one that does not is skipped and named in the log, never failing the
-//! import. The import runs in one write transaction, so that processes starting together import
-//! once; the file is then renamed `<name>.imported` (or `.imported.1`, `.2`, ... when an earlier
+//! import. In SQLite the import runs in one write transaction, so that processes starting
+//! together import once (in Redis each user is added on its own, and a second import adds
+//! nothing); the file is then renamed `<name>.imported` (or `.imported.1`, `.2`, ... when an earlier
 //! import's file is there: none is ever overwritten) and kept, never deleted. A crash between
 //! the commit and the rename only repeats an import that changes nothing.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::Connection;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{ids, sqlite, UserError};
+use super::{ids, NewUser, Row, UserError, UserStorage};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,7 +99,7 @@ fn keep(legacy: &Path) -> std::io::Result<Option<PathBuf>> {
 }
 
 /// Imports `legacy` if it exists; returns how many users were added.
-pub fn import(conn: &mut Connection, db_path: &Path, legacy: &Path) -> Result<usize, UserError> {
+pub fn import(storage: &dyn UserStorage, legacy: &Path) -> Result<usize, UserError> {
     let bytes = match std::fs::read(legacy) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
@@ -123,31 +123,23 @@ pub fn import(conn: &mut Connection, db_path: &Path, legacy: &Path) -> Result<us
     // first (by the instant, whatever the offsets written) keeps the id; the other stays in the
     // kept file and is named in the log.
     entries.sort_by(|a, b| (a.1.created_at, &a.0).cmp(&(b.1.created_at, &b.0)));
-    let stamps: Vec<String> = entries
-        .iter()
-        .map(|(_, u)| {
-            u.created_at
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default()
-        })
-        .collect();
-    let users: Vec<(String, sqlite::Row, &str)> = entries
+    let users: Vec<NewUser> = entries
         .into_iter()
-        .zip(&stamps)
-        .map(|((id, u), stamp)| {
-            let row = sqlite::Row {
-                id: id.clone(),
+        .map(|(id, u)| NewUser {
+            key: ids::canonical_id(&id),
+            created_at: u
+                .created_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            row: Row {
+                id,
                 name: u.name.trim().to_owned(),
                 password_hash: u.password_hash,
-            };
-            (ids::canonical_id(&id), row, stamp.as_str())
+            },
         })
         .collect();
     let total = users.len();
-    let taken = sqlite::insert_all(conn, users).map_err(|source| UserError::Db {
-        path: db_path.to_owned(),
-        source,
-    })?;
+    let taken = storage.insert_all(users)?;
     for key in &taken {
         tracing::warn!(user_id = ?key, file = %legacy.display(), "not imported: the id is taken (ids are now compared without case)");
     }
@@ -162,7 +154,7 @@ pub fn import(conn: &mut Connection, db_path: &Path, legacy: &Path) -> Result<us
         Ok(None) => {}
         Ok(Some(target)) => tracing::info!(
             from = %legacy.display(),
-            to = %db_path.display(),
+            to = %storage.path().map_or("redis".into(), |p| p.display().to_string()),
             kept_as = %target.display(),
             "imported the user file"
         ),

@@ -1,21 +1,28 @@
 //! The user database: accounts (case-folded id, the id as typed, display name, bcrypt hash) in a
-//! SQLite file, `[auth] users_db`, that several server processes may share. A login is one
-//! indexed lookup (on a connection of its own, so that it never waits behind a write) and a
+//! storage that several server processes may share: the SQLite file `[auth] users_db`
+//! (`sqlite.rs`) or the Redis of `[session.redis]` (`redis.rs`), behind the small seam in
+//! `storage.rs`; this file keeps the policy. A login is one lookup and a
 //! bcrypt check that a failure never makes cheaper than the check of an unknown id; a successful
 //! login re-hashes a password whose hash has another cost than the configured one. The JSON file of
 //! earlier versions is imported once (`legacy.rs`); what ids and names may be is in `ids.rs`.
 
 mod ids;
 mod legacy;
-mod sqlite;
+mod redis;
+pub(crate) mod sqlite;
+mod storage;
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
-use rusqlite::Connection;
 use time::OffsetDateTime;
+
+use crate::redis_blocking::{RedisBlocking, RedisBlockingError};
+use redis::RedisUsers;
+use sqlite::SqliteUsers;
+pub use storage::{NewUser, Row, UserStorage};
 
 pub use ids::{canonical_id, valid_display_name, valid_id, MAX_ID_LEN, MAX_NAME_CHARS};
 pub use legacy::imported_path;
@@ -43,6 +50,10 @@ pub enum UserError {
     },
     #[error("password hashing failed: {0}")]
     Hash(#[from] bcrypt::BcryptError),
+    #[error("user database: {0}")]
+    Redis(#[from] RedisBlockingError),
+    #[error("user database: a stored user {key:?} is not whole")]
+    Damaged { key: String },
     #[error("user id {0:?} is taken")]
     Taken(String),
 }
@@ -63,14 +74,11 @@ pub const MAX_PASSWORD_BYTES: usize = 72;
 /// What unknown user ids are checked against, so that they cost what a real user costs.
 const DUMMY_PASSWORD: &str = "not a password anyone has";
 
-/// The user database. All methods block (SQLite, bcrypt): call them off the async workers.
+/// The user database: the policy over a [`UserStorage`]. All methods block (SQLite, Redis,
+/// bcrypt): call them off the async workers.
 pub struct UserDb {
-    path: PathBuf,
+    storage: Box<dyn UserStorage>,
     cost: u32,
-    /// Registrations and re-hashes: these may wait (up to the busy timeout) for another process.
-    writer: Mutex<Connection>,
-    /// Lookups: in WAL mode they never wait for a writer, so logins go on during a slow write.
-    reader: Mutex<Connection>,
     /// The dummy hash and its cost, made again when the highest stored cost changes.
     dummy: Mutex<(u32, String)>,
     /// How many checks against the dummy hash ran: what the tests of the timing rules count.
@@ -78,46 +86,59 @@ pub struct UserDb {
 }
 
 impl UserDb {
-    /// Opens (or creates) the database at `path`, importing `legacy` (a JSON user file of an
-    /// earlier version) if it exists. New and re-hashed passwords get bcrypt `cost`.
+    /// Opens (or creates) the SQLite database at `path`, importing `legacy` (a JSON user file
+    /// of an earlier version) if it exists. New and re-hashed passwords get bcrypt `cost`.
     pub fn open(
         path: impl Into<PathBuf>,
         legacy: Option<&Path>,
         cost: u32,
     ) -> Result<Self, UserError> {
-        let path = path.into();
-        let mut writer = sqlite::open(&path)?;
+        let storage = SqliteUsers::open(&path.into())?;
+        Self::over(Box::new(storage), legacy, cost)
+    }
+
+    /// Accounts in the Redis of `redis`, keys starting with `key_prefix` (see `redis.rs`);
+    /// `legacy` is imported into it as into SQLite.
+    pub fn open_redis(
+        redis: RedisBlocking,
+        key_prefix: &str,
+        legacy: Option<&Path>,
+        cost: u32,
+    ) -> Result<Self, UserError> {
+        Self::over(Box::new(RedisUsers::new(redis, key_prefix)), legacy, cost)
+    }
+
+    /// The policy over `storage`, after importing `legacy` into it if it exists.
+    pub fn over(
+        storage: Box<dyn UserStorage>,
+        legacy: Option<&Path>,
+        cost: u32,
+    ) -> Result<Self, UserError> {
         if let Some(legacy) = legacy {
-            legacy::import(&mut writer, &path, legacy)?;
+            legacy::import(&*storage, legacy)?;
         }
-        let reader = sqlite::open_reader(&path)?;
-        let dummy_cost = sqlite::highest_cost(&reader)
-            .map_err(|source| UserError::Db {
-                path: path.clone(),
-                source,
-            })?
-            .unwrap_or(cost);
+        // An engine that is down at start-up must not stop the server (it answers 503 until the
+        // engine is back): the dummy's cost is checked again at each login anyway.
+        let dummy_cost = match storage.highest_cost() {
+            Ok(highest) => highest.unwrap_or(cost),
+            Err(e) => {
+                tracing::warn!(error = %e, "user store unavailable at start-up; will retry");
+                cost
+            }
+        };
         // Made here, not in the first login, which would otherwise take twice as long.
         let dummy = (dummy_cost, bcrypt::hash(DUMMY_PASSWORD, dummy_cost)?);
         Ok(Self {
-            path,
+            storage,
             cost,
-            writer: Mutex::new(writer),
-            reader: Mutex::new(reader),
             dummy: Mutex::new(dummy),
             dummy_checks: AtomicU64::new(0),
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn db_err(&self, source: rusqlite::Error) -> UserError {
-        UserError::Db {
-            path: self.path.clone(),
-            source,
-        }
+    /// The SQLite file the accounts are in; `None` when they are in Redis.
+    pub fn path(&self) -> Option<&Path> {
+        self.storage.path()
     }
 
     /// The user whose id (in any case) and password match, or `None`. An unknown id is checked
@@ -127,7 +148,7 @@ impl UserDb {
     /// configured cost.
     pub fn verify(&self, user_id: &str, password: &str) -> Result<Option<User>, UserError> {
         let key = canonical_id(user_id);
-        let stored = sqlite::find(&self.reader.lock(), &key).map_err(|e| self.db_err(e))?;
+        let stored = self.storage.find(&key)?;
         let Some(row) = stored else {
             self.dummy_check(password, self.dummy_cost()?)?;
             return Ok(None);
@@ -154,10 +175,7 @@ impl UserDb {
     fn rehash(&self, key: &str, old: &str, password: &str) {
         let result = bcrypt::non_truncating_hash(password, self.cost)
             .map_err(UserError::from)
-            .and_then(|new| {
-                sqlite::replace_hash(&self.writer.lock(), key, old, &new)
-                    .map_err(|e| self.db_err(e))
-            });
+            .and_then(|new| self.storage.replace_hash(key, old, &new));
         match result {
             Ok(true) => {
                 tracing::info!(user_id = ?key, cost = self.cost, "password re-hashed at the configured cost")
@@ -174,8 +192,7 @@ impl UserDb {
     /// hash (a lower one would tell an unknown id from a user whose hash has the highest), or
     /// the configured one while there are no users.
     pub fn dummy_cost(&self) -> Result<u32, UserError> {
-        let highest = sqlite::highest_cost(&self.reader.lock()).map_err(|e| self.db_err(e))?;
-        Ok(highest.unwrap_or(self.cost))
+        Ok(self.storage.highest_cost()?.unwrap_or(self.cost))
     }
 
     /// Checks `password` against the dummy hash, made again first if `cost`, the highest stored
@@ -197,8 +214,7 @@ impl UserDb {
 
     /// The cost of the stored hash of `user_id`, if the user exists.
     pub fn stored_cost(&self, user_id: &str) -> Result<Option<u32>, UserError> {
-        let stored = sqlite::find(&self.reader.lock(), &canonical_id(user_id))
-            .map_err(|e| self.db_err(e))?;
+        let stored = self.storage.find(&canonical_id(user_id))?;
         Ok(stored.and_then(|row| cost_of(&row.password_hash)))
     }
 
@@ -206,21 +222,22 @@ impl UserDb {
     /// differs from a stored one only in case is [`UserError::Taken`].
     pub fn register(&self, user_id: &str, name: &str, password: &str) -> Result<User, UserError> {
         let password_hash = bcrypt::non_truncating_hash(password, self.cost)?;
-        let key = canonical_id(user_id);
-        let row = sqlite::Row {
-            id: user_id.to_owned(),
-            name: name.to_owned(),
-            password_hash,
+        let user = NewUser {
+            key: canonical_id(user_id),
+            row: Row {
+                id: user_id.to_owned(),
+                name: name.to_owned(),
+                password_hash,
+            },
+            created_at: now_rfc3339(),
         };
-        let added = sqlite::insert(&self.writer.lock(), &key, &row, &now_rfc3339())
-            .map_err(|e| self.db_err(e))?;
-        if !added {
+        if !self.storage.insert(&user)? {
             return Err(UserError::Taken(user_id.to_owned()));
         }
         Ok(User {
-            id: key,
-            spelling: row.id,
-            name: row.name,
+            id: user.key,
+            spelling: user.row.id,
+            name: user.row.name,
         })
     }
 
@@ -231,19 +248,21 @@ impl UserDb {
         users: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
     ) -> Result<usize, UserError> {
         let now = now_rfc3339();
-        let total = std::cell::Cell::new(0usize);
-        let rows = users.into_iter().map(|(id, name, hash)| {
-            total.set(total.get() + 1);
-            let row = sqlite::Row {
-                id: id.to_owned(),
-                name: name.to_owned(),
-                password_hash: hash.to_owned(),
-            };
-            (canonical_id(id), row, now.as_str())
-        });
-        let taken =
-            sqlite::insert_all(&mut self.writer.lock(), rows).map_err(|e| self.db_err(e))?;
-        Ok(total.get().saturating_sub(taken.len()))
+        let rows: Vec<NewUser> = users
+            .into_iter()
+            .map(|(id, name, hash)| NewUser {
+                key: canonical_id(id),
+                row: Row {
+                    id: id.to_owned(),
+                    name: name.to_owned(),
+                    password_hash: hash.to_owned(),
+                },
+                created_at: now.clone(),
+            })
+            .collect();
+        let total = rows.len();
+        let taken = self.storage.insert_all(rows)?;
+        Ok(total.saturating_sub(taken.len()))
     }
 }
 

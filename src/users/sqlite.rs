@@ -6,8 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 
+use super::storage::{NewUser, Row, UserStorage};
 use super::UserError;
 
 /// How long a statement waits for another process's write before failing.
@@ -45,15 +47,63 @@ CREATE TRIGGER IF NOT EXISTS users_cost_delete AFTER DELETE ON users BEGIN
 END;
 ";
 
-/// A stored user.
-pub struct Row {
-    pub id: String,
-    pub name: String,
-    pub password_hash: String,
+/// Accounts in the SQLite file `[auth] users_db`.
+pub struct SqliteUsers {
+    path: PathBuf,
+    /// Registrations and re-hashes: these may wait (up to the busy timeout) for another process.
+    writer: Mutex<Connection>,
+    /// Lookups: in WAL mode they never wait for a writer, so logins go on during a slow write.
+    reader: Mutex<Connection>,
+}
+
+impl SqliteUsers {
+    /// Opens (or creates, mode 0600) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, UserError> {
+        let writer = open(path)?;
+        let reader = open_reader(path)?;
+        Ok(Self {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    fn db_err(&self, source: rusqlite::Error) -> UserError {
+        UserError::Db {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+impl UserStorage for SqliteUsers {
+    fn find(&self, key: &str) -> Result<Option<Row>, UserError> {
+        find(&self.reader.lock(), key).map_err(|e| self.db_err(e))
+    }
+
+    fn insert(&self, user: &NewUser) -> Result<bool, UserError> {
+        insert(&self.writer.lock(), user).map_err(|e| self.db_err(e))
+    }
+
+    fn insert_all(&self, users: Vec<NewUser>) -> Result<Vec<String>, UserError> {
+        insert_all(&mut self.writer.lock(), users).map_err(|e| self.db_err(e))
+    }
+
+    fn replace_hash(&self, key: &str, old: &str, new: &str) -> Result<bool, UserError> {
+        replace_hash(&self.writer.lock(), key, old, new).map_err(|e| self.db_err(e))
+    }
+
+    fn highest_cost(&self) -> Result<Option<u32>, UserError> {
+        highest_cost(&self.reader.lock()).map_err(|e| self.db_err(e))
+    }
+
+    fn path(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
 }
 
 /// Opens (creating, mode 0600) the database at `path` for writing and makes sure the schema is
-/// there.
+/// there. The login throttle keeps its counters in this file too (`web::throttle::sqlite`).
 pub fn open(path: &Path) -> Result<Connection, UserError> {
     create_private(path).map_err(|source| UserError::Io {
         path: path.to_owned(),
@@ -71,7 +121,7 @@ pub fn open(path: &Path) -> Result<Connection, UserError> {
 /// A second connection to the database `open` prepared, for lookups only: in WAL mode it reads
 /// the last committed state without waiting for a writer, so logins never queue behind a write
 /// that waits for another process.
-pub fn open_reader(path: &Path) -> Result<Connection, UserError> {
+fn open_reader(path: &Path) -> Result<Connection, UserError> {
     let conn = connect(path)?;
     conn.execute_batch("PRAGMA query_only = ON")
         .map_err(|source| UserError::Db {
@@ -147,7 +197,7 @@ fn make_private(path: &Path) {
 }
 
 /// The user whose case-folded id is `key`.
-pub fn find(conn: &Connection, key: &str) -> rusqlite::Result<Option<Row>> {
+fn find(conn: &Connection, key: &str) -> rusqlite::Result<Option<Row>> {
     conn.prepare_cached("SELECT id, name, password_hash FROM users WHERE key = ?1")?
         .query_row([key], |r| {
             Ok(Row {
@@ -160,7 +210,8 @@ pub fn find(conn: &Connection, key: &str) -> rusqlite::Result<Option<Row>> {
 }
 
 /// Adds a user; `Ok(false)` when the key is taken.
-pub fn insert(conn: &Connection, key: &str, row: &Row, created_at: &str) -> rusqlite::Result<bool> {
+fn insert(conn: &Connection, user: &NewUser) -> rusqlite::Result<bool> {
+    let (key, row, created_at) = (&user.key, &user.row, &user.created_at);
     let added = conn
         .prepare_cached(
             "INSERT INTO users (key, id, name, password_hash, created_at)
@@ -184,17 +235,14 @@ pub fn insert(conn: &Connection, key: &str, row: &Row, created_at: &str) -> rusq
 
 /// Adds every user whose key is free, in one transaction; returns the keys that were taken by
 /// another user (not those already holding this very user, as after an earlier import).
-pub fn insert_all<'a>(
-    conn: &mut Connection,
-    users: impl IntoIterator<Item = (String, Row, &'a str)>,
-) -> rusqlite::Result<Vec<String>> {
+fn insert_all(conn: &mut Connection, users: Vec<NewUser>) -> rusqlite::Result<Vec<String>> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut taken = Vec::new();
-    for (key, row, created_at) in users {
-        if !insert(&tx, &key, &row, created_at)?
-            && find(&tx, &key)?.is_none_or(|had| had.password_hash != row.password_hash)
+    for user in users {
+        if !insert(&tx, &user)?
+            && find(&tx, &user.key)?.is_none_or(|had| had.password_hash != user.row.password_hash)
         {
-            taken.push(key);
+            taken.push(user.key);
         }
     }
     tx.commit()?;
@@ -202,7 +250,7 @@ pub fn insert_all<'a>(
 }
 
 /// Replaces a user's hash if it is still `old` (another process may have changed it meanwhile).
-pub fn replace_hash(conn: &Connection, key: &str, old: &str, new: &str) -> rusqlite::Result<bool> {
+fn replace_hash(conn: &Connection, key: &str, old: &str, new: &str) -> rusqlite::Result<bool> {
     let changed = conn
         .prepare_cached(
             "UPDATE users SET password_hash = ?3 WHERE key = ?1 AND password_hash = ?2",
@@ -212,7 +260,7 @@ pub fn replace_hash(conn: &Connection, key: &str, old: &str, new: &str) -> rusql
 }
 
 /// The highest bcrypt cost of a stored hash, if any user exists.
-pub fn highest_cost(conn: &Connection) -> rusqlite::Result<Option<u32>> {
+fn highest_cost(conn: &Connection) -> rusqlite::Result<Option<u32>> {
     conn.prepare_cached(
         "SELECT max(cost) FROM hash_costs WHERE users > 0 AND cost BETWEEN 4 AND 31",
     )?
@@ -223,11 +271,15 @@ pub fn highest_cost(conn: &Connection) -> rusqlite::Result<Option<u32>> {
 mod tests {
     use super::*;
 
-    fn row(hash: &str) -> Row {
-        Row {
-            id: "x".into(),
-            name: "x".into(),
-            password_hash: hash.into(),
+    fn user(key: &str, hash: &str) -> NewUser {
+        NewUser {
+            key: key.into(),
+            row: Row {
+                id: "x".into(),
+                name: "x".into(),
+                password_hash: hash.into(),
+            },
+            created_at: "t".into(),
         }
     }
 
@@ -236,10 +288,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let conn = open(&dir.path().join("u.db")).expect("open");
         assert_eq!(highest_cost(&conn).expect("query"), None);
-        assert!(insert(&conn, "a", &row("$2b$10$aaaa"), "t").expect("insert"));
-        assert!(insert(&conn, "b", &row("$2b$04$bbbb"), "t").expect("insert"));
-        assert!(insert(&conn, "c", &row("$2b$04$cccc"), "t").expect("insert"));
-        assert!(!insert(&conn, "c", &row("$2b$04$cccc"), "t").expect("taken"));
+        assert!(insert(&conn, &user("a", "$2b$10$aaaa")).expect("insert"));
+        assert!(insert(&conn, &user("b", "$2b$04$bbbb")).expect("insert"));
+        assert!(insert(&conn, &user("c", "$2b$04$cccc")).expect("insert"));
+        assert!(!insert(&conn, &user("c", "$2b$04$cccc")).expect("taken"));
         assert_eq!(highest_cost(&conn).expect("query"), Some(10));
         assert!(replace_hash(&conn, "a", "$2b$10$aaaa", "$2b$04$aaaa").expect("update"));
         assert!(!replace_hash(&conn, "a", "$2b$10$aaaa", "$2b$12$aaaa").expect("stale"));

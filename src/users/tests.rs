@@ -30,10 +30,12 @@ fn register_then_verify_and_duplicates_refused_in_any_case() {
     );
     assert_eq!(db.verify("alice", "wrong").expect("db"), None);
     assert_eq!(db.verify("bob", "correct horse").expect("db"), None);
-    let bytes = std::fs::read(db.path()).expect("read");
+    let bytes = std::fs::read(db.path().expect("a file")).expect("read");
     let text = String::from_utf8_lossy(&bytes);
     assert!(!text.contains("correct horse"));
-    let mode = std::fs::metadata(db.path()).expect("stat").permissions();
+    let mode = std::fs::metadata(db.path().expect("a file"))
+        .expect("stat")
+        .permissions();
     assert_eq!(
         std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
         0o600
@@ -193,7 +195,7 @@ fn a_login_answers_while_another_process_holds_the_write_lock() {
     let db = std::sync::Arc::new(db_in(dir.path(), 4));
     db.register("alice", "Alice", "alice password")
         .expect("registered");
-    let other = rusqlite::Connection::open(db.path()).expect("second connection");
+    let other = rusqlite::Connection::open(db.path().expect("a file")).expect("second connection");
     other.execute_batch("BEGIN IMMEDIATE").expect("write lock");
     // A registration of this process now waits for the lock, up to the busy timeout.
     let registration = {

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::csrf::{self, Csrf};
 use super::render::{see_other, with_cookie, Flash};
-use super::throttle::Origin;
+use super::throttle::{Origin, Refused};
 use super::{flashes_of, AppState};
 use crate::users::{
     canonical_id, valid_display_name, valid_id, User, UserError, MAX_ID_LEN, MAX_PASSWORD_BYTES,
@@ -106,21 +106,24 @@ pub async fn login(
         device: device.as_deref(),
     };
     // Counted before the password is checked, so parallel guesses see each other.
-    let attempt = match state
-        .throttle
-        .reserve_login(&user_key, origin, std::time::Instant::now())
-    {
+    let reserved = state.throttle.clone().reserve_login_async(
+        user_key.clone(),
+        origin.address.map(str::to_owned),
+        origin.device.map(str::to_owned),
+    );
+    let attempt = match reserved.await {
         Ok(attempt) => attempt,
-        Err(wait) => {
+        Err(Refused::Wait(wait)) => {
             tracing::warn!(user_id = ?claimed, address = ?address, known_device = device.is_some(), "login throttled");
             return too_many_attempts(&state, wait, "Too many failed logins");
         }
+        Err(Refused::Unavailable(e)) => return users_unavailable(&state, &e),
     };
     let users = state.users.clone();
     let (user_id, password) = (form.user_id, form.password);
     match web::block(move || users.verify(&user_id, &password)).await {
         Ok(Ok(Some(user))) => {
-            state.throttle.succeeded(attempt);
+            state.throttle.clone().succeeded_async(attempt).await;
             let welcome = format!("Welcome back, {}.", user.name);
             log_in(&state, &req, &session, &user, welcome)
         }
@@ -136,11 +139,11 @@ pub async fn login(
             state.form_page(&req, &session, StatusCode::UNAUTHORIZED, "login.html", ctx)
         }
         Ok(Err(e)) => {
-            state.throttle.abandoned(attempt);
+            state.throttle.clone().abandoned_async(attempt).await;
             users_unavailable(&state, &e)
         }
         Err(e) => {
-            state.throttle.abandoned(attempt);
+            state.throttle.clone().abandoned_async(attempt).await;
             users_unavailable(&state, &e)
         }
     }
@@ -179,12 +182,18 @@ pub async fn register(
     let address = req
         .peer_addr()
         .map(|a| super::throttle::address_key(a.ip()));
-    if let Err(wait) = state
+    match state
         .throttle
-        .reserve_registration(address.as_deref(), std::time::Instant::now())
+        .clone()
+        .reserve_registration_async(address.clone())
+        .await
     {
-        tracing::warn!(address = ?address, "registration throttled");
-        return too_many_attempts(&state, wait, "Too many attempts from your address");
+        Ok(()) => {}
+        Err(Refused::Wait(wait)) => {
+            tracing::warn!(address = ?address, "registration throttled");
+            return too_many_attempts(&state, wait, "Too many attempts from your address");
+        }
+        Err(Refused::Unavailable(e)) => return users_unavailable(&state, &e),
     }
     let users = state.users.clone();
     let (id, name, password) = (

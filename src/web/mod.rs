@@ -31,6 +31,7 @@ use actix_web_flash_messages::{FlashMessagesFramework, IncomingFlashMessages, Le
 use tera::Context;
 
 use crate::config::{self, Config, StoreType};
+use crate::redis_blocking::{RedisBlocking, RedisBlockingError, RedisTarget};
 use crate::store::{Store, StoreError};
 use crate::users::UserDb;
 use csrf::Csrf;
@@ -82,6 +83,10 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Users(#[from] crate::users::UserError),
+    #[error("{0}")]
+    Redis(#[from] RedisBlockingError),
+    #[error("{0}")]
+    Throttle(#[from] throttle::ThrottleError),
     #[error("templates: {0}")]
     Templates(#[from] tera::Error),
     #[error("cannot listen on {bind}: {source}")]
@@ -101,25 +106,55 @@ impl AppState {
         let keys = CookieKeys::derive(&key);
         let s = &config.session;
         let store = crate::store::open(s)?;
+        let auth = &config.auth;
+        // One pool for users, throttle and locks, made only if one of them is in Redis.
+        let mut pool = None;
+        let mut redis = || -> Result<RedisBlocking, RedisBlockingError> {
+            let made = match pool.take() {
+                Some(made) => made,
+                None => RedisBlocking::new(&RedisTarget::from(&s.redis))?,
+            };
+            pool = Some(made.clone());
+            Ok(made)
+        };
         let locks = s.lock.then(|| {
-            let files = (s.store == StoreType::Filesystem).then(|| s.filesystem.dir.join(".locks"));
-            web::Data::new(lock::SessionLocks::new(
+            let across = match s.store {
+                StoreType::Filesystem => lock::Across::Files(s.filesystem.dir.join(".locks")),
+                StoreType::Memory => lock::Across::None,
+                StoreType::Redis => {
+                    lock::Across::Redis(lock::RedisLock::new(redis()?, &s.redis.key_prefix))
+                }
+            };
+            Ok::<_, StartError>(web::Data::new(lock::SessionLocks::new(
                 keys.session.clone(),
                 &s.cookie_name,
-                files,
-            ))
+                across,
+            )))
         });
+        let counters: Box<dyn throttle::Counters> = match s.store {
+            StoreType::Filesystem => Box::new(throttle::SqliteCounters::open(&auth.users_db)?),
+            StoreType::Memory => Box::new(throttle::MemoryCounters::default()),
+            StoreType::Redis => {
+                Box::new(throttle::RedisCounters::new(redis()?, &s.redis.key_prefix))
+            }
+        };
+        let legacy = Some(auth.users_file.as_path());
+        let users = match auth.users {
+            config::UserStoreKind::Sqlite => {
+                UserDb::open(&auth.users_db, legacy, auth.bcrypt_cost)?
+            }
+            config::UserStoreKind::Redis => {
+                UserDb::open_redis(redis()?, &s.redis.key_prefix, legacy, auth.bcrypt_cost)?
+            }
+        };
         Ok(Self {
-            throttle: Arc::new(throttle::LoginThrottle::new(
-                config.auth.max_failed_logins,
-                config.auth.failed_login_window,
+            throttle: Arc::new(throttle::LoginThrottle::with_counters(
+                auth.max_failed_logins,
+                auth.failed_login_window,
+                counters,
             )),
-            locks,
-            users: Arc::new(UserDb::open(
-                &config.auth.users_db,
-                Some(&config.auth.users_file),
-                config.auth.bcrypt_cost,
-            )?),
+            locks: locks.transpose()?,
+            users: Arc::new(users),
             devices: device::KnownDevices::new(
                 keys.device.clone(),
                 &s.cookie_name,

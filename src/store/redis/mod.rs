@@ -12,16 +12,10 @@
 //! - A value that is not a record is set aside under `<prefix>corrupt:<stem>` for
 //!   [`QUARANTINE`] and the request is served without a session.
 //!
-//! Commands per request are actix-session's own Redis store's: `GET` on load, one `SET` when
-//! the session changed, `EXPIREAT` on a refresh. An update must keep the session's creation
-//! time, which actix-session does not hand back: the store remembers it from the load (or save)
-//! of the same request, so the update is one `SET .. XX EXAT` (`XX`: a session that ended
-//! meanwhile is not brought back). Only when this process has not seen the session (evicted
-//! from memory) does the update run `update.lua`, which reads it inside Redis, still one round
-//! trip.
+//! Round trips per request are actix-session's own Redis store's: `GET` on load, one write
+//! (`SET`, or the small update script) when the session changed, `EXPIREAT` on a refresh.
 //!
-//! Files: `mod.rs` the store, `connection.rs` the engine handle, `update.lua` the update of a
-//! session this process has not seen.
+//! Files: `mod.rs` the store, `connection.rs` the engine handle, `update.lua` the update.
 
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
@@ -36,7 +30,7 @@ mod tests;
 
 pub use connection::{EngineOptions, RedisEngine};
 
-use super::backend::{Capabilities, SessionBackend, SessionSummary};
+use super::backend::{ended, Capabilities, SessionBackend, SessionSummary};
 use super::record::{expiry_after, SessionRecord, SessionState};
 use super::{SessionId, Store, StoreError};
 use crate::config::SessionConfig;
@@ -54,11 +48,6 @@ pub const QUARANTINE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// How long a successful health probe stands.
 const HEALTHY_FOR: Duration = Duration::from_secs(1);
-
-/// How many sessions' creation times are remembered (about 60 bytes each). A creation time
-/// never changes, so a remembered one is never stale; a forgotten one costs that session's next
-/// update a script instead of a plain `SET`.
-const REMEMBERED_CREATIONS: usize = 100_000;
 
 /// Everything a [`RedisSessionStore`] needs to know.
 #[derive(Debug, Clone)]
@@ -103,9 +92,14 @@ pub struct RedisSessionStore {
     prefix: std::sync::Arc<str>,
     max_bytes: usize,
     healthy_at: std::sync::Arc<Mutex<Option<Instant>>>,
-    /// Creation times of sessions this process loaded or saved, by digest.
+    /// When each session this process loaded or made was created. A session's creation time
+    /// never changes, so a remembered one is always right, and an update that knows it is a
+    /// plain `SET .. XX` (one command, as actix-session's store sends) instead of the script.
     created: std::sync::Arc<quick_cache::sync::Cache<[u8; 32], OffsetDateTime>>,
 }
+
+/// Creation times remembered (about 60 bytes each).
+const CREATED_REMEMBERED: usize = 100_000;
 
 impl RedisSessionStore {
     /// A store on the engine `options` names. Connects to nothing yet (see [`connection`]).
@@ -124,7 +118,7 @@ impl RedisSessionStore {
             prefix: key_prefix.into(),
             max_bytes: max_session_bytes,
             healthy_at: std::sync::Arc::default(),
-            created: std::sync::Arc::new(quick_cache::sync::Cache::new(REMEMBERED_CREATIONS)),
+            created: std::sync::Arc::new(quick_cache::sync::Cache::new(CREATED_REMEMBERED)),
         }
     }
 
@@ -201,15 +195,6 @@ fn created_at_offset(json: &[u8]) -> Option<usize> {
         .map(|at| at + FIELD.len())
 }
 
-/// The answer to a write of a session that has ended: deletion wins.
-fn ended(id: &SessionId) -> Result<SessionId, StoreError> {
-    tracing::info!(
-        session = %id.log_tag(),
-        "session ended while a request was using it; that request's changes are dropped"
-    );
-    SessionId::generate()
-}
-
 #[async_trait]
 impl SessionBackend for RedisSessionStore {
     fn kind(&self) -> &'static str {
@@ -277,8 +262,8 @@ impl SessionBackend for RedisSessionStore {
         ttl: &time::Duration,
     ) -> Result<SessionId, StoreError> {
         let now = OffsetDateTime::now_utc();
-        let created = self.created.get(id.digest());
-        let record = SessionRecord::new(&state, created.unwrap_or(now), now, ttl)?;
+        let known_created = self.created.get(id.digest());
+        let record = SessionRecord::new(&state, known_created.unwrap_or(now), now, ttl)?;
         let key = self.key_of(&id);
         let bytes = match record.to_bytes(self.max_bytes) {
             Ok(bytes) => bytes,
@@ -293,10 +278,14 @@ impl SessionBackend for RedisSessionStore {
             }
             Err(e) => return Err(e),
         };
-        let ends = record.expires_at.unix_timestamp();
-        if created.is_some() {
+        if known_created.is_some() {
+            // `XX`: only over a live session, so a logout or an expiry meanwhile stays final.
             let mut set = redis::cmd("SET");
-            set.arg(&key).arg(&bytes).arg("XX").arg("EXAT").arg(ends);
+            set.arg(&key)
+                .arg(&bytes)
+                .arg("XX")
+                .arg("EXAT")
+                .arg(record.expires_at.unix_timestamp());
             return if self.query::<Option<()>>(&set).await?.is_some() {
                 Ok(id)
             } else {
@@ -311,7 +300,13 @@ impl SessionBackend for RedisSessionStore {
         };
         let written: i64 = self.note(
             self.engine
-                .invoke(UPDATE.key(&key).arg(&bytes).arg(at).arg(ends))
+                .invoke(
+                    UPDATE
+                        .key(&key)
+                        .arg(&bytes)
+                        .arg(at)
+                        .arg(record.expires_at.unix_timestamp()),
+                )
                 .await,
         )?;
         if written == 1 {

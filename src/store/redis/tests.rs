@@ -159,6 +159,36 @@ fn an_update_keeps_the_creation_time_and_moves_the_end() {
     assert_eq!(second.state(), state(&[("n", "2")]));
     let end = rt.block_on(store.expires_at(&id)).expect("expires_at");
     assert_eq!(end, Some(second.expires_at));
+
+    // Another process, which never loaded the session, keeps the creation time too (the
+    // script); and a session deleted by another process stays ended for one that knew it.
+    let other = server.store("session:");
+    let same = rt
+        .block_on(other.update(
+            id.clone(),
+            state(&[("n", "3")]),
+            &time::Duration::seconds(600),
+        ))
+        .expect("update from another process");
+    assert_eq!(same, id);
+    assert_eq!(read(&mut cli).created_at, first.created_at);
+    rt.block_on(other.delete(&id)).expect("delete");
+    let after = rt
+        .block_on(store.update(
+            id.clone(),
+            state(&[("n", "4")]),
+            &time::Duration::seconds(600),
+        ))
+        .expect("update of an ended session");
+    assert_ne!(
+        after, id,
+        "deletion wins: a fresh id with nothing behind it"
+    );
+    let gone: bool = redis::cmd("EXISTS")
+        .arg(store.key_of(&id))
+        .query(&mut cli)
+        .expect("EXISTS");
+    assert!(!gone, "the ended session was not written back");
 }
 
 #[test]

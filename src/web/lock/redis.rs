@@ -1,0 +1,179 @@
+//! The lock across servers for the `redis` type: `SET <key_prefix>lock:<file stem> <token> NX
+//! PX <ttl>`, retried with a growing pause until [`WAIT`]; released by a script that deletes the
+//! key only while it still holds this request's token, so a request whose lock expired never
+//! frees another's. The expiry ([`TTL`]) frees a lock whose server died holding it; a request
+//! running longer than that loses its guarantee (it is logged), never the session.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::web;
+use redis::Script;
+
+use crate::redis_blocking::{RedisBlocking, RedisBlockingError};
+use crate::store::id;
+
+/// How long a lock lives if its holder never releases it.
+pub const TTL: Duration = Duration::from_secs(30);
+/// How long a request waits for the lock before it is served without it (and a warning is
+/// logged), as when a lock file cannot be had: the lock guards against lost updates only.
+pub const WAIT: Duration = Duration::from_secs(10);
+/// The first pause between tries; it doubles up to [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(2);
+const MAX_PAUSE: Duration = Duration::from_millis(50);
+
+/// Deletes KEYS[1] if it holds ARGV[1].
+const RELEASE: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"#;
+
+/// Session locks in one Redis (or Cluster). Cheap to clone.
+#[derive(Clone)]
+pub struct RedisLock(Arc<Inner>);
+
+struct Inner {
+    redis: RedisBlocking,
+    prefix: String,
+    ttl: Duration,
+    wait: Duration,
+    release: Script,
+}
+
+impl RedisLock {
+    pub fn new(redis: RedisBlocking, key_prefix: &str) -> Self {
+        Self::with_timing(redis, key_prefix, TTL, WAIT)
+    }
+
+    /// Locks that expire after `ttl`, waited for at most `wait`.
+    pub fn with_timing(
+        redis: RedisBlocking,
+        key_prefix: &str,
+        ttl: Duration,
+        wait: Duration,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            redis,
+            prefix: format!("{key_prefix}lock:"),
+            ttl,
+            wait,
+            release: Script::new(RELEASE),
+        }))
+    }
+
+    fn try_take(&self, key: &str, token: &str) -> Result<bool, RedisBlockingError> {
+        let ttl_ms = u64::try_from(self.0.ttl.as_millis()).unwrap_or(u64::MAX);
+        let set: Option<String> = self.0.redis.run(|conn| {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(token)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl_ms)
+                .query(conn)
+        })?;
+        Ok(set.is_some())
+    }
+
+    /// Waits for the lock of `digest`; `None` (logged) when it cannot be had in time or Redis
+    /// fails, and the request is served without it.
+    pub async fn acquire(&self, digest: [u8; 32]) -> Option<RedisGuard> {
+        let key = format!("{}{}", self.0.prefix, id::stem(&digest));
+        let token = match random_token() {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::warn!(error = %e, "no token for the session lock; serving without it");
+                return None;
+            }
+        };
+        let deadline = Instant::now().checked_add(self.0.wait);
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let (lock, k, t) = (self.clone(), key.clone(), token.clone());
+            match web::block(move || lock.try_take(&k, &t)).await {
+                Ok(Ok(true)) => {
+                    return Some(RedisGuard {
+                        lock: self.clone(),
+                        key,
+                        token,
+                        taken: Instant::now(),
+                        released: false,
+                    })
+                }
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "session lock unavailable in redis; serving without it");
+                    return None;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "session lock unavailable; serving without it");
+                    return None;
+                }
+            }
+            if deadline.is_none_or(|d| Instant::now() >= d) {
+                tracing::warn!(wait = ?self.0.wait, "session lock held too long by another request; serving without it");
+                return None;
+            }
+            actix_web::rt::time::sleep(pause).await;
+            pause = pause.saturating_mul(2).min(MAX_PAUSE);
+        }
+    }
+
+    fn release(&self, key: &str, token: &str) -> Result<bool, RedisBlockingError> {
+        let deleted: i64 = self
+            .0
+            .redis
+            .run(|conn| self.0.release.key(key).arg(token).invoke(conn))?;
+        Ok(deleted == 1)
+    }
+}
+
+fn random_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    Ok(hex::encode(bytes))
+}
+
+/// A lock held in Redis. Release it with [`RedisGuard::release`]; dropped unreleased (the
+/// request was cancelled) it is released on a blocking thread, or left to expire.
+pub struct RedisGuard {
+    lock: RedisLock,
+    key: String,
+    token: String,
+    taken: Instant,
+    released: bool,
+}
+
+impl RedisGuard {
+    pub async fn release(mut self) {
+        self.released = true;
+        let (lock, key, token) = (self.lock.clone(), self.key.clone(), self.token.clone());
+        let held = self.taken.elapsed();
+        match web::block(move || lock.release(&key, &token)).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                tracing::warn!(held = ?held, "session lock expired before the request ended: another request may have run beside it")
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "session lock not released; it expires by itself")
+            }
+            Err(e) => tracing::warn!(error = %e, "session lock not released; it expires by itself"),
+        }
+    }
+}
+
+impl Drop for RedisGuard {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        let (lock, key, token) = (self.lock.clone(), self.key.clone(), self.token.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn_blocking(move || {
+                if let Err(e) = lock.release(&key, &token) {
+                    tracing::warn!(error = %e, "session lock not released; it expires by itself");
+                }
+            });
+        }
+    }
+}
