@@ -1,10 +1,19 @@
 //! One acceptance suite, run against every store type: what any `SessionStore` of ours must do.
+//! Like actix-session's acceptance suite, a test that needs a capability not every type has
+//! (sessions kept on the server, listing) asks the store's [`Capabilities`] first.
+
+mod common;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use actix_session::storage::{SaveError, SessionKey, SessionStore};
-use session_server::store::{id, FileSessionStore, FileStoreOptions, MemorySessionStore, Store};
+use common::engines::{RedisCluster, RedisServer};
+use session_server::store::redis::{EngineOptions, RedisOptions, RedisSessionStore};
+use session_server::store::{
+    id, Capabilities, FileSessionStore, FileStoreOptions, MemorySessionStore, Store,
+};
 
 type State = HashMap<String, String>;
 
@@ -28,11 +37,16 @@ async fn load(store: &impl SessionStore, k: &SessionKey) -> Option<State> {
 #[allow(async_fn_in_trait)]
 pub trait Conformance: SessionStore {
     async fn expiry(&self, key: &str) -> Option<time::OffsetDateTime>;
+    fn capabilities(&self) -> Capabilities;
 }
 
 impl Conformance for Store {
     async fn expiry(&self, key: &str) -> Option<time::OffsetDateTime> {
         self.expires_at(key).await.expect("expires_at")
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Store::capabilities(self)
     }
 }
 
@@ -111,7 +125,10 @@ pub async fn update_keeps_the_key_and_replaces_the_state(store: &impl SessionSto
     assert_eq!(load(store, &k).await, Some(state(&[("b", "2")])));
 }
 
-pub async fn an_ended_session_stays_ended_when_a_late_request_writes_it(store: &impl SessionStore) {
+pub async fn an_ended_session_stays_ended_when_a_late_request_writes_it(store: &impl Conformance) {
+    if !store.capabilities().server_side {
+        return;
+    }
     let k = store
         .save(state(&[("user_id", "\"alice\"")]), &ttl(60))
         .await
@@ -174,7 +191,10 @@ pub async fn the_size_limit_is_the_records_json(store: &impl SessionStore) {
 
 /// A request that loaded a live session and writes it after it expired (before any sweep): the
 /// session has ended, as after a logout, whatever the store type.
-pub async fn a_write_to_an_expired_unswept_session_ends_it(store: &impl SessionStore) {
+pub async fn a_write_to_an_expired_unswept_session_ends_it(store: &impl Conformance) {
+    if !store.capabilities().server_side {
+        return;
+    }
     let k = store
         .save(state(&[("a", "1")]), &ttl(1))
         .await
@@ -191,7 +211,10 @@ pub async fn a_write_to_an_expired_unswept_session_ends_it(store: &impl SessionS
 }
 
 /// Too large a write to a session that has ended: nothing is written, so nothing is refused.
-pub async fn an_oversize_write_to_an_ended_session_just_ends(store: &impl SessionStore) {
+pub async fn an_oversize_write_to_an_ended_session_just_ends(store: &impl Conformance) {
+    if !store.capabilities().server_side {
+        return;
+    }
     let k = store
         .save(state(&[("a", "1")]), &ttl(60))
         .await
@@ -204,7 +227,10 @@ pub async fn an_oversize_write_to_an_ended_session_just_ends(store: &impl Sessio
     assert_eq!(load(store, &k2).await, None);
 }
 
-pub async fn an_expired_unswept_session_is_not_extended(store: &impl SessionStore) {
+pub async fn an_expired_unswept_session_is_not_extended(store: &impl Conformance) {
+    if !store.capabilities().server_side {
+        return;
+    }
     let k = store
         .save(state(&[("a", "1")]), &ttl(1))
         .await
@@ -217,7 +243,10 @@ pub async fn an_expired_unswept_session_is_not_extended(store: &impl SessionStor
 
 /// Logouts racing requests that loaded the session before them: once a delete has returned, no
 /// write of those requests brings the session back, under its id or a new one.
-pub async fn logouts_racing_writes_never_resurrect(store: &impl SessionStore) {
+pub async fn logouts_racing_writes_never_resurrect(store: &impl Conformance) {
+    if !store.capabilities().server_side {
+        return;
+    }
     for _ in 0..20 {
         let k = store
             .save(state(&[("visits", "0")]), &ttl(60))
@@ -294,6 +323,29 @@ pub async fn sessions_expire_and_update_ttl_extends_them(store: &impl SessionSto
     assert_eq!(load(store, &short).await, None);
 }
 
+/// A listing names live sessions by their digest, never by their id, and forgets ended ones.
+pub async fn a_listing_shows_digests_never_ids(store: &Store) {
+    if !store.capabilities().can_list {
+        return;
+    }
+    let before = time::OffsetDateTime::now_utc();
+    let kept = store
+        .save(state(&[("a", "1")]), &ttl(60))
+        .await
+        .expect("save");
+    let ended = store
+        .save(state(&[("a", "2")]), &ttl(60))
+        .await
+        .expect("save");
+    store.delete(&ended).await.expect("delete");
+    let listed = store.backend().list().await.expect("list");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].stem, id::stem(&id::digest(kept.as_ref())));
+    assert!(!listed[0].stem.contains(kept.as_ref()));
+    let at = listed[0].expires_at;
+    assert!(at >= before + ttl(60) && at <= before + ttl(62), "{at}");
+}
+
 macro_rules! conformance {
     ($name:ident, $make:expr) => {
         mod $name {
@@ -312,15 +364,19 @@ macro_rules! conformance {
                 an_oversize_write_to_an_ended_session_just_ends,
                 logouts_racing_writes_never_resurrect,
                 sessions_expire_and_update_ttl_extends_them,
-                the_store_knows_when_a_session_ends);
+                the_store_knows_when_a_session_ends,
+                a_listing_shows_digests_never_ids);
         }
     };
     (@tests $make:expr; $($test:ident),*) => {
         $(
             #[actix_web::test]
             async fn $test() {
+                // `None`: the engine is not installed, and the harness printed its skip line.
                 #[allow(unused_variables)]
-                let (store, guard) = $make;
+                let Some((store, guard)) = $make else {
+                    return;
+                };
                 super::$test(&store).await;
             }
         )*
@@ -368,13 +424,68 @@ fn fsync_file_store() -> (Store, tempfile::TempDir) {
     )
 }
 
-conformance!(filesystem, file_store());
-conformance!(filesystem_fsync, fsync_file_store());
-conformance!(filesystem_uncached, uncached_file_store());
+/// One engine process shared by the tests running at the same time (each with its own key
+/// prefix), stopped when the last of them ends: statics are never dropped, so a process kept in
+/// one would outlive the test binary.
+fn shared<T>(slot: &Mutex<Weak<T>>, start: impl FnOnce() -> Option<T>) -> Option<Arc<T>> {
+    let mut slot = slot.lock().expect("engine slot");
+    if let Some(running) = slot.upgrade() {
+        return Some(running);
+    }
+    let started = Arc::new(start()?);
+    *slot = Arc::downgrade(&started);
+    Some(started)
+}
+
+/// A key prefix no other test uses.
+fn fresh_prefix() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("t{n}:session:")
+}
+
+fn redis_store_at<G>(engine: EngineOptions, guard: G) -> (Store, G) {
+    let options = RedisOptions::new(engine)
+        .key_prefix(fresh_prefix())
+        .max_session_bytes(LIMIT);
+    let store = RedisSessionStore::new(options).expect("redis store");
+    (Store::new(store), guard)
+}
+
+static REDIS: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
+static CLUSTER: Mutex<Weak<RedisCluster>> = Mutex::new(Weak::new());
+
+fn redis_store() -> Option<(Store, Arc<RedisServer>)> {
+    let server = shared(&REDIS, RedisServer::start)?;
+    Some(redis_store_at(EngineOptions::new(server.url()), server))
+}
+
+fn redis_unix_store() -> Option<(Store, Arc<RedisServer>)> {
+    let server = shared(&REDIS, RedisServer::start)?;
+    Some(redis_store_at(
+        EngineOptions::new(server.unix_url()),
+        server,
+    ))
+}
+
+fn redis_cluster_store() -> Option<(Store, Arc<RedisCluster>)> {
+    let cluster = shared(&CLUSTER, RedisCluster::start)?;
+    Some(redis_store_at(
+        EngineOptions::cluster(cluster.urls()),
+        cluster,
+    ))
+}
+
+conformance!(filesystem, Some(file_store()));
+conformance!(filesystem_fsync, Some(fsync_file_store()));
+conformance!(filesystem_uncached, Some(uncached_file_store()));
 conformance!(
     memory,
-    (Store::new(MemorySessionStore::with_limit(None, LIMIT)), ())
+    Some((Store::new(MemorySessionStore::with_limit(None, LIMIT)), ()))
 );
+conformance!(redis, redis_store());
+conformance!(redis_unix, redis_unix_store());
+conformance!(redis_cluster, redis_cluster_store());
 
 #[actix_web::test]
 async fn sweepers_delete_only_expired_sessions() {

@@ -111,3 +111,14 @@ pub trait SessionBackend: Send + Sync + 'static {
         })
     }
 }
+
+/// What `update` answers for a session that has ended while a request was using it (logged out,
+/// expired, deleted): deletion wins, the write is dropped, and the fresh id handed back has no
+/// session behind it, so the client's next request is anonymous.
+pub(crate) fn ended(id: &SessionId) -> Result<SessionId, StoreError> {
+    tracing::info!(
+        session = %id.log_tag(),
+        "session ended while a request was using it; that request's changes are dropped"
+    );
+    SessionId::generate()
+}

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use parking_lot::{Mutex, MutexGuard};
 use time::OffsetDateTime;
 
-use super::backend::{Capabilities, SessionBackend, SessionSummary};
+use super::backend::{ended, Capabilities, SessionBackend, SessionSummary};
 use super::record::{SessionRecord, SessionState};
 use super::{SessionId, Store, StoreError};
 use crate::config::SessionConfig;
@@ -167,10 +167,9 @@ impl SessionBackend for MemorySessionStore {
         let mut record = SessionRecord::new(&state, now, now, ttl)?;
         let mut map = self.map();
         let Some(old) = live(&mut map, &id, now) else {
-            // Ended (logged out, expired) while the request ran: deletion wins, and the fresh id
-            // handed back has no session behind it. Nothing is written, so no size is checked:
-            // the file store's order.
-            return SessionId::generate();
+            // Nothing is written, so no size is checked: the file store's order.
+            drop(map);
+            return ended(&id);
         };
         record.to_bytes(self.max_bytes)?;
         record.created_at = old.created_at;

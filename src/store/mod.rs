@@ -4,7 +4,8 @@
 //! - [`backend`]: [`SessionBackend`], what every store type implements, and its contract.
 //! - [`Store`]: any backend, adapted to actix-session's `SessionStore` by [`actix`], which checks
 //!   the cookie's id once, for every type.
-//! - One file (or folder) per store type: [`file`](mod@file) (`filesystem`), [`memory`].
+//! - One file (or folder) per store type: [`file`](mod@file) (`filesystem`), [`memory`],
+//!   [`redis`](mod@redis).
 //! - Shared pieces: [`record`] (what a stored session is), [`id`] (session ids), [`error`].
 //!
 //! Adding a store type is its own file, its config table, and one line in [`open`].
@@ -18,6 +19,7 @@ pub mod id;
 pub mod io_threads;
 pub mod memory;
 pub mod record;
+pub mod redis;
 mod sweeper;
 
 use std::sync::Arc;
@@ -37,10 +39,7 @@ pub fn open(config: &SessionConfig) -> Result<Store, StoreError> {
     match config.store {
         StoreType::Filesystem => file::open(config),
         StoreType::Memory => memory::open(config),
-        StoreType::Redis => Err(StoreError::Unsupported {
-            kind: "redis",
-            what: "serving sessions in this build yet",
-        }),
+        StoreType::Redis => redis::open(config),
     }
 }
 

@@ -15,6 +15,7 @@ use super::memo::FileVersion;
 use super::Inner;
 use crate::atomic::{self, Durability, Placed};
 use crate::store::record::{expiry_after, SessionRecord};
+use crate::store::backend::ended;
 use crate::store::{id, SessionId, StoreError};
 
 /// A new version written to this process's temporary folder, not yet in place. Dropped without
@@ -482,13 +483,4 @@ impl Inner {
             }
         }
     }
-}
-
-/// The answer to a write of a session that has ended: deletion wins.
-pub(super) fn ended(key: &SessionId) -> Result<SessionId, StoreError> {
-    tracing::info!(
-        session = %key.log_tag(),
-        "session ended while a request was using it; that request's changes are dropped"
-    );
-    SessionId::generate()
 }

@@ -1,0 +1,405 @@
+//! [`RedisSessionStore`]: sessions in Redis (one server or a Redis Cluster), shared by every
+//! server process that points at it, with the file store's semantics.
+//!
+//! - The key is `key_prefix` + hex SHA-256 of the id (the file store's file name stem), so a
+//!   `SCAN`, `KEYS` or an RDB dump reveals no usable cookie.
+//! - The value is the record's JSON exactly as the file store writes it
+//!   ([`SessionRecord::to_bytes`], which also applies the size limit): `redis-cli GET` shows
+//!   what a session file shows.
+//! - Redis keeps the expiry (`SET .. EXAT`, `EXPIREAT`): nothing needs sweeping. The record's
+//!   own `expires_at` is when it was last written; a refresh without changes (`update_ttl`)
+//!   moves only the key's expiry, which is the session's end ([`SessionBackend::expires_at`]).
+//! - A value that is not a record is set aside under `<prefix>corrupt:<stem>` for
+//!   [`QUARANTINE`] and the request is served without a session.
+//!
+//! Round trips per request are actix-session's own Redis store's: `GET` on load, one write
+//! (`SET`, or the small update script) when the session changed, `EXPIREAT` on a refresh.
+//!
+//! Files: `mod.rs` the store, `connection.rs` the engine handle, `update.lua` the update.
+
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use time::OffsetDateTime;
+
+pub mod connection;
+#[cfg(test)]
+mod tests;
+
+pub use connection::{EngineOptions, RedisEngine};
+
+use super::backend::{ended, Capabilities, SessionBackend, SessionSummary};
+use super::record::{expiry_after, SessionRecord, SessionState};
+use super::{SessionId, Store, StoreError};
+use crate::config::SessionConfig;
+
+/// The redis store `config` describes.
+pub(super) fn open(config: &SessionConfig) -> Result<Store, StoreError> {
+    let options = RedisOptions::new(EngineOptions::from(&config.redis))
+        .key_prefix(config.redis.key_prefix.clone())
+        .max_session_bytes(config.max_session_bytes);
+    Ok(Store::new(RedisSessionStore::new(options)?))
+}
+
+/// How long a value that is not a session record is kept aside for inspection.
+pub const QUARANTINE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How long a successful health probe stands.
+const HEALTHY_FOR: Duration = Duration::from_secs(1);
+
+/// Everything a [`RedisSessionStore`] needs to know.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RedisOptions {
+    pub engine: EngineOptions,
+    /// Put before every key (Flask-Session's `SESSION_KEY_PREFIX`).
+    pub key_prefix: String,
+    pub max_session_bytes: usize,
+}
+
+impl RedisOptions {
+    /// Keys under `session:`, sessions up to 64 KiB.
+    pub fn new(engine: EngineOptions) -> Self {
+        Self {
+            engine,
+            key_prefix: "session:".to_owned(),
+            max_session_bytes: super::file::DEFAULT_MAX_SESSION_BYTES,
+        }
+    }
+
+    #[must_use]
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    #[must_use]
+    pub fn max_session_bytes(mut self, limit: usize) -> Self {
+        self.max_session_bytes = limit;
+        self
+    }
+}
+
+static UPDATE: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("update.lua")));
+
+/// Sessions in Redis. Cheap to clone: clones share the engine.
+#[derive(Clone)]
+pub struct RedisSessionStore {
+    engine: RedisEngine,
+    prefix: std::sync::Arc<str>,
+    max_bytes: usize,
+    healthy_at: std::sync::Arc<Mutex<Option<Instant>>>,
+    /// When each session this process loaded or made was created. A session's creation time
+    /// never changes, so a remembered one is always right, and an update that knows it is a
+    /// plain `SET .. XX` (one command, as actix-session's store sends) instead of the script.
+    created: std::sync::Arc<quick_cache::sync::Cache<[u8; 32], OffsetDateTime>>,
+}
+
+/// Creation times remembered (about 60 bytes each).
+const CREATED_REMEMBERED: usize = 100_000;
+
+impl RedisSessionStore {
+    /// A store on the engine `options` names. Connects to nothing yet (see [`connection`]).
+    pub fn new(options: RedisOptions) -> Result<Self, StoreError> {
+        Ok(Self::on(
+            RedisEngine::new(&options.engine)?,
+            &options.key_prefix,
+            options.max_session_bytes,
+        ))
+    }
+
+    /// A store on an engine made elsewhere (and maybe shared with other users of that Redis).
+    pub fn on(engine: RedisEngine, key_prefix: &str, max_session_bytes: usize) -> Self {
+        Self {
+            engine,
+            prefix: key_prefix.into(),
+            max_bytes: max_session_bytes,
+            healthy_at: std::sync::Arc::default(),
+            created: std::sync::Arc::new(quick_cache::sync::Cache::new(CREATED_REMEMBERED)),
+        }
+    }
+
+    /// The engine, for other shared state kept in the same Redis.
+    pub fn engine(&self) -> &RedisEngine {
+        &self.engine
+    }
+
+    /// The key a session is kept under: the prefix and the id's digest, never the id.
+    pub fn key_of(&self, id: &SessionId) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + 64);
+        key.push_str(&self.prefix);
+        key.push_str(&id.stem());
+        key
+    }
+
+    /// Where an unreadable value under `key`'s session is set aside.
+    fn corrupt_key_of(&self, id: &SessionId) -> String {
+        format!("{}corrupt:{}", self.prefix, id.stem())
+    }
+
+    /// A failure to reach Redis makes the next health check probe again, at once.
+    fn note<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if matches!(
+            result,
+            Err(StoreError::Engine { .. } | StoreError::EngineTimeout { .. })
+        ) {
+            *self.healthy_at.lock() = None;
+        }
+        result
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        self.note(self.engine.query(cmd).await)
+    }
+
+    /// Moves an unreadable value out of the way (kept for [`QUARANTINE`]) so that it is looked
+    /// at once, logged, and kept for a person to inspect. Two single-key commands rather than a
+    /// `RENAME`: in a Cluster the two keys live in different slots.
+    async fn set_aside(&self, id: &SessionId, key: &str, bytes: &[u8], why: &str) {
+        let corrupt = self.corrupt_key_of(id);
+        let mut keep = redis::cmd("SET");
+        keep.arg(&corrupt)
+            .arg(bytes)
+            .arg("EX")
+            .arg(QUARANTINE.as_secs());
+        let moved = match self.query::<()>(&keep).await {
+            Ok(()) => self.query::<()>(redis::cmd("DEL").arg(key)).await,
+            Err(e) => Err(e),
+        };
+        match moved {
+            Ok(()) => tracing::warn!(
+                session = %id.log_tag(), moved_to = %corrupt, reason = why,
+                "unreadable session value set aside; the request is served without a session"
+            ),
+            Err(e) => tracing::warn!(
+                session = %id.log_tag(), reason = why, error = %e,
+                "unreadable session value could not be set aside"
+            ),
+        }
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        self.query(redis::cmd("EXISTS").arg(key)).await
+    }
+}
+
+/// The byte offset of the record's `created_at` timestamp in its JSON: the first such field,
+/// since it comes before the session's data.
+fn created_at_offset(json: &[u8]) -> Option<usize> {
+    const FIELD: &[u8] = b"\"created_at\": \"";
+    json.windows(FIELD.len())
+        .position(|w| w == FIELD)
+        .map(|at| at + FIELD.len())
+}
+
+#[async_trait]
+impl SessionBackend for RedisSessionStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            server_side: true,
+            shared: true,
+            can_list: true,
+            expires_by_itself: true,
+        }
+    }
+
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionState>, StoreError> {
+        let key = self.key_of(id);
+        let Some(bytes) = self
+            .query::<Option<Vec<u8>>>(redis::cmd("GET").arg(&key))
+            .await?
+        else {
+            return Ok(None);
+        };
+        match SessionRecord::from_bytes(&bytes) {
+            Ok(record) => {
+                self.created.insert(*id.digest(), record.created_at);
+                Ok(Some(record.state()))
+            }
+            Err(e) => {
+                self.set_aside(id, &key, &bytes, &e.to_string()).await;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn save(
+        &self,
+        state: SessionState,
+        ttl: &time::Duration,
+    ) -> Result<SessionId, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let record = SessionRecord::new(&state, now, now, ttl)?;
+        let bytes = record.to_bytes(self.max_bytes)?;
+        let ends = record.expires_at.unix_timestamp();
+        for _ in 0..8 {
+            let id = SessionId::generate()?;
+            let mut set = redis::cmd("SET");
+            set.arg(self.key_of(&id))
+                .arg(&bytes)
+                .arg("NX")
+                .arg("EXAT")
+                .arg(ends);
+            if self.query::<Option<()>>(&set).await?.is_some() {
+                self.created.insert(*id.digest(), record.created_at);
+                return Ok(id);
+            }
+        }
+        Err(StoreError::IdsExhausted)
+    }
+
+    async fn update(
+        &self,
+        id: SessionId,
+        state: SessionState,
+        ttl: &time::Duration,
+    ) -> Result<SessionId, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let known_created = self.created.get(id.digest());
+        let record = SessionRecord::new(&state, known_created.unwrap_or(now), now, ttl)?;
+        let key = self.key_of(&id);
+        let bytes = match record.to_bytes(self.max_bytes) {
+            Ok(bytes) => bytes,
+            // Refused only if it would be written: a session that has ended just stays ended
+            // (the file store's order). The extra round trip is paid by refused writes only.
+            Err(e @ StoreError::TooLarge { .. }) => {
+                return if self.exists(&key).await? {
+                    Err(e)
+                } else {
+                    ended(&id)
+                };
+            }
+            Err(e) => return Err(e),
+        };
+        if known_created.is_some() {
+            // `XX`: only over a live session, so a logout or an expiry meanwhile stays final.
+            let mut set = redis::cmd("SET");
+            set.arg(&key)
+                .arg(&bytes)
+                .arg("XX")
+                .arg("EXAT")
+                .arg(record.expires_at.unix_timestamp());
+            return if self.query::<Option<()>>(&set).await?.is_some() {
+                Ok(id)
+            } else {
+                self.created.remove(id.digest());
+                ended(&id)
+            };
+        }
+        let Some(at) = created_at_offset(&bytes) else {
+            return Err(StoreError::Encode(serde::ser::Error::custom(
+                "the record has no created_at field",
+            )));
+        };
+        let written: i64 = self.note(
+            self.engine
+                .invoke(
+                    UPDATE
+                        .key(&key)
+                        .arg(&bytes)
+                        .arg(at)
+                        .arg(record.expires_at.unix_timestamp()),
+                )
+                .await,
+        )?;
+        if written == 1 {
+            Ok(id)
+        } else {
+            ended(&id)
+        }
+    }
+
+    async fn update_ttl(&self, id: &SessionId, ttl: &time::Duration) -> Result<(), StoreError> {
+        let at = expiry_after(OffsetDateTime::now_utc(), ttl)?;
+        let mut cmd = redis::cmd("EXPIREAT");
+        cmd.arg(self.key_of(id)).arg(at.unix_timestamp());
+        self.query::<i64>(&cmd).await.map(drop)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.created.remove(id.digest());
+        self.query::<i64>(redis::cmd("DEL").arg(self.key_of(id)))
+            .await
+            .map(drop)
+    }
+
+    async fn expires_at(&self, id: &SessionId) -> Result<Option<OffsetDateTime>, StoreError> {
+        let at: i64 = self
+            .query(redis::cmd("EXPIRETIME").arg(self.key_of(id)))
+            .await?;
+        // -2: no such key; -1: a key without an end, which this store never writes.
+        if at < 0 {
+            return Ok(None);
+        }
+        Ok(OffsetDateTime::from_unix_timestamp(at).ok())
+    }
+
+    /// PING (every master of a Cluster). A success stands for a second, so that a health
+    /// checker polling `/healthz` costs Redis at most one PING a second per process.
+    async fn check_health(&self) -> Result<(), StoreError> {
+        if self
+            .healthy_at
+            .lock()
+            .is_some_and(|at| at.elapsed() < HEALTHY_FOR)
+        {
+            return Ok(());
+        }
+        self.note(self.engine.ping().await)?;
+        *self.healthy_at.lock() = Some(Instant::now());
+        Ok(())
+    }
+
+    /// `SCAN` for the prefix on every node, then each key's end and size. Only keys that are a
+    /// prefix and a digest are sessions: the set-aside values and anything else sharing the
+    /// prefix are left out.
+    async fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {
+        let keys = self
+            .engine
+            .scan(&format!("{}*", glob_escape(&self.prefix)))
+            .await;
+        let mut out = Vec::new();
+        for key in self.note(keys)? {
+            let Some(stem) = key.strip_prefix(self.prefix.as_bytes()).filter(|s| {
+                s.len() == 64 && s.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            }) else {
+                continue;
+            };
+            let stem = String::from_utf8_lossy(stem).into_owned();
+            let at: i64 = self.query(redis::cmd("EXPIRETIME").arg(&key)).await?;
+            let Some(expires_at) = (at >= 0)
+                .then(|| OffsetDateTime::from_unix_timestamp(at).ok())
+                .flatten()
+            else {
+                continue;
+            };
+            let bytes: u64 = self.query(redis::cmd("STRLEN").arg(&key)).await?;
+            out.push(SessionSummary {
+                stem,
+                expires_at,
+                bytes: Some(bytes),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// `text` with `SCAN MATCH`'s glob characters escaped.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+actix_store!(RedisSessionStore, s => s);

@@ -1,0 +1,198 @@
+//! Redis going away under a running server, in process over HTTP: a single Redis killed and
+//! restarted, and one master of a Redis Cluster. Requests that need a session get the clear 503
+//! page (never an empty 500 or a panic), anonymous pages keep working, `/healthz` says 503, and
+//! once Redis is back the server recovers by itself, with no restart.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use common::engines::{query, RedisCluster, RedisServer};
+use common::{start, Browser, Site, Transport};
+
+/// A site whose sessions live in the Redis (or Cluster) that `table` names, with short bounds
+/// so that a dead engine is noticed quickly.
+fn redis_site(table: &str) -> Site {
+    Site::with_config(&format!(
+        "[session]\ntype = \"redis\"\nlifetime = 60\n[session.redis]\n{table}\
+         connect_timeout = 0.5\ncommand_timeout = 0.5\n\
+         [auth]\nbcrypt_cost = 4\nmin_password_length = 8\n"
+    ))
+}
+
+/// Polls `/healthz` until it answers `want`, for at most 10 s.
+async fn wait_for_health(app: &impl Transport, want: StatusCode) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = Browser::new().get(app, "/healthz").await.status;
+        if status == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/healthz still {status}, not {want}, after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The clear 503 page: a page that says so, not an empty 500.
+fn assert_unavailable(page: &common::Page, what: &str) {
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE, "{what}");
+    assert!(
+        page.body.contains("Sessions unavailable"),
+        "{what}: a page, not an empty error: {:?}",
+        page.body
+    );
+}
+
+/// After the engine is back: health, a new account, a login and a logged-in page.
+async fn assert_recovered(app: &impl Transport, user: &str) {
+    wait_for_health(app, StatusCode::OK).await;
+    let mut b = Browser::new();
+    assert_eq!(b.register(app, user).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        b.get(app, "/").await.element_text("user").as_deref(),
+        Some(user)
+    );
+    b.get(app, "/logout").await;
+    assert_eq!(
+        b.login(app, user, "password123").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        b.get(app, "/").await.element_text("user").as_deref(),
+        Some(user)
+    );
+}
+
+#[actix_web::test]
+async fn a_killed_redis_gets_503_pages_and_the_server_recovers_when_it_is_back() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let site = redis_site(&format!("url = \"{}\"\n", redis.url()));
+    let app = start(&site).await;
+    let mut alice = Browser::new();
+    alice.register(&app, "alice").await;
+    let mut bob = Browser::new();
+    bob.register(&app, "bob").await;
+    bob.get(&app, "/logout").await;
+    assert_eq!(
+        alice.get(&app, "/").await.element_text("user").as_deref(),
+        Some("alice")
+    );
+    wait_for_health(&app, StatusCode::OK).await;
+
+    redis.kill();
+
+    assert_unavailable(&alice.get(&app, "/").await, "a logged-in page");
+    let anon = Browser::new().get(&app, "/").await;
+    assert_eq!(anon.status, StatusCode::OK, "anonymous pages keep working");
+    assert!(anon.element_text("user").is_none());
+    assert_unavailable(
+        &bob.login(&app, "bob", "password123").await,
+        "the login POST",
+    );
+    wait_for_health(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+
+    // Back, empty (nothing was persisted): alice's session is gone, and everything works again
+    // without restarting the server.
+    redis.restart();
+    assert_recovered(&app, "carol").await;
+    let page = alice.get(&app, "/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.element_text("user").is_none(),
+        "her session died with Redis"
+    );
+    assert_eq!(
+        bob.login(&app, "bob", "password123").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        bob.get(&app, "/").await.element_text("user").as_deref(),
+        Some("bob")
+    );
+}
+
+/// A server started while Redis is down starts, answers 503 for sessions, and recovers.
+#[actix_web::test]
+async fn a_server_started_while_redis_is_down_recovers_when_it_comes_up() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    redis.kill();
+    let site = redis_site(&format!("url = \"{}\"\n", redis.url()));
+    let app = start(&site).await;
+    assert_eq!(Browser::new().get(&app, "/").await.status, StatusCode::OK);
+    wait_for_health(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    let mut dave = Browser::new();
+    let token = dave.get(&app, "/register").await.csrf_token();
+    let page = dave
+        .post(
+            &app,
+            "/register",
+            &[
+                ("user_id", "dave"),
+                ("user_name", "dave name"),
+                ("password", "password123"),
+                ("repassword", "password123"),
+                ("csrf_token", &token),
+            ],
+        )
+        .await;
+    assert!(
+        page.status == StatusCode::SERVICE_UNAVAILABLE || page.status == StatusCode::SEE_OTHER,
+        "a clear 503, or registered without a session: {}",
+        page.status
+    );
+    assert_ne!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
+
+    redis.restart();
+    assert_recovered(&app, "erin").await;
+}
+
+#[actix_web::test]
+async fn a_killed_cluster_master_gets_503_pages_and_the_server_recovers() {
+    let Some(mut cluster) = RedisCluster::start() else {
+        return;
+    };
+    let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let site = redis_site(&format!("cluster_urls = [{}]\n", urls.join(", ")));
+    let app = start(&site).await;
+    let mut alice = Browser::new();
+    alice.register(&app, "alice").await;
+    assert_eq!(
+        alice.get(&app, "/").await.element_text("user").as_deref(),
+        Some("alice")
+    );
+    wait_for_health(&app, StatusCode::OK).await;
+
+    // The master holding alice's session.
+    let holder = (0..cluster.urls().len())
+        .find(|&i| {
+            query::<Vec<String>>(&cluster.url(i), &["KEYS", "session:*"])
+                .is_some_and(|keys| !keys.is_empty())
+        })
+        .expect("one master holds the session");
+    cluster.kill_node(holder);
+
+    assert_unavailable(
+        &alice.get(&app, "/").await,
+        "a page of a session on the dead master",
+    );
+    let anon = Browser::new().get(&app, "/").await;
+    assert_eq!(anon.status, StatusCode::OK, "anonymous pages keep working");
+    wait_for_health(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+
+    cluster.restart_node(holder);
+    assert_recovered(&app, "carol").await;
+    let page = alice.get(&app, "/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.element_text("user").is_none(),
+        "her session died with its master"
+    );
+}
