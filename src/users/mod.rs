@@ -117,7 +117,15 @@ impl UserDb {
         if let Some(legacy) = legacy {
             legacy::import(&*storage, legacy)?;
         }
-        let dummy_cost = storage.highest_cost()?.unwrap_or(cost);
+        // A server must start while Redis is down, and come up by itself: the dummy is made
+        // again at the first check that finds another highest cost.
+        let dummy_cost = match storage.highest_cost() {
+            Ok(highest) => highest.unwrap_or(cost),
+            Err(e) => {
+                tracing::warn!(error = %e, "user database unreachable at start; will retry at each login");
+                cost
+            }
+        };
         // Made here, not in the first login, which would otherwise take twice as long.
         let dummy = (dummy_cost, bcrypt::hash(DUMMY_PASSWORD, dummy_cost)?);
         Ok(Self {

@@ -14,8 +14,8 @@ use super::folder::{claim_temp_dir, create_private_dir, read_capped};
 use super::memo::FileVersion;
 use super::Inner;
 use crate::atomic::{self, Durability, Placed};
-use crate::store::record::{expiry_after, SessionRecord};
 use crate::store::backend::ended;
+use crate::store::record::{expiry_after, SessionRecord};
 use crate::store::{id, SessionId, StoreError};
 
 /// A new version written to this process's temporary folder, not yet in place. Dropped without
