@@ -117,12 +117,12 @@ impl UserDb {
         if let Some(legacy) = legacy {
             legacy::import(&*storage, legacy)?;
         }
-        // An engine that is down at start-up must not stop the server (it answers 503 until the
-        // engine is back): the dummy's cost is checked again at each login anyway.
+        // A server must start while Redis is down, and come up by itself: the dummy is made
+        // again at the first check that finds another highest cost.
         let dummy_cost = match storage.highest_cost() {
             Ok(highest) => highest.unwrap_or(cost),
             Err(e) => {
-                tracing::warn!(error = %e, "user store unavailable at start-up; will retry");
+                tracing::warn!(error = %e, "user database unreachable at start; will retry at each login");
                 cost
             }
         };
