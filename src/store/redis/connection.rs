@@ -31,7 +31,6 @@ use parking_lot::Mutex;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{
     AsyncConnectionConfig, Client, Cmd, FromRedisValue, RedisError, RedisFuture, RedisResult,
     ScriptInvocation, Value,
@@ -199,7 +198,7 @@ thread_local! {
 
 static NEXT_ENGINE: AtomicU64 = AtomicU64::new(0);
 
-fn engine_error(e: RedisError) -> StoreError {
+pub(super) fn engine_error(e: RedisError) -> StoreError {
     StoreError::Engine {
         engine: ENGINE,
         source: Box::new(e),
@@ -277,112 +276,10 @@ impl RedisEngine {
             .await
     }
 
-    /// PING to the server, or to every master of a cluster, one by one by address: a master
-    /// the connection could not reach is still a master whose sessions cannot be served (the
-    /// crate's all-masters routing answers for the nodes it is connected to).
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        if !self.is_cluster() {
-            return self.query(&redis::cmd("PING")).await;
-        }
-        for (host, port) in self.masters().await?.into_iter().flatten() {
-            let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
-            self.route(redis::cmd("PING"), route).await?;
-        }
-        Ok(())
-    }
-
-    /// Every key matching `pattern` (a `SCAN MATCH` glob), on the server or on every master of
-    /// a cluster. Each node is scanned in steps, never blocked by a `KEYS`.
-    pub async fn scan(&self, pattern: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        let nodes = if self.is_cluster() {
-            self.masters().await?
-        } else {
-            vec![None]
-        };
-        let mut keys = Vec::new();
-        for node in nodes {
-            let mut cursor = 0u64;
-            loop {
-                let mut cmd = redis::cmd("SCAN");
-                cmd.arg(cursor)
-                    .arg("MATCH")
-                    .arg(pattern)
-                    .arg("COUNT")
-                    .arg(1000);
-                let (next, batch): (u64, Vec<Vec<u8>>) = match &node {
-                    None => self.query(&cmd).await?,
-                    Some((host, port)) => {
-                        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                            host: host.clone(),
-                            port: *port,
-                        });
-                        let value = self.route(cmd, route).await?;
-                        FromRedisValue::from_redis_value(value)
-                            .map_err(|e| engine_error(e.into()))?
-                    }
-                };
-                keys.extend(batch);
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
-            }
-        }
-        Ok(keys)
-    }
-
-    /// The address of every master of the cluster (`CLUSTER SLOTS`).
-    async fn masters(&self) -> Result<Vec<Option<(String, u16)>>, StoreError> {
-        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
-        let value = self
-            .route(redis::cmd("CLUSTER").arg("SLOTS").clone(), route)
-            .await?;
-        // Each entry: [first slot, last slot, [host, port, id, ...], replicas...].
-        let ranges: Vec<Vec<Value>> =
-            FromRedisValue::from_redis_value(value).map_err(|e| engine_error(e.into()))?;
-        let mut masters: Vec<Option<(String, u16)>> = Vec::new();
-        for range in ranges {
-            let Some(master) = range.into_iter().nth(2) else {
-                continue;
-            };
-            let (host, port): (String, u16) = match master {
-                Value::Array(fields) if fields.len() >= 2 => {
-                    let mut fields = fields.into_iter();
-                    let (Some(host), Some(port)) = (fields.next(), fields.next()) else {
-                        continue;
-                    };
-                    (
-                        FromRedisValue::from_redis_value(host)
-                            .map_err(|e| engine_error(e.into()))?,
-                        FromRedisValue::from_redis_value(port)
-                            .map_err(|e| engine_error(e.into()))?,
-                    )
-                }
-                _ => continue,
-            };
-            let node = Some((host, port));
-            if !masters.contains(&node) {
-                masters.push(node);
-            }
-        }
-        Ok(masters)
-    }
-
-    /// One command to the cluster node(s) `routing` names.
-    async fn route(&self, cmd: Cmd, routing: RoutingInfo) -> Result<Value, StoreError> {
-        self.run(|conn| async move {
-            match conn {
-                Conn::Cluster(mut c) => c.route_command(cmd, routing).await,
-                Conn::Single(mut c) => cmd.query_async(&mut c).await,
-            }
-        })
-        .await
-    }
-
     /// Runs `work` on one of this thread's connections, within the command bound. A connection
     /// that failed in a way it cannot recover from (or did not answer in time) is dropped, and
     /// the next command makes a new one.
-    async fn run<T, F, Fut>(&self, work: F) -> Result<T, StoreError>
+    pub(super) async fn run<T, F, Fut>(&self, work: F) -> Result<T, StoreError>
     where
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,

@@ -12,10 +12,13 @@
 //! - A value that is not a record is set aside under `<prefix>corrupt:<stem>` for
 //!   [`QUARANTINE`] and the request is served without a session.
 //!
-//! Round trips per request are actix-session's own Redis store's: `GET` on load, one write
-//! (`SET`, or the small update script) when the session changed, `EXPIREAT` on a refresh.
+//! Commands per request are actix-session's own Redis store's: `GET` on load, one `SET .. XX`
+//! when the session changed (the creation time it keeps is remembered from that load), and
+//! `EXPIREAT` on a refresh; a session this process never saw is updated by `update.lua`, still
+//! one round trip.
 //!
-//! Files: `mod.rs` the store, `connection.rs` the engine handle, `update.lua` the update.
+//! Files: `mod.rs` the store, `connection.rs` the engine handle, `nodes.rs` what the engine does
+//! on every node (health, `SCAN`), `update.lua` the update of a session this process never saw.
 
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
@@ -25,6 +28,7 @@ use parking_lot::Mutex;
 use time::OffsetDateTime;
 
 pub mod connection;
+mod nodes;
 #[cfg(test)]
 mod tests;
 

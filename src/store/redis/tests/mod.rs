@@ -1,13 +1,14 @@
 //! What the conformance suite cannot see of the redis store: the keys and values themselves,
-//! the set-aside of unreadable values, time bounds, and connections across threads and runtimes.
+//! creation times, the set-aside of unreadable values, parallel writers, commands per request;
+//! [`engine`] the connections' time bounds, errors and runtimes.
 //! Each test runs its own `redis-server` on a unix socket in a temporary folder (stopped by pid),
 //! or prints one SKIPPED line when it is not installed.
+
+mod engine;
 
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use time::OffsetDateTime;
 
 use super::*;
 
@@ -226,66 +227,6 @@ fn an_unreadable_value_is_set_aside_and_served_as_no_session() {
     );
 }
 
-#[test]
-fn a_server_that_never_answers_is_a_timeout_not_a_hang() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    // Accepts and holds every connection, never answering a byte.
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
-    let options = EngineOptions::new(format!("redis://127.0.0.1:{port}"))
-        .connect_timeout(Duration::from_millis(300))
-        .command_timeout(Duration::from_millis(300));
-    let store = RedisSessionStore::new(RedisOptions::new(options)).expect("store");
-    let id = SessionId::generate().expect("id");
-    let started = Instant::now();
-    let result = rt().block_on(store.load(&id));
-    assert!(
-        matches!(
-            result,
-            Err(StoreError::EngineTimeout {
-                engine: "redis",
-                ..
-            })
-        ),
-        "{result:?}"
-    );
-    assert!(started.elapsed() < Duration::from_secs(5));
-    let health = rt().block_on(store.check_health());
-    assert!(
-        matches!(health, Err(StoreError::EngineTimeout { .. })),
-        "{health:?}"
-    );
-}
-
-#[test]
-fn nothing_listening_is_an_engine_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let store = RedisSessionStore::new(RedisOptions::new(EngineOptions::new(format!(
-        "redis://127.0.0.1:{port}"
-    ))))
-    .expect("made without connecting");
-    let id = SessionId::generate().expect("id");
-    let result = rt().block_on(store.load(&id));
-    assert!(
-        matches!(
-            result,
-            Err(StoreError::Engine {
-                engine: "redis",
-                ..
-            })
-        ),
-        "{result:?}"
-    );
-}
-
 /// Writers on several threads (each with its own runtime and connections) update one session at
 /// once: every write is whole, the last one wins, and the session keeps its creation time.
 #[test]
@@ -342,72 +283,6 @@ fn parallel_writers_to_one_session_leave_one_whole_record() {
     assert_eq!(pad.len(), 100 * n, "the data of one write, not a mix");
 }
 
-/// A thread whose runtime is dropped and replaced (as between tests, or a runtime restarted)
-/// gets fresh connections instead of failing on ones whose driver died with the old runtime.
-#[test]
-fn a_new_runtime_on_the_same_thread_gets_working_connections() {
-    let Some(server) = Server::start("a_new_runtime_on_the_same_thread") else {
-        return;
-    };
-    let store = server.store("session:");
-    let id = rt()
-        .block_on(store.save(state(&[("n", "1")]), &time::Duration::minutes(1)))
-        .expect("save on the first runtime");
-    for _ in 0..3 {
-        let loaded = rt()
-            .block_on(store.load(&id))
-            .expect("load on a new runtime");
-        assert_eq!(loaded, Some(state(&[("n", "1")])));
-    }
-    let now = OffsetDateTime::now_utc();
-    assert!(rt()
-        .block_on(store.expires_at(&id))
-        .expect("expires_at")
-        .is_some_and(|at| at > now));
-}
-
-/// Another process (a store with its own memory) updates a session it never loaded: the
-/// update script keeps the creation time there too, and still refuses an ended session.
-#[test]
-fn an_update_from_a_process_that_never_saw_the_session_keeps_its_creation_time() {
-    let Some(server) = Server::start("an_update_from_a_process_that_never_saw_the_session") else {
-        return;
-    };
-    let (a, b) = (server.store("session:"), server.store("session:"));
-    let rt = rt();
-    let ttl = time::Duration::minutes(1);
-    let id = rt
-        .block_on(a.save(state(&[("n", "1")]), &ttl))
-        .expect("save");
-    let read = || -> SessionRecord {
-        let value: Vec<u8> = redis::cmd("GET")
-            .arg(a.key_of(&id))
-            .query(&mut server.cli())
-            .expect("GET");
-        SessionRecord::from_bytes(&value).expect("record")
-    };
-    let created = read().created_at;
-    std::thread::sleep(Duration::from_millis(1100));
-    let same = rt
-        .block_on(b.update(id.clone(), state(&[("n", "2")]), &ttl))
-        .expect("update");
-    assert_eq!(same, id);
-    assert_eq!(read().created_at, created);
-    assert_eq!(read().state(), state(&[("n", "2")]));
-
-    rt.block_on(a.delete(&id)).expect("delete");
-    let fresh = rt
-        .block_on(SessionBackend::update(
-            &server.store("session:"),
-            id.clone(),
-            state(&[("n", "3")]),
-            &ttl,
-        ))
-        .expect("update of an ended session");
-    assert_ne!(fresh, id, "deletion wins");
-    assert_eq!(rt.block_on(a.load(&id)).expect("load"), None);
-}
-
 /// Every command Redis has run (INFO itself excluded), as `INFO commandstats` counts them:
 /// commands a script runs count too.
 fn commands_run(cli: &mut redis::Connection) -> u64 {
@@ -461,24 +336,4 @@ fn a_request_costs_actix_sessions_own_number_of_commands() {
         store.update_ttl(&id, &ttl).await.expect("update_ttl");
     });
     assert_eq!(commands_run(&mut cli) - before, 2, "GET + EXPIREAT");
-}
-
-/// This build's `redis` crate has no TLS: a `rediss://` URL is refused when the store is made
-/// (at start), with a typed engine error, rather than failing every request later.
-#[test]
-fn rediss_is_refused_at_start_in_this_build() {
-    let made = RedisSessionStore::new(RedisOptions::new(EngineOptions::new(
-        "rediss://127.0.0.1:6380",
-    )));
-    assert!(
-        matches!(
-            made,
-            Err(StoreError::Engine {
-                engine: "redis",
-                ..
-            })
-        ),
-        "{:?}",
-        made.err()
-    );
 }
