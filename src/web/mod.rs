@@ -12,6 +12,7 @@ pub mod errors;
 pub mod lock;
 pub mod pages;
 pub mod render;
+mod shared;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -30,8 +31,8 @@ use actix_web_flash_messages::storage::CookieMessageStore;
 use actix_web_flash_messages::{FlashMessagesFramework, IncomingFlashMessages, Level};
 use tera::Context;
 
-use crate::config::{self, Config, StoreType};
-use crate::redis_blocking::{RedisBlocking, RedisBlockingError, RedisTarget};
+use crate::config::{self, Config};
+use crate::redis_blocking::RedisBlockingError;
 use crate::store::{Store, StoreError};
 use crate::users::UserDb;
 use csrf::Csrf;
@@ -107,54 +108,22 @@ impl AppState {
         let s = &config.session;
         let store = crate::store::open(s)?;
         let auth = &config.auth;
-        // One pool for users, throttle and locks, made only if one of them is in Redis.
-        let mut pool = None;
-        let mut redis = || -> Result<RedisBlocking, RedisBlockingError> {
-            let made = match pool.take() {
-                Some(made) => made,
-                None => RedisBlocking::new(&RedisTarget::from(&s.redis))?,
-            };
-            pool = Some(made.clone());
-            Ok(made)
-        };
+        let shared = shared::open(&config)?;
         let locks = s.lock.then(|| {
-            let across = match s.store {
-                StoreType::Filesystem => lock::Across::Files(s.filesystem.dir.join(".locks")),
-                StoreType::Memory => lock::Across::None,
-                StoreType::Redis => {
-                    lock::Across::Redis(lock::RedisLock::new(redis()?, &s.redis.key_prefix))
-                }
-            };
-            Ok::<_, StartError>(web::Data::new(lock::SessionLocks::new(
+            web::Data::new(lock::SessionLocks::new(
                 keys.session.clone(),
                 &s.cookie_name,
-                across,
-            )))
+                shared.locks_across,
+            ))
         });
-        let counters: Box<dyn throttle::Counters> = match s.store {
-            StoreType::Filesystem => Box::new(throttle::SqliteCounters::open(&auth.users_db)?),
-            StoreType::Memory => Box::new(throttle::MemoryCounters::default()),
-            StoreType::Redis => {
-                Box::new(throttle::RedisCounters::new(redis()?, &s.redis.key_prefix))
-            }
-        };
-        let legacy = Some(auth.users_file.as_path());
-        let users = match auth.users {
-            config::UserStoreKind::Sqlite => {
-                UserDb::open(&auth.users_db, legacy, auth.bcrypt_cost)?
-            }
-            config::UserStoreKind::Redis => {
-                UserDb::open_redis(redis()?, &s.redis.key_prefix, legacy, auth.bcrypt_cost)?
-            }
-        };
         Ok(Self {
             throttle: Arc::new(throttle::LoginThrottle::with_counters(
                 auth.max_failed_logins,
                 auth.failed_login_window,
-                counters,
+                shared.counters,
             )),
-            locks: locks.transpose()?,
-            users: Arc::new(users),
+            locks,
+            users: Arc::new(shared.users),
             devices: device::KnownDevices::new(
                 keys.device.clone(),
                 &s.cookie_name,
