@@ -1,6 +1,8 @@
 //! The web application: [`AppState`] (what handlers share), [`app`] (routes and the middleware
 //! stack) and [`serve`]. Handlers live in [`pages`] and [`auth`]; [`errors`] makes sure every
-//! answer is a page; [`csrf`] guards the forms; [`render`] owns the templates.
+//! answer is a page; [`csrf`] guards the forms; [`render`] owns the templates; `shared.rs` picks
+//! where the accounts, the throttle's counters and the session locks live for the session type,
+//! so that several server processes agree on them.
 //!
 //! `/static/` is served outside the session, flash and lock layers: a publicly cacheable file must
 //! never read or refresh a session, nor carry its cookie.
