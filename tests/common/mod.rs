@@ -132,8 +132,10 @@ impl Site {
                 let mut conn = redis::Client::open(engine.url())
                     .and_then(|c| c.get_connection())
                     .expect("connect to the test's redis");
+                // Sessions only (the prefix and a 64-character digest): users, login throttle
+                // and locks share the prefix.
                 let keys: Vec<String> = redis::cmd("KEYS")
-                    .arg(format!("{prefix}*"))
+                    .arg(format!("{prefix}{}", "?".repeat(64)))
                     .query(&mut conn)
                     .expect("KEYS");
                 Some(
