@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use actix_session::storage::{SessionKey, SessionStore};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use session_server::store::{FileSessionStore, FileStoreOptions, MemorySessionStore, SessionState};
+use session_server::store::file::CACHE_BYTES;
+use session_server::store::{
+    CachingStore, FileSessionStore, FileStoreOptions, MemorySessionStore, SessionState, Store,
+};
 
 fn state(visits: u64) -> SessionState {
     [
@@ -125,8 +128,9 @@ fn stores(c: &mut Criterion) {
         .collect();
     for n in sizes {
         let (dir, keys) = populated(n);
-        let store = FileSessionStore::open(FileStoreOptions::new(&dir).cleanup_interval(None))
+        let files = FileSessionStore::open(FileStoreOptions::new(&dir).cleanup_interval(None))
             .expect("open");
+        let store = Store::new(CachingStore::new(files, CACHE_BYTES));
         bench_store(c, &format!("file/{n}"), &store, &keys);
 
         let memory = MemorySessionStore::new(None);

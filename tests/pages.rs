@@ -100,7 +100,7 @@ async fn register_logs_in_and_counts_visits_in_one_file(kind: StoreKind) {
     let id = b.session_cookie().expect("cookie").clone();
     assert_eq!(stems[0].len(), 64);
     assert!(!stems[0].contains(&id) && !id.contains(&stems[0]));
-    if let Some(records) = site.stored_records() {
+    if let Some(records) = site.stored_records().await {
         assert_eq!(records.len(), 1);
         let text = &records[0];
         let doc: serde_json::Value = serde_json::from_str(text).expect("the record is JSON");
@@ -457,7 +457,7 @@ async fn api_session_reads_without_changing(kind: StoreKind) {
             assert_eq!(v["user_id"], "api-user");
             assert_eq!(v["visits"], 1, "reading does not count");
             let expires = v["expires_at"].as_str().expect("expires_at");
-            let Some(records) = site.stored_records() else {
+            let Some(records) = site.stored_records().await else {
                 continue;
             };
             let file: serde_json::Value = serde_json::from_str(&records[0]).expect("json");

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use actix_session::storage::{SaveError, SessionKey, SessionStore};
 use common::engines::{RedisCluster, RedisServer};
+use session_server::store::file::CACHE_BYTES;
 use session_server::store::redis::{EngineOptions, RedisOptions, RedisSessionStore};
 use session_server::store::{
-    id, Capabilities, FileSessionStore, FileStoreOptions, MemorySessionStore, Store,
+    id, CachingStore, Capabilities, FileSessionStore, FileStoreOptions, MemorySessionStore, Store,
 };
 
 type State = HashMap<String, String>;
@@ -385,7 +386,7 @@ macro_rules! conformance {
 
 fn file_store() -> (Store, tempfile::TempDir) {
     let (store, dir) = plain_file_store();
-    (Store::new(store), dir)
+    (Store::new(CachingStore::new(store, CACHE_BYTES)), dir)
 }
 
 fn plain_file_store() -> (FileSessionStore, tempfile::TempDir) {
@@ -404,7 +405,6 @@ fn uncached_file_store() -> (Store, tempfile::TempDir) {
     let options = FileStoreOptions::new(dir.path().join("sessions"))
         .cleanup_interval(None)
         .max_session_bytes(LIMIT)
-        .read_cache(false)
         .io_threads(4);
     (
         Store::new(FileSessionStore::open(options).expect("open")),
@@ -418,10 +418,8 @@ fn fsync_file_store() -> (Store, tempfile::TempDir) {
         .cleanup_interval(None)
         .max_session_bytes(LIMIT)
         .durability(session_server::atomic::Durability::Fsync);
-    (
-        Store::new(FileSessionStore::open(options).expect("open")),
-        dir,
-    )
+    let store = FileSessionStore::open(options).expect("open");
+    (Store::new(CachingStore::new(store, CACHE_BYTES)), dir)
 }
 
 /// One engine process shared by the tests running at the same time (each with its own key

@@ -5,7 +5,10 @@
 use std::time::{Duration, SystemTime};
 
 use actix_session::storage::{SessionKey, SessionStore};
-use session_server::store::{FileSessionStore, FileStoreOptions, SessionState};
+use session_server::store::file::CACHE_BYTES;
+use session_server::store::{
+    CachingStore, FileSessionStore, FileStoreOptions, SessionState, Store,
+};
 
 fn state(visits: u64) -> SessionState {
     [("visits".to_owned(), visits.to_string())].into()
@@ -83,8 +86,8 @@ impl NonBlocking for std::fs::OpenOptions {
 #[actix_web::test]
 async fn two_quick_writes_by_another_process_are_never_read_stale() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let a = open(dir.path());
-    let b = open(dir.path());
+    let a = Store::new(CachingStore::new(open(dir.path()), CACHE_BYTES));
+    let b = Store::new(CachingStore::new(open(dir.path()), CACHE_BYTES));
     let ttl = time::Duration::seconds(600);
     for _ in 0..300 {
         let k = a.save(state(10), &ttl).await.expect("save");

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use actix_session::storage::{SessionKey, SessionStore};
 use common::{start, Browser, Site};
-use session_server::store::{FileSessionStore, FileStoreOptions, SessionState};
+use session_server::store::file::CACHE_BYTES;
+use session_server::store::{
+    CachingStore, FileSessionStore, FileStoreOptions, SessionState, Store,
+};
 
 fn state(visits: u64) -> SessionState {
     [("visits".to_owned(), visits.to_string())].into()
@@ -18,13 +21,13 @@ fn key(s: &str) -> SessionKey {
     SessionKey::try_from(s.to_owned()).expect("key")
 }
 
-fn open(dir: &std::path::Path, read_cache: bool) -> FileSessionStore {
-    FileSessionStore::open(
-        FileStoreOptions::new(dir)
-            .cleanup_interval(None)
-            .read_cache(read_cache),
-    )
-    .expect("open")
+fn open(dir: &std::path::Path) -> FileSessionStore {
+    FileSessionStore::open(FileStoreOptions::new(dir).cleanup_interval(None)).expect("open")
+}
+
+/// The file store behind the read cache, as `read_cache = true` builds it.
+fn cached(dir: &std::path::Path) -> Store {
+    Store::new(CachingStore::new(open(dir), CACHE_BYTES))
 }
 
 /// Item 1 of the hardening issue: the sweeper judged a file expired, a request swapped in a new
@@ -35,7 +38,8 @@ fn open(dir: &std::path::Path, read_cache: bool) -> FileSessionStore {
 #[actix_web::test]
 async fn expired_sessions_written_during_a_sweep_stay_ended() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(dir.path(), true);
+    let files = open(dir.path());
+    let store = Store::new(CachingStore::new(files.clone(), CACHE_BYTES));
     let mut keys = Vec::new();
     for _ in 0..1500 {
         keys.push(
@@ -46,10 +50,7 @@ async fn expired_sessions_written_during_a_sweep_stay_ended() {
         );
     }
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let sweeper = {
-        let store = store.clone();
-        std::thread::spawn(move || store.sweep())
-    };
+    let sweeper = std::thread::spawn(move || files.sweep());
     let mut revived = 0;
     for k in keys.iter().rev() {
         let k2 = store
@@ -82,8 +83,8 @@ async fn expired_sessions_written_during_a_sweep_stay_ended() {
 #[actix_web::test]
 async fn live_sessions_due_by_their_file_time_survive_another_processs_sweeps() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sweeping = open(dir.path(), true);
-    let serving = open(dir.path(), false);
+    let sweeping = open(dir.path());
+    let serving = open(dir.path());
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sweeper = {
         let (store, stop) = (sweeping.clone(), stop.clone());
@@ -197,8 +198,8 @@ async fn a_logout_is_never_undone_by_requests_in_flight_with_the_cache() {
 #[actix_web::test]
 async fn another_processs_writes_and_deletes_are_seen_at_the_next_load() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let reader = open(dir.path(), true);
-    let writer = open(dir.path(), true);
+    let reader = cached(dir.path());
+    let writer = cached(dir.path());
     let k = writer
         .save(state(0), &time::Duration::seconds(600))
         .await

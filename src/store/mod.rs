@@ -13,6 +13,7 @@
 #[macro_use]
 mod actix;
 pub mod backend;
+pub mod cache;
 pub mod error;
 pub mod file;
 pub mod id;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 
 use crate::config::{SessionConfig, StoreType};
 pub use backend::{Capabilities, SessionBackend, SessionSummary};
+pub use cache::{CachingStore, Snapshot, Versioned};
 pub use error::StoreError;
 pub use file::{FileSessionStore, FileStoreOptions, SweepReport};
 pub use id::SessionId;

@@ -118,7 +118,7 @@ impl Site {
 
     /// The stored records' JSON as a person inspecting the store reads it (a session file, a
     /// `redis-cli GET`); `None` for a store nobody can look into from outside (memory).
-    pub fn stored_records(&self) -> Option<Vec<String>> {
+    pub async fn stored_records(&self) -> Option<Vec<String>> {
         match self.state.store.kind() {
             "filesystem" => Some(
                 self.session_files()
@@ -132,15 +132,16 @@ impl Site {
                 let mut conn = redis::Client::open(engine.url())
                     .and_then(|c| c.get_connection())
                     .expect("connect to the test's redis");
-                // Sessions only (the prefix and a 64-character digest): users, login throttle
-                // and locks share the prefix.
-                let keys: Vec<String> = redis::cmd("KEYS")
-                    .arg(format!("{prefix}{}", "?".repeat(64)))
-                    .query(&mut conn)
-                    .expect("KEYS");
+                let stems = self.sessions().await;
                 Some(
-                    keys.iter()
-                        .map(|k| redis::cmd("GET").arg(k).query(&mut conn).expect("GET"))
+                    stems
+                        .iter()
+                        .map(|stem| {
+                            redis::cmd("GET")
+                                .arg(format!("{prefix}{stem}"))
+                                .query(&mut conn)
+                                .expect("GET")
+                        })
                         .collect(),
                 )
             }

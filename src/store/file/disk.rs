@@ -1,6 +1,6 @@
-//! The file work for one session, run on the session's I/O thread: read, write (a new file
-//! swapped into place), delete, and delete-if-expired, each keeping the memo of file versions
-//! truthful.
+//! The file work for one session, run on the session's I/O thread: read and write (a new file
+//! swapped into place), each keeping the memo of session times truthful and reporting the file
+//! version it read or placed (for the read cache). Deleting is `delete.rs`.
 
 use std::fs::File;
 use std::io;
@@ -10,8 +10,9 @@ use std::time::SystemTime;
 
 use time::OffsetDateTime;
 
+use super::delete::Expiry;
 use super::folder::{claim_temp_dir, create_private_dir, read_capped};
-use super::memo::FileVersion;
+use super::version::FileVersion;
 use super::Inner;
 use crate::atomic::{self, Durability, Placed};
 use crate::store::backend::ended;
@@ -22,7 +23,7 @@ use crate::store::{id, SessionId, StoreError};
 /// being placed (an error, a refused write, a panic), it removes its file.
 struct Pending {
     path: PathBuf,
-    /// Still open: after the swap it names the placed version, whose `fstat` the memo keeps.
+    /// Still open: after the swap it names the placed version, whose `fstat` is its version.
     file: File,
     placed: bool,
 }
@@ -85,20 +86,19 @@ fn stamp(expires_at: OffsetDateTime) -> SystemTime {
 }
 
 /// What reading a session file found.
-enum Read {
+pub(super) enum Read {
     Missing,
     /// Not a session (unparsable, too large, not a regular file): moved aside.
     Quarantined,
     Record(SessionRecord, FileVersion),
 }
 
-/// What a delete-if-expired found.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Expiry {
-    Deleted,
-    Live,
-    Absent,
-    Quarantined,
+/// What swapping a new version in did.
+enum Swapped {
+    /// In place, as this version (unknown if `fstat` failed).
+    Placed(Option<FileVersion>),
+    /// The session's file had vanished: nothing written.
+    Vanished,
 }
 
 impl Inner {
@@ -135,7 +135,7 @@ impl Inner {
     }
 
     /// Makes this process's temporary folder again after it vanished with the session folder.
-    fn reclaim_tmp_dir(&self) -> Result<(), StoreError> {
+    pub(super) fn reclaim_tmp_dir(&self) -> Result<(), StoreError> {
         create_private_dir(&self.dir)?;
         create_private_dir(&self.tmp_root)?;
         let fresh = claim_temp_dir(&self.tmp_root)?;
@@ -145,7 +145,7 @@ impl Inner {
     }
 
     /// A fresh path in this process's temporary folder.
-    fn tmp_path(&self) -> PathBuf {
+    pub(super) fn tmp_path(&self) -> PathBuf {
         let n = self.next_tmp.fetch_add(1, Ordering::Relaxed);
         self.tmp_dir().join(n.to_string())
     }
@@ -156,6 +156,15 @@ impl Inner {
         key: &SessionId,
         now: OffsetDateTime,
     ) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.load_versioned(key, now)?.map(|(record, _)| record))
+    }
+
+    /// [`Self::load`], with the version of the file the record was read from.
+    pub(super) fn load_versioned(
+        &self,
+        key: &SessionId,
+        now: OffsetDateTime,
+    ) -> Result<Option<(SessionRecord, FileVersion)>, StoreError> {
         let digest = *key.digest();
         let path = self.path_of(&digest);
         let Read::Record(mut record, mut version) = self.read(&digest, &path)? else {
@@ -171,14 +180,14 @@ impl Inner {
                 _ => return Ok(None),
             }
         }
-        self.memo.remember(digest, version, &record);
-        Ok(Some(record))
+        self.memo.remember(digest, &record);
+        Ok(Some((record, version)))
     }
 
     /// The record at `path` and the version it was read from. A file that is not a session is
     /// moved aside; an I/O error is an error (a transient one must not cost a live session).
     /// Whatever is not a record is forgotten.
-    fn read(&self, digest: &[u8; 32], path: &Path) -> Result<Read, StoreError> {
+    pub(super) fn read(&self, digest: &[u8; 32], path: &Path) -> Result<Read, StoreError> {
         let read = self.read_file(path)?;
         if !matches!(read, Read::Record(..)) {
             self.memo.forget(digest);
@@ -215,6 +224,14 @@ impl Inner {
 
     /// Writes `record` under a fresh id, re-rolling on the (astronomically unlikely) collision.
     pub(super) fn save(&self, record: &SessionRecord) -> Result<SessionId, StoreError> {
+        Ok(self.save_versioned(record)?.0)
+    }
+
+    /// [`Self::save`], with the version placed.
+    pub(super) fn save_versioned(
+        &self,
+        record: &SessionRecord,
+    ) -> Result<(SessionId, Option<FileVersion>), StoreError> {
         let bytes = record.to_bytes(self.max_bytes)?;
         let mut pending = self.write_tmp(&bytes, Some(stamp(record.expires_at)))?;
         for _ in 0..8 {
@@ -225,8 +242,8 @@ impl Inner {
                 Placed::Done => {
                     pending.placed = true;
                     self.sync_dir()?;
-                    self.remember_placed(digest, &pending.file, record);
-                    return Ok(key);
+                    let version = self.remember_placed(digest, &pending.file, record);
+                    return Ok((key, version));
                 }
                 Placed::TargetExists | Placed::TargetMissing => continue,
             }
@@ -243,19 +260,29 @@ impl Inner {
         mut record: SessionRecord,
         now: OffsetDateTime,
     ) -> Result<SessionId, StoreError> {
+        Ok(self.update_versioned(key, &mut record, now)?.0)
+    }
+
+    /// [`Self::update`], with the version placed under the id returned; `record` is what was
+    /// written (its creation time the session's).
+    pub(super) fn update_versioned(
+        &self,
+        key: SessionId,
+        record: &mut SessionRecord,
+        now: OffsetDateTime,
+    ) -> Result<(SessionId, Option<FileVersion>), StoreError> {
         let digest = *key.digest();
         let Some((created_at, expires_at)) = self.times(&digest, now)? else {
-            return ended(&key);
+            return Ok((ended(&key)?, None));
         };
         if expires_at <= now {
             self.remove_if_expired(&digest, now)?;
-            return ended(&key);
+            return Ok((ended(&key)?, None));
         }
         record.created_at = created_at;
-        if self.replace(&digest, &record)? {
-            Ok(key)
-        } else {
-            ended(&key)
+        match self.replace(&digest, record)? {
+            Swapped::Placed(version) => Ok((key, version)),
+            Swapped::Vanished => Ok((ended(&key)?, None)),
         }
     }
 
@@ -279,9 +306,8 @@ impl Inner {
         })
     }
 
-    /// Swaps a new version of the session in; `false` (and nothing written) when its file has
-    /// vanished.
-    fn replace(&self, digest: &[u8; 32], record: &SessionRecord) -> Result<bool, StoreError> {
+    /// Swaps a new version of the session in, unless its file has vanished.
+    fn replace(&self, digest: &[u8; 32], record: &SessionRecord) -> Result<Swapped, StoreError> {
         let bytes = record.to_bytes(self.max_bytes)?;
         let mut pending = self.write_tmp(&bytes, Some(stamp(record.expires_at)))?;
         let path = self.path_of(digest);
@@ -289,22 +315,27 @@ impl Inner {
             Placed::Done => {
                 pending.placed = true;
                 self.sync_dir()?;
-                self.remember_placed(*digest, &pending.file, record);
-                Ok(true)
+                let version = self.remember_placed(*digest, &pending.file, record);
+                Ok(Swapped::Placed(version))
             }
             Placed::TargetMissing | Placed::TargetExists => {
                 self.memo.forget(digest);
-                Ok(false)
+                Ok(Swapped::Vanished)
             }
         }
     }
 
-    fn remember_placed(&self, digest: [u8; 32], file: &File, record: &SessionRecord) {
-        match file.metadata() {
-            Ok(meta) => self.memo.remember(digest, FileVersion::of(&meta), record),
-            // Not remembered: the next load reads the file.
-            Err(_) => self.memo.forget(&digest),
-        }
+    /// Remembers the times of a version just placed, and returns its version: the `fstat` of
+    /// the still-open file, since the swap itself changed the change time.
+    fn remember_placed(
+        &self,
+        digest: [u8; 32],
+        file: &File,
+        record: &SessionRecord,
+    ) -> Option<FileVersion> {
+        self.memo.remember(digest, record);
+        // Unknown, the version is not cached: the next load reads the file.
+        file.metadata().ok().map(|meta| FileVersion::of(&meta))
     }
 
     /// Whether the expiry last seen on disk is already `expires_at` or later, so that moving it
@@ -323,105 +354,36 @@ impl Inner {
         ttl: &time::Duration,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        self.update_ttl_versioned(key, ttl, now).map(drop)
+    }
+
+    /// [`Self::update_ttl`], with the record and version it placed, if it wrote one and knows it.
+    pub(super) fn update_ttl_versioned(
+        &self,
+        key: &SessionId,
+        ttl: &time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<Option<(SessionRecord, FileVersion)>, StoreError> {
         let digest = *key.digest();
         if self.expiry_reached(&digest, expiry_after(now, ttl)?) {
-            return Ok(());
+            return Ok(None);
         }
         let Some(mut record) = self.load(key, now)? else {
-            return Ok(());
+            return Ok(None);
         };
         record.extend(now, ttl)?;
-        // `false`: deleted meanwhile (logout in another process), and it stays deleted.
         match self.replace(&digest, &record) {
-            Ok(_) => Ok(()),
+            Ok(Swapped::Placed(version)) => Ok(version.map(|v| (record, v))),
+            // Deleted meanwhile (logout in another process), and it stays deleted.
+            Ok(Swapped::Vanished) => Ok(None),
             // A file written by hand more compactly than the store writes it: keeping its old
             // expiry beats failing every request of the session until then.
             Err(StoreError::TooLarge { size, limit }) => {
                 tracing::warn!(session = %key.log_tag(), size, limit, "session over the size limit once rewritten; its expiry was not moved");
-                Ok(())
+                Ok(None)
             }
             Err(e) => Err(e),
         }
-    }
-
-    /// Deletes the session's file (a logout): whatever version is there.
-    pub(super) fn remove(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
-        let path = self.path_of(digest);
-        let removed = match std::fs::remove_file(&path) {
-            Ok(()) => self.sync_dir(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::Io { path, source: e }),
-        };
-        self.memo.forget(digest);
-        removed
-    }
-
-    /// Deletes the session's file if, read again now, it is expired at `now`.
-    ///
-    /// The version in place is judged where it is, so a live session is never moved. An expired
-    /// one is then taken out of place by a rename and deleted only if what was taken is the
-    /// version judged (same inode, size and modification time): a new version swapped in by
-    /// another server process between the look and the rename is put back instead. (Within this
-    /// process the session's I/O thread already orders the two.)
-    pub(super) fn remove_if_expired(
-        &self,
-        digest: &[u8; 32],
-        now: OffsetDateTime,
-    ) -> Result<Expiry, StoreError> {
-        let path = self.path_of(digest);
-        match self.read(digest, &path)? {
-            Read::Missing => Ok(Expiry::Absent),
-            Read::Quarantined => Ok(Expiry::Quarantined),
-            Read::Record(record, _) if !record.is_expired(now) => Ok(Expiry::Live),
-            Read::Record(_, version) => self.remove_judged(digest, &path, version),
-        }
-    }
-
-    /// Deletes the file at `path` if it is still `judged`, the version found expired: it is taken
-    /// out of place and compared, and anything else taken is put back.
-    fn remove_judged(
-        &self,
-        digest: &[u8; 32],
-        path: &Path,
-        judged: FileVersion,
-    ) -> Result<Expiry, StoreError> {
-        let path = path.to_owned();
-        let mut taken = self.tmp_path();
-        let mut renamed = std::fs::rename(&path, &taken);
-        if matches!(&renamed, Err(e) if e.kind() == io::ErrorKind::NotFound) && path.exists() {
-            // It was our temporary folder that had gone.
-            self.reclaim_tmp_dir()?;
-            taken = self.tmp_path();
-            renamed = std::fs::rename(&path, &taken);
-        }
-        match renamed {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                self.memo.forget(digest);
-                return Ok(Expiry::Absent);
-            }
-            Err(e) => return Err(StoreError::Io { path, source: e }),
-        }
-        self.memo.forget(digest);
-        let same = std::fs::symlink_metadata(&taken)
-            .is_ok_and(|meta| judged.is_same_file(&FileVersion::of(&meta)));
-        if same {
-            let _ = std::fs::remove_file(&taken);
-            self.sync_dir()?;
-            return Ok(Expiry::Deleted);
-        }
-        match atomic::place_new(&taken, &path) {
-            Ok(Placed::Done) => {}
-            // A newer version is in place already: it wins.
-            Ok(Placed::TargetExists | Placed::TargetMissing) => {
-                let _ = std::fs::remove_file(&taken);
-            }
-            Err(e) => {
-                tracing::error!(file = %path.display(), kept_at = %taken.display(), error = %e, "a session version taken by the sweeper could not be put back");
-                return Err(StoreError::Io { path, source: e });
-            }
-        }
-        Ok(Expiry::Live)
     }
 
     /// Writes a new temporary file, making the temporary folder again once if it has vanished.

@@ -19,13 +19,17 @@
 //! vanished when a request writes it has ended (logged out, expired, deleted by hand): the write
 //! is dropped and the session stays ended (`docs/design.md`, "Deletion wins").
 //!
-//! Why it is fast: a session whose file is still the version this process last read or wrote is
-//! served from memory after one `stat` ([`memo`]); a session whose expiry did not move (same whole
-//! second) costs no write; a write never renames over an existing file (see [`crate::atomic`]);
-//! and all other file work runs on the store's own I/O thread, never on an actix worker.
+//! Why it is fast: with `read_cache = true` the store sits behind the read cache
+//! ([`CachingStore`]), to which it tells a session's [`FileVersion`] with one `stat` on the
+//! worker, so that a session whose file is still the version last read or written is served from
+//! memory; a session whose expiry did not move (same whole second) costs no write ([`memo`]); a
+//! write never renames over an existing file (see [`crate::atomic`]); and all other file work
+//! runs on the store's own I/O thread, never on an actix worker.
 //!
-//! Files: `mod.rs` is the store's face; `disk.rs` reads and writes one session; `memo.rs`
-//! remembers file versions; `sweep.rs` deletes expired sessions; `folder.rs` keeps the folders.
+//! Files: `mod.rs` is the store's face; `disk.rs` reads and writes one session; `delete.rs`
+//! deletes one; `version.rs`
+//! tells file versions apart; `memo.rs` remembers session times for the writes; `sweep.rs`
+//! deletes expired sessions; `folder.rs` keeps the folders.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -36,15 +40,20 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
+mod delete;
 mod disk;
 mod folder;
 mod memo;
 mod sweep;
+mod version;
+mod versioned;
 
 use folder::{claim_temp_dir, create_private_dir, remove_dead_temp_dirs};
-use memo::{FileVersion, Memo};
+use memo::Memo;
+pub use version::FileVersion;
 
 use super::backend::{Capabilities, SessionBackend, SessionSummary};
+use super::cache::{CachingStore, Versioned};
 use super::io_threads::{Abandoned, IoThreads};
 use super::record::{expiry_after, SessionRecord, SessionState};
 use super::{id, SessionId, Store, StoreError};
@@ -54,26 +63,32 @@ use crate::config::SessionConfig;
 /// The file store `config` describes.
 pub(super) fn open(config: &SessionConfig) -> Result<Store, StoreError> {
     let fs = &config.filesystem;
-    Ok(Store::new(FileSessionStore::open(
+    let store = FileSessionStore::open(
         FileStoreOptions::new(&fs.dir)
             .cleanup_interval(Some(fs.cleanup_interval))
             .durability(fs.durability)
             .io_threads(fs.io_threads)
-            // Sound with `lock` too: each load checks that the file is still the version
-            // remembered, so a request reads what the previous one wrote, in any process.
-            .read_cache(fs.read_cache)
             .max_session_bytes(config.max_session_bytes),
-    )?))
+    )?;
+    // Sound with `lock` and with several processes: each load checks that the file is still the
+    // version cached, so a request reads what the previous one wrote, in any process.
+    Ok(if fs.read_cache {
+        Store::new(CachingStore::new(store, CACHE_BYTES))
+    } else {
+        Store::new(store)
+    })
 }
 
 /// Quarantined files older than this are deleted by the sweeper.
 pub const QUARANTINE_DAYS: u64 = 7;
 /// Default largest serialized session.
 pub const DEFAULT_MAX_SESSION_BYTES: usize = 64 * 1024;
-/// How much memory the remembered sessions may take (about 130,000 typical logged-in sessions
-/// with the read cache on, far more without). Past it the least useful ones are evicted, which
-/// only costs them a file read at their next request.
-pub const MEMO_BYTES: u64 = 64 * 1024 * 1024;
+/// How much memory the read cache may take (about 130,000 typical logged-in sessions). Past it
+/// the least useful sessions are evicted, which only costs them a file read at their next
+/// request.
+pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// How much memory the times remembered for the writes may take (about 170,000 sessions).
+pub const MEMO_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Everything a [`FileSessionStore`] needs to know.
 #[derive(Debug, Clone)]
@@ -86,9 +101,7 @@ pub struct FileStoreOptions {
     pub cleanup_interval: Option<Duration>,
     /// Threads doing the file work (see [`super::io_threads`]).
     pub io_threads: usize,
-    /// Serve a session from memory when its file is still the version last read or written here.
-    pub read_cache: bool,
-    /// Upper bound of the memory spent remembering sessions.
+    /// Upper bound of the memory spent remembering session times ([`memo`]).
     pub memo_bytes: u64,
 }
 
@@ -102,15 +115,8 @@ impl FileStoreOptions {
             max_session_bytes: DEFAULT_MAX_SESSION_BYTES,
             cleanup_interval: Some(Duration::from_secs(60)),
             io_threads: 1,
-            read_cache: true,
             memo_bytes: MEMO_BYTES,
         }
-    }
-
-    #[must_use]
-    pub fn read_cache(mut self, on: bool) -> Self {
-        self.read_cache = on;
-        self
     }
 
     #[must_use]
@@ -145,6 +151,7 @@ impl FileStoreOptions {
 }
 
 /// Sessions as JSON files in one folder. Cheap to clone: clones share one folder, one sweeper.
+/// It keeps no session data in memory: for that, put it behind a [`CachingStore`].
 ///
 /// # Example
 /// ```no_run
@@ -172,9 +179,8 @@ struct Inner {
     /// removed or replaced while the server ran).
     tmp: Mutex<(PathBuf, std::fs::File)>,
     next_tmp: AtomicU64,
-    /// The file versions this process last read or wrote, with their data when `read_cache`.
+    /// When the sessions this process last read or wrote began and end.
     memo: Memo,
-    read_cache: bool,
     io: IoThreads,
     /// When a health probe last succeeded.
     healthy_at: Mutex<Option<std::time::Instant>>,
@@ -216,8 +222,7 @@ impl FileSessionStore {
             max_bytes: options.max_session_bytes,
             tmp: Mutex::new(tmp),
             next_tmp: AtomicU64::new(0),
-            memo: Memo::new(options.memo_bytes, options.read_cache),
-            read_cache: options.read_cache,
+            memo: Memo::new(options.memo_bytes),
             io,
             healthy_at: Mutex::new(None),
         });
@@ -309,33 +314,15 @@ impl SessionBackend for FileSessionStore {
     }
 
     async fn load(&self, key: &SessionId) -> Result<Option<SessionState>, StoreError> {
-        let digest = *key.digest();
-        // One stat on the worker: a vanished file is answered at once, and a file that is still
-        // the version remembered is served from memory, with no hop to the I/O thread.
-        let path = self.inner.path_of(&digest);
-        match std::fs::metadata(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.inner.memo.forget(&digest);
+        // One stat on the worker: a vanished file is answered at once, with no hop to the I/O
+        // thread; anything else is the I/O thread's to read, and to report.
+        if let Err(e) = std::fs::metadata(self.inner.path_of(key.digest())) {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                self.inner.memo.forget(key.digest());
                 return Ok(None);
             }
-            Ok(meta) if self.inner.read_cache => {
-                let now = OffsetDateTime::now_utc();
-                if let Some(entry) = self.inner.memo.current(&digest, FileVersion::of(&meta)) {
-                    if let (true, Some(state)) = (entry.expires_at > now, &entry.state) {
-                        return Ok(Some(state.clone()));
-                    }
-                }
-            }
-            // Anything else is the I/O thread's to read, and to report.
-            _ => {}
         }
-        let key = key.clone();
-        let record = self
-            .on_io_thread(&digest, Abandoned::Skip, move |inner| {
-                inner.load(&key, OffsetDateTime::now_utc())
-            })
-            .await?;
-        Ok(record.map(|r| r.state()))
+        Ok(self.load_versioned(key).await?.map(|s| s.state))
     }
 
     async fn save(
@@ -343,11 +330,8 @@ impl SessionBackend for FileSessionStore {
         state: SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionId, StoreError> {
-        let now = OffsetDateTime::now_utc();
-        let record = SessionRecord::new(&state, now, now, ttl)?;
-        // A new session has no thread of its own yet: any will do.
-        let affinity = u8::try_from(now.nanosecond() & 0xff).unwrap_or(0);
-        self.on_io_thread(&[affinity; 32], Abandoned::StillRun, move |inner| {
+        let (record, thread) = new_session(&state, ttl)?;
+        self.on_io_thread(&thread, Abandoned::StillRun, move |inner| {
             inner.save(&record)
         })
         .await
@@ -419,6 +403,18 @@ impl SessionBackend for FileSessionStore {
             .await
             .map_err(|e| StoreError::JobPanicked(e.to_string()))?
     }
+}
+
+/// A new session's record, and the I/O thread to write it on: a new session has no thread of
+/// its own yet, so any will do.
+fn new_session(
+    state: &SessionState,
+    ttl: &time::Duration,
+) -> Result<(SessionRecord, [u8; 32]), StoreError> {
+    let now = OffsetDateTime::now_utc();
+    let record = SessionRecord::new(state, now, now, ttl)?;
+    let affinity = u8::try_from(now.nanosecond() & 0xff).unwrap_or(0);
+    Ok((record, [affinity; 32]))
 }
 
 actix_store!(FileSessionStore, s => s);

