@@ -504,3 +504,54 @@ async fn a_lock_left_by_a_dead_server_expires_and_is_taken_over() {
     );
     assert!(!other.lock(digest()).await.across_processes());
 }
+
+/// `lock = true` with `type = "redis"`: two server processes sharing nothing but the Redis (and
+/// the secret key), 50 parallel visits of one session split between them, every increment kept.
+#[test]
+fn lock_serializes_one_session_across_two_redis_servers() {
+    use common::{block_on, server_config, Client, ServerProcess, Tcp};
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let root = tempfile::tempdir().expect("tempdir");
+    let key = root.path().join("secret.key");
+    let [(config_a, addr_a), (config_b, addr_b)] = ["a", "b"].map(|name| {
+        let dir = root.path().join(name);
+        std::fs::create_dir(&dir).expect("mkdir");
+        let session = format!(
+            "type = \"redis\"\nlock = true\nsecret_key_file = {key:?}\n\
+             [session.redis]\nurl = \"{}\"",
+            redis.url()
+        );
+        server_config(&dir, &session, "")
+    });
+    let a = ServerProcess::start(&config_a, addr_a);
+    let b = ServerProcess::start(&config_b, addr_b);
+
+    let mut client = Client::new();
+    assert_eq!(
+        block_on(client.register(&Tcp(addr_a), "shared")).status,
+        303
+    );
+    let before = block_on(client.visit(&Tcp(addr_b))).expect("visits through b");
+    let handles: Vec<_> = (0..50)
+        .map(|i| {
+            let mut c = client.clone();
+            let via = Tcp(if i % 2 == 0 { addr_a } else { addr_b });
+            std::thread::spawn(move || block_on(c.get(&via, "/")).status)
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().expect("thread"), 200);
+    }
+    let after = block_on(client.visit(&Tcp(addr_a))).expect("visits");
+    assert_eq!(
+        after,
+        before + 51,
+        "every one of the 50 parallel increments kept"
+    );
+    let locks: Vec<String> =
+        common::engines::query(&redis.url(), &["KEYS", "session:lock:*"]).expect("keys");
+    assert!(locks.is_empty(), "every lock released: {locks:?}");
+    drop((a, b));
+}

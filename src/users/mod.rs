@@ -1,10 +1,10 @@
 //! The user database: accounts (case-folded id, the id as typed, display name, bcrypt hash) in a
 //! storage that several server processes may share: the SQLite file `[auth] users_db`
 //! (`sqlite.rs`) or the Redis of `[session.redis]` (`redis.rs`), behind the small seam in
-//! `storage.rs`; this file keeps the policy. A login is one lookup and a
-//! bcrypt check that a failure never makes cheaper than the check of an unknown id; a successful
-//! login re-hashes a password whose hash has another cost than the configured one. The JSON file of
-//! earlier versions is imported once (`legacy.rs`); what ids and names may be is in `ids.rs`.
+//! `storage.rs`. This file keeps the policy: a login is one lookup and a bcrypt check that a
+//! failure never makes cheaper than the check of an unknown id; a successful login re-hashes a
+//! password whose hash has another cost than the configured one. The JSON file of earlier
+//! versions is imported once (`legacy.rs`); what ids and names may be is in `ids.rs`.
 
 mod ids;
 mod legacy;

@@ -1,6 +1,8 @@
 //! The web application: [`AppState`] (what handlers share), [`app`] (routes and the middleware
 //! stack) and [`serve`]. Handlers live in [`pages`] and [`auth`]; [`errors`] makes sure every
-//! answer is a page; [`csrf`] guards the forms; [`render`] owns the templates.
+//! answer is a page; [`csrf`] guards the forms; [`render`] owns the templates; `shared.rs` picks
+//! where the accounts, the throttle's counters and the session locks live for the session type,
+//! so that several server processes agree on them.
 //!
 //! `/static/` is served outside the session, flash and lock layers: a publicly cacheable file must
 //! never read or refresh a session, nor carry its cookie.
@@ -12,6 +14,7 @@ pub mod errors;
 pub mod lock;
 pub mod pages;
 pub mod render;
+mod shared;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -30,8 +33,8 @@ use actix_web_flash_messages::storage::CookieMessageStore;
 use actix_web_flash_messages::{FlashMessagesFramework, IncomingFlashMessages, Level};
 use tera::Context;
 
-use crate::config::{self, Config, StoreType};
-use crate::redis_blocking::{RedisBlocking, RedisBlockingError, RedisTarget};
+use crate::config::{self, Config};
+use crate::redis_blocking::RedisBlockingError;
 use crate::store::{Store, StoreError};
 use crate::users::UserDb;
 use csrf::Csrf;
@@ -107,54 +110,22 @@ impl AppState {
         let s = &config.session;
         let store = crate::store::open(s)?;
         let auth = &config.auth;
-        // One pool for users, throttle and locks, made only if one of them is in Redis.
-        let mut pool = None;
-        let mut redis = || -> Result<RedisBlocking, RedisBlockingError> {
-            let made = match pool.take() {
-                Some(made) => made,
-                None => RedisBlocking::new(&RedisTarget::from(&s.redis))?,
-            };
-            pool = Some(made.clone());
-            Ok(made)
-        };
+        let shared = shared::open(&config)?;
         let locks = s.lock.then(|| {
-            let across = match s.store {
-                StoreType::Filesystem => lock::Across::Files(s.filesystem.dir.join(".locks")),
-                StoreType::Memory => lock::Across::None,
-                StoreType::Redis => {
-                    lock::Across::Redis(lock::RedisLock::new(redis()?, &s.redis.key_prefix))
-                }
-            };
-            Ok::<_, StartError>(web::Data::new(lock::SessionLocks::new(
+            web::Data::new(lock::SessionLocks::new(
                 keys.session.clone(),
                 &s.cookie_name,
-                across,
-            )))
+                shared.locks_across,
+            ))
         });
-        let counters: Box<dyn throttle::Counters> = match s.store {
-            StoreType::Filesystem => Box::new(throttle::SqliteCounters::open(&auth.users_db)?),
-            StoreType::Memory => Box::new(throttle::MemoryCounters::default()),
-            StoreType::Redis => {
-                Box::new(throttle::RedisCounters::new(redis()?, &s.redis.key_prefix))
-            }
-        };
-        let legacy = Some(auth.users_file.as_path());
-        let users = match auth.users {
-            config::UserStoreKind::Sqlite => {
-                UserDb::open(&auth.users_db, legacy, auth.bcrypt_cost)?
-            }
-            config::UserStoreKind::Redis => {
-                UserDb::open_redis(redis()?, &s.redis.key_prefix, legacy, auth.bcrypt_cost)?
-            }
-        };
         Ok(Self {
             throttle: Arc::new(throttle::LoginThrottle::with_counters(
                 auth.max_failed_logins,
                 auth.failed_login_window,
-                counters,
+                shared.counters,
             )),
-            locks: locks.transpose()?,
-            users: Arc::new(users),
+            locks,
+            users: Arc::new(shared.users),
             devices: device::KnownDevices::new(
                 keys.device.clone(),
                 &s.cookie_name,

@@ -12,10 +12,13 @@
 //! - A value that is not a record is set aside under `<prefix>corrupt:<stem>` for
 //!   [`QUARANTINE`] and the request is served without a session.
 //!
-//! Commands per request are actix-session's own Redis store's: `GET` on load, one `SET .. XX`
-//! when the session changed (the creation time it keeps is remembered from that load), and
-//! `EXPIREAT` on a refresh; a session this process never saw is updated by `update.lua`, still
-//! one round trip.
+//! Commands per request are actix-session's own Redis store's: `GET` on load, one `SET` when
+//! the session changed, `EXPIREAT` on a refresh. An update must keep the session's creation
+//! time, which actix-session does not hand back: the store remembers it from the load (or save)
+//! of the same request, so the update is one `SET .. XX EXAT` (`XX`: a session that ended
+//! meanwhile is not brought back). Only when this process has not seen the session (evicted
+//! from memory) does the update run `update.lua`, which reads it inside Redis, still one round
+//! trip.
 //!
 //! Files: `mod.rs` the store, `connection.rs` the engine handle, `nodes.rs` what the engine does
 //! on every node (health, `SCAN`), `update.lua` the update of a session this process never saw.
@@ -52,6 +55,11 @@ pub const QUARANTINE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// How long a successful health probe stands.
 const HEALTHY_FOR: Duration = Duration::from_secs(1);
+
+/// How many sessions' creation times are remembered (about 60 bytes each). A creation time
+/// never changes, so a remembered one is never stale; a forgotten one costs that session's next
+/// update a script instead of a plain `SET`.
+const REMEMBERED_CREATIONS: usize = 100_000;
 
 /// Everything a [`RedisSessionStore`] needs to know.
 #[derive(Debug, Clone)]
@@ -96,14 +104,9 @@ pub struct RedisSessionStore {
     prefix: std::sync::Arc<str>,
     max_bytes: usize,
     healthy_at: std::sync::Arc<Mutex<Option<Instant>>>,
-    /// When each session this process loaded or made was created. A session's creation time
-    /// never changes, so a remembered one is always right, and an update that knows it is a
-    /// plain `SET .. XX` (one command, as actix-session's store sends) instead of the script.
+    /// Creation times of sessions this process loaded or saved, by digest.
     created: std::sync::Arc<quick_cache::sync::Cache<[u8; 32], OffsetDateTime>>,
 }
-
-/// Creation times remembered (about 60 bytes each).
-const CREATED_REMEMBERED: usize = 100_000;
 
 impl RedisSessionStore {
     /// A store on the engine `options` names. Connects to nothing yet (see [`connection`]).
@@ -122,7 +125,7 @@ impl RedisSessionStore {
             prefix: key_prefix.into(),
             max_bytes: max_session_bytes,
             healthy_at: std::sync::Arc::default(),
-            created: std::sync::Arc::new(quick_cache::sync::Cache::new(CREATED_REMEMBERED)),
+            created: std::sync::Arc::new(quick_cache::sync::Cache::new(REMEMBERED_CREATIONS)),
         }
     }
 
@@ -266,8 +269,8 @@ impl SessionBackend for RedisSessionStore {
         ttl: &time::Duration,
     ) -> Result<SessionId, StoreError> {
         let now = OffsetDateTime::now_utc();
-        let known_created = self.created.get(id.digest());
-        let record = SessionRecord::new(&state, known_created.unwrap_or(now), now, ttl)?;
+        let created = self.created.get(id.digest());
+        let record = SessionRecord::new(&state, created.unwrap_or(now), now, ttl)?;
         let key = self.key_of(&id);
         let bytes = match record.to_bytes(self.max_bytes) {
             Ok(bytes) => bytes,
@@ -282,14 +285,10 @@ impl SessionBackend for RedisSessionStore {
             }
             Err(e) => return Err(e),
         };
-        if known_created.is_some() {
-            // `XX`: only over a live session, so a logout or an expiry meanwhile stays final.
+        let ends = record.expires_at.unix_timestamp();
+        if created.is_some() {
             let mut set = redis::cmd("SET");
-            set.arg(&key)
-                .arg(&bytes)
-                .arg("XX")
-                .arg("EXAT")
-                .arg(record.expires_at.unix_timestamp());
+            set.arg(&key).arg(&bytes).arg("XX").arg("EXAT").arg(ends);
             return if self.query::<Option<()>>(&set).await?.is_some() {
                 Ok(id)
             } else {
@@ -304,13 +303,7 @@ impl SessionBackend for RedisSessionStore {
         };
         let written: i64 = self.note(
             self.engine
-                .invoke(
-                    UPDATE
-                        .key(&key)
-                        .arg(&bytes)
-                        .arg(at)
-                        .arg(record.expires_at.unix_timestamp()),
-                )
+                .invoke(UPDATE.key(&key).arg(&bytes).arg(at).arg(ends))
                 .await,
         )?;
         if written == 1 {

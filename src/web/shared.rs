@@ -1,0 +1,66 @@
+//! What every server process of one deployment must agree on besides the sessions, and where it
+//! lives for each session type: the user accounts, the login throttle's counters, and the
+//! cross-process half of `lock = true`. Changing `[session] type` alone moves all three:
+//!
+//! | type | users (`[auth] users` overrides) | throttle counters | locks across processes |
+//! | --- | --- | --- | --- |
+//! | filesystem | SQLite `users_db` | the same SQLite file | `flock` files in the session folder |
+//! | memory | SQLite `users_db` | this process's memory | none (one process) |
+//! | redis | the same Redis | the same Redis | a Redis lock with expiry |
+//!
+//! A new session type decides its row here.
+
+use crate::config::{Config, StoreType, UserStoreKind};
+use crate::redis_blocking::{RedisBlocking, RedisBlockingError, RedisTarget};
+use crate::users::UserDb;
+
+use super::{lock, throttle, StartError};
+
+/// The shared state's backends, opened.
+pub(super) struct Shared {
+    pub users: UserDb,
+    pub counters: Box<dyn throttle::Counters>,
+    /// How `lock = true` serializes a session's requests across processes.
+    pub locks_across: lock::Across,
+}
+
+/// Opens the backends `config` implies. Nothing connects to an engine yet: one that is down at
+/// start-up is reached when it is back.
+pub(super) fn open(config: &Config) -> Result<Shared, StartError> {
+    let (s, auth) = (&config.session, &config.auth);
+    // One pool for users, throttle and locks, made only if one of them is in Redis.
+    let mut pool = None;
+    let mut redis = || -> Result<RedisBlocking, RedisBlockingError> {
+        let made = match pool.take() {
+            Some(made) => made,
+            None => RedisBlocking::new(&RedisTarget::from(&s.redis))?,
+        };
+        pool = Some(made.clone());
+        Ok(made)
+    };
+    let prefix = &s.redis.key_prefix;
+    let (counters, locks_across): (Box<dyn throttle::Counters>, _) = match s.store {
+        StoreType::Filesystem => (
+            Box::new(throttle::SqliteCounters::open(&auth.users_db)?),
+            lock::Across::Files(s.filesystem.dir.join(".locks")),
+        ),
+        StoreType::Memory => (
+            Box::new(throttle::MemoryCounters::default()),
+            lock::Across::None,
+        ),
+        StoreType::Redis => (
+            Box::new(throttle::RedisCounters::new(redis()?, prefix)),
+            lock::Across::Redis(lock::RedisLock::new(redis()?, prefix)),
+        ),
+    };
+    let legacy = Some(auth.users_file.as_path());
+    let users = match auth.users {
+        UserStoreKind::Sqlite => UserDb::open(&auth.users_db, legacy, auth.bcrypt_cost)?,
+        UserStoreKind::Redis => UserDb::open_redis(redis()?, prefix, legacy, auth.bcrypt_cost)?,
+    };
+    Ok(Shared {
+        users,
+        counters,
+        locks_across,
+    })
+}
