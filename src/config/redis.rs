@@ -22,7 +22,8 @@ pub struct RedisConfig {
     pub cluster_urls: Vec<String>,
     /// Put before every key (Flask-Session's `SESSION_KEY_PREFIX`); printable ASCII, no spaces.
     pub key_prefix: String,
-    /// Connections per server process.
+    /// Multiplexed connections per worker thread (a process holds `workers` x this); the
+    /// blocking pool for accounts, throttle and locks has as many.
     pub pool_size: usize,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
