@@ -169,7 +169,7 @@ fn a_wrong_redis_value_is_refused_whatever_the_type() {
     assert_refused(
         "[session.redis]\nurl = \"http://127.0.0.1:6379\"\n",
         "session.redis.url = \"http://127.0.0.1:6379\": expected \
-         redis://[user:password@]host[:port][/db], rediss://... (TLS) or \
+         redis://[user:password@]host[:port][/db] or \
          unix:///path/to/redis.sock[?db=N] (also redis+unix://)",
     );
     assert_refused(

@@ -10,15 +10,15 @@ use serde::Deserialize;
 use super::check::{Invalid, Positive};
 use super::duration::Timeout;
 
-/// Validated `[session.redis]`. The URLs parse with the `redis` crate (`rediss://` is checked
-/// as its `redis://` twin: connecting over TLS needs one of the crate's TLS features). Its
-/// `Debug` hides the URLs' passwords, so that a logged config does not leak them.
+/// Validated `[session.redis]`. The URLs parse with the `redis` crate; `rediss://` is refused
+/// with its own message (this build has none of the crate's TLS features). Its `Debug` hides the
+/// URLs' passwords, so that a logged config does not leak them.
 #[derive(Clone)]
 pub struct RedisConfig {
-    /// One Redis server: `redis://`, `rediss://` (TLS) or `unix://` (also `redis+unix://`).
+    /// One Redis server: `redis://` or `unix://` (also `redis+unix://`).
     /// Unused in cluster mode.
     pub url: String,
-    /// The nodes of a Redis Cluster (`redis://` or `rediss://`); non-empty means cluster mode.
+    /// The nodes of a Redis Cluster (`redis://`); non-empty means cluster mode.
     pub cluster_urls: Vec<String>,
     /// Put before every key (Flask-Session's `SESSION_KEY_PREFIX`); printable ASCII, no spaces.
     pub key_prefix: String,
@@ -141,20 +141,20 @@ enum Mode {
 impl Mode {
     fn schemes(self) -> &'static [&'static str] {
         match self {
-            Self::Single => &["redis", "rediss", "unix", "redis+unix"],
-            Self::Cluster => &["redis", "rediss"],
+            Self::Single => &["redis", "unix", "redis+unix"],
+            Self::Cluster => &["redis"],
         }
     }
 
     fn allowed(self) -> &'static str {
         match self {
             Self::Single => {
-                "expected redis://[user:password@]host[:port][/db], rediss://... (TLS) or \
+                "expected redis://[user:password@]host[:port][/db] or \
                  unix:///path/to/redis.sock[?db=N] (also redis+unix://)"
             }
             Self::Cluster => {
-                "expected redis://[user:password@]host[:port] or rediss://... (TLS) for each \
-                 cluster node (a unix socket cannot reach a cluster)"
+                "expected redis://[user:password@]host[:port] for each cluster node (a unix \
+                 socket cannot reach a cluster)"
             }
         }
     }
@@ -164,19 +164,16 @@ impl Mode {
 fn check_url(key: &'static str, url: &str, mode: Mode) -> Result<(), Invalid> {
     let wrong = |allowed: &str| Invalid::new(key, shown(url), allowed);
     let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+    if scheme == Some("rediss") {
+        return Err(wrong(
+            "TLS (rediss://) is not available in this build: use redis:// on a trusted network, \
+             or a unix:// socket on the same machine",
+        ));
+    }
     if !scheme.is_some_and(|s| mode.schemes().contains(&s)) {
         return Err(wrong(mode.allowed()));
     }
-    let mut parsed = redis::parse_redis_url(url).ok_or_else(|| wrong(mode.allowed()))?;
-    if parsed.scheme() == "rediss" {
-        if parsed.fragment().is_some_and(|f| f != "insecure") {
-            return Err(wrong("only #insecure may end a rediss:// URL"));
-        }
-        // Read as its plain twin: this build's `redis` has no TLS feature to parse it with.
-        parsed
-            .set_scheme("redis")
-            .map_err(|()| wrong(mode.allowed()))?;
-    }
+    let parsed = redis::parse_redis_url(url).ok_or_else(|| wrong(mode.allowed()))?;
     let info = parsed
         .into_connection_info()
         .map_err(|_| wrong(mode.allowed()))?;
