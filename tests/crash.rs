@@ -114,27 +114,6 @@ fn lock_serializes_one_session_across_two_processes() {
     );
     let b = ServerProcess::start(&config_b, addr_b);
 
-    let mut client = Client::new();
-    assert_eq!(
-        block_on(client.register(&Tcp(addr_a), "shared")).status,
-        303
-    );
-    let before = block_on(client.visit(&Tcp(addr_a))).expect("visits");
-    let handles: Vec<_> = (0..50)
-        .map(|i| {
-            let mut c = client.clone();
-            let via = Tcp(if i % 2 == 0 { addr_a } else { addr_b });
-            std::thread::spawn(move || block_on(c.get(&via, "/")).status)
-        })
-        .collect();
-    for h in handles {
-        assert_eq!(h.join().expect("thread"), 200);
-    }
-    let after = block_on(client.visit(&Tcp(addr_a))).expect("visits");
-    assert_eq!(
-        after,
-        before + 51,
-        "every one of the 50 parallel increments kept"
-    );
+    common::fifty_parallel_visits_all_count(addr_a, addr_b);
     drop((a, b));
 }

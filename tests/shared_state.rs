@@ -509,7 +509,7 @@ async fn a_lock_left_by_a_dead_server_expires_and_is_taken_over() {
 /// the secret key), 50 parallel visits of one session split between them, every increment kept.
 #[test]
 fn lock_serializes_one_session_across_two_redis_servers() {
-    use common::{block_on, server_config, Client, ServerProcess, Tcp};
+    use common::{server_config, ServerProcess};
     let Some(redis) = RedisServer::start() else {
         return;
     };
@@ -528,28 +528,7 @@ fn lock_serializes_one_session_across_two_redis_servers() {
     let a = ServerProcess::start(&config_a, addr_a);
     let b = ServerProcess::start(&config_b, addr_b);
 
-    let mut client = Client::new();
-    assert_eq!(
-        block_on(client.register(&Tcp(addr_a), "shared")).status,
-        303
-    );
-    let before = block_on(client.visit(&Tcp(addr_b))).expect("visits through b");
-    let handles: Vec<_> = (0..50)
-        .map(|i| {
-            let mut c = client.clone();
-            let via = Tcp(if i % 2 == 0 { addr_a } else { addr_b });
-            std::thread::spawn(move || block_on(c.get(&via, "/")).status)
-        })
-        .collect();
-    for h in handles {
-        assert_eq!(h.join().expect("thread"), 200);
-    }
-    let after = block_on(client.visit(&Tcp(addr_a))).expect("visits");
-    assert_eq!(
-        after,
-        before + 51,
-        "every one of the 50 parallel increments kept"
-    );
+    common::fifty_parallel_visits_all_count(addr_a, addr_b);
     let locks: Vec<String> =
         common::engines::query(&redis.url(), &["KEYS", "session:lock:*"]).expect("keys");
     assert!(locks.is_empty(), "every lock released: {locks:?}");

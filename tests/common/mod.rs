@@ -318,3 +318,28 @@ pub fn signed_cookie_value(key: &Key, name: &str, value: &str) -> String {
         .add(Cookie::new(name.to_owned(), value.to_owned()));
     jar.get(name).expect("just added").value().to_owned()
 }
+
+/// Registers one user through `a`, then visits `/` 50 times in parallel through `a` and `b`
+/// alternately with that one session, and checks that every visit was counted: what `lock = true`
+/// promises across server processes.
+pub fn fifty_parallel_visits_all_count(a: std::net::SocketAddr, b: std::net::SocketAddr) {
+    let mut client = Client::new();
+    assert_eq!(block_on(client.register(&Tcp(a), "shared")).status, 303);
+    let before = block_on(client.visit(&Tcp(b))).expect("visits through b");
+    let handles: Vec<_> = (0..50)
+        .map(|i| {
+            let mut c = client.clone();
+            let via = Tcp(if i % 2 == 0 { a } else { b });
+            std::thread::spawn(move || block_on(c.get(&via, "/")).status)
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().expect("thread"), 200);
+    }
+    let after = block_on(client.visit(&Tcp(a))).expect("visits");
+    assert_eq!(
+        after,
+        before + 51,
+        "every one of the 50 parallel increments kept"
+    );
+}
