@@ -263,13 +263,13 @@ async fn review_f1_connections_closed_by_a_healthy_redis_get_no_503() {
     );
 }
 
-/// Review finding 3: a server whose users are in Redis must start while Redis is down (issue 8,
+/// Review finding 2: a server whose users are in Redis must start while Redis is down (issue 8,
 /// "a server started while Redis is down starts ... and recovers by itself"). It does, unless a
 /// legacy `users_file` is present: the one-time import then runs at start, needs Redis, and
 /// the start fails. On several machines each one that still holds its copy of the legacy file
 /// (the import renames it only where it ran) cannot start during a Redis outage.
 #[actix_web::test]
-async fn review_f3_a_pending_legacy_import_does_not_stop_a_start_while_redis_is_down() {
+async fn review_f2_a_pending_legacy_import_does_not_stop_a_start_while_redis_is_down() {
     let Some(mut redis) = RedisServer::start() else {
         return;
     };
