@@ -305,3 +305,37 @@ async fn review_f2_a_pending_legacy_import_does_not_stop_a_start_while_redis_is_
         started.err()
     );
 }
+
+/// Review finding 4: a session key that holds another Redis type (a hash, a list: a stray
+/// write by another tool sharing the prefix) is not "a value that is not a record": `GET`
+/// fails with WRONGTYPE, which the store reports as an engine failure, so that session gets
+/// "Sessions unavailable" on every request for as long as the key lives (it has no expiry),
+/// while a value that is not a record is set aside and served as no session.
+#[actix_web::test]
+async fn review_f4_a_session_key_of_another_type_is_served_as_no_session() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let site = redis_site(&format!("url = \"{}\"\n", redis.url()));
+    let app = start(&site).await;
+    let mut alice = Browser::new();
+    alice.register(&app, "alice").await;
+    let keys = query::<Vec<String>>(&redis.url(), &["KEYS", "session:*"]).expect("keys");
+    let key = keys
+        .iter()
+        .find(|k| {
+            k.strip_prefix("session:")
+                .is_some_and(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+        .expect("alice's session key");
+    query::<i64>(&redis.url(), &["DEL", key]).expect("DEL");
+    query::<i64>(&redis.url(), &["HSET", key, "stray", "value"]).expect("HSET");
+
+    let page = alice.get(&app, "/").await;
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "served as no session, like a value that is not a record"
+    );
+    assert!(page.element_text("user").is_none());
+}
