@@ -339,3 +339,51 @@ async fn review_f4_a_session_key_of_another_type_is_served_as_no_session() {
     );
     assert!(page.element_text("user").is_none());
 }
+
+/// Review finding 6: with `lock = true`, Redis stalls for longer than `command_timeout` (here
+/// SIGSTOP; in life a slow fsync, a fork for an RDB save on a big instance, a network blip).
+/// The lock's `SET .. NX PX` times out, the request goes on without the lock, and Redis applies
+/// the `SET` once it resumes: a lock that nobody will release. Every later request of that
+/// session then waits the full `WAIT` (10 s) and is served without the lock anyway, for the
+/// lock's whole `TTL` (30 s). Measured: 10.03 s, 10.03 s, 9.69 s for the next three requests.
+#[actix_web::test]
+async fn review_f6_a_lock_taken_while_redis_stalled_is_not_left_behind() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let site = Site::with_config(&format!(
+        "[session]\ntype = \"redis\"\nlock = true\nlifetime = 60\n[session.redis]\n\
+         url = \"{}\"\nconnect_timeout = 0.5\ncommand_timeout = 0.5\n\
+         [auth]\nbcrypt_cost = 4\nmin_password_length = 8\n",
+        redis.url()
+    ));
+    let app = start(&site).await;
+    let mut alice = Browser::new();
+    alice.register(&app, "alice").await;
+    let pid = redis.pid().expect("redis pid").to_string();
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, pid.as_str()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {sig} {pid}");
+    };
+
+    signal("-STOP");
+    assert_unavailable(&alice.get(&app, "/").await, "a page while Redis stalls");
+    signal("-CONT");
+
+    // The stalled SET has now run. Nothing holds the lock: it must go, not stay for 30 s.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let left = loop {
+        let left = query::<Vec<String>>(&redis.url(), &["KEYS", "session:lock:*"]).expect("KEYS");
+        if left.is_empty() || Instant::now() >= deadline {
+            break left;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        left.is_empty(),
+        "a lock nobody holds blocks the session: {left:?}"
+    );
+}
