@@ -43,6 +43,8 @@ pub struct RedisBlocking {
     pool: std::sync::Arc<Pool>,
     wait: Duration,
     command_timeout: Duration,
+    /// Connections the pool may hold, all of which may have been closed by Redis at once.
+    max_size: u32,
 }
 
 impl RedisBlocking {
@@ -62,14 +64,36 @@ impl RedisBlocking {
             pool: std::sync::Arc::new(pool),
             wait: target.connect_timeout,
             command_timeout: target.command_timeout,
+            max_size: target.pool_size.max(1),
         })
     }
 
     /// Runs `work` on a pooled connection. A connection that broke is dropped by the pool (its
-    /// `is_open` check), not reused.
+    /// `is_open` check), not reused. One that Redis closed while it sat idle (its `timeout`, a
+    /// failover) fails its next command through no fault of the engine: `work` is then tried
+    /// again on another connection, as many times as the pool may hold dead ones, plus one on a
+    /// new connection. Everything sent here may run more than once that way: lookups, and
+    /// scripts that check before they write.
     pub fn run<T>(
         &self,
-        work: impl FnOnce(&mut dyn ConnectionLike) -> Result<T, RedisError>,
+        work: impl Fn(&mut dyn ConnectionLike) -> Result<T, RedisError>,
+    ) -> Result<T, RedisBlockingError> {
+        let mut tries = self.max_size;
+        loop {
+            match self.run_once(&work) {
+                Err(RedisBlockingError::Redis(e))
+                    if tries > 0 && (e.is_connection_dropped() || e.is_io_error()) =>
+                {
+                    tries -= 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn run_once<T>(
+        &self,
+        work: &impl Fn(&mut dyn ConnectionLike) -> Result<T, RedisError>,
     ) -> Result<T, RedisBlockingError> {
         let pool_error = |e| RedisBlockingError::Pool(self.wait, e);
         match &*self.pool {

@@ -222,7 +222,7 @@ async fn a_killed_cluster_master_gets_503_pages_and_the_server_recovers() {
 /// pool of users/throttle/locks) fails the one request that next picks it before it is
 /// replaced, and that request gets "Sessions unavailable" / "Accounts unavailable".
 #[actix_web::test]
-async fn review_f1_connections_closed_by_a_healthy_redis_get_no_503() {
+async fn connections_closed_by_a_healthy_redis_get_no_503() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
@@ -269,7 +269,7 @@ async fn review_f1_connections_closed_by_a_healthy_redis_get_no_503() {
 /// the start fails. On several machines each one that still holds its copy of the legacy file
 /// (the import renames it only where it ran) cannot start during a Redis outage.
 #[actix_web::test]
-async fn review_f2_a_pending_legacy_import_does_not_stop_a_start_while_redis_is_down() {
+async fn a_pending_legacy_import_does_not_stop_a_start_while_redis_is_down() {
     let Some(mut redis) = RedisServer::start() else {
         return;
     };
@@ -312,7 +312,7 @@ async fn review_f2_a_pending_legacy_import_does_not_stop_a_start_while_redis_is_
 /// "Sessions unavailable" on every request for as long as the key lives (it has no expiry),
 /// while a value that is not a record is set aside and served as no session.
 #[actix_web::test]
-async fn review_f4_a_session_key_of_another_type_is_served_as_no_session() {
+async fn a_session_key_of_another_type_is_served_as_no_session() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
@@ -347,7 +347,7 @@ async fn review_f4_a_session_key_of_another_type_is_served_as_no_session() {
 /// session then waits the full `WAIT` (10 s) and is served without the lock anyway, for the
 /// lock's whole `TTL` (30 s). Measured: 10.03 s, 10.03 s, 9.69 s for the next three requests.
 #[actix_web::test]
-async fn review_f6_a_lock_taken_while_redis_stalled_is_not_left_behind() {
+async fn a_lock_taken_while_redis_stalled_is_not_left_behind() {
     let Some(redis) = RedisServer::start() else {
         return;
     };

@@ -189,7 +189,14 @@ fn check_url(key: &'static str, url: &str, mode: Mode) -> Result<(), Invalid> {
 /// replaced by `***`.
 fn shown(url: &str) -> String {
     let Some(mut parsed) = redis::parse_redis_url(url) else {
-        return format!("{url:?}");
+        // Not parsable: whatever stands between `://` and the last `@` may be a password.
+        return match url.split_once("://") {
+            Some((scheme, rest)) if rest.contains('@') => {
+                let host = rest.rsplit_once('@').map_or("", |(_, host)| host);
+                format!("{:?}", format!("{scheme}://***@{host}"))
+            }
+            _ => format!("{url:?}"),
+        };
     };
     let in_userinfo = parsed.password().is_some();
     let in_query = parsed.query_pairs().any(|(k, _)| k == "pass");

@@ -115,7 +115,18 @@ impl UserDb {
         cost: u32,
     ) -> Result<Self, UserError> {
         if let Some(legacy) = legacy {
-            legacy::import(&*storage, legacy)?;
+            match legacy::import(&*storage, legacy) {
+                // Redis down at start: the file stays where it is (it is renamed only once
+                // imported), so the next start imports it; this one serves meanwhile.
+                Err(UserError::Redis(e)) => tracing::warn!(
+                    error = %e,
+                    file = %legacy.display(),
+                    "user store unreachable: the legacy user file will be imported at the next start"
+                ),
+                other => {
+                    other?;
+                }
+            }
         }
         // A server must start while Redis is down, and come up by itself: the dummy is made
         // again at the first check that finds another highest cost.

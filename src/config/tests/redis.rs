@@ -242,7 +242,7 @@ fn a_logged_config_does_not_show_redis_passwords() {
 /// is shown verbatim in the config error, password and all (`shown` masks only what
 /// `parse_redis_url` accepts), and start-up errors go to the terminal and the service log.
 #[test]
-fn review_f5_a_password_in_an_unparseable_url_is_not_shown() {
+fn a_password_in_an_unparseable_url_is_not_shown() {
     for url in [
         "reddis://app:hunter2@127.0.0.1:6379",
         "redis://app:hunter2@127.0.0.1:99999",

@@ -205,6 +205,17 @@ pub(super) fn engine_error(e: RedisError) -> StoreError {
     }
 }
 
+/// Whether Redis refused the command because the key holds another type than the command works
+/// on (its `WRONGTYPE` error code): a key in our namespace that some other program wrote.
+pub(super) fn is_wrong_type(e: &StoreError) -> bool {
+    match e {
+        StoreError::Engine { source, .. } => source
+            .downcast_ref::<RedisError>()
+            .is_some_and(|e| e.code() == Some("WRONGTYPE")),
+        _ => false,
+    }
+}
+
 fn timeout_error(after: Duration) -> StoreError {
     StoreError::EngineTimeout {
         engine: ENGINE,
@@ -278,30 +289,41 @@ impl RedisEngine {
 
     /// Runs `work` on one of this thread's connections, within the command bound. A connection
     /// that failed in a way it cannot recover from (or did not answer in time) is dropped, and
-    /// the next command makes a new one.
+    /// the next command makes a new one. A connection Redis closed while idle (its `timeout`, a
+    /// failover, a proxy restart) fails its next command with no fault of the engine: that
+    /// command is tried once more on a fresh connection. Every command sent here may run twice
+    /// that way (`GET`, `SET XX`, `EXPIREAT`, `DEL`, the update script; a repeated `SET NX` finds
+    /// its key taken and the store draws another id).
     pub(super) async fn run<T, F, Fut>(&self, work: F) -> Result<T, StoreError>
     where
-        F: FnOnce(Conn) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         let pool = self.pool()?;
         let slot = &pool.slots[pool.next.fetch_add(1, Ordering::Relaxed) % pool.slots.len()];
-        let (generation, conn) = self.connection(slot).await?;
         let bound = self.inner.command_timeout;
-        match tokio::time::timeout(bound, work(conn)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => {
-                if is_broken(&e) {
-                    forget(slot, generation);
+        let mut retried = false;
+        loop {
+            let (generation, conn) = self.connection(slot).await?;
+            match tokio::time::timeout(bound, work(conn)).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(e)) => {
+                    if is_broken(&e) {
+                        forget(slot, generation);
+                    }
+                    if e.is_timeout() {
+                        return Err(timeout_error(bound));
+                    }
+                    if !retried && (e.is_connection_dropped() || e.is_io_error()) {
+                        retried = true;
+                        continue;
+                    }
+                    return Err(engine_error(e));
                 }
-                if e.is_timeout() {
+                Err(_) => {
+                    forget(slot, generation);
                     return Err(timeout_error(bound));
                 }
-                Err(engine_error(e))
-            }
-            Err(_) => {
-                forget(slot, generation);
-                Err(timeout_error(bound))
             }
         }
     }

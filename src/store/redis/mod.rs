@@ -219,11 +219,20 @@ impl SessionBackend for RedisSessionStore {
 
     async fn load(&self, id: &SessionId) -> Result<Option<SessionState>, StoreError> {
         let key = self.key_of(id);
-        let Some(bytes) = self
+        let bytes = match self
             .query::<Option<Vec<u8>>>(redis::cmd("GET").arg(&key))
-            .await?
-        else {
-            return Ok(None);
+            .await
+        {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(None),
+            // Not a string at all (a hash, a list someone wrote there): no session, and removed
+            // so that the visitor is not refused on every request.
+            Err(e) if connection::is_wrong_type(&e) => {
+                tracing::warn!(session = %id.log_tag(), "a session key held another Redis type; removed");
+                self.query::<i64>(redis::cmd("DEL").arg(&key)).await?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
         };
         match SessionRecord::from_bytes(&bytes) {
             Ok(record) => {
@@ -376,7 +385,12 @@ impl SessionBackend for RedisSessionStore {
             else {
                 continue;
             };
-            let bytes: u64 = self.query(redis::cmd("STRLEN").arg(&key)).await?;
+            let bytes: u64 = match self.query(redis::cmd("STRLEN").arg(&key)).await {
+                Ok(bytes) => bytes,
+                // Not a session: another program's key under the prefix.
+                Err(e) if connection::is_wrong_type(&e) => continue,
+                Err(e) => return Err(e),
+            };
             out.push(SessionSummary {
                 stem,
                 expires_at,

@@ -101,10 +101,13 @@ impl RedisEngine {
 
     /// One command to the cluster node(s) `routing` names.
     async fn route(&self, cmd: Cmd, routing: RoutingInfo) -> Result<Value, StoreError> {
-        self.run(|conn| async move {
-            match conn {
-                Conn::Cluster(mut c) => c.route_command(cmd, routing).await,
-                Conn::Single(mut c) => cmd.query_async(&mut c).await,
+        self.run(|conn| {
+            let (cmd, routing) = (cmd.clone(), routing.clone());
+            async move {
+                match conn {
+                    Conn::Cluster(mut c) => c.route_command(cmd, routing).await,
+                    Conn::Single(mut c) => cmd.query_async(&mut c).await,
+                }
             }
         })
         .await

@@ -61,18 +61,44 @@ impl RedisLock {
         }))
     }
 
+    /// Takes the lock if it is free. `GET` makes a try whose answer was lost (and that was
+    /// sent again on another connection) find its own token: taken, not "held by another".
     fn try_take(&self, key: &str, token: &str) -> Result<bool, RedisBlockingError> {
         let ttl_ms = u64::try_from(self.0.ttl.as_millis()).unwrap_or(u64::MAX);
-        let set: Option<String> = self.0.redis.run(|conn| {
+        let before: Option<String> = self.0.redis.run(|conn| {
             redis::cmd("SET")
                 .arg(key)
                 .arg(token)
                 .arg("NX")
                 .arg("PX")
                 .arg(ttl_ms)
+                .arg("GET")
                 .query(conn)
         })?;
-        Ok(set.is_some())
+        Ok(before.is_none_or(|held| held == token))
+    }
+
+    /// After a try that failed without an answer (Redis stalled past the command bound), the
+    /// `SET` may still be carried out when Redis resumes, leaving a lock nobody holds for the
+    /// whole [`TTL`]: release this token in the background until Redis has answered twice (or
+    /// the lock would have expired anyway).
+    fn release_in_background(&self, key: String, token: String) {
+        let lock = self.clone();
+        let work = move || {
+            let until = Instant::now().checked_add(lock.0.ttl);
+            let mut answers = 0;
+            while answers < 2 && until.is_some_and(|u| Instant::now() < u) {
+                match lock.release(&key, &token) {
+                    Ok(true) => return,
+                    Ok(false) => answers += 1,
+                    Err(_) => {}
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn_blocking(work);
+        }
     }
 
     /// Waits for the lock of `digest`; `None` (logged) when it cannot be had in time or Redis
@@ -103,6 +129,7 @@ impl RedisLock {
                 Ok(Ok(false)) => {}
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "session lock unavailable in redis; serving without it");
+                    self.release_in_background(key, token);
                     return None;
                 }
                 Err(e) => {
