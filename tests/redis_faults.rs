@@ -67,6 +67,16 @@ async fn assert_recovered(app: &impl Transport, user: &str) {
     );
 }
 
+/// Two accounts: alice logged in, bob registered and logged out.
+async fn alice_in_bob_registered(app: &impl Transport) -> (Browser, Browser) {
+    let mut alice = Browser::new();
+    alice.register(app, "alice").await;
+    let mut bob = Browser::new();
+    bob.register(app, "bob").await;
+    bob.get(app, "/logout").await;
+    (alice, bob)
+}
+
 #[actix_web::test]
 async fn a_killed_redis_gets_503_pages_and_the_server_recovers_when_it_is_back() {
     let Some(mut redis) = RedisServer::start() else {
@@ -74,11 +84,7 @@ async fn a_killed_redis_gets_503_pages_and_the_server_recovers_when_it_is_back()
     };
     let site = redis_site(&format!("url = \"{}\"\n", redis.url()));
     let app = start(&site).await;
-    let mut alice = Browser::new();
-    alice.register(&app, "alice").await;
-    let mut bob = Browser::new();
-    bob.register(&app, "bob").await;
-    bob.get(&app, "/logout").await;
+    let (mut alice, mut bob) = alice_in_bob_registered(&app).await;
     assert_eq!(
         alice.get(&app, "/").await.element_text("user").as_deref(),
         Some("alice")
@@ -228,11 +234,7 @@ async fn connections_closed_by_a_healthy_redis_get_no_503() {
     };
     let site = redis_site(&format!("url = \"{}\"\n", redis.url()));
     let app = start(&site).await;
-    let mut alice = Browser::new();
-    alice.register(&app, "alice").await;
-    let mut bob = Browser::new();
-    bob.register(&app, "bob").await;
-    bob.get(&app, "/logout").await;
+    let (mut alice, mut bob) = alice_in_bob_registered(&app).await;
     for _ in 0..4 {
         assert_eq!(
             alice.get(&app, "/").await.element_text("user").as_deref(),
