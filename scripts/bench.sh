@@ -18,6 +18,9 @@ source scripts/lib.sh
 SHM=$(mktemp -d /dev/shm/session-bench.XXXXXX)
 EXTRA_CLEANUP+=("$SHM")
 
+# wanted SETUP: whether SETUPS (when set) names it.
+wanted() { [ -z "${SETUPS:-}" ] || [[ " $SETUPS " == *" $1 "* ]]; }
+
 RESULTS="$WORK/results.tsv"
 : > "$RESULTS"
 # measure SETUP ENDPOINT COOKIES: one wrk run; with a redis running, also the Redis commands it
@@ -34,7 +37,7 @@ measure() {
 
 # run_setup NAME SESSION_TOML FILESYSTEM_TOML [same-session]
 run_setup() {
-  if [ -n "${SETUPS:-}" ] && [ "$1" != memory ] && [[ " $SETUPS " != *" $1 "* ]]; then return 0; fi
+  if [ "$1" != memory ] && ! wanted "$1"; then return 0; fi
   start_server "$1" "$2" "$3"
   local cookies="$WORK/$1/cookies"
   if [ "${4:-}" = same-session ]; then
@@ -55,11 +58,31 @@ run_setup fs-disk 'type = "filesystem"' "dir = \"$WORK/fs-disk/sessions\""
 if [ -n "${OLD_BIN:-}" ]; then
   SERVER_BIN=$OLD_BIN run_setup fs-disk-before 'type = "filesystem"' "dir = \"$WORK/fs-disk-before/sessions\""
 fi
-if [ -z "${SETUPS:-}" ] || [[ " $SETUPS " == *" redis "* ]]; then
+if wanted redis; then
   start_redis
   run_setup redis "type = \"redis\"
 [session.redis]
 url = \"redis://127.0.0.1:$REDIS_PORT\"" ''
+fi
+if wanted sqlite; then
+  run_setup sqlite "type = \"sqlite\"
+[session.sqlite]
+path = \"$WORK/sqlite/sessions.db\"" ''
+fi
+if wanted postgres; then
+  start_postgres
+  run_setup postgres "type = \"postgres\"
+[session.postgres]
+url = \"$POSTGRES_URL\"" ''
+fi
+if wanted memcached; then
+  start_memcached
+  run_setup memcached "type = \"memcached\"
+[session.memcached]
+servers = [\"127.0.0.1:$MEMCACHED_PORT\"]" ''
+fi
+if wanted cookie; then
+  run_setup cookie 'type = "cookie"' ''
 fi
 run_setup fs-tmpfs 'type = "filesystem"' "dir = \"$SHM/sessions\""
 run_setup fs-disk-fsync 'type = "filesystem"' "dir = \"$WORK/fs-disk-fsync/sessions\"
@@ -71,7 +94,7 @@ lock = true' "dir = \"$WORK/one-session-lock/sessions\"" same-session
 
 # The peer: Flask 3 + Flask-Session 0.8 (filesystem) under gunicorn, 4 sync workers on 2 cores.
 run_flask() {
-  if [ -n "${SETUPS:-}" ] && [[ " $SETUPS " != *" flask "* ]]; then return 0; fi
+  wanted flask || return 0
   local venv=target/flask-peer dir="$WORK/flask"
   if [ ! -x "$venv/bin/gunicorn" ]; then
     { python3 -m venv "$venv" && "$venv/bin/pip" install -q -r scripts/flask_peer/requirements.txt; } ||
@@ -98,7 +121,7 @@ run_flask
 # The reference: actix-session's own RedisSessionStore against a plain in-memory store, in a
 # minimal app with the same GET / workload (benches/actix-reference), on the same Redis.
 run_reference() {
-  if [ -n "${SETUPS:-}" ] && [[ " $SETUPS " != *" redis "* ]]; then return 0; fi
+  wanted redis || return 0
   (cd benches/actix-reference && cargo build --release --quiet) ||
     { echo "actix reference: could not be built; skipped" >&2; return 0; }
   local store dir
@@ -124,7 +147,9 @@ run_reference
 
 # The table, with ratios to the memory store on the same endpoint.
 awk -F'\t' '
-  $1 == "memory" { base_rps[$2] = $3; base_cpu[$2] = $6 }
+  # wrk prints latencies as 850.00us, 1.23ms or 1.02s.
+  function us(t) { if (t ~ /us$/) return t + 0; if (t ~ /ms$/) return t * 1000; if (t ~ /s$/) return t * 1000000; return t + 0 }
+  $1 == "memory" { base_rps[$2] = $3; base_cpu[$2] = $6; base_p99[$2] = us($5) }
   $1 == "fs-disk" { fs_rps[$2] = $3 }
   $1 == "flask-session" { flask_rps[$2] = $3 }
   $1 == "redis" { redis_rps[$2] = $3 }
@@ -132,13 +157,14 @@ awk -F'\t' '
   $1 == "actix-redis" { actix_redis[$2] = $3 }
   { rows[NR] = $0 }
   END {
-    printf "%-20s %-13s %10s %9s %9s %12s %9s %9s %9s\n", "setup", "endpoint", "req/s", "p50", "p99", "req/CPU-s", "rps/mem", "cpu/mem", "redis/req"
+    printf "%-20s %-13s %10s %9s %9s %12s %9s %9s %9s %9s\n", "setup", "endpoint", "req/s", "p50", "p99", "req/CPU-s", "rps/mem", "p99/mem", "cpu/mem", "redis/req"
     for (i = 1; i <= NR; i++) {
       split(rows[i], f, "\t")
       r = (f[2] in base_rps) ? sprintf("%.2f", f[3] / base_rps[f[2]]) : "-"
       c = (f[2] in base_cpu) ? sprintf("%.2f", base_cpu[f[2]] / f[6]) : "-"
-      if (f[1] ~ /^actix-/) { r = (f[2] in actix_mem) ? sprintf("%.2f", f[3] / actix_mem[f[2]]) : "-"; c = "-" }
-      printf "%-20s %-13s %10.0f %9s %9s %12s %9s %9s %9s\n", f[1], f[2], f[3], f[4], f[5], f[6], r, c, f[7]
+      l = (f[2] in base_p99 && base_p99[f[2]] > 0) ? sprintf("%.2f", us(f[5]) / base_p99[f[2]]) : "-"
+      if (f[1] ~ /^actix-/) { r = (f[2] in actix_mem) ? sprintf("%.2f", f[3] / actix_mem[f[2]]) : "-"; c = "-"; l = "-" }
+      printf "%-20s %-13s %10.0f %9s %9s %12s %9s %9s %9s %9s\n", f[1], f[2], f[3], f[4], f[5], f[6], r, l, c, f[7]
     }
     for (p in flask_rps) if (p in fs_rps) printf "fs-disk / flask-session on %s: %.1fx\n", p, fs_rps[p] / flask_rps[p]
     if ("/" in redis_rps && "/" in actix_redis && "/" in base_rps && "/" in actix_mem) {
@@ -146,4 +172,4 @@ awk -F'\t' '
       printf "GET /: redis type at %.2fx of our memory store; actix-session RedisSessionStore at %.2fx of its memory store; ours/theirs %.2f (target >= 0.90)\n", ours, theirs, ours / theirs
     }
   }' "$RESULTS"
-echo "(cpu/mem: server CPU per request relative to the memory store's; 1.50 = 1.5x as much; actix-* rows: rps/mem against actix-memory; redis/req: Redis commands per request, INFO commandstats)"
+echo "(p99/mem: p99 latency relative to the memory store's, 2.00 = twice as long; cpu/mem: server CPU per request relative to the memory store's; 1.50 = 1.5x as much; actix-* rows: rps/mem against actix-memory; redis/req: Redis commands per request, INFO commandstats)"

@@ -13,9 +13,18 @@ THREADS=2
 SERVER_PID=
 EXTRA_CLEANUP=()
 REDIS_PID=
+POSTGRES_PID=
+MEMCACHED_PID=
 cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  if [ -n "$REDIS_PID" ]; then kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; fi
+  local pid
+  for pid in "$SERVER_PID" "$REDIS_PID" "$MEMCACHED_PID"; do
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  done
+  # The postmaster runs as postgres, under runuser: stop it by the pid it wrote, fast.
+  if [ -n "$POSTGRES_PID" ]; then
+    kill -INT "$POSTGRES_PID" 2>/dev/null || true
+    while kill -0 "$POSTGRES_PID" 2>/dev/null; do sleep 0.05; done
+  fi
   rm -rf "$WORK" "${EXTRA_CLEANUP[@]}"
 }
 trap cleanup EXIT
@@ -112,6 +121,44 @@ start_redis() {
   REDIS_PID=$!
   for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
   echo "redis-server did not start" >&2; exit 1
+}
+
+# start_postgres: a throw-away PostgreSQL 15 cluster (fsync off, trust auth on loopback and its
+# own socket folder) on a free loopback port; sets POSTGRES_URL, POSTGRES_PID. PostgreSQL refuses
+# root, so it runs as the postgres user.
+start_postgres() {
+  local bin=/usr/lib/postgresql/15/bin dir="$WORK/postgres"
+  [ -x "$bin/initdb" ] || { echo "postgresql is missing: apt-get install -y postgresql" >&2; exit 1; }
+  local port; port=$(free_port)
+  mkdir -p "$dir"
+  chown postgres "$dir"
+  chmod 755 "$WORK"
+  runuser -u postgres -- "$bin/initdb" -D "$dir/data" -A trust -U postgres --no-sync >"$dir/initdb.log" 2>&1
+  runuser -u postgres -- "$bin/postgres" -D "$dir/data" -p "$port" -k "$dir" -c listen_addresses=127.0.0.1 \
+    -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 >"$dir/postgres.log" 2>&1 &
+  for _ in $(seq 200); do
+    if [ -s "$dir/data/postmaster.pid" ] && runuser -u postgres -- "$bin/pg_isready" -q -h "$dir" -p "$port"; then
+      POSTGRES_PID=$(head -1 "$dir/data/postmaster.pid")
+      POSTGRES_URL="postgresql://postgres@127.0.0.1:$port/postgres"
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "postgres did not start:" >&2; cat "$dir/postgres.log" >&2; exit 1
+}
+
+# start_memcached: a throw-away memcached on a free loopback port; sets MEMCACHED_PORT,
+# MEMCACHED_PID. As root it must be told which user to run as.
+start_memcached() {
+  command -v memcached >/dev/null || { echo "memcached is missing: apt-get install -y memcached" >&2; exit 1; }
+  MEMCACHED_PORT=$(free_port)
+  memcached -u root -l 127.0.0.1 -p "$MEMCACHED_PORT" -U 0 -m 256 -c 4096 &
+  MEMCACHED_PID=$!
+  for _ in $(seq 100); do
+    { exec 3<>"/dev/tcp/127.0.0.1/$MEMCACHED_PORT"; } 2>/dev/null && { exec 3>&-; return 0; }
+    sleep 0.05
+  done
+  echo "memcached did not start" >&2; exit 1
 }
 
 # redis_calls: how many commands the redis of start_redis has run (INFO itself excluded).
