@@ -13,6 +13,7 @@ mod filesystem;
 mod redis;
 mod server;
 mod session;
+mod sqlite;
 mod store_type;
 mod unknown;
 
@@ -26,6 +27,7 @@ pub use auth::{AuthConfig, UserStoreKind};
 pub use filesystem::FilesystemConfig;
 pub use server::ServerConfig;
 pub use session::{SameSite, SessionConfig};
+pub use sqlite::SqliteConfig;
 pub use store_type::StoreType;
 
 use auth::RawAuth;

@@ -117,11 +117,11 @@ fn the_maxima_themselves_are_accepted() {
 #[test]
 fn an_unknown_key_in_a_sub_table_is_named_once_with_its_value() {
     assert_refused(
-        "[session.memcached]\nservers = [\"127.0.0.1:11211\"]\n",
-        "session.memcached = { servers = [\"127.0.0.1:11211\"] }: unknown key; expected one of \
+        "[session.mongodb]\nurl = \"mongodb://127.0.0.1\"\n",
+        "session.mongodb = { url = \"mongodb://127.0.0.1\" }: unknown key; expected one of \
          `type`, `permanent`, `lifetime`, `refresh_each_request`, `max_session_bytes`, `lock`, \
          `cookie_name`, `cookie_secure`, `cookie_samesite`, `cookie_domain`, `secret_key_file`, \
-         `filesystem`, `redis`",
+         `filesystem`, `redis`, `sqlite`",
     );
     assert_refused(
         "[session.redis]\nprefix = \"app:\"\n",
@@ -135,7 +135,7 @@ fn an_unknown_key_in_a_sub_table_is_named_once_with_its_value() {
     );
 }
 
-const ALLOWED_TYPES: &str = "allowed: \"filesystem\", \"memory\", \"redis\"";
+const ALLOWED_TYPES: &str = "allowed: \"filesystem\", \"memory\", \"redis\", \"sqlite\"";
 
 #[test]
 fn flask_session_types_that_cannot_run_here_are_refused_with_the_reason() {

@@ -4,7 +4,8 @@
 //! the session on the other, and the login throttle counts failures made through both.
 //!
 //! For `filesystem` the engine is a session folder and a user database both processes point at;
-//! for `redis` it is one Redis, and nothing else is shared.
+//! for `sqlite` one database file and the user database; for `redis` it is one Redis, and nothing
+//! else is shared.
 
 mod common;
 
@@ -92,6 +93,22 @@ async fn two_filesystem_servers_share_sessions_users_and_the_throttle() {
     let tables = format!(
         "[session]\ntype = \"filesystem\"\nlifetime = 600\n[session.filesystem]\ndir = \"{}\"\n",
         shared.join("sessions").display()
+    );
+    let users = format!("users_db = \"{}\"\n", shared.join("users.db").display());
+    let (a, b) = (
+        instance(root.path(), "a", &tables, &users),
+        instance(root.path(), "b", &tables, &users),
+    );
+    shared_through_both(&a, &b).await;
+}
+
+#[actix_web::test]
+async fn two_sqlite_servers_share_sessions_users_and_the_throttle() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let shared = root.path().join("shared");
+    let tables = format!(
+        "[session]\ntype = \"sqlite\"\nlifetime = 600\n[session.sqlite]\npath = \"{}\"\n",
+        shared.join("sessions.db").display()
     );
     let users = format!("users_db = \"{}\"\n", shared.join("users.db").display());
     let (a, b) = (

@@ -12,6 +12,7 @@ use actix_session::storage::{SaveError, SessionKey, SessionStore};
 use common::engines::{RedisCluster, RedisServer};
 use session_server::store::file::CACHE_BYTES;
 use session_server::store::redis::{EngineOptions, RedisOptions, RedisSessionStore};
+use session_server::store::sqlite::SqliteSessionStore;
 use session_server::store::{
     id, CachingStore, Capabilities, FileSessionStore, FileStoreOptions, MemorySessionStore, Store,
 };
@@ -422,6 +423,17 @@ fn fsync_file_store() -> (Store, tempfile::TempDir) {
     (Store::new(CachingStore::new(store, CACHE_BYTES)), dir)
 }
 
+fn sqlite_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteSessionStore::open(
+        &dir.path().join("sessions.db"),
+        Duration::from_secs(5),
+        LIMIT,
+    )
+    .expect("open");
+    (Store::new(store), dir)
+}
+
 /// One engine process shared by the tests running at the same time (each with its own key
 /// prefix), stopped when the last of them ends: statics are never dropped, so a process kept in
 /// one would outlive the test binary.
@@ -484,6 +496,7 @@ conformance!(
 conformance!(redis, redis_store());
 conformance!(redis_unix, redis_unix_store());
 conformance!(redis_cluster, redis_cluster_store());
+conformance!(sqlite, Some(sqlite_store()));
 
 #[actix_web::test]
 async fn sweepers_delete_only_expired_sessions() {

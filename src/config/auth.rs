@@ -43,7 +43,7 @@ impl UserStoreKind {
     fn following(store: StoreType) -> Self {
         match store {
             StoreType::Redis => Self::Redis,
-            StoreType::Filesystem | StoreType::Memory => Self::Sqlite,
+            StoreType::Filesystem | StoreType::Memory | StoreType::Sqlite => Self::Sqlite,
         }
     }
 }

@@ -10,6 +10,7 @@ use super::check::{resolve, Invalid, Positive};
 use super::duration::{Seconds, DAY, MAX_LIFETIME, MAX_TTL};
 use super::filesystem::{FilesystemConfig, RawFilesystem};
 use super::redis::{RawRedis, RedisConfig};
+use super::sqlite::{RawSqlite, SqliteConfig};
 use super::store_type::{self, StoreType};
 
 /// Validated `[session]` with its sub-tables.
@@ -30,6 +31,7 @@ pub struct SessionConfig {
     pub secret_key_file: PathBuf,
     pub filesystem: FilesystemConfig,
     pub redis: RedisConfig,
+    pub sqlite: SqliteConfig,
 }
 
 impl SessionConfig {
@@ -68,6 +70,7 @@ pub(super) struct RawSession {
     secret_key_file: PathBuf,
     filesystem: RawFilesystem,
     redis: RawRedis,
+    sqlite: RawSqlite,
 }
 
 impl Default for RawSession {
@@ -86,6 +89,7 @@ impl Default for RawSession {
             secret_key_file: "secret.key".into(),
             filesystem: RawFilesystem::default(),
             redis: RawRedis::default(),
+            sqlite: RawSqlite::default(),
         }
     }
 }
@@ -147,6 +151,7 @@ impl RawSession {
             secret_key_file: resolve(base, self.secret_key_file),
             filesystem: self.filesystem.validate(base)?,
             redis: self.redis.validate()?,
+            sqlite: self.sqlite.validate(base)?,
         })
     }
 }

@@ -17,11 +17,13 @@ pub enum StoreType {
     Memory,
     /// A Redis server or Redis Cluster, `[session.redis]`.
     Redis,
+    /// One SQLite database file, `[session.sqlite]`.
+    Sqlite,
 }
 
 impl StoreType {
     /// Every type this build runs, in the order errors and docs list them: the one list.
-    pub const ALL: &'static [Self] = &[Self::Filesystem, Self::Memory, Self::Redis];
+    pub const ALL: &'static [Self] = &[Self::Filesystem, Self::Memory, Self::Redis, Self::Sqlite];
 
     /// The value of `type` that selects this store.
     pub fn name(self) -> &'static str {
@@ -29,6 +31,7 @@ impl StoreType {
             Self::Filesystem => "filesystem",
             Self::Memory => "memory",
             Self::Redis => "redis",
+            Self::Sqlite => "sqlite",
         }
     }
 }
@@ -41,7 +44,7 @@ impl fmt::Display for StoreType {
 
 /// Flask-Session's types that this build does not have yet; named so that the error says so
 /// instead of calling them unknown.
-const NOT_IMPLEMENTED: &[&str] = &["postgres", "sqlite", "memcached", "cookie", "sqlalchemy"];
+const NOT_IMPLEMENTED: &[&str] = &["postgres", "memcached", "cookie", "sqlalchemy"];
 
 /// Flask-Session's types that cannot run here at all, with the reason.
 const CANNOT_RUN: &[(&str, &str)] = &[

@@ -10,6 +10,7 @@ use super::filesystem::RawFilesystem;
 use super::redis::RawRedis;
 use super::server::RawServer;
 use super::session::RawSession;
+use super::sqlite::RawSqlite;
 use super::{ConfigError, RawConfig};
 
 /// A key's place in the file, table by table: `["session", "redis"]`.
@@ -95,6 +96,7 @@ fn keys_of(table: &[String]) -> &'static [&'static str] {
         ["session"] => serde_introspect::<RawSession>(),
         ["session", "filesystem"] => serde_introspect::<RawFilesystem>(),
         ["session", "redis"] => serde_introspect::<RawRedis>(),
+        ["session", "sqlite"] => serde_introspect::<RawSqlite>(),
         ["auth"] => serde_introspect::<RawAuth>(),
         _ => &[],
     }

@@ -5,7 +5,7 @@
 //! - [`Store`]: any backend, adapted to actix-session's `SessionStore` by [`actix`], which checks
 //!   the cookie's id once, for every type.
 //! - One file (or folder) per store type: [`file`](mod@file) (`filesystem`), [`memory`],
-//!   [`redis`](mod@redis).
+//!   [`redis`](mod@redis), [`sqlite`].
 //! - Shared pieces: [`record`] (what a stored session is), [`id`] (session ids), [`error`].
 //!
 //! Adding a store type is its own file, its config table, and one line in [`open`].
@@ -21,6 +21,7 @@ pub mod io_threads;
 pub mod memory;
 pub mod record;
 pub mod redis;
+pub mod sqlite;
 mod sweeper;
 
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub fn open(config: &SessionConfig) -> Result<Store, StoreError> {
         StoreType::Filesystem => file::open(config),
         StoreType::Memory => memory::open(config),
         StoreType::Redis => redis::open(config),
+        StoreType::Sqlite => sqlite::open(config),
     }
 }
 

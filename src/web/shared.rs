@@ -7,6 +7,7 @@
 //! | filesystem | SQLite `users_db` | the same SQLite file | `flock` files in the session folder |
 //! | memory | SQLite `users_db` | this process's memory | none (one process) |
 //! | redis | the same Redis | the same Redis | a Redis lock with expiry |
+//! | sqlite | SQLite `users_db` | the same SQLite file | `flock` files in `<path>.locks/` beside the database |
 //!
 //! A new session type decides its row here.
 
@@ -44,6 +45,10 @@ pub(super) fn open(config: &Config) -> Result<Shared, StartError> {
             Box::new(throttle::SqliteCounters::open(&auth.users_db)?),
             lock::Across::Files(s.filesystem.dir.join(".locks")),
         ),
+        StoreType::Sqlite => (
+            Box::new(throttle::SqliteCounters::open(&auth.users_db)?),
+            lock::Across::Files(sqlite_locks(&s.sqlite.path)),
+        ),
         StoreType::Memory => (
             Box::new(throttle::MemoryCounters::default()),
             lock::Across::None,
@@ -63,4 +68,12 @@ pub(super) fn open(config: &Config) -> Result<Shared, StartError> {
         counters,
         locks_across,
     })
+}
+
+/// The folder of the `sqlite` type's cross-process session locks: beside the database, so that
+/// every process sharing the file shares them.
+fn sqlite_locks(db: &std::path::Path) -> std::path::PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_owned();
+    name.push(".locks");
+    db.with_file_name(name)
 }

@@ -46,6 +46,7 @@ macro_rules! for_every_store_type {
         $crate::for_every_store_type!(@type filesystem; $($test),*);
         $crate::for_every_store_type!(@type memory; $($test),*);
         $crate::for_every_store_type!(@type redis; $($test),*);
+        $crate::for_every_store_type!(@type sqlite; $($test),*);
     };
     (@type $kind:ident; $($test:ident),*) => {
         mod $kind {
@@ -145,6 +146,19 @@ impl Site {
                         .collect(),
                 )
             }
+            "sqlite" => {
+                let db = rusqlite::Connection::open(&self.state.config.session.sqlite.path)
+                    .expect("open the test's sessions.db");
+                let mut rows = db
+                    .prepare("SELECT record FROM sessions ORDER BY id")
+                    .expect("select");
+                let records = rows
+                    .query_map([], |r| r.get(0))
+                    .expect("query")
+                    .collect::<Result<Vec<String>, _>>()
+                    .expect("rows");
+                Some(records)
+            }
             _ => None,
         }
     }
@@ -187,7 +201,15 @@ impl Site {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
             !matches!(
                 name,
-                "config.toml" | "secret.key" | "users.db" | "users.db-wal" | "users.db-shm"
+                "config.toml"
+                    | "secret.key"
+                    | "users.db"
+                    | "users.db-wal"
+                    | "users.db-shm"
+                    // The sqlite type's database: what is in it is checked with `sessions()`.
+                    | "sessions.db"
+                    | "sessions.db-wal"
+                    | "sessions.db-shm"
             )
         });
         out

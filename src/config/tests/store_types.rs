@@ -3,11 +3,11 @@
 
 use super::*;
 
-const ALLOWED: &str = "allowed: \"filesystem\", \"memory\", \"redis\"";
+const ALLOWED: &str = "allowed: \"filesystem\", \"memory\", \"redis\", \"sqlite\"";
 
 #[test]
 fn every_type_this_build_runs_is_read_by_its_name() {
-    assert_eq!(StoreType::ALL.len(), 3);
+    assert_eq!(StoreType::ALL.len(), 4);
     for &t in StoreType::ALL {
         let c = ok(&format!("[session]\ntype = \"{t}\"\n"));
         assert_eq!(c.session.store, t);
@@ -40,7 +40,7 @@ fn flask_session_types_that_cannot_run_here_say_so_and_name_what_can() {
 
 #[test]
 fn types_of_the_next_issue_are_not_implemented_yet() {
-    for name in ["postgres", "sqlite", "memcached", "cookie", "sqlalchemy"] {
+    for name in ["postgres", "memcached", "cookie", "sqlalchemy"] {
         assert_eq!(
             err(&format!("[session]\ntype = \"{name}\"\n")),
             format!(
