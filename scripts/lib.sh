@@ -135,7 +135,7 @@ start_postgres() {
   chmod 755 "$WORK"
   runuser -u postgres -- "$bin/initdb" -D "$dir/data" -A trust -U postgres --no-sync >"$dir/initdb.log" 2>&1
   runuser -u postgres -- "$bin/postgres" -D "$dir/data" -p "$port" -k "$dir" -c listen_addresses=127.0.0.1 \
-    -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 >"$dir/postgres.log" 2>&1 &
+    -c fsync=off -c full_page_writes=off -c max_connections=200 >"$dir/postgres.log" 2>&1 &
   for _ in $(seq 200); do
     if [ -s "$dir/data/postmaster.pid" ] && runuser -u postgres -- "$bin/pg_isready" -q -h "$dir" -p "$port"; then
       POSTGRES_PID=$(head -1 "$dir/data/postmaster.pid")

@@ -10,6 +10,7 @@ mod auth;
 mod check;
 mod duration;
 mod filesystem;
+mod postgres;
 mod redis;
 mod server;
 mod session;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use self::postgres::PostgresConfig;
 pub use self::redis::RedisConfig;
 pub use crate::atomic::Durability;
 pub use auth::{AuthConfig, UserStoreKind};

@@ -12,6 +12,7 @@
 pub mod atomic;
 pub mod cli;
 pub mod config;
+pub mod postgres;
 pub mod redis_blocking;
 pub mod secret;
 pub mod store;

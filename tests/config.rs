@@ -121,7 +121,7 @@ fn an_unknown_key_in_a_sub_table_is_named_once_with_its_value() {
         "session.mongodb = { url = \"mongodb://127.0.0.1\" }: unknown key; expected one of \
          `type`, `permanent`, `lifetime`, `refresh_each_request`, `max_session_bytes`, `lock`, \
          `cookie_name`, `cookie_secure`, `cookie_samesite`, `cookie_domain`, `secret_key_file`, \
-         `filesystem`, `redis`, `sqlite`",
+         `filesystem`, `redis`, `sqlite`, `postgres`",
     );
     assert_refused(
         "[session.redis]\nprefix = \"app:\"\n",
@@ -135,7 +135,8 @@ fn an_unknown_key_in_a_sub_table_is_named_once_with_its_value() {
     );
 }
 
-const ALLOWED_TYPES: &str = "allowed: \"filesystem\", \"memory\", \"redis\", \"sqlite\"";
+const ALLOWED_TYPES: &str =
+    "allowed: \"filesystem\", \"memory\", \"redis\", \"sqlite\", \"postgres\"";
 
 #[test]
 fn flask_session_types_that_cannot_run_here_are_refused_with_the_reason() {
@@ -156,10 +157,10 @@ fn flask_session_types_that_cannot_run_here_are_refused_with_the_reason() {
         ),
     );
     assert_refused(
-        "[session]\ntype = \"postgres\"\n",
+        "[session]\ntype = \"sqlalchemy\"\n",
         &format!(
-            "session.type = \"postgres\": store type `postgres` is not implemented in this \
-             build; {ALLOWED_TYPES}"
+            "session.type = \"sqlalchemy\": store type `sqlalchemy`: Flask-Session's sqlalchemy \
+             type is named after its database here: \"postgres\" or \"sqlite\"; {ALLOWED_TYPES}"
         ),
     );
 }

@@ -4,15 +4,16 @@
 //! the session on the other, and the login throttle counts failures made through both.
 //!
 //! For `filesystem` the engine is a session folder and a user database both processes point at;
-//! for `sqlite` one database file and the user database; for `redis` it is one Redis, and nothing
-//! else is shared.
+//! for `sqlite` one database file and the user database; for `redis` one Redis and for `postgres`
+//! one database, and nothing else is shared.
 
 mod common;
 
 use std::path::Path;
 
 use actix_web::http::StatusCode;
-use common::{engines::RedisServer, Browser, ServerProcess, Tcp};
+use common::engines::{PostgresServer, RedisServer};
+use common::{Browser, ServerProcess, Tcp};
 
 /// Failures free per (user id, address) before a delay: small, so that the test reaches it.
 const FREE_FAILURES: u32 = 2;
@@ -114,6 +115,23 @@ async fn two_sqlite_servers_share_sessions_users_and_the_throttle() {
     let (a, b) = (
         instance(root.path(), "a", &tables, &users),
         instance(root.path(), "b", &tables, &users),
+    );
+    shared_through_both(&a, &b).await;
+}
+
+#[actix_web::test]
+async fn two_postgres_servers_share_sessions_users_and_the_throttle() {
+    let Some(pg) = PostgresServer::start_for("scale_out::two_postgres_servers") else {
+        return;
+    };
+    let root = tempfile::tempdir().expect("tempdir");
+    let tables = format!(
+        "[session]\ntype = \"postgres\"\nlifetime = 600\nlock = true\n[session.postgres]\nurl = \"{}\"\n",
+        pg.url()
+    );
+    let (a, b) = (
+        instance(root.path(), "a", &tables, ""),
+        instance(root.path(), "b", &tables, ""),
     );
     shared_through_both(&a, &b).await;
 }

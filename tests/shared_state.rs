@@ -10,12 +10,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::engines::{RedisCluster, RedisServer};
+use common::engines::{PostgresServer, RedisCluster, RedisServer};
+use session_server::postgres::Postgres;
 use session_server::redis_blocking::{RedisBlocking, RedisTarget};
 use session_server::users::{UserDb, UserError};
-use session_server::web::lock::{Across, RedisLock, SessionLocks};
+use session_server::web::lock::{Across, EngineLock, LockEngine, SessionLocks};
 use session_server::web::throttle::{
-    Counters, LoginThrottle, Origin, RedisCounters, Refused, SqliteCounters,
+    Counters, LoginThrottle, Origin, PostgresCounters, RedisCounters, Refused, SqliteCounters,
 };
 
 const PREFIX: &str = "session:";
@@ -118,6 +119,64 @@ fn users_in_one_sqlite_file_are_shared() {
     one_registration_wins(&sqlite_users(dir.path()));
     let higher = UserDb::open(dir.path().join("users.db"), None, COST + 1).expect("open");
     registered_and_rehashed_through_either(sqlite_users(dir.path()), higher);
+}
+
+/// Two handles on one database, as two server processes have.
+fn two_databases(pg: &PostgresServer) -> [Postgres; 2] {
+    let mut config = session_server::config::Config::defaults()
+        .expect("defaults")
+        .session
+        .postgres;
+    config.url = pg.url();
+    [(); 2].map(|_| Postgres::new(&config).expect("pool"))
+}
+
+#[test]
+fn users_in_one_postgres_database_are_shared() {
+    let Some(pg) = PostgresServer::start() else {
+        return;
+    };
+    let open = |db: Postgres, cost| UserDb::open_postgres(db, "s", None, cost).expect("open");
+    one_registration_wins(&two_databases(&pg).map(|db| Arc::new(open(db, COST))));
+    let [higher, _] = two_databases(&pg);
+    registered_and_rehashed_through_either(
+        two_databases(&pg).map(|db| Arc::new(open(db, COST))),
+        open(higher, COST + 1),
+    );
+    // One row per user, keyed by the case-folded id; only the hash of the password.
+    let rows = pg.psql("SELECT key, password_hash LIKE '$2b$%' FROM s_users ORDER BY key");
+    assert_eq!(rows.lines().count(), 2, "{rows}");
+    assert!(rows.contains("shared|t"), "{rows}");
+}
+
+#[test]
+fn throttle_counters_in_one_postgres_database_are_shared() {
+    let Some(pg) = PostgresServer::start() else {
+        return;
+    };
+    let pair = || two_databases(&pg).map(|db| throttle(PostgresCounters::new(db, "s")));
+    failures_count_together(pair());
+    parallel_reservations_stay_under_the_limit(pair());
+}
+
+#[actix_web::test]
+async fn requests_of_one_session_through_two_postgres_servers_run_one_at_a_time() {
+    let Some(pg) = PostgresServer::start() else {
+        return;
+    };
+    pg.psql("CREATE TABLE s_locks (id text PRIMARY KEY, token text NOT NULL, until timestamptz NOT NULL)");
+    let [a, b] = two_databases(&pg);
+    let dbs = parking_lot::Mutex::new(vec![a, b]);
+    let sets = lock_sets(|| {
+        let db = dbs.lock().pop().expect("one database handle per set");
+        Across::Engine(EngineLock::new(LockEngine::postgres(db, "s")))
+    });
+    assert_eq!(counter_after_parallel_requests(sets).await, 20);
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM s_locks").trim(),
+        "0",
+        "every lock released"
+    );
 }
 
 #[test]
@@ -447,7 +506,12 @@ async fn requests_of_one_session_through_two_servers_run_one_at_a_time() {
         "two process-only lock sets let requests overlap: {lost}"
     );
     let url = redis.url();
-    let sets = lock_sets(|| Across::Redis(RedisLock::new(pool(&url, vec![]), PREFIX)));
+    let sets = lock_sets(|| {
+        Across::Engine(EngineLock::new(LockEngine::redis(
+            pool(&url, vec![]),
+            PREFIX,
+        )))
+    });
     assert_eq!(counter_after_parallel_requests(sets).await, 20);
     let keys: Vec<String> =
         common::engines::query(&redis.url(), &["KEYS", "session:lock:*"]).expect("keys");
@@ -460,12 +524,17 @@ async fn a_lock_left_by_a_dead_server_expires_and_is_taken_over() {
         return;
     };
     let url = redis.url();
-    let short =
-        |wait| RedisLock::with_timing(pool(&url, vec![]), PREFIX, Duration::from_secs(1), wait);
+    let short = |wait| {
+        EngineLock::with_timing(
+            LockEngine::redis(pool(&url, vec![]), PREFIX),
+            Duration::from_secs(1),
+            wait,
+        )
+    };
     let dead = SessionLocks::new(
         actix_web::cookie::Key::generate(),
         "s",
-        Across::Redis(short(Duration::from_secs(5))),
+        Across::Engine(short(Duration::from_secs(5))),
     );
     let held = dead.lock(digest()).await;
     assert!(held.across_processes());
@@ -475,7 +544,7 @@ async fn a_lock_left_by_a_dead_server_expires_and_is_taken_over() {
     let alive = SessionLocks::new(
         actix_web::cookie::Key::generate(),
         "s",
-        Across::Redis(short(Duration::from_secs(5))),
+        Across::Engine(short(Duration::from_secs(5))),
     );
     let taken = alive.lock(digest()).await;
     assert!(taken.across_processes(), "taken over after the expiry");
@@ -489,9 +558,8 @@ async fn a_lock_left_by_a_dead_server_expires_and_is_taken_over() {
     let holder = SessionLocks::new(
         actix_web::cookie::Key::generate(),
         "s",
-        Across::Redis(RedisLock::with_timing(
-            pool(&url, vec![]),
-            PREFIX,
+        Across::Engine(EngineLock::with_timing(
+            LockEngine::redis(pool(&url, vec![]), PREFIX),
             Duration::from_secs(30),
             Duration::from_secs(1),
         )),
@@ -500,7 +568,7 @@ async fn a_lock_left_by_a_dead_server_expires_and_is_taken_over() {
     let other = SessionLocks::new(
         actix_web::cookie::Key::generate(),
         "s",
-        Across::Redis(short(Duration::from_secs(1))),
+        Across::Engine(short(Duration::from_secs(1))),
     );
     assert!(!other.lock(digest()).await.across_processes());
 }

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use actix_session::storage::{SaveError, SessionKey, SessionStore};
-use common::engines::{RedisCluster, RedisServer};
+use common::engines::{PostgresServer, RedisCluster, RedisServer};
 use session_server::store::file::CACHE_BYTES;
+use session_server::store::postgres::PostgresSessionStore;
 use session_server::store::redis::{EngineOptions, RedisOptions, RedisSessionStore};
 use session_server::store::sqlite::SqliteSessionStore;
 use session_server::store::{
@@ -463,7 +464,22 @@ fn redis_store_at<G>(engine: EngineOptions, guard: G) -> (Store, G) {
 }
 
 static REDIS: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
+static POSTGRES: Mutex<Weak<PostgresServer>> = Mutex::new(Weak::new());
 static CLUSTER: Mutex<Weak<RedisCluster>> = Mutex::new(Weak::new());
+
+/// A postgres store on its own table of the shared test database, reached by `url`.
+fn postgres_store(url: impl Fn(&PostgresServer) -> String) -> Option<(Store, Arc<PostgresServer>)> {
+    let server = shared(&POSTGRES, PostgresServer::start)?;
+    let mut config = session_server::config::Config::defaults()
+        .expect("defaults")
+        .session
+        .postgres;
+    config.url = url(&server);
+    let table = fresh_prefix().replace(':', "_");
+    let db = session_server::postgres::Postgres::new(&config).expect("pool");
+    let store = PostgresSessionStore::new(db, &table, LIMIT);
+    Some((Store::new(store), server))
+}
 
 fn redis_store() -> Option<(Store, Arc<RedisServer>)> {
     let server = shared(&REDIS, RedisServer::start)?;
@@ -497,6 +513,8 @@ conformance!(redis, redis_store());
 conformance!(redis_unix, redis_unix_store());
 conformance!(redis_cluster, redis_cluster_store());
 conformance!(sqlite, Some(sqlite_store()));
+conformance!(postgres, postgres_store(|pg| pg.url()));
+conformance!(postgres_unix, postgres_store(|pg| pg.unix_url()));
 
 #[actix_web::test]
 async fn sweepers_delete_only_expired_sessions() {

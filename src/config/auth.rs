@@ -35,6 +35,9 @@ pub enum UserStoreKind {
     Sqlite,
     /// The Redis of `[session.redis]`: shared by every server using that Redis.
     Redis,
+    /// The PostgreSQL database of `[session.postgres]`: a `<table>_users` table beside the
+    /// sessions, shared by every server using that database.
+    Postgres,
 }
 
 impl UserStoreKind {
@@ -43,6 +46,7 @@ impl UserStoreKind {
     fn following(store: StoreType) -> Self {
         match store {
             StoreType::Redis => Self::Redis,
+            StoreType::Postgres => Self::Postgres,
             StoreType::Filesystem | StoreType::Memory | StoreType::Sqlite => Self::Sqlite,
         }
     }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::check::{resolve, Invalid, Positive};
 use super::duration::{Seconds, DAY, MAX_LIFETIME, MAX_TTL};
 use super::filesystem::{FilesystemConfig, RawFilesystem};
+use super::postgres::{PostgresConfig, RawPostgres};
 use super::redis::{RawRedis, RedisConfig};
 use super::sqlite::{RawSqlite, SqliteConfig};
 use super::store_type::{self, StoreType};
@@ -32,6 +33,7 @@ pub struct SessionConfig {
     pub filesystem: FilesystemConfig,
     pub redis: RedisConfig,
     pub sqlite: SqliteConfig,
+    pub postgres: PostgresConfig,
 }
 
 impl SessionConfig {
@@ -71,6 +73,7 @@ pub(super) struct RawSession {
     filesystem: RawFilesystem,
     redis: RawRedis,
     sqlite: RawSqlite,
+    postgres: RawPostgres,
 }
 
 impl Default for RawSession {
@@ -90,6 +93,7 @@ impl Default for RawSession {
             filesystem: RawFilesystem::default(),
             redis: RawRedis::default(),
             sqlite: RawSqlite::default(),
+            postgres: RawPostgres::default(),
         }
     }
 }
@@ -152,6 +156,7 @@ impl RawSession {
             filesystem: self.filesystem.validate(base)?,
             redis: self.redis.validate()?,
             sqlite: self.sqlite.validate(base)?,
+            postgres: self.postgres.validate()?,
         })
     }
 }

@@ -19,11 +19,19 @@ pub enum StoreType {
     Redis,
     /// One SQLite database file, `[session.sqlite]`.
     Sqlite,
+    /// A PostgreSQL database, `[session.postgres]` (Flask-Session's `sqlalchemy`).
+    Postgres,
 }
 
 impl StoreType {
     /// Every type this build runs, in the order errors and docs list them: the one list.
-    pub const ALL: &'static [Self] = &[Self::Filesystem, Self::Memory, Self::Redis, Self::Sqlite];
+    pub const ALL: &'static [Self] = &[
+        Self::Filesystem,
+        Self::Memory,
+        Self::Redis,
+        Self::Sqlite,
+        Self::Postgres,
+    ];
 
     /// The value of `type` that selects this store.
     pub fn name(self) -> &'static str {
@@ -32,6 +40,7 @@ impl StoreType {
             Self::Memory => "memory",
             Self::Redis => "redis",
             Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
         }
     }
 }
@@ -44,7 +53,13 @@ impl fmt::Display for StoreType {
 
 /// Flask-Session's types that this build does not have yet; named so that the error says so
 /// instead of calling them unknown.
-const NOT_IMPLEMENTED: &[&str] = &["postgres", "memcached", "cookie", "sqlalchemy"];
+const NOT_IMPLEMENTED: &[&str] = &["memcached", "cookie"];
+
+/// Flask-Session's types that this build runs under another name, by engine.
+const NAMED_BY_ENGINE: &[(&str, &str)] = &[(
+    "sqlalchemy",
+    "Flask-Session's sqlalchemy type is named after its database here: \"postgres\" or \"sqlite\"",
+)];
 
 /// Flask-Session's types that cannot run here at all, with the reason.
 const CANNOT_RUN: &[(&str, &str)] = &[
@@ -74,6 +89,8 @@ fn refusal(written: &str) -> String {
             "store type `{written}` is not implemented in this build; {}",
             allowed()
         )
+    } else if let Some((_, which)) = NAMED_BY_ENGINE.iter().find(|(name, _)| *name == written) {
+        format!("store type `{written}`: {which}; {}", allowed())
     } else if let Some((_, why)) = CANNOT_RUN.iter().find(|(name, _)| *name == written) {
         format!(
             "store type `{written}` cannot run here: {why}; {}",

@@ -2,6 +2,7 @@
 //! one-line errors. The store types and `[session.redis]` have their own files.
 
 mod redis;
+mod sql;
 mod store_types;
 
 use std::time::Duration;
@@ -108,7 +109,7 @@ fn unknown_keys_are_named_once_with_their_value_and_the_allowed_keys() {
         "/etc/app/config.toml: session.mongodb = { url = \"x\" }: unknown key; expected one of \
          `type`, `permanent`, `lifetime`, `refresh_each_request`, `max_session_bytes`, `lock`, \
          `cookie_name`, `cookie_secure`, `cookie_samesite`, `cookie_domain`, `secret_key_file`, \
-         `filesystem`, `redis`, `sqlite`"
+         `filesystem`, `redis`, `sqlite`, `postgres`"
     );
     assert_eq!(
         err("[session.redis]\nurll = \"redis://127.0.0.1\"\n"),

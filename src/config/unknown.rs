@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::auth::RawAuth;
 use super::filesystem::RawFilesystem;
+use super::postgres::RawPostgres;
 use super::redis::RawRedis;
 use super::server::RawServer;
 use super::session::RawSession;
@@ -97,6 +98,7 @@ fn keys_of(table: &[String]) -> &'static [&'static str] {
         ["session", "filesystem"] => serde_introspect::<RawFilesystem>(),
         ["session", "redis"] => serde_introspect::<RawRedis>(),
         ["session", "sqlite"] => serde_introspect::<RawSqlite>(),
+        ["session", "postgres"] => serde_introspect::<RawPostgres>(),
         ["auth"] => serde_introspect::<RawAuth>(),
         _ => &[],
     }

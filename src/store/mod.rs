@@ -5,7 +5,7 @@
 //! - [`Store`]: any backend, adapted to actix-session's `SessionStore` by [`actix`], which checks
 //!   the cookie's id once, for every type.
 //! - One file (or folder) per store type: [`file`](mod@file) (`filesystem`), [`memory`],
-//!   [`redis`](mod@redis), [`sqlite`].
+//!   [`redis`](mod@redis), [`sqlite`], [`postgres`](mod@postgres).
 //! - Shared pieces: [`record`] (what a stored session is), [`id`] (session ids), [`error`].
 //!
 //! Adding a store type is its own file, its config table, and one line in [`open`].
@@ -19,6 +19,7 @@ pub mod file;
 pub mod id;
 pub mod io_threads;
 pub mod memory;
+pub mod postgres;
 pub mod record;
 pub mod redis;
 pub mod sqlite;
@@ -44,6 +45,7 @@ pub fn open(config: &SessionConfig) -> Result<Store, StoreError> {
         StoreType::Memory => memory::open(config),
         StoreType::Redis => redis::open(config),
         StoreType::Sqlite => sqlite::open(config),
+        StoreType::Postgres => postgres::open(config),
     }
 }
 
@@ -58,6 +60,11 @@ impl Store {
         Self {
             backend: Arc::new(backend),
         }
+    }
+
+    /// A store on a backend the caller also holds (a sweeper's handle, say).
+    pub fn from_shared(backend: Arc<impl SessionBackend>) -> Self {
+        Self { backend }
     }
 
     /// The backend, for what actix-session does not ask: health, listing, expiry.

@@ -1,13 +1,15 @@
 //! The user database: accounts (case-folded id, the id as typed, display name, bcrypt hash) in a
 //! storage that several server processes may share: the SQLite file `[auth] users_db`
-//! (`sqlite.rs`) or the Redis of `[session.redis]` (`redis.rs`), behind the small seam in
-//! `storage.rs`. This file keeps the policy: a login is one lookup and a bcrypt check that a
-//! failure never makes cheaper than the check of an unknown id; a successful login re-hashes a
-//! password whose hash has another cost than the configured one. The JSON file of earlier
-//! versions is imported once (`legacy.rs`); what ids and names may be is in `ids.rs`.
+//! (`sqlite.rs`), the Redis of `[session.redis]` (`redis.rs`) or the PostgreSQL database of
+//! `[session.postgres]` (`postgres.rs`), behind the small seam in `storage.rs`. This file keeps
+//! the policy: a login is one lookup and a bcrypt check that a failure never makes cheaper than
+//! the check of an unknown id; a successful login re-hashes a password whose hash has another
+//! cost than the configured one. The JSON file of earlier versions is imported once
+//! (`legacy.rs`); what ids and names may be is in `ids.rs`.
 
 mod ids;
 mod legacy;
+mod postgres;
 mod redis;
 pub(crate) mod sqlite;
 mod storage;
@@ -52,6 +54,8 @@ pub enum UserError {
     Hash(#[from] bcrypt::BcryptError),
     #[error("user database: {0}")]
     Redis(#[from] RedisBlockingError),
+    #[error("user database: {0}")]
+    Postgres(#[from] crate::postgres::PostgresError),
     #[error("user database: a stored user {key:?} is not whole")]
     Damaged { key: String },
     #[error("user id {0:?} is taken")]
@@ -108,6 +112,21 @@ impl UserDb {
         Self::over(Box::new(RedisUsers::new(redis, key_prefix)), legacy, cost)
     }
 
+    /// Accounts in the PostgreSQL table `<table>_users` (see `postgres.rs`); `legacy` is
+    /// imported into it as into SQLite.
+    pub fn open_postgres(
+        db: crate::postgres::Postgres,
+        table: &str,
+        legacy: Option<&Path>,
+        cost: u32,
+    ) -> Result<Self, UserError> {
+        Self::over(
+            Box::new(postgres::PostgresUsers::new(db, table)),
+            legacy,
+            cost,
+        )
+    }
+
     /// The policy over `storage`, after importing `legacy` into it if it exists.
     pub fn over(
         storage: Box<dyn UserStorage>,
@@ -118,7 +137,7 @@ impl UserDb {
             match legacy::import(&*storage, legacy) {
                 // Redis down at start: the file stays where it is (it is renamed only once
                 // imported), so the next start imports it; this one serves meanwhile.
-                Err(UserError::Redis(e)) => tracing::warn!(
+                Err(e @ (UserError::Redis(_) | UserError::Postgres(_))) => tracing::warn!(
                     error = %e,
                     file = %legacy.display(),
                     "user store unreachable: the legacy user file will be imported at the next start"

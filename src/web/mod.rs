@@ -89,6 +89,8 @@ pub enum StartError {
     #[error("{0}")]
     Redis(#[from] RedisBlockingError),
     #[error("{0}")]
+    Postgres(#[from] crate::postgres::PostgresError),
+    #[error("{0}")]
     Throttle(#[from] throttle::ThrottleError),
     #[error("templates: {0}")]
     Templates(#[from] tera::Error),

@@ -8,10 +8,12 @@
 //! | memory | SQLite `users_db` | this process's memory | none (one process) |
 //! | redis | the same Redis | the same Redis | a Redis lock with expiry |
 //! | sqlite | SQLite `users_db` | the same SQLite file | `flock` files in `<path>.locks/` beside the database |
+//! | postgres | the same database (`<table>_users`) | the same database (`<table>_throttle`) | rows of `<table>_locks` with expiry |
 //!
 //! A new session type decides its row here.
 
 use crate::config::{Config, StoreType, UserStoreKind};
+use crate::postgres::{Postgres, PostgresError};
 use crate::redis_blocking::{RedisBlocking, RedisBlockingError, RedisTarget};
 use crate::users::UserDb;
 
@@ -40,6 +42,17 @@ pub(super) fn open(config: &Config) -> Result<Shared, StartError> {
         Ok(made)
     };
     let prefix = &s.redis.key_prefix;
+    // The same for PostgreSQL: connections are made only when first used.
+    let mut pg_pool = None;
+    let mut postgres = || -> Result<Postgres, PostgresError> {
+        let made = match pg_pool.take() {
+            Some(made) => made,
+            None => Postgres::new(&s.postgres)?,
+        };
+        pg_pool = Some(made.clone());
+        Ok(made)
+    };
+    let table = &s.postgres.table;
     let (counters, locks_across): (Box<dyn throttle::Counters>, _) = match s.store {
         StoreType::Filesystem => (
             Box::new(throttle::SqliteCounters::open(&auth.users_db)?),
@@ -55,13 +68,26 @@ pub(super) fn open(config: &Config) -> Result<Shared, StartError> {
         ),
         StoreType::Redis => (
             Box::new(throttle::RedisCounters::new(redis()?, prefix)),
-            lock::Across::Redis(lock::RedisLock::new(redis()?, prefix)),
+            lock::Across::Engine(lock::EngineLock::new(lock::LockEngine::redis(
+                redis()?,
+                prefix,
+            ))),
+        ),
+        StoreType::Postgres => (
+            Box::new(throttle::PostgresCounters::new(postgres()?, table)),
+            lock::Across::Engine(lock::EngineLock::new(lock::LockEngine::postgres(
+                postgres()?,
+                table,
+            ))),
         ),
     };
     let legacy = Some(auth.users_file.as_path());
     let users = match auth.users {
         UserStoreKind::Sqlite => UserDb::open(&auth.users_db, legacy, auth.bcrypt_cost)?,
         UserStoreKind::Redis => UserDb::open_redis(redis()?, prefix, legacy, auth.bcrypt_cost)?,
+        UserStoreKind::Postgres => {
+            UserDb::open_postgres(postgres()?, table, legacy, auth.bcrypt_cost)?
+        }
     };
     Ok(Shared {
         users,

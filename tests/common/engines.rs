@@ -1,5 +1,5 @@
 //! Real engine processes for tests: Debian's `redis-server`, standalone ([`RedisServer`]) and as
-//! a 3-master Cluster ([`RedisCluster`]). Each instance lives on free loopback ports (and a unix
+//! a 3-master Cluster ([`RedisCluster`]), and PostgreSQL 15 ([`PostgresServer`]). Each instance lives on free loopback ports (and a unix
 //! socket) in its own temporary folder, persists nothing, and is stopped by its pid: on `kill`,
 //! and when dropped. Never the system's service, never another process.
 //!
@@ -15,7 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod cluster;
+mod postgres;
 pub use cluster::RedisCluster;
+pub use postgres::PostgresServer;
 
 /// Set to `1` to turn every skip for a missing engine into a failure.
 pub const REQUIRE_ENGINES: &str = "SESSION_SERVER_REQUIRE_ENGINES";
@@ -75,14 +77,17 @@ pub fn current_test() -> String {
         .to_owned()
 }
 
+/// Whether `program` (a name on `PATH`, or an absolute path) can be run.
 fn on_path(program: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| {
-            std::fs::metadata(dir.join(program))
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-    })
+    let runnable = |path: &Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.starts_with('/') {
+        return runnable(Path::new(program));
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| runnable(&dir.join(program))))
 }
 
 /// A standalone `redis-server` on a free loopback port and a unix socket in its own folder.

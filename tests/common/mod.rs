@@ -18,6 +18,7 @@ use session_server::web::{app, AppState};
 
 mod client;
 pub mod engines;
+pub mod faults;
 mod server;
 pub use client::{block_on, Browser, Client, Tcp, Transport};
 pub use server::{free_port, raw_http, server_config, ServerProcess, BIN};
@@ -27,7 +28,13 @@ pub struct Site {
     pub dir: tempfile::TempDir,
     pub state: AppState,
     /// The engine the site's sessions live in, stopped with the site.
-    pub engine: Option<engines::RedisServer>,
+    pub engine: Option<Engine>,
+}
+
+/// An engine process a site's sessions live in.
+pub enum Engine {
+    Redis(engines::RedisServer),
+    Postgres(engines::PostgresServer),
 }
 
 /// Which store type a test of the page suites runs against, and the test's name (for the skip
@@ -47,6 +54,7 @@ macro_rules! for_every_store_type {
         $crate::for_every_store_type!(@type memory; $($test),*);
         $crate::for_every_store_type!(@type redis; $($test),*);
         $crate::for_every_store_type!(@type sqlite; $($test),*);
+        $crate::for_every_store_type!(@type postgres; $($test),*);
     };
     (@type $kind:ident; $($test:ident),*) => {
         mod $kind {
@@ -89,7 +97,12 @@ impl Site {
             "redis" => {
                 let engine = engines::RedisServer::start_for(kind.test)?;
                 let table = format!("[session.redis]\nurl = \"{}\"\n", engine.url());
-                (Some(engine), table)
+                (Some(Engine::Redis(engine)), table)
+            }
+            "postgres" => {
+                let engine = engines::PostgresServer::start_for(kind.test)?;
+                let table = format!("[session.postgres]\nurl = \"{}\"\n", engine.url());
+                (Some(Engine::Postgres(engine)), table)
             }
             _ => (None, String::new()),
         };
@@ -128,7 +141,9 @@ impl Site {
                     .collect(),
             ),
             "redis" => {
-                let engine = self.engine.as_ref().expect("a redis site has its engine");
+                let Some(Engine::Redis(engine)) = &self.engine else {
+                    panic!("a redis site has its engine");
+                };
                 let prefix = &self.state.config.session.redis.key_prefix;
                 let mut conn = redis::Client::open(engine.url())
                     .and_then(|c| c.get_connection())
@@ -143,6 +158,23 @@ impl Site {
                                 .query(&mut conn)
                                 .expect("GET")
                         })
+                        .collect(),
+                )
+            }
+            "postgres" => {
+                let Some(Engine::Postgres(engine)) = &self.engine else {
+                    panic!("a postgres site has its engine");
+                };
+                let table = &self.state.config.session.postgres.table;
+                // As a person reads it in psql: `jsonb_pretty`, one record per row.
+                let out = engine.psql(&format!(
+                    "SELECT jsonb_pretty(record) || chr(30) FROM {table} ORDER BY id"
+                ));
+                Some(
+                    out.split('\u{1e}')
+                        .map(str::trim)
+                        .filter(|r| !r.is_empty())
+                        .map(str::to_owned)
                         .collect(),
                 )
             }

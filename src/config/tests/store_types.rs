@@ -3,11 +3,11 @@
 
 use super::*;
 
-const ALLOWED: &str = "allowed: \"filesystem\", \"memory\", \"redis\", \"sqlite\"";
+const ALLOWED: &str = "allowed: \"filesystem\", \"memory\", \"redis\", \"sqlite\", \"postgres\"";
 
 #[test]
 fn every_type_this_build_runs_is_read_by_its_name() {
-    assert_eq!(StoreType::ALL.len(), 4);
+    assert_eq!(StoreType::ALL.len(), 5);
     for &t in StoreType::ALL {
         let c = ok(&format!("[session]\ntype = \"{t}\"\n"));
         assert_eq!(c.session.store, t);
@@ -40,7 +40,7 @@ fn flask_session_types_that_cannot_run_here_say_so_and_name_what_can() {
 
 #[test]
 fn types_of_the_next_issue_are_not_implemented_yet() {
-    for name in ["postgres", "memcached", "cookie", "sqlalchemy"] {
+    for name in ["memcached", "cookie"] {
         assert_eq!(
             err(&format!("[session]\ntype = \"{name}\"\n")),
             format!(
@@ -65,6 +65,8 @@ fn users_follow_the_session_type_unless_written() {
         ("filesystem", UserStoreKind::Sqlite),
         ("memory", UserStoreKind::Sqlite),
         ("redis", UserStoreKind::Redis),
+        ("sqlite", UserStoreKind::Sqlite),
+        ("postgres", UserStoreKind::Postgres),
     ] {
         let c = ok(&format!("[session]\ntype = \"{session_type}\"\n"));
         assert_eq!(c.auth.users, users, "{session_type}");
@@ -76,13 +78,13 @@ fn users_follow_the_session_type_unless_written() {
 }
 
 #[test]
-fn users_takes_sqlite_or_redis_only() {
-    let e = err("[auth]\nusers = \"postgres\"\n");
+fn users_takes_sqlite_redis_or_postgres_only() {
+    let e = err("[auth]\nusers = \"mongodb\"\n");
     assert!(
-        e.starts_with(
-            "/etc/app/config.toml: auth.users = \"postgres\": unknown variant `postgres`"
-        ) && e.contains("`sqlite`")
-            && e.contains("`redis`"),
+        e.starts_with("/etc/app/config.toml: auth.users = \"mongodb\": unknown variant `mongodb`")
+            && e.contains("`sqlite`")
+            && e.contains("`redis`")
+            && e.contains("`postgres`"),
         "{e}"
     );
 }

@@ -7,14 +7,14 @@
 //! run side by side and the last write wins (each file is still always whole).
 //!
 //! The lock across processes is the session engine's: a lock file for `filesystem`
-//! ([`file`]), a Redis key with an expiry for `redis` ([`redis`]), none for `memory` (one process
-//! by design). The in-process mutex stays in front of it, so that one process's own requests
+//! ([`file`]), a Redis key or a PostgreSQL row with an expiry for `redis` and `postgres`
+//! ([`engine`]), none for `memory` (one process by design). The in-process mutex stays in front of it, so that one process's own requests
 //! queue here rather than poll the engine.
 
+mod engine;
 mod file;
-mod redis;
 
-pub use self::redis::RedisLock;
+pub use self::engine::{EngineLock, LockEngine, LockError};
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -39,8 +39,8 @@ pub enum Across {
     None,
     /// A lock file per session in this folder (`<session folder>/.locks`).
     Files(PathBuf),
-    /// A key per session in Redis.
-    Redis(RedisLock),
+    /// A key per session in Redis, or a row in PostgreSQL.
+    Engine(EngineLock),
 }
 
 /// The locks of every session this process is serving.
@@ -51,8 +51,8 @@ pub struct SessionLocks {
     held: Mutex<HashMap<[u8; 32], Weak<tokio::sync::Mutex<()>>>>,
 }
 
-/// One session's lock, held. [`Held::release`] frees it; dropping it does too, but leaves a
-/// Redis lock to be released in the background.
+/// One session's lock, held. [`Held::release`] frees it; dropping it does too, but leaves an
+/// engine's lock to be released in the background.
 pub struct Held {
     /// Declared first, so that a drop frees it before the in-process mutex.
     across: Option<AcrossHeld>,
@@ -62,13 +62,13 @@ pub struct Held {
 enum AcrossHeld {
     /// Never read: held open for its `flock`, freed when closed.
     File(#[allow(dead_code)] File),
-    Redis(self::redis::RedisGuard),
+    Engine(self::engine::EngineGuard),
 }
 
 impl Held {
     /// Frees the lock across processes, then the one in this process.
     pub async fn release(mut self) {
-        if let Some(AcrossHeld::Redis(guard)) = self.across.take() {
+        if let Some(AcrossHeld::Engine(guard)) = self.across.take() {
             guard.release().await;
         }
     }
@@ -117,7 +117,7 @@ impl SessionLocks {
             Across::Files(dir) => file::acquire(dir.clone(), digest)
                 .await
                 .map(AcrossHeld::File),
-            Across::Redis(lock) => lock.acquire(digest).await.map(AcrossHeld::Redis),
+            Across::Engine(lock) => lock.acquire(digest).await.map(AcrossHeld::Engine),
         };
         Held {
             across,

@@ -31,6 +31,7 @@
 //! failing open would let a guesser through unthrottled by taking the engine down.
 
 pub mod memory;
+pub mod postgres;
 pub mod redis;
 pub mod sqlite;
 
@@ -38,6 +39,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use memory::MemoryCounters;
+pub use postgres::PostgresCounters;
 pub use redis::RedisCounters;
 pub use sqlite::SqliteCounters;
 
@@ -54,6 +56,8 @@ pub enum ThrottleError {
     Sqlite(#[from] rusqlite::Error),
     #[error("login throttle: {0}")]
     Redis(#[from] crate::redis_blocking::RedisBlockingError),
+    #[error("login throttle: {0}")]
+    Postgres(#[from] crate::postgres::PostgresError),
     #[error("login throttle: {0}")]
     Open(#[from] crate::users::UserError),
     #[error("login throttle: no random attempt name: {0}")]

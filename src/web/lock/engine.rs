@@ -1,8 +1,11 @@
-//! The lock across servers for the `redis` type: `SET <key_prefix>lock:<file stem> <token> NX
-//! PX <ttl>`, retried with a growing pause until [`WAIT`]; released by a script that deletes the
-//! key only while it still holds this request's token, so a request whose lock expired never
-//! frees another's. The expiry ([`TTL`]) frees a lock whose server died holding it; a request
-//! running longer than that loses its guarantee (it is logged), never the session.
+//! The lock across servers in the session engine, for the `redis` and `postgres` types: a lock
+//! per session with this request's random token and an expiry, taken only if free (Redis:
+//! `SET <key_prefix>lock:<file stem> <token> NX PX <ttl>`; PostgreSQL: an upsert into
+//! `<table>_locks` that takes a row only if it is free or expired, by the database's clock),
+//! retried with a growing pause until [`WAIT`]; released by deleting it only while it still
+//! holds this request's token, so a request whose lock expired never frees another's. The
+//! expiry ([`TTL`]) frees a lock whose server died holding it; a request running longer than that
+//! loses its guarantee (it is logged), never the session.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +13,7 @@ use std::time::{Duration, Instant};
 use actix_web::web;
 use redis::Script;
 
+use crate::postgres::{Postgres, PostgresError};
 use crate::redis_blocking::{RedisBlocking, RedisBlockingError};
 use crate::store::id;
 
@@ -28,54 +32,104 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 "#;
 
-/// Session locks in one Redis (or Cluster). Cheap to clone.
-#[derive(Clone)]
-pub struct RedisLock(Arc<Inner>);
-
-struct Inner {
-    redis: RedisBlocking,
-    prefix: String,
-    ttl: Duration,
-    wait: Duration,
-    release: Script,
+/// Why the engine could not take or release a lock.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(transparent)]
+    Redis(#[from] RedisBlockingError),
+    #[error(transparent)]
+    Postgres(#[from] PostgresError),
 }
 
-impl RedisLock {
-    pub fn new(redis: RedisBlocking, key_prefix: &str) -> Self {
-        Self::with_timing(redis, key_prefix, TTL, WAIT)
+/// Where the locks are kept.
+pub enum LockEngine {
+    /// Keys `<key_prefix>lock:<stem>` in one Redis (or Cluster).
+    Redis {
+        redis: RedisBlocking,
+        prefix: String,
+        release: Script,
+    },
+    /// Rows of `<table>_locks` in PostgreSQL.
+    Postgres {
+        db: Postgres,
+        take: String,
+        release: String,
+    },
+}
+
+impl LockEngine {
+    pub fn redis(redis: RedisBlocking, key_prefix: &str) -> Self {
+        Self::Redis {
+            redis,
+            prefix: format!("{key_prefix}lock:"),
+            release: Script::new(RELEASE),
+        }
+    }
+
+    /// Locks in `<table>_locks`, which is created now if the database answers (and else by
+    /// the sessions store's first call, which creates it with the sessions table).
+    pub fn postgres(db: Postgres, table: &str) -> Self {
+        let locks = format!("{table}_locks");
+        Self::Postgres {
+            db,
+            take: format!(
+                "INSERT INTO {locks} (id, token, until) \
+                 VALUES ($1, $2, now() + $3::bigint * interval '1 millisecond') \
+                 ON CONFLICT (id) DO UPDATE SET token = EXCLUDED.token, until = EXCLUDED.until \
+                 WHERE {locks}.until <= now() OR {locks}.token = EXCLUDED.token"
+            ),
+            release: format!("DELETE FROM {locks} WHERE id = $1 AND token = $2"),
+        }
+    }
+}
+
+/// Session locks in one engine. Cheap to clone.
+#[derive(Clone)]
+pub struct EngineLock(Arc<Inner>);
+
+struct Inner {
+    engine: LockEngine,
+    ttl: Duration,
+    wait: Duration,
+}
+
+impl EngineLock {
+    pub fn new(engine: LockEngine) -> Self {
+        Self::with_timing(engine, TTL, WAIT)
     }
 
     /// Locks that expire after `ttl`, waited for at most `wait`.
-    pub fn with_timing(
-        redis: RedisBlocking,
-        key_prefix: &str,
-        ttl: Duration,
-        wait: Duration,
-    ) -> Self {
-        Self(Arc::new(Inner {
-            redis,
-            prefix: format!("{key_prefix}lock:"),
-            ttl,
-            wait,
-            release: Script::new(RELEASE),
-        }))
+    pub fn with_timing(engine: LockEngine, ttl: Duration, wait: Duration) -> Self {
+        Self(Arc::new(Inner { engine, ttl, wait }))
     }
 
     /// Takes the lock if it is free. `GET` makes a try whose answer was lost (and that was
     /// sent again on another connection) find its own token: taken, not "held by another".
-    fn try_take(&self, key: &str, token: &str) -> Result<bool, RedisBlockingError> {
-        let ttl_ms = u64::try_from(self.0.ttl.as_millis()).unwrap_or(u64::MAX);
-        let before: Option<String> = self.0.redis.run(|conn| {
-            redis::cmd("SET")
-                .arg(key)
-                .arg(token)
-                .arg("NX")
-                .arg("PX")
-                .arg(ttl_ms)
-                .arg("GET")
-                .query(conn)
-        })?;
-        Ok(before.is_none_or(|held| held == token))
+    /// PostgreSQL's upsert does the same: a row holding this token is taken again.
+    fn try_take(&self, stem: &str, token: &str) -> Result<bool, LockError> {
+        let ttl_ms = i64::try_from(self.0.ttl.as_millis()).unwrap_or(i64::MAX);
+        match &self.0.engine {
+            LockEngine::Redis { redis, prefix, .. } => {
+                let before: Option<String> = redis.run(|conn| {
+                    redis::cmd("SET")
+                        .arg(format!("{prefix}{stem}"))
+                        .arg(token)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(ttl_ms)
+                        .arg("GET")
+                        .query(conn)
+                })?;
+                Ok(before.is_none_or(|held| held == token))
+            }
+            LockEngine::Postgres { db, take, .. } => {
+                let (sql, stem, token) = (take.clone(), stem.to_owned(), token.to_owned());
+                let taken = db.run_blocking(move |c| async move {
+                    c.execute(sql.as_str(), &[&stem, &token, &ttl_ms]).await
+                })?;
+                Ok(taken == 1)
+            }
+        }
     }
 
     /// After a try that failed without an answer (Redis stalled past the command bound), the
@@ -103,8 +157,8 @@ impl RedisLock {
 
     /// Waits for the lock of `digest`; `None` (logged) when it cannot be had in time or Redis
     /// fails, and the request is served without it.
-    pub async fn acquire(&self, digest: [u8; 32]) -> Option<RedisGuard> {
-        let key = format!("{}{}", self.0.prefix, id::stem(&digest));
+    pub async fn acquire(&self, digest: [u8; 32]) -> Option<EngineGuard> {
+        let key = id::stem(&digest);
         let token = match random_token() {
             Ok(token) => token,
             Err(e) => {
@@ -118,7 +172,7 @@ impl RedisLock {
             let (lock, k, t) = (self.clone(), key.clone(), token.clone());
             match web::block(move || lock.try_take(&k, &t)).await {
                 Ok(Ok(true)) => {
-                    return Some(RedisGuard {
+                    return Some(EngineGuard {
                         lock: self.clone(),
                         key,
                         token,
@@ -128,7 +182,7 @@ impl RedisLock {
                 }
                 Ok(Ok(false)) => {}
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "session lock unavailable in redis; serving without it");
+                    tracing::warn!(error = %e, "session lock unavailable in the engine; serving without it");
                     self.release_in_background(key, token);
                     return None;
                 }
@@ -146,12 +200,25 @@ impl RedisLock {
         }
     }
 
-    fn release(&self, key: &str, token: &str) -> Result<bool, RedisBlockingError> {
-        let deleted: i64 = self
-            .0
-            .redis
-            .run(|conn| self.0.release.key(key).arg(token).invoke(conn))?;
-        Ok(deleted == 1)
+    fn release(&self, stem: &str, token: &str) -> Result<bool, LockError> {
+        match &self.0.engine {
+            LockEngine::Redis {
+                redis,
+                prefix,
+                release,
+            } => {
+                let key = format!("{prefix}{stem}");
+                let deleted: i64 = redis.run(|conn| release.key(&key).arg(token).invoke(conn))?;
+                Ok(deleted == 1)
+            }
+            LockEngine::Postgres { db, release, .. } => {
+                let (sql, stem, token) = (release.clone(), stem.to_owned(), token.to_owned());
+                let deleted = db.run_blocking(move |c| async move {
+                    c.execute(sql.as_str(), &[&stem, &token]).await
+                })?;
+                Ok(deleted == 1)
+            }
+        }
     }
 }
 
@@ -161,17 +228,17 @@ fn random_token() -> Result<String, getrandom::Error> {
     Ok(hex::encode(bytes))
 }
 
-/// A lock held in Redis. Release it with [`RedisGuard::release`]; dropped unreleased (the
+/// A lock held in the engine. Release it with [`EngineGuard::release`]; dropped unreleased (the
 /// request was cancelled) it is released on a blocking thread, or left to expire.
-pub struct RedisGuard {
-    lock: RedisLock,
+pub struct EngineGuard {
+    lock: EngineLock,
     key: String,
     token: String,
     taken: Instant,
     released: bool,
 }
 
-impl RedisGuard {
+impl EngineGuard {
     pub async fn release(mut self) {
         self.released = true;
         let (lock, key, token) = (self.lock.clone(), self.key.clone(), self.token.clone());
@@ -189,7 +256,7 @@ impl RedisGuard {
     }
 }
 
-impl Drop for RedisGuard {
+impl Drop for EngineGuard {
     fn drop(&mut self) {
         if self.released {
             return;

@@ -1,0 +1,180 @@
+//! Connections to the PostgreSQL database of `[session.postgres]`, for everything kept there:
+//! sessions (`store::postgres`), user accounts, login throttling and session locks.
+//!
+//! One pool (deadpool-postgres) whose connections all live on this handle's own small tokio
+//! runtime. actix-web runs one single-threaded runtime per worker, and a connection's I/O task
+//! runs on the runtime that made it: a connection made on one worker would stall whenever that
+//! worker is busy, and one made on a blocking thread (accounts, the sweeper) would have no
+//! runtime at all. Here every query is a task on the handle's runtime; async callers await it
+//! from any runtime, blocking callers wait for it.
+//!
+//! Nothing connects at start: a connection is made when first needed and again after a failure,
+//! so that a server started while the database is down starts and recovers by itself. Every
+//! query is bounded by `command_timeout` (on the server too: `statement_timeout`), and
+//! connecting by `connect_timeout`.
+
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+
+use crate::config::PostgresConfig;
+
+/// Why the database could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PostgresError {
+    /// The database refused or failed a statement, or the connection broke.
+    #[error("postgres: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    /// No connection, or no answer, within the configured time.
+    #[error("postgres: no answer within {0:?}")]
+    Timeout(Duration),
+    /// No connection could be made.
+    #[error("postgres: no connection: {0}")]
+    Connect(String),
+    /// The handle's runtime could not be started, or its task was lost.
+    #[error("postgres: {0}")]
+    Runtime(String),
+}
+
+impl PostgresError {
+    /// The SQLSTATE the database answered with, if it answered.
+    pub fn code(&self) -> Option<&SqlState> {
+        match self {
+            Self::Db(e) => e.code(),
+            _ => None,
+        }
+    }
+}
+
+/// A pool of connections to one database. Cheap to clone: clones share the pool and runtime.
+#[derive(Clone)]
+pub struct Postgres {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    /// Always `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+    command_timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl Postgres {
+    /// Checks the URL and builds the pool, without connecting.
+    pub fn new(config: &PostgresConfig) -> Result<Self, PostgresError> {
+        let mut pg = tokio_postgres::Config::from_str(&config.url)?;
+        pg.connect_timeout(config.connect_timeout);
+        pg.application_name("session-server");
+        // The server ends a statement the client has stopped waiting for.
+        let statement_ms = config.command_timeout.as_millis();
+        pg.options(format!("-c statement_timeout={statement_ms}"));
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                // A connection the server closed is seen as closed and replaced; one that broke
+                // silently fails one query and is then replaced.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("postgres-io")
+            .enable_all()
+            .build()
+            .map_err(|e| PostgresError::Runtime(e.to_string()))?;
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(config.connect_timeout))
+            .create_timeout(Some(config.connect_timeout))
+            .recycle_timeout(Some(config.connect_timeout))
+            .build()
+            .map_err(|e| PostgresError::Runtime(e.to_string()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                runtime: Some(runtime),
+                command_timeout: config.command_timeout,
+                connect_timeout: config.connect_timeout,
+            }),
+        })
+    }
+
+    /// Runs `work` with a pooled connection on the handle's runtime, from any async context.
+    pub async fn run<T, F, Fut>(&self, work: F) -> Result<T, PostgresError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Object) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
+    {
+        let task = self.inner.runtime()?.spawn(self.task(work));
+        task.await
+            .map_err(|e| PostgresError::Runtime(format!("query task failed: {e}")))?
+    }
+
+    /// As [`Self::run`], for a caller on a plain or blocking thread (never an async worker):
+    /// blocks until done.
+    pub fn run_blocking<T, F, Fut>(&self, work: F) -> Result<T, PostgresError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Object) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
+    {
+        let runtime = self.inner.runtime()?;
+        let task = runtime.spawn(self.task(work));
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            let _ = tx.send(task.await);
+        });
+        rx.recv()
+            .map_err(|_| PostgresError::Runtime("the query task was dropped".into()))?
+            .map_err(|e| PostgresError::Runtime(format!("query task failed: {e}")))?
+    }
+
+    fn task<T, F, Fut>(&self, work: F) -> impl Future<Output = Result<T, PostgresError>> + Send
+    where
+        T: Send + 'static,
+        F: FnOnce(Object) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        async move {
+            let client = inner.pool.get().await.map_err(|e| match e {
+                deadpool_postgres::PoolError::Timeout(_) => {
+                    PostgresError::Timeout(inner.connect_timeout)
+                }
+                deadpool_postgres::PoolError::Backend(e) => PostgresError::Db(e),
+                other => PostgresError::Connect(other.to_string()),
+            })?;
+            match tokio::time::timeout(inner.command_timeout, work(client)).await {
+                Ok(result) => Ok(result?),
+                Err(_) => Err(PostgresError::Timeout(inner.command_timeout)),
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn runtime(&self) -> Result<&tokio::runtime::Runtime, PostgresError> {
+        self.runtime
+            .as_ref()
+            .ok_or_else(|| PostgresError::Runtime("the handle is being dropped".into()))
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle may go inside another runtime (a test, a worker): a runtime dropped
+        // there would panic, so its threads are told to stop without being waited for.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}

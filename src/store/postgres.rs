@@ -1,0 +1,457 @@
+//! [`PostgresSessionStore`]: sessions as rows of one PostgreSQL table (`type = "postgres"`,
+//! Flask-Session's `sqlalchemy`), shared by every server that reaches the database.
+//!
+//! The table (`[session.postgres] table`, default `sessions`) holds the id's hex SHA-256 (never
+//! the id), `created_at`, `expires_at` and the record as `jsonb`: the session file's document,
+//! which `psql` shows and SQL can query (`record->'data'->>'user_id'`).
+//!
+//! **Every time is the database's.** A session's end is `now() + lifetime` computed by the
+//! database, every liveness test is `expires_at > now()`, and the sweeper deletes
+//! `expires_at <= now()`: servers whose clocks disagree can neither resurrect nor end a session
+//! early. The record's `created_at`/`expires_at` are written from the same clock.
+//!
+//! Each call is one statement, so one round trip: `update` keeps the row's creation time and
+//! writes nothing to a row that is gone or expired (deletion wins).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use time::OffsetDateTime;
+use tokio_postgres::error::SqlState;
+
+use super::backend::{ended, Capabilities, SessionBackend, SessionSummary};
+use super::record::{SessionRecord, SessionState};
+use super::{SessionId, Store, StoreError};
+use crate::config::SessionConfig;
+use crate::postgres::{Postgres, PostgresError};
+
+/// Rows deleted per statement by a sweep: each batch is its own short transaction.
+pub const SWEEP_BATCH: i64 = 1000;
+
+/// How long a successful health probe stands.
+const HEALTHY_FOR: Duration = Duration::from_secs(1);
+
+/// The postgres store `config` describes. The table is created now if the database answers; if
+/// it does not, at the first session call.
+pub(super) fn open(config: &SessionConfig) -> Result<Store, StoreError> {
+    let pg = &config.postgres;
+    let db = Postgres::new(pg).map_err(engine)?;
+    let store = PostgresSessionStore::new(db, &pg.table, config.max_session_bytes);
+    match store.db.run_blocking({
+        let sql = store.sql.schema.clone();
+        move |c| async move { c.batch_execute(&sql).await }
+    }) {
+        Ok(()) => *store.schema_ready.lock() = true,
+        Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
+            return Err(refused_schema(&store.sql.schema, e));
+        }
+        Err(e) => tracing::warn!(
+            error = %e,
+            "postgres is not reachable; the sessions table will be checked at the first session"
+        ),
+    }
+    let store = Arc::new(store);
+    super::sweeper::spawn(
+        "postgres-sweeper",
+        Arc::downgrade(&store),
+        pg.cleanup_interval,
+        |store| {
+            if let Err(e) = store.delete_expired_blocking() {
+                tracing::warn!(error = %e, "postgres sweep failed; expired rows stay until the next one");
+            }
+        },
+    );
+    Ok(Store::from_shared(store))
+}
+
+fn engine(e: PostgresError) -> StoreError {
+    match e {
+        PostgresError::Timeout(after) => StoreError::EngineTimeout {
+            engine: "postgres",
+            after,
+        },
+        other => StoreError::Engine {
+            engine: "postgres",
+            source: Box::new(other),
+        },
+    }
+}
+
+/// The error for a role that may not create the table: what to run instead, as an owner.
+fn refused_schema(schema: &str, e: PostgresError) -> StoreError {
+    StoreError::Engine {
+        engine: "postgres",
+        source: format!(
+            "this role may not create the sessions table ({e}); have the database owner run:\n{schema}"
+        )
+        .into(),
+    }
+}
+
+/// Writes a timestamptz as the record's RFC 3339 (`2026-11-22T10:00:41Z`).
+const RFC3339: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS"Z"'"#;
+
+/// The statements, with the table's name in them.
+struct Sql {
+    schema: String,
+    load: String,
+    save: String,
+    update: String,
+    update_ttl: String,
+    delete: String,
+    expires_at: String,
+    set_aside: String,
+    sweep: String,
+    sweep_corrupt: String,
+    list: String,
+}
+
+impl Sql {
+    fn new(t: &str) -> Self {
+        // `$2` is the lifetime in seconds; a session ends at a whole second, rounded up, as
+        // the other stores round it.
+        let end = "to_timestamp(ceil(extract(epoch FROM now())) + $2::bigint)";
+        let stamp = |at: &str| format!("to_jsonb(to_char({at} AT TIME ZONE 'UTC', {RFC3339}))");
+        Self {
+            schema: format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\n    \
+                 id text PRIMARY KEY,\n    \
+                 created_at timestamptz NOT NULL,\n    \
+                 expires_at timestamptz NOT NULL,\n    \
+                 record jsonb NOT NULL\n);\n\
+                 CREATE INDEX IF NOT EXISTS {t}_expires_at ON {t} (expires_at);\n\
+                 CREATE TABLE IF NOT EXISTS {t}_corrupt (\n    \
+                 id text NOT NULL,\n    \
+                 set_aside_at timestamptz NOT NULL DEFAULT now(),\n    \
+                 record text NOT NULL\n);\n\
+                 CREATE TABLE IF NOT EXISTS {t}_locks (\n    \
+                 id text PRIMARY KEY,\n    \
+                 token text NOT NULL,\n    \
+                 until timestamptz NOT NULL\n);"
+            ),
+            load: format!("SELECT record::text FROM {t} WHERE id = $1 AND expires_at > now()"),
+            save: format!(
+                "INSERT INTO {t} (id, created_at, expires_at, record) \
+                 SELECT $1, n.at, e.at, \
+                   jsonb_set(jsonb_set($3::text::jsonb, '{{created_at}}', {}), '{{expires_at}}', {}) \
+                 FROM (SELECT date_trunc('second', now()) AS at) n, (SELECT {end} AS at) e \
+                 ON CONFLICT (id) DO NOTHING",
+                stamp("n.at"),
+                stamp("e.at"),
+            ),
+            update: format!(
+                "UPDATE {t} SET expires_at = e.at, \
+                   record = jsonb_set(jsonb_set($3::text::jsonb, '{{created_at}}', \
+                     {t}.record->'created_at'), '{{expires_at}}', {}) \
+                 FROM (SELECT {end} AS at) e \
+                 WHERE id = $1 AND expires_at > now()",
+                stamp("e.at"),
+            ),
+            update_ttl: format!(
+                "UPDATE {t} SET expires_at = e.at, \
+                   record = jsonb_set(jsonb_set(record, '{{expires_at}}', {}), \
+                     '{{ttl_seconds}}', to_jsonb($2::bigint)) \
+                 FROM (SELECT {end} AS at) e \
+                 WHERE id = $1 AND expires_at > now() AND expires_at <> e.at",
+                stamp("e.at"),
+            ),
+            delete: format!("DELETE FROM {t} WHERE id = $1"),
+            expires_at: format!("SELECT expires_at FROM {t} WHERE id = $1 AND expires_at > now()"),
+            set_aside: format!(
+                "WITH moved AS (DELETE FROM {t} WHERE id = $1 RETURNING id, record) \
+                 INSERT INTO {t}_corrupt (id, record) SELECT id, record::text FROM moved"
+            ),
+            // SKIP LOCKED: a row a request is updating right now is left for the next batch
+            // instead of making the sweep wait for it.
+            sweep: format!(
+                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_at <= now() \
+                 LIMIT $1 FOR UPDATE SKIP LOCKED)"
+            ),
+            sweep_corrupt: format!(
+                "DELETE FROM {t}_corrupt WHERE set_aside_at <= now() - interval '7 days'"
+            ),
+            list: format!(
+                "SELECT id, expires_at, octet_length(record::text)::bigint FROM {t} \
+                 WHERE expires_at > now() ORDER BY id"
+            ),
+        }
+    }
+}
+
+/// Sessions in a PostgreSQL table. Cheap to clone: clones share the pool.
+#[derive(Clone)]
+pub struct PostgresSessionStore {
+    db: Postgres,
+    sql: Arc<Sql>,
+    max_bytes: usize,
+    schema_ready: Arc<Mutex<bool>>,
+    healthy_at: Arc<Mutex<Option<Instant>>>,
+}
+
+impl PostgresSessionStore {
+    /// A store on `table` through `db`; the table is created at the first call if needed.
+    pub fn new(db: Postgres, table: &str, max_bytes: usize) -> Self {
+        Self {
+            db,
+            sql: Arc::new(Sql::new(table)),
+            max_bytes,
+            schema_ready: Arc::default(),
+            healthy_at: Arc::default(),
+        }
+    }
+
+    /// A failure to reach the database makes the next health check probe again, at once.
+    fn note<T>(&self, result: Result<T, PostgresError>) -> Result<T, StoreError> {
+        result.map_err(|e| {
+            *self.healthy_at.lock() = None;
+            engine(e)
+        })
+    }
+
+    /// Creates the table if this process has not seen it yet (the database was down at start).
+    async fn ready(&self) -> Result<(), StoreError> {
+        if *self.schema_ready.lock() {
+            return Ok(());
+        }
+        let sql = self.sql.schema.clone();
+        match self
+            .db
+            .run(move |c| async move { c.batch_execute(&sql).await })
+            .await
+        {
+            Ok(()) => {
+                *self.schema_ready.lock() = true;
+                Ok(())
+            }
+            Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
+                Err(refused_schema(&self.sql.schema, e))
+            }
+            // Two processes creating it at once: one of them wins, and so the table is there.
+            Err(e) if e.code().is_some_and(|c| *c == SqlState::UNIQUE_VIOLATION) => Ok(()),
+            Err(e) => self.note(Err(e)),
+        }
+    }
+
+    /// Runs one statement returning how many rows it changed.
+    async fn execute(&self, sql: fn(&Sql) -> &String, args: Args) -> Result<u64, StoreError> {
+        self.ready().await?;
+        let text = sql(&self.sql).clone();
+        let result = self
+            .db
+            .run(move |c| async move {
+                let stmt = c.prepare_cached(&text).await?;
+                match args {
+                    Args::Id(id) => c.execute(&stmt, &[&id]).await,
+                    Args::IdTtl(id, ttl) => c.execute(&stmt, &[&id, &ttl]).await,
+                    Args::IdTtlRecord(id, ttl, record) => {
+                        c.execute(&stmt, &[&id, &ttl, &record]).await
+                    }
+                }
+            })
+            .await;
+        self.note(result)
+    }
+
+    /// The record of a live session, if any: its text and nothing else.
+    async fn select_record(&self, stem: String) -> Result<Option<String>, StoreError> {
+        self.ready().await?;
+        let text = self.sql.load.clone();
+        let result = self
+            .db
+            .run(move |c| async move {
+                let stmt = c.prepare_cached(&text).await?;
+                Ok(c.query_opt(&stmt, &[&stem]).await?.map(|row| row.get(0)))
+            })
+            .await;
+        self.note(result)
+    }
+
+    /// Deletes the expired rows in batches, from a plain thread (the sweeper).
+    fn delete_expired_blocking(&self) -> Result<u64, StoreError> {
+        let (sweep, corrupt) = (self.sql.sweep.clone(), self.sql.sweep_corrupt.clone());
+        let result = self.db.run_blocking(move |c| async move {
+            let stmt = c.prepare_cached(&sweep).await?;
+            let mut total = 0u64;
+            loop {
+                let n = c.execute(&stmt, &[&SWEEP_BATCH]).await?;
+                total = total.saturating_add(n);
+                if n < SWEEP_BATCH.unsigned_abs() {
+                    break;
+                }
+            }
+            c.execute(corrupt.as_str(), &[]).await?;
+            Ok(total)
+        });
+        self.note(result)
+    }
+}
+
+/// The parameters of one statement: the stem, then the lifetime in seconds, then the record.
+enum Args {
+    Id(String),
+    IdTtl(String, i64),
+    IdTtlRecord(String, i64, String),
+}
+
+fn seconds(ttl: &time::Duration) -> i64 {
+    ttl.whole_seconds().max(0)
+}
+
+fn record_text(
+    state: &SessionState,
+    ttl: &time::Duration,
+    limit: usize,
+) -> Result<String, StoreError> {
+    let now = OffsetDateTime::now_utc();
+    let bytes = SessionRecord::new(state, now, now, ttl)?.to_bytes(limit)?;
+    String::from_utf8(bytes).map_err(|e| StoreError::Engine {
+        engine: "postgres",
+        source: Box::new(e),
+    })
+}
+
+#[async_trait]
+impl SessionBackend for PostgresSessionStore {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            server_side: true,
+            shared: true,
+            can_list: true,
+            expires_by_itself: false,
+        }
+    }
+
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionState>, StoreError> {
+        let Some(text) = self.select_record(id.stem()).await? else {
+            return Ok(None);
+        };
+        match SessionRecord::from_bytes(text.as_bytes()) {
+            Ok(record) => Ok(Some(record.state())),
+            Err(e) => {
+                tracing::warn!(session = %id.log_tag(), error = %e, "stored session is not a record; set aside in the _corrupt table");
+                self.execute(|s| &s.set_aside, Args::Id(id.stem())).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn save(
+        &self,
+        state: SessionState,
+        ttl: &time::Duration,
+    ) -> Result<SessionId, StoreError> {
+        let record = record_text(&state, ttl, self.max_bytes)?;
+        for _ in 0..8 {
+            let id = SessionId::generate()?;
+            let args = Args::IdTtlRecord(id.stem(), seconds(ttl), record.clone());
+            if self.execute(|s| &s.save, args).await? == 1 {
+                return Ok(id);
+            }
+        }
+        Err(StoreError::IdsExhausted)
+    }
+
+    async fn update(
+        &self,
+        id: SessionId,
+        state: SessionState,
+        ttl: &time::Duration,
+    ) -> Result<SessionId, StoreError> {
+        let record = match record_text(&state, ttl, self.max_bytes) {
+            // Nothing is written to a session that has ended, so no size is refused either:
+            // the other stores' order.
+            Err(e @ StoreError::TooLarge { .. }) => {
+                return match self.expires_at(&id).await? {
+                    Some(_) => Err(e),
+                    None => ended(&id),
+                };
+            }
+            other => other?,
+        };
+        let args = Args::IdTtlRecord(id.stem(), seconds(ttl), record);
+        if self.execute(|s| &s.update, args).await? == 1 {
+            Ok(id)
+        } else {
+            ended(&id)
+        }
+    }
+
+    async fn update_ttl(&self, id: &SessionId, ttl: &time::Duration) -> Result<(), StoreError> {
+        self.execute(|s| &s.update_ttl, Args::IdTtl(id.stem(), seconds(ttl)))
+            .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.execute(|s| &s.delete, Args::Id(id.stem())).await?;
+        Ok(())
+    }
+
+    async fn expires_at(&self, id: &SessionId) -> Result<Option<OffsetDateTime>, StoreError> {
+        self.ready().await?;
+        let (text, stem) = (self.sql.expires_at.clone(), id.stem());
+        let result = self
+            .db
+            .run(move |c| async move {
+                let stmt = c.prepare_cached(&text).await?;
+                Ok(c.query_opt(&stmt, &[&stem]).await?.map(|row| row.get(0)))
+            })
+            .await;
+        self.note(result)
+    }
+
+    async fn check_health(&self) -> Result<(), StoreError> {
+        if self
+            .healthy_at
+            .lock()
+            .is_some_and(|at| at.elapsed() < HEALTHY_FOR)
+        {
+            return Ok(());
+        }
+        self.ready().await?;
+        let result = self
+            .db
+            .run(|c| async move { c.batch_execute("SELECT 1").await })
+            .await;
+        self.note(result)?;
+        *self.healthy_at.lock() = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        self.ready().await?;
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.delete_expired_blocking())
+            .await
+            .map_err(|e| StoreError::JobPanicked(e.to_string()))?
+    }
+
+    async fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {
+        self.ready().await?;
+        let text = self.sql.list.clone();
+        let result = self
+            .db
+            .run(move |c| async move {
+                let stmt = c.prepare_cached(&text).await?;
+                let rows = c.query(&stmt, &[]).await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| SessionSummary {
+                        stem: r.get(0),
+                        expires_at: r.get(1),
+                        bytes: u64::try_from(r.get::<_, i64>(2)).ok(),
+                    })
+                    .collect())
+            })
+            .await;
+        self.note(result)
+    }
+}
+
+actix_store!(PostgresSessionStore, s => s);

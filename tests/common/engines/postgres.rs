@@ -1,0 +1,300 @@
+//! Debian's PostgreSQL 15 for tests: a throw-away cluster on a free loopback port and a socket
+//! folder of its own (trust authentication; fsync off, which loses nothing when only the server
+//! is killed), run as the `postgres` user when the tests run as root (PostgreSQL refuses root).
+//! `initdb` runs once per machine into a cached template that each server copies, so a start
+//! costs about as much as the postmaster's own.
+//!
+//! The postmaster is stopped by the pid it wrote (`runuser` is only its launcher): SIGKILL on
+//! [`PostgresServer::kill`], an immediate shutdown on drop.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::{
+    current_test, installed_or_skip, log_tail, spawn_logged, temp_dir, Program, START_ATTEMPTS,
+    START_TIMEOUT,
+};
+
+const BIN: &str = "/usr/lib/postgresql/15/bin";
+
+pub const POSTGRES: Program = Program {
+    name: "/usr/lib/postgresql/15/bin/postgres",
+    package: "postgresql",
+};
+
+/// A PostgreSQL cluster of this test's own.
+pub struct PostgresServer {
+    dir: tempfile::TempDir,
+    port: u16,
+    pid: Option<i32>,
+}
+
+impl PostgresServer {
+    /// Starts one for the current test (named from its thread), or skips (see `engines.rs`).
+    pub fn start() -> Option<Self> {
+        Self::start_for(&current_test())
+    }
+
+    pub fn start_for(test: &str) -> Option<Self> {
+        if !installed_or_skip(test, &[POSTGRES]) {
+            return None;
+        }
+        let dir = temp_dir("pg-");
+        let data = dir.path().join("data");
+        copy_dir(template(), &data);
+        give_to_postgres(dir.path());
+        let mut server = Self {
+            dir,
+            port: 0,
+            pid: None,
+        };
+        for _ in 0..START_ATTEMPTS {
+            server.port = super::super::free_port();
+            if server.launch() {
+                return Some(server);
+            }
+        }
+        panic!(
+            "postgres did not start on {START_ATTEMPTS} free ports; its log ends:\n{}",
+            log_tail(&server.log_path())
+        );
+    }
+
+    /// `postgresql://postgres@127.0.0.1:PORT/postgres`
+    pub fn url(&self) -> String {
+        format!("postgresql://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The same database through the unix socket in the server's own folder.
+    pub fn unix_url(&self) -> String {
+        format!(
+            "postgresql:///postgres?host={}&port={}&user=postgres",
+            self.dir.path().display(),
+            self.port
+        )
+    }
+
+    /// The postmaster's pid; `None` after [`kill`](Self::kill).
+    pub fn pid(&self) -> Option<i32> {
+        self.pid
+    }
+
+    /// SIGKILL to the postmaster, then waits until it and its backends are gone.
+    pub fn kill(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            signal(pid, "KILL");
+            wait_gone(pid);
+            // Its backends notice the postmaster's death and exit; a new postmaster refuses
+            // to start while they hold the shared memory.
+            let deadline = Instant::now() + START_TIMEOUT;
+            while backends_alive(self.dir.path()) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// Kills it if it runs, then starts it again on the same port, socket and data (crash
+    /// recovery included) and waits until it answers.
+    pub fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + START_TIMEOUT;
+        while !self.launch() {
+            assert!(
+                Instant::now() < deadline,
+                "postgres could not restart on port {}; its log ends:\n{}",
+                self.port,
+                log_tail(&self.log_path())
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs `sql` through `psql` on the socket; its output, or a panic with psql's error.
+    pub fn psql(&self, sql: &str) -> String {
+        let out = as_postgres(&format!("{BIN}/psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .arg("-h")
+            .arg(self.dir.path())
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
+            .args(["-c", sql])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql {sql:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("postgres.log")
+    }
+
+    /// Starts the postmaster on `self.port`; false when it exited first (the port was taken).
+    fn launch(&mut self) -> bool {
+        let dir = self.dir.path();
+        let _ = std::fs::remove_file(dir.join("data/postmaster.pid"));
+        let mut command = as_postgres(&format!("{BIN}/postgres"));
+        command
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args(["-p", &self.port.to_string()])
+            .arg("-k")
+            .arg(dir)
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .args(["-c", "full_page_writes=off"]);
+        let mut launcher = spawn_logged(command, &self.log_path());
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if launcher.try_wait().ok().flatten().is_some() {
+                return false;
+            }
+            if let Some(pid) = self.ready_pid() {
+                self.pid = Some(pid);
+                // The launcher waits for the postmaster; it is reaped by a thread, not left a
+                // zombie, when the postmaster ends.
+                std::thread::spawn(move || {
+                    let _ = launcher.wait();
+                });
+                return true;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "postgres did not answer within {START_TIMEOUT:?}; its log ends:\n{}",
+                log_tail(&self.log_path())
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The postmaster's pid once it accepts connections on its socket.
+    fn ready_pid(&self) -> Option<i32> {
+        let pid_file = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid")).ok()?;
+        let mut lines = pid_file.lines();
+        let pid: i32 = lines.next()?.trim().parse().ok()?;
+        // Line 8 is the status: "ready" once it accepts connections.
+        (pid_file.lines().nth(7)?.trim() == "ready").then_some(pid)
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            // SIGQUIT: immediate shutdown, nothing to keep.
+            signal(pid, "QUIT");
+            wait_gone(pid);
+        }
+    }
+}
+
+/// `program` as the `postgres` user when this process is root, else as ourselves.
+fn as_postgres(program: &str) -> Command {
+    if is_root() {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--", program]);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Makes `dir` (recursively) the `postgres` user's, when running as root.
+fn give_to_postgres(dir: &Path) {
+    if is_root() {
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir)
+            .status()
+            .expect("run chown");
+        assert!(status.success(), "chown {} to postgres", dir.display());
+    }
+}
+
+/// A data folder made by `initdb` once per machine and test build of PostgreSQL, copied by every
+/// server: `initdb` takes a second, a copy a few milliseconds.
+fn template() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let cached = std::env::temp_dir().join("session-server-pg15-template");
+        if cached.join("PG_VERSION").exists() {
+            return cached;
+        }
+        let build = temp_dir("pg-initdb-");
+        give_to_postgres(build.path());
+        let data = build.path().join("data");
+        let out = as_postgres(&format!("{BIN}/initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
+            .output()
+            .expect("run initdb");
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Another test process may have made it meanwhile: either copy is good.
+        if std::fs::rename(&data, &cached).is_err() {
+            assert!(
+                cached.join("PG_VERSION").exists(),
+                "template at {}",
+                cached.display()
+            );
+        }
+        cached
+    })
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("run cp");
+    assert!(
+        status.success(),
+        "copy {} to {}",
+        from.display(),
+        to.display()
+    );
+}
+
+fn signal(pid: i32, name: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status();
+}
+
+fn wait_gone(pid: i32) {
+    let deadline = Instant::now() + START_TIMEOUT;
+    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether a process of this cluster (a backend of a killed postmaster) still runs: found by
+/// the data folder on its command line or in its working directory.
+fn backends_alive(dir: &Path) -> bool {
+    let data = dir.join("data");
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd == data))
+}
