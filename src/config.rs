@@ -10,6 +10,7 @@ mod auth;
 mod check;
 mod duration;
 mod filesystem;
+mod memcached;
 mod postgres;
 mod redis;
 mod server;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use self::memcached::MemcachedConfig;
 pub use self::postgres::PostgresConfig;
 pub use self::redis::RedisConfig;
 pub use crate::atomic::Durability;

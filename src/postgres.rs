@@ -1,12 +1,8 @@
 //! Connections to the PostgreSQL database of `[session.postgres]`, for everything kept there:
 //! sessions (`store::postgres`), user accounts, login throttling and session locks.
 //!
-//! One pool (deadpool-postgres) whose connections all live on this handle's own small tokio
-//! runtime. actix-web runs one single-threaded runtime per worker, and a connection's I/O task
-//! runs on the runtime that made it: a connection made on one worker would stall whenever that
-//! worker is busy, and one made on a blocking thread (accounts, the sweeper) would have no
-//! runtime at all. Here every query is a task on the handle's runtime; async callers await it
-//! from any runtime, blocking callers wait for it.
+//! One pool (deadpool-postgres) whose connections all live on this handle's own runtime
+//! ([`EngineRuntime`]: why).
 //!
 //! Nothing connects at start: a connection is made when first needed and again after a failure,
 //! so that a server started while the database is down starts and recovers by itself. Every
@@ -23,6 +19,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use crate::config::PostgresConfig;
+use crate::engine_runtime::{EngineRuntime, RuntimeError};
 
 /// Why the database could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +35,9 @@ pub enum PostgresError {
     Connect(String),
     /// The handle's runtime could not be started, or its task was lost.
     #[error("postgres: {0}")]
-    Runtime(String),
+    Runtime(#[from] RuntimeError),
+    #[error("postgres: the pool could not be built: {0}")]
+    Pool(String),
 }
 
 impl PostgresError {
@@ -59,8 +58,7 @@ pub struct Postgres {
 
 struct Inner {
     pool: Pool,
-    /// Always `Some` until dropped.
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: EngineRuntime,
     command_timeout: Duration,
     connect_timeout: Duration,
 }
@@ -83,12 +81,7 @@ impl Postgres {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("postgres-io")
-            .enable_all()
-            .build()
-            .map_err(|e| PostgresError::Runtime(e.to_string()))?;
+        let runtime = EngineRuntime::start("postgres-io")?;
         let pool = Pool::builder(manager)
             .max_size(config.pool_size)
             .runtime(Runtime::Tokio1)
@@ -96,11 +89,11 @@ impl Postgres {
             .create_timeout(Some(config.connect_timeout))
             .recycle_timeout(Some(config.connect_timeout))
             .build()
-            .map_err(|e| PostgresError::Runtime(e.to_string()))?;
+            .map_err(|e| PostgresError::Pool(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
-                runtime: Some(runtime),
+                runtime,
                 command_timeout: config.command_timeout,
                 connect_timeout: config.connect_timeout,
             }),
@@ -114,9 +107,7 @@ impl Postgres {
         F: FnOnce(Object) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
     {
-        let task = self.inner.runtime()?.spawn(self.task(work));
-        task.await
-            .map_err(|e| PostgresError::Runtime(format!("query task failed: {e}")))?
+        self.inner.runtime.run(self.task(work)).await?
     }
 
     /// As [`Self::run`], for a caller on a plain or blocking thread (never an async worker):
@@ -127,15 +118,7 @@ impl Postgres {
         F: FnOnce(Object) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
     {
-        let runtime = self.inner.runtime()?;
-        let task = runtime.spawn(self.task(work));
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        runtime.spawn(async move {
-            let _ = tx.send(task.await);
-        });
-        rx.recv()
-            .map_err(|_| PostgresError::Runtime("the query task was dropped".into()))?
-            .map_err(|e| PostgresError::Runtime(format!("query task failed: {e}")))?
+        self.inner.runtime.run_blocking(self.task(work))?
     }
 
     fn task<T, F, Fut>(&self, work: F) -> impl Future<Output = Result<T, PostgresError>> + Send
@@ -157,24 +140,6 @@ impl Postgres {
                 Ok(result) => Ok(result?),
                 Err(_) => Err(PostgresError::Timeout(inner.command_timeout)),
             }
-        }
-    }
-}
-
-impl Inner {
-    fn runtime(&self) -> Result<&tokio::runtime::Runtime, PostgresError> {
-        self.runtime
-            .as_ref()
-            .ok_or_else(|| PostgresError::Runtime("the handle is being dropped".into()))
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // The last handle may go inside another runtime (a test, a worker): a runtime dropped
-        // there would panic, so its threads are told to stop without being waited for.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
         }
     }
 }

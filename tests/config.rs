@@ -121,7 +121,7 @@ fn an_unknown_key_in_a_sub_table_is_named_once_with_its_value() {
         "session.mongodb = { url = \"mongodb://127.0.0.1\" }: unknown key; expected one of \
          `type`, `permanent`, `lifetime`, `refresh_each_request`, `max_session_bytes`, `lock`, \
          `cookie_name`, `cookie_secure`, `cookie_samesite`, `cookie_domain`, `secret_key_file`, \
-         `filesystem`, `redis`, `sqlite`, `postgres`",
+         `filesystem`, `redis`, `sqlite`, `postgres`, `memcached`",
     );
     assert_refused(
         "[session.redis]\nprefix = \"app:\"\n",
@@ -136,7 +136,7 @@ fn an_unknown_key_in_a_sub_table_is_named_once_with_its_value() {
 }
 
 const ALLOWED_TYPES: &str =
-    "allowed: \"filesystem\", \"memory\", \"redis\", \"sqlite\", \"postgres\"";
+    "allowed: \"filesystem\", \"memory\", \"redis\", \"sqlite\", \"postgres\", \"memcached\"";
 
 #[test]
 fn flask_session_types_that_cannot_run_here_are_refused_with_the_reason() {

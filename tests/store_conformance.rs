@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use actix_session::storage::{SaveError, SessionKey, SessionStore};
-use common::engines::{PostgresServer, RedisCluster, RedisServer};
+use common::engines::{MemcachedServer, PostgresServer, RedisCluster, RedisServer};
 use session_server::store::file::CACHE_BYTES;
+use session_server::store::memcached::MemcachedSessionStore;
 use session_server::store::postgres::PostgresSessionStore;
 use session_server::store::redis::{EngineOptions, RedisOptions, RedisSessionStore};
 use session_server::store::sqlite::SqliteSessionStore;
@@ -481,6 +482,19 @@ fn postgres_store(url: impl Fn(&PostgresServer) -> String) -> Option<(Store, Arc
     Some((Store::new(store), server))
 }
 
+/// A memcached store on its own server (memcached has no key prefix to list by, and a test may
+/// flush nothing of another's).
+fn memcached_store(server: Option<MemcachedServer>) -> Option<(Store, MemcachedServer)> {
+    let server = server?;
+    let mut config = session_server::config::Config::defaults()
+        .expect("defaults")
+        .session
+        .memcached;
+    config.servers = vec![server.server()];
+    let store = MemcachedSessionStore::new(&config, LIMIT).expect("memcached store");
+    Some((Store::new(store), server))
+}
+
 fn redis_store() -> Option<(Store, Arc<RedisServer>)> {
     let server = shared(&REDIS, RedisServer::start)?;
     Some(redis_store_at(EngineOptions::new(server.url()), server))
@@ -515,6 +529,11 @@ conformance!(redis_cluster, redis_cluster_store());
 conformance!(sqlite, Some(sqlite_store()));
 conformance!(postgres, postgres_store(|pg| pg.url()));
 conformance!(postgres_unix, postgres_store(|pg| pg.unix_url()));
+conformance!(memcached, memcached_store(MemcachedServer::start()));
+conformance!(
+    memcached_unix,
+    memcached_store(MemcachedServer::start_unix())
+);
 
 #[actix_web::test]
 async fn sweepers_delete_only_expired_sessions() {

@@ -47,7 +47,10 @@ impl UserStoreKind {
         match store {
             StoreType::Redis => Self::Redis,
             StoreType::Postgres => Self::Postgres,
-            StoreType::Filesystem | StoreType::Memory | StoreType::Sqlite => Self::Sqlite,
+            StoreType::Filesystem
+            | StoreType::Memory
+            | StoreType::Sqlite
+            | StoreType::Memcached => Self::Sqlite,
         }
     }
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::check::{resolve, Invalid, Positive};
 use super::duration::{Seconds, DAY, MAX_LIFETIME, MAX_TTL};
 use super::filesystem::{FilesystemConfig, RawFilesystem};
+use super::memcached::{MemcachedConfig, RawMemcached};
 use super::postgres::{PostgresConfig, RawPostgres};
 use super::redis::{RawRedis, RedisConfig};
 use super::sqlite::{RawSqlite, SqliteConfig};
@@ -34,6 +35,7 @@ pub struct SessionConfig {
     pub redis: RedisConfig,
     pub sqlite: SqliteConfig,
     pub postgres: PostgresConfig,
+    pub memcached: MemcachedConfig,
 }
 
 impl SessionConfig {
@@ -74,6 +76,7 @@ pub(super) struct RawSession {
     redis: RawRedis,
     sqlite: RawSqlite,
     postgres: RawPostgres,
+    memcached: RawMemcached,
 }
 
 impl Default for RawSession {
@@ -94,6 +97,7 @@ impl Default for RawSession {
             redis: RawRedis::default(),
             sqlite: RawSqlite::default(),
             postgres: RawPostgres::default(),
+            memcached: RawMemcached::default(),
         }
     }
 }
@@ -157,6 +161,7 @@ impl RawSession {
             redis: self.redis.validate()?,
             sqlite: self.sqlite.validate(base)?,
             postgres: self.postgres.validate()?,
+            memcached: self.memcached.validate()?,
         })
     }
 }

@@ -21,6 +21,8 @@ pub enum StoreType {
     Sqlite,
     /// A PostgreSQL database, `[session.postgres]` (Flask-Session's `sqlalchemy`).
     Postgres,
+    /// memcached servers, `[session.memcached]`.
+    Memcached,
 }
 
 impl StoreType {
@@ -31,6 +33,7 @@ impl StoreType {
         Self::Redis,
         Self::Sqlite,
         Self::Postgres,
+        Self::Memcached,
     ];
 
     /// The value of `type` that selects this store.
@@ -41,6 +44,7 @@ impl StoreType {
             Self::Redis => "redis",
             Self::Sqlite => "sqlite",
             Self::Postgres => "postgres",
+            Self::Memcached => "memcached",
         }
     }
 }
@@ -53,7 +57,7 @@ impl fmt::Display for StoreType {
 
 /// Flask-Session's types that this build does not have yet; named so that the error says so
 /// instead of calling them unknown.
-const NOT_IMPLEMENTED: &[&str] = &["memcached", "cookie"];
+const NOT_IMPLEMENTED: &[&str] = &["cookie"];
 
 /// Flask-Session's types that this build runs under another name, by engine.
 const NAMED_BY_ENGINE: &[(&str, &str)] = &[(

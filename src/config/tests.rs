@@ -109,7 +109,7 @@ fn unknown_keys_are_named_once_with_their_value_and_the_allowed_keys() {
         "/etc/app/config.toml: session.mongodb = { url = \"x\" }: unknown key; expected one of \
          `type`, `permanent`, `lifetime`, `refresh_each_request`, `max_session_bytes`, `lock`, \
          `cookie_name`, `cookie_secure`, `cookie_samesite`, `cookie_domain`, `secret_key_file`, \
-         `filesystem`, `redis`, `sqlite`, `postgres`"
+         `filesystem`, `redis`, `sqlite`, `postgres`, `memcached`"
     );
     assert_eq!(
         err("[session.redis]\nurll = \"redis://127.0.0.1\"\n"),
@@ -148,9 +148,9 @@ fn errors_name_file_key_value_and_what_is_allowed() {
     );
     let e = err("[session]\nlifetime = \"soon\"\n");
     assert!(e.contains("session.lifetime = \"soon\""), "{e}");
-    let e = err("[session]\ntype = \"memcached\"\n");
+    let e = err("[session]\ntype = \"dynamodb\"\n");
     assert!(
-        e.contains("session.type = \"memcached\"") && e.contains("not implemented"),
+        e.contains("session.type = \"dynamodb\"") && e.contains("cannot run here"),
         "{e}"
     );
     let e = err("[session]\ntype = \"floppy\"\n");

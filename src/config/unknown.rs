@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::auth::RawAuth;
 use super::filesystem::RawFilesystem;
+use super::memcached::RawMemcached;
 use super::postgres::RawPostgres;
 use super::redis::RawRedis;
 use super::server::RawServer;
@@ -99,6 +100,7 @@ fn keys_of(table: &[String]) -> &'static [&'static str] {
         ["session", "redis"] => serde_introspect::<RawRedis>(),
         ["session", "sqlite"] => serde_introspect::<RawSqlite>(),
         ["session", "postgres"] => serde_introspect::<RawPostgres>(),
+        ["session", "memcached"] => serde_introspect::<RawMemcached>(),
         ["auth"] => serde_introspect::<RawAuth>(),
         _ => &[],
     }

@@ -5,7 +5,7 @@
 //! - [`Store`]: any backend, adapted to actix-session's `SessionStore` by [`actix`], which checks
 //!   the cookie's id once, for every type.
 //! - One file (or folder) per store type: [`file`](mod@file) (`filesystem`), [`memory`],
-//!   [`redis`](mod@redis), [`sqlite`], [`postgres`](mod@postgres).
+//!   [`redis`](mod@redis), [`sqlite`], [`postgres`](mod@postgres), [`memcached`].
 //! - Shared pieces: [`record`] (what a stored session is), [`id`] (session ids), [`error`].
 //!
 //! Adding a store type is its own file, its config table, and one line in [`open`].
@@ -18,6 +18,7 @@ pub mod error;
 pub mod file;
 pub mod id;
 pub mod io_threads;
+pub mod memcached;
 pub mod memory;
 pub mod postgres;
 pub mod record;
@@ -46,6 +47,7 @@ pub fn open(config: &SessionConfig) -> Result<Store, StoreError> {
         StoreType::Redis => redis::open(config),
         StoreType::Sqlite => sqlite::open(config),
         StoreType::Postgres => postgres::open(config),
+        StoreType::Memcached => memcached::open(config),
     }
 }
 

@@ -8,6 +8,7 @@
 //! | memory | SQLite `users_db` | this process's memory | none (one process) |
 //! | redis | the same Redis | the same Redis | a Redis lock with expiry |
 //! | sqlite | SQLite `users_db` | the same SQLite file | `flock` files in `<path>.locks/` beside the database |
+//! | memcached | SQLite `users_db` | the same SQLite file | none (see the README) |
 //! | postgres | the same database (`<table>_users`) | the same database (`<table>_throttle`) | rows of `<table>_locks` with expiry |
 //!
 //! A new session type decides its row here.
@@ -61,6 +62,11 @@ pub(super) fn open(config: &Config) -> Result<Shared, StartError> {
         StoreType::Sqlite => (
             Box::new(throttle::SqliteCounters::open(&auth.users_db)?),
             lock::Across::Files(sqlite_locks(&s.sqlite.path)),
+        ),
+        // memcached may evict: accounts and counters live where nothing is evicted.
+        StoreType::Memcached => (
+            Box::new(throttle::SqliteCounters::open(&auth.users_db)?),
+            lock::Across::None,
         ),
         StoreType::Memory => (
             Box::new(throttle::MemoryCounters::default()),

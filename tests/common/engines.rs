@@ -1,5 +1,6 @@
 //! Real engine processes for tests: Debian's `redis-server`, standalone ([`RedisServer`]) and as
-//! a 3-master Cluster ([`RedisCluster`]), and PostgreSQL 15 ([`PostgresServer`]). Each instance lives on free loopback ports (and a unix
+//! a 3-master Cluster ([`RedisCluster`]), PostgreSQL 15 ([`PostgresServer`]) and memcached
+//! ([`MemcachedServer`]). Each instance lives on free loopback ports (and a unix
 //! socket) in its own temporary folder, persists nothing, and is stopped by its pid: on `kill`,
 //! and when dropped. Never the system's service, never another process.
 //!
@@ -15,8 +16,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod cluster;
+mod memcached;
 mod postgres;
 pub use cluster::RedisCluster;
+pub use memcached::MemcachedServer;
 pub use postgres::PostgresServer;
 
 /// Set to `1` to turn every skip for a missing engine into a failure.

@@ -35,6 +35,7 @@ pub struct Site {
 pub enum Engine {
     Redis(engines::RedisServer),
     Postgres(engines::PostgresServer),
+    Memcached(engines::MemcachedServer),
 }
 
 /// Which store type a test of the page suites runs against, and the test's name (for the skip
@@ -55,6 +56,7 @@ macro_rules! for_every_store_type {
         $crate::for_every_store_type!(@type redis; $($test),*);
         $crate::for_every_store_type!(@type sqlite; $($test),*);
         $crate::for_every_store_type!(@type postgres; $($test),*);
+        $crate::for_every_store_type!(@type memcached; $($test),*);
     };
     (@type $kind:ident; $($test:ident),*) => {
         mod $kind {
@@ -99,6 +101,11 @@ impl Site {
                 let table = format!("[session.redis]\nurl = \"{}\"\n", engine.url());
                 (Some(Engine::Redis(engine)), table)
             }
+            "memcached" => {
+                let engine = engines::MemcachedServer::start_for(kind.test)?;
+                let table = format!("[session.memcached]\nservers = [\"{}\"]\n", engine.server());
+                (Some(Engine::Memcached(engine)), table)
+            }
             "postgres" => {
                 let engine = engines::PostgresServer::start_for(kind.test)?;
                 let table = format!("[session.postgres]\nurl = \"{}\"\n", engine.url());
@@ -114,8 +121,42 @@ impl Site {
         Some(site)
     }
 
-    /// The stems (hex digests) of the stored sessions, sorted: for any store type that can list.
+    /// The stems (hex digests) of the stored sessions, sorted: for any store type that can list,
+    /// and for memcached (which cannot) from the test's own server's key dump.
     pub async fn sessions(&self) -> Vec<String> {
+        if let Some(Engine::Memcached(engine)) = &self.engine {
+            let prefix = &self.state.config.session.memcached.key_prefix;
+            let encoded = prefix.replace(':', "%3A");
+            // The crawler may miss an item being moved between its lists: three dumps, united,
+            // then each key checked to be there.
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..3 {
+                let mut dump = engine.command("lru_crawler metadump all");
+                // It answers BUSY while the previous dump is still winding down.
+                for _ in 0..100 {
+                    if !dump.starts_with("BUSY") {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    dump = engine.command("lru_crawler metadump all");
+                }
+                seen.extend(
+                    dump.lines()
+                        .filter_map(|line| line.strip_prefix("key=")?.split(' ').next())
+                        .filter_map(|key| key.strip_prefix(&encoded))
+                        .filter(|stem| stem.len() == 64)
+                        .map(str::to_owned),
+                );
+            }
+            return seen
+                .into_iter()
+                .filter(|stem| {
+                    engine
+                        .command(&format!("mg {prefix}{stem}"))
+                        .starts_with("HD")
+                })
+                .collect();
+        }
         let mut stems: Vec<String> = self
             .state
             .store
@@ -131,7 +172,8 @@ impl Site {
     }
 
     /// The stored records' JSON as a person inspecting the store reads it (a session file, a
-    /// `redis-cli GET`); `None` for a store nobody can look into from outside (memory).
+    /// `redis-cli GET`); `None` for a store nobody can look into from outside (memory), or only
+    /// by a key dump that may miss an item being moved (memcached).
     pub async fn stored_records(&self) -> Option<Vec<String>> {
         match self.state.store.kind() {
             "filesystem" => Some(

@@ -1,0 +1,122 @@
+//! `[session.memcached]`: which memcached servers (each key on one of them), the prefix of the
+//! keys, the connections per server and process, and their timeouts.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::check::{Invalid, Positive};
+use super::duration::Timeout;
+
+/// Validated `[session.memcached]`.
+#[derive(Debug, Clone)]
+pub struct MemcachedConfig {
+    /// Each `host:port` or `unix:/path/to/socket`.
+    pub servers: Vec<String>,
+    /// Put before every key (Flask-Session's `SESSION_KEY_PREFIX`); printable ASCII, no spaces.
+    pub key_prefix: String,
+    /// Connections per server and server process.
+    pub pool_size: usize,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+}
+
+impl MemcachedConfig {
+    /// The servers as the client's addresses: `tcp://host:port` or `unix:///path`.
+    pub fn addresses(&self) -> Vec<String> {
+        self.servers
+            .iter()
+            .map(|s| match s.strip_prefix("unix:") {
+                Some(path) => format!("unix://{path}"),
+                None => format!("tcp://{s}"),
+            })
+            .collect()
+    }
+}
+
+/// A key is at most 250 bytes: the prefix, then the 64 hex characters of the id's digest.
+const MAX_KEY_PREFIX: usize = 64;
+const MAX_POOL_SIZE: u64 = 256;
+
+/// `[session.memcached]` as written; missing keys take [`Default`]'s values.
+#[derive(Deserialize)]
+#[serde(default)]
+pub(super) struct RawMemcached {
+    servers: Vec<String>,
+    key_prefix: String,
+    pool_size: Positive,
+    connect_timeout: Timeout,
+    command_timeout: Timeout,
+}
+
+impl Default for RawMemcached {
+    fn default() -> Self {
+        Self {
+            servers: vec!["127.0.0.1:11211".into()],
+            key_prefix: "session:".into(),
+            pool_size: Positive(8),
+            connect_timeout: Timeout(Duration::from_secs(2)),
+            command_timeout: Timeout(Duration::from_secs(1)),
+        }
+    }
+}
+
+fn server_ok(server: &str) -> bool {
+    match server.strip_prefix("unix:") {
+        Some(path) => path.starts_with('/') && !path.contains(char::is_whitespace),
+        None => server.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty()
+                && !host.contains(['/', ' ', '@'])
+                && port.parse::<u16>().is_ok_and(|p| p > 0)
+        }),
+    }
+}
+
+impl RawMemcached {
+    pub(super) fn validate(self) -> Result<MemcachedConfig, Invalid> {
+        if self.servers.is_empty() {
+            return Err(Invalid::new(
+                "session.memcached.servers",
+                "[]",
+                "expected at least one server, such as [\"127.0.0.1:11211\"]",
+            ));
+        }
+        if let Some(bad) = self.servers.iter().find(|s| !server_ok(s)) {
+            return Err(Invalid::new(
+                "session.memcached.servers",
+                format!("{bad:?}"),
+                "expected \"host:port\" or \"unix:/path/to/memcached.sock\"",
+            ));
+        }
+        if self.key_prefix.len() > MAX_KEY_PREFIX
+            || !self.key_prefix.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(Invalid::new(
+                "session.memcached.key_prefix",
+                format!("{:?}", self.key_prefix),
+                format!(
+                    "expected 0 to {MAX_KEY_PREFIX} printable ASCII characters without spaces, \
+                     such as \"session:\""
+                ),
+            ));
+        }
+        let Positive(pool_size) = self.pool_size;
+        let pool_size = usize::try_from(pool_size)
+            .ok()
+            .filter(|_| pool_size <= MAX_POOL_SIZE)
+            .ok_or_else(|| {
+                Invalid::new(
+                    "session.memcached.pool_size",
+                    pool_size.to_string(),
+                    format!("expected an integer from 1 to {MAX_POOL_SIZE}"),
+                )
+            })?;
+        Ok(MemcachedConfig {
+            servers: self.servers,
+            key_prefix: self.key_prefix,
+            pool_size,
+            connect_timeout: self.connect_timeout.0,
+            command_timeout: self.command_timeout.0,
+        })
+    }
+}
