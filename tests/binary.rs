@@ -48,13 +48,13 @@ fn config_errors_exit_2_naming_file_key_value_and_what_is_allowed() {
             "\"31d\"",
         ),
         (
-            "[session]\ntype = \"memcached\"\n",
-            "session.type = \"memcached\"",
-            "not implemented in this build",
+            "[session]\ntype = \"mongodb\"\n",
+            "session.type = \"mongodb\"",
+            "cannot run here",
         ),
         (
-            "[session]\ntype = \"sqlite\"\n",
-            "session.type = \"sqlite\"",
+            "[session]\ntype = \"sqlalchemy\"\n",
+            "session.type = \"sqlalchemy\"",
             "allowed: \"filesystem\", \"memory\"",
         ),
         (

@@ -136,7 +136,7 @@ fn an_unknown_key_in_a_sub_table_is_named_once_with_its_value() {
 }
 
 const ALLOWED_TYPES: &str =
-    "allowed: \"filesystem\", \"memory\", \"redis\", \"sqlite\", \"postgres\", \"memcached\"";
+    "allowed: \"filesystem\", \"memory\", \"redis\", \"sqlite\", \"postgres\", \"memcached\", \"cookie\"";
 
 #[test]
 fn flask_session_types_that_cannot_run_here_are_refused_with_the_reason() {

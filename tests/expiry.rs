@@ -47,10 +47,8 @@ async fn browser_session_cookie_has_no_max_age_but_the_server_expires_it(kind: S
         page.element_text("user").is_none(),
         "expired after 1 s idle"
     );
-    assert!(
-        site.sessions().await.is_empty(),
-        "expired file deleted when read"
-    );
+    site.expect_sessions(0, "expired file deleted when read")
+        .await;
 }
 
 async fn permanent_cookie_carries_max_age_and_expires_too(kind: StoreKind) {
@@ -103,7 +101,17 @@ async fn logged_in_through_reads(kind: StoreKind, refresh_each_request: bool) ->
 
 async fn refresh_each_request_slides_the_expiry_on_reads(kind: StoreKind) {
     if let Some(seen) = logged_in_through_reads(kind, true).await {
-        assert_eq!(seen, vec![true; 6]);
+        if kind.name == "cookie" {
+            // A cookie session's end is in its payload, which moves when the session is
+            // written; a read renews only the cookie's age (the README's cookie section).
+            // Ended 2-3 s after its last write (ends are rounded up to the second).
+            assert!(
+                seen[..2].iter().all(|s| *s) && seen[4..].iter().all(|s| !s),
+                "{seen:?}"
+            );
+        } else {
+            assert_eq!(seen, vec![true; 6]);
+        }
     }
 }
 

@@ -66,7 +66,7 @@ async fn anonymous_pages_show_the_way_in_and_write_nothing(kind: StoreKind) {
         Vec::<std::path::PathBuf>::new(),
         "anonymous views write no file"
     );
-    assert!(site.sessions().await.is_empty(), "nor any session");
+    site.expect_sessions(0, "nor any session").await;
 }
 
 async fn register_logs_in_and_counts_visits_in_one_file(kind: StoreKind) {
@@ -94,6 +94,15 @@ async fn register_logs_in_and_counts_visits_in_one_file(kind: StoreKind) {
         "a flash is shown once"
     );
 
+    if !site.keeps_sessions() {
+        // A cookie session: the cookie is the session, encrypted; nothing is on the server.
+        let cookie = b.session_cookie().expect("cookie").clone();
+        assert!(
+            !cookie.contains("alice") && !cookie.contains("visits"),
+            "{cookie}"
+        );
+        return;
+    }
     let stems = site.sessions().await;
     assert_eq!(stems.len(), 1, "one session, one record");
     // The session is stored under a hash of the id, never the id itself.
@@ -156,8 +165,10 @@ async fn login_rotates_the_session_id_and_never_adopts_a_chosen_one(kind: StoreK
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     let second = b.session_cookie().expect("still logged in").clone();
     assert_ne!(first, second, "login gives a new id");
-    assert_eq!(site.sessions().await.len(), 1, "the old session is gone");
-    assert_ne!(site.sessions().await, first_session);
+    site.expect_sessions(1, "the old session is gone").await;
+    if site.keeps_sessions() {
+        assert_ne!(site.sessions().await, first_session);
+    }
 
     // A client that brings its own (validly signed) id gets a fresh one at login instead.
     let chosen = "A".repeat(43);
@@ -253,10 +264,8 @@ async fn registration_says_what_is_wrong(kind: StoreKind) {
     let short = attempt("gina", "short", "short").await;
     assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(short.body.contains("at least 8 characters"));
-    assert!(
-        site.sessions().await.len() == 1,
-        "refused registrations make no session"
-    );
+    site.expect_sessions(1, "refused registrations make no session")
+        .await;
 }
 
 async fn logout_deletes_the_session_and_the_old_cookie_is_worthless(kind: StoreKind) {
@@ -269,7 +278,7 @@ async fn logout_deletes_the_session_and_the_old_cookie_is_worthless(kind: StoreK
         b.register(&app, &format!("henry-{method}")).await;
         let before = b.clone();
         let home = b.get(&app, "/").await;
-        assert_eq!(site.sessions().await.len(), 1);
+        site.expect_sessions(1, "logged in").await;
         let res = if method == "GET" {
             b.get(&app, "/logout").await
         } else {
@@ -283,10 +292,7 @@ async fn logout_deletes_the_session_and_the_old_cookie_is_worthless(kind: StoreK
             removal.max_age(),
             Some(actix_web::cookie::time::Duration::ZERO)
         );
-        assert!(
-            site.sessions().await.is_empty(),
-            "server-side session deleted"
-        );
+        site.expect_sessions(0, "server-side session deleted").await;
         assert!(b
             .get(&app, "/login")
             .await
@@ -296,8 +302,17 @@ async fn logout_deletes_the_session_and_the_old_cookie_is_worthless(kind: StoreK
         let mut replay = before;
         let page = replay.get(&app, "/").await;
         assert_eq!(page.status, StatusCode::OK);
-        assert!(page.element_text("user").is_none());
-        assert!(site.sessions().await.is_empty());
+        if site.keeps_sessions() {
+            assert!(page.element_text("user").is_none());
+        } else {
+            // Flask's cookie sessions have the same flaw: nothing on the server can end a copy
+            // of the cookie before its end (the README says so).
+            assert_eq!(
+                page.element_text("user").as_deref(),
+                Some(&*format!("henry-{method}"))
+            );
+        }
+        site.expect_sessions(0, "nothing comes back").await;
     }
 }
 
@@ -451,7 +466,7 @@ async fn api_session_reads_without_changing(kind: StoreKind) {
         assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
         let body: serde_json::Value = serde_json::from_str(&anon.body).expect("json");
         assert_eq!(body["error"], "not logged in");
-        assert!(site.sessions().await.is_empty());
+        site.expect_sessions(0, "anonymous").await;
 
         b.register(&app, "api-user").await;
         b.get(&app, "/").await;

@@ -50,7 +50,8 @@ impl UserStoreKind {
             StoreType::Filesystem
             | StoreType::Memory
             | StoreType::Sqlite
-            | StoreType::Memcached => Self::Sqlite,
+            | StoreType::Memcached
+            | StoreType::Cookie => Self::Sqlite,
         }
     }
 }

@@ -134,6 +134,14 @@ impl RawSession {
                 ));
             }
         }
+        if self.lock && self.store == StoreType::Cookie {
+            return Err(Invalid::new(
+                "session.lock",
+                "true",
+                "type = \"cookie\" keeps each session in its cookie, where requests cannot be \
+                 serialized: set lock = false, or keep sessions on the server",
+            ));
+        }
         let Positive(max_session_bytes) = self.max_session_bytes;
         let max_session_bytes = usize::try_from(max_session_bytes)
             .ok()

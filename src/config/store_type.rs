@@ -23,6 +23,8 @@ pub enum StoreType {
     Postgres,
     /// memcached servers, `[session.memcached]`.
     Memcached,
+    /// In the cookie itself, encrypted (Flask's default session).
+    Cookie,
 }
 
 impl StoreType {
@@ -34,6 +36,7 @@ impl StoreType {
         Self::Sqlite,
         Self::Postgres,
         Self::Memcached,
+        Self::Cookie,
     ];
 
     /// The value of `type` that selects this store.
@@ -45,6 +48,7 @@ impl StoreType {
             Self::Sqlite => "sqlite",
             Self::Postgres => "postgres",
             Self::Memcached => "memcached",
+            Self::Cookie => "cookie",
         }
     }
 }
@@ -54,10 +58,6 @@ impl fmt::Display for StoreType {
         f.write_str(self.name())
     }
 }
-
-/// Flask-Session's types that this build does not have yet; named so that the error says so
-/// instead of calling them unknown.
-const NOT_IMPLEMENTED: &[&str] = &["cookie"];
 
 /// Flask-Session's types that this build runs under another name, by engine.
 const NAMED_BY_ENGINE: &[(&str, &str)] = &[(
@@ -88,12 +88,7 @@ fn allowed() -> String {
 
 /// The message for a `type` this build does not run.
 fn refusal(written: &str) -> String {
-    if NOT_IMPLEMENTED.contains(&written) {
-        format!(
-            "store type `{written}` is not implemented in this build; {}",
-            allowed()
-        )
-    } else if let Some((_, which)) = NAMED_BY_ENGINE.iter().find(|(name, _)| *name == written) {
+    if let Some((_, which)) = NAMED_BY_ENGINE.iter().find(|(name, _)| *name == written) {
         format!("store type `{written}`: {which}; {}", allowed())
     } else if let Some((_, why)) = CANNOT_RUN.iter().find(|(name, _)| *name == written) {
         format!(

@@ -5,7 +5,8 @@
 //! - [`Store`]: any backend, adapted to actix-session's `SessionStore` by [`actix`], which checks
 //!   the cookie's id once, for every type.
 //! - One file (or folder) per store type: [`file`](mod@file) (`filesystem`), [`memory`],
-//!   [`redis`](mod@redis), [`sqlite`], [`postgres`](mod@postgres), [`memcached`].
+//!   [`redis`](mod@redis), [`sqlite`], [`postgres`](mod@postgres), [`memcached`], [`cookie`]
+//!   (sessions in the cookie itself).
 //! - Shared pieces: [`record`] (what a stored session is), [`id`] (session ids), [`error`].
 //!
 //! Adding a store type is its own file, its config table, and one line in [`open`].
@@ -14,6 +15,7 @@
 mod actix;
 pub mod backend;
 pub mod cache;
+pub mod cookie;
 pub mod error;
 pub mod file;
 pub mod id;
@@ -48,6 +50,10 @@ pub fn open(config: &SessionConfig) -> Result<Store, StoreError> {
         StoreType::Sqlite => sqlite::open(config),
         StoreType::Postgres => postgres::open(config),
         StoreType::Memcached => memcached::open(config),
+        StoreType::Cookie => Ok(Store::cookie(cookie::CookieCodec::new(
+            &config.cookie_name,
+            config.max_session_bytes,
+        ))),
     }
 }
 
@@ -55,18 +61,33 @@ pub fn open(config: &SessionConfig) -> Result<Store, StoreError> {
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn SessionBackend>,
+    /// Set for the `cookie` type, whose sessions are in the cookie: the five session calls go
+    /// to it, not to `backend`.
+    cookie: Option<Arc<cookie::CookieCodec>>,
 }
 
 impl Store {
     pub fn new(backend: impl SessionBackend) -> Self {
         Self {
             backend: Arc::new(backend),
+            cookie: None,
         }
     }
 
     /// A store on a backend the caller also holds (a sweeper's handle, say).
     pub fn from_shared(backend: Arc<impl SessionBackend>) -> Self {
-        Self { backend }
+        Self {
+            backend,
+            cookie: None,
+        }
+    }
+
+    /// The `cookie` type: sessions kept in the cookie by `codec`.
+    pub fn cookie(codec: cookie::CookieCodec) -> Self {
+        Self {
+            backend: Arc::new(cookie::CookieBackend),
+            cookie: Some(Arc::new(codec)),
+        }
     }
 
     /// The backend, for what actix-session does not ask: health, listing, expiry.
@@ -90,6 +111,9 @@ impl Store {
 
     /// When the session with this cookie value ends, if it is live.
     pub async fn expires_at(&self, key: &str) -> Result<Option<time::OffsetDateTime>, StoreError> {
+        if let Some(codec) = &self.cookie {
+            return Ok(codec.expires_at(key));
+        }
         match SessionId::parse(key) {
             Some(id) => self.backend.expires_at(&id).await,
             None => Ok(None),
@@ -97,4 +121,66 @@ impl Store {
     }
 }
 
-actix_store!(Store, s => &*s.backend);
+/// actix-session's calls: to the cookie codec for the `cookie` type, else through the adapter
+/// every server-side backend shares.
+impl actix_session::storage::SessionStore for Store {
+    async fn load(
+        &self,
+        key: &actix_session::storage::SessionKey,
+    ) -> Result<Option<SessionState>, actix_session::storage::LoadError> {
+        match &self.cookie {
+            Some(codec) => Ok(codec.load(key.as_ref())),
+            None => actix::load(&*self.backend, key).await,
+        }
+    }
+
+    async fn save(
+        &self,
+        state: SessionState,
+        ttl: &time::Duration,
+    ) -> Result<actix_session::storage::SessionKey, actix_session::storage::SaveError> {
+        match &self.cookie {
+            Some(codec) => Ok(cookie_key(codec.save(&state, ttl)?)?),
+            None => actix::save(&*self.backend, state, ttl).await,
+        }
+    }
+
+    async fn update(
+        &self,
+        key: actix_session::storage::SessionKey,
+        state: SessionState,
+        ttl: &time::Duration,
+    ) -> Result<actix_session::storage::SessionKey, actix_session::storage::UpdateError> {
+        match &self.cookie {
+            Some(codec) => Ok(cookie_key(codec.update(key.as_ref(), &state, ttl)?)?),
+            None => actix::update(&*self.backend, key, state, ttl).await,
+        }
+    }
+
+    /// For a cookie session the middleware renews the cookie's age; its payload's end moves
+    /// when the session is written.
+    async fn update_ttl(
+        &self,
+        key: &actix_session::storage::SessionKey,
+        ttl: &time::Duration,
+    ) -> Result<(), anyhow::Error> {
+        match &self.cookie {
+            Some(_) => Ok(()),
+            None => actix::update_ttl(&*self.backend, key, ttl).await,
+        }
+    }
+
+    /// For a cookie session the middleware removes the cookie; nothing on the server can end a
+    /// copy of it before its end.
+    async fn delete(&self, key: &actix_session::storage::SessionKey) -> Result<(), anyhow::Error> {
+        match &self.cookie {
+            Some(_) => Ok(()),
+            None => actix::delete(&*self.backend, key).await,
+        }
+    }
+}
+
+fn cookie_key(payload: String) -> Result<actix_session::storage::SessionKey, StoreError> {
+    actix_session::storage::SessionKey::try_from(payload)
+        .map_err(|e| StoreError::KeyRefused(Box::new(e)))
+}

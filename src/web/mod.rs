@@ -194,7 +194,12 @@ impl AppState {
             .cookie_path("/".into())
             .cookie_domain(s.cookie_domain.clone())
             .cookie_same_site(same_site(s.cookie_samesite))
-            .cookie_content_security(CookieContentSecurity::Signed)
+            // A cookie session's payload is data: encrypted, not only signed.
+            .cookie_content_security(if self.store.capabilities().server_side {
+                CookieContentSecurity::Signed
+            } else {
+                CookieContentSecurity::Private
+            })
             .session_lifecycle(lifecycle)
             .build()
     }
@@ -217,6 +222,23 @@ fn same_site(s: config::SameSite) -> SameSite {
         config::SameSite::Lax => SameSite::Lax,
         config::SameSite::None => SameSite::None,
     }
+}
+
+/// The session cookie's value as the store reads it: checked (signed types) or decrypted
+/// (`cookie`, whose value is the encrypted session).
+pub(crate) fn session_cookie_value(req: &HttpRequest, state: &AppState) -> Option<String> {
+    let name = &state.config.session.cookie_name;
+    if state.store.capabilities().server_side {
+        return signed_cookie_value(req, &state.keys.session, name);
+    }
+    let mut jar = actix_web::cookie::CookieJar::new();
+    jar.add_original(req.cookie(name)?);
+    Some(
+        jar.private(&state.keys.session)
+            .get(name)?
+            .value()
+            .to_owned(),
+    )
 }
 
 /// The value of the cookie `name` if its signature under `key` holds.

@@ -56,7 +56,7 @@ pub async fn api_session(
         expiry_after(time::OffsetDateTime::now_utc(), &ttl).ok()
     } else {
         // The expiry is the store's bookkeeping, not session data: ask the store.
-        match super::signed_cookie_value(&req, &state.keys.session, &s.cookie_name) {
+        match super::session_cookie_value(&req, &state) {
             Some(id) => state.store.expires_at(&id).await.ok().flatten(),
             None => None,
         }

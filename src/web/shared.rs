@@ -9,6 +9,7 @@
 //! | redis | the same Redis | the same Redis | a Redis lock with expiry |
 //! | sqlite | SQLite `users_db` | the same SQLite file | `flock` files in `<path>.locks/` beside the database |
 //! | memcached | SQLite `users_db` | the same SQLite file | none (see the README) |
+//! | cookie | SQLite `users_db` | the same SQLite file | none (`lock` is refused) |
 //! | postgres | the same database (`<table>_users`) | the same database (`<table>_throttle`) | rows of `<table>_locks` with expiry |
 //!
 //! A new session type decides its row here.
@@ -65,6 +66,12 @@ pub(super) fn open(config: &Config) -> Result<Shared, StartError> {
         ),
         // memcached may evict: accounts and counters live where nothing is evicted.
         StoreType::Memcached => (
+            Box::new(throttle::SqliteCounters::open(&auth.users_db)?),
+            lock::Across::None,
+        ),
+        // Sessions in the cookie: nothing of theirs on the server to lock (`lock = true` is
+        // refused by the config check).
+        StoreType::Cookie => (
             Box::new(throttle::SqliteCounters::open(&auth.users_db)?),
             lock::Across::None,
         ),

@@ -57,6 +57,7 @@ macro_rules! for_every_store_type {
         $crate::for_every_store_type!(@type sqlite; $($test),*);
         $crate::for_every_store_type!(@type postgres; $($test),*);
         $crate::for_every_store_type!(@type memcached; $($test),*);
+        $crate::for_every_store_type!(@type cookie; $($test),*);
     };
     (@type $kind:ident; $($test:ident),*) => {
         mod $kind {
@@ -121,9 +122,25 @@ impl Site {
         Some(site)
     }
 
+    /// Whether sessions are kept on the server (every type but `cookie`).
+    pub fn keeps_sessions(&self) -> bool {
+        self.state.store.capabilities().server_side
+    }
+
+    /// Checks that `n` sessions are stored, where sessions are kept on the server.
+    pub async fn expect_sessions(&self, n: usize, what: &str) {
+        if self.keeps_sessions() {
+            let stems = self.sessions().await;
+            assert_eq!(stems.len(), n, "{what}: {stems:?}");
+        }
+    }
+
     /// The stems (hex digests) of the stored sessions, sorted: for any store type that can list,
     /// and for memcached (which cannot) from the test's own server's key dump.
     pub async fn sessions(&self) -> Vec<String> {
+        if !self.keeps_sessions() {
+            return Vec::new();
+        }
         if let Some(Engine::Memcached(engine)) = &self.engine {
             let prefix = &self.state.config.session.memcached.key_prefix;
             let encoded = prefix.replace(':', "%3A");
