@@ -168,7 +168,9 @@ impl AppState {
         }
     }
 
-    fn session_middleware(&self) -> SessionMiddleware<Store> {
+    /// actix-session's middleware over the configured store, with the cookie and lifetime
+    /// `config.toml` asks for (also for tests that need it around routes of their own).
+    pub fn session_middleware(&self) -> SessionMiddleware<Store> {
         let s = &self.config.session;
         let ttl = s.ttl();
         let policy = if s.refresh_each_request {

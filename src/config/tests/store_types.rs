@@ -91,3 +91,13 @@ fn users_in_redis_need_a_valid_redis_table() {
         "{e}"
     );
 }
+
+#[test]
+fn cookie_sessions_refuse_lock_because_nothing_on_the_server_could_hold_it() {
+    ok("[session]\ntype = \"cookie\"\n");
+    let e = err("[session]\ntype = \"cookie\"\nlock = true\n");
+    assert!(
+        e.starts_with("/etc/app/config.toml: session.lock = true: type = \"cookie\" keeps"),
+        "{e}"
+    );
+}
