@@ -28,7 +28,10 @@ use crate::config::SessionConfig;
 use crate::postgres::{Postgres, PostgresError};
 
 /// Rows deleted per statement by a sweep: each batch is its own short transaction.
-pub const SWEEP_BATCH: i64 = 1000;
+pub const SWEEP_BATCH: i64 = 500;
+
+/// The least pause between two batches of a sweep.
+const MIN_SWEEP_PAUSE: Duration = Duration::from_millis(2);
 
 /// How long a successful health probe stands.
 const HEALTHY_FOR: Duration = Duration::from_secs(1);
@@ -268,23 +271,31 @@ impl PostgresSessionStore {
         self.note(result)
     }
 
-    /// Deletes the expired rows in batches, from a plain thread (the sweeper).
+    /// Deletes the expired rows in batches, from a plain thread (the sweeper). Each batch is
+    /// its own statement, bounded by `command_timeout` like any other.
     fn delete_expired_blocking(&self) -> Result<u64, StoreError> {
-        let (sweep, corrupt) = (self.sql.sweep.clone(), self.sql.sweep_corrupt.clone());
-        let result = self.db.run_blocking(move |c| async move {
-            let stmt = c.prepare_cached(&sweep).await?;
-            let mut total = 0u64;
-            loop {
-                let n = c.execute(&stmt, &[&SWEEP_BATCH]).await?;
-                total = total.saturating_add(n);
-                if n < SWEEP_BATCH.unsigned_abs() {
-                    break;
-                }
+        let mut total = 0u64;
+        loop {
+            let started = Instant::now();
+            let sweep = self.sql.sweep.clone();
+            let n = self.note(self.db.run_blocking(move |c| async move {
+                let stmt = c.prepare_cached(&sweep).await?;
+                c.execute(&stmt, &[&SWEEP_BATCH]).await
+            }))?;
+            total = total.saturating_add(n);
+            if n < SWEEP_BATCH.unsigned_abs() {
+                break;
             }
-            c.execute(corrupt.as_str(), &[]).await?;
-            Ok(total)
-        });
-        self.note(result)
+            // As long again between batches: the sweep takes at most half of what the database
+            // (often on the same machine) can give, and requests go first.
+            std::thread::sleep(started.elapsed().max(MIN_SWEEP_PAUSE));
+        }
+        let corrupt = self.sql.sweep_corrupt.clone();
+        self.note(
+            self.db
+                .run_blocking(move |c| async move { c.execute(corrupt.as_str(), &[]).await }),
+        )?;
+        Ok(total)
     }
 }
 

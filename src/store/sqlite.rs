@@ -32,7 +32,10 @@ use crate::config::SessionConfig;
 const THREADS: usize = 2;
 
 /// Rows deleted per statement by a sweep: each batch is its own short write transaction.
-pub const SWEEP_BATCH: u32 = 1000;
+pub const SWEEP_BATCH: u32 = 500;
+
+/// The least pause between two batches of a sweep.
+const MIN_SWEEP_PAUSE: Duration = Duration::from_millis(2);
 
 /// How long a row that is not a session record is kept in `sessions_corrupt`.
 const QUARANTINE_SECS: i64 = 7 * 24 * 3600;
@@ -91,6 +94,10 @@ struct Inner {
     busy_timeout: Duration,
     max_bytes: usize,
     idle: Mutex<Vec<Connection>>,
+    /// Held by this process's writes, one at a time: SQLite lets one writer in, and a writer
+    /// that finds the database locked sleeps in growing steps, so writers of one process queue
+    /// here instead (only another process's writes leave them to SQLite's busy timeout).
+    writer: Mutex<()>,
     healthy_at: Mutex<Option<Instant>>,
 }
 
@@ -108,6 +115,7 @@ impl SqliteSessionStore {
             busy_timeout,
             max_bytes,
             idle: Mutex::new(Vec::new()),
+            writer: Mutex::new(()),
             healthy_at: Mutex::new(None),
         };
         let conn = inner.connect()?;
@@ -185,11 +193,17 @@ impl Inner {
                 )
                 .map_err(engine)?;
             loop {
+                let started = Instant::now();
+                let writing = self.writer.lock();
                 let deleted = batch.execute(params![now, SWEEP_BATCH]).map_err(engine)?;
+                drop(writing);
                 total = total.saturating_add(deleted as u64);
                 if deleted < SWEEP_BATCH as usize {
                     break;
                 }
+                // As long again between batches: the sweep never holds the write lock more
+                // than half the time, so requests' writes get in between.
+                std::thread::sleep(started.elapsed().max(MIN_SWEEP_PAUSE));
             }
             drop(batch);
             conn.execute(
@@ -285,7 +299,8 @@ impl SessionBackend for SqliteSessionStore {
             record.created_at.unix_timestamp(),
             record.expires_at.unix_timestamp(),
         );
-        self.run(None, Abandoned::StillRun, move |_, conn| {
+        self.run(None, Abandoned::StillRun, move |inner, conn| {
+            let _writing = inner.writer.lock();
             let mut insert = conn
                 .prepare_cached(
                     "INSERT INTO sessions (id, created_at, expires_at, record) \
@@ -318,7 +333,8 @@ impl SessionBackend for SqliteSessionStore {
         let max_bytes = self.inner.max_bytes;
         let affinity = id.clone();
         let updated = self
-            .run(Some(&affinity), Abandoned::StillRun, move |_, conn| {
+            .run(Some(&affinity), Abandoned::StillRun, move |inner, conn| {
+                let _writing = inner.writer.lock();
                 let now = now.unix_timestamp();
                 // IMMEDIATE takes the write lock first, so that no other process can delete or
                 // rewrite the row between the read of its creation time and the write.
@@ -358,7 +374,8 @@ impl SessionBackend for SqliteSessionStore {
         let (now, _) = now_secs();
         let ttl = *ttl;
         let owned = id.clone();
-        self.run(Some(id), Abandoned::StillRun, move |_, conn| {
+        self.run(Some(id), Abandoned::StillRun, move |inner, conn| {
+            let _writing = inner.writer.lock();
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(engine)?;
@@ -387,7 +404,8 @@ impl SessionBackend for SqliteSessionStore {
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         let stem = id.stem();
-        self.run(Some(id), Abandoned::StillRun, move |_, conn| {
+        self.run(Some(id), Abandoned::StillRun, move |inner, conn| {
+            let _writing = inner.writer.lock();
             conn.prepare_cached("DELETE FROM sessions WHERE id = ?1")
                 .map_err(engine)?
                 .execute(params![stem])
