@@ -143,3 +143,59 @@ impl Postgres {
         }
     }
 }
+
+/// Tables a module needs, made once per process by the first call that reaches the database
+/// (`CREATE ... IF NOT EXISTS`), so that a server starts while the database is down.
+pub struct Schema {
+    sql: String,
+    ready: std::sync::atomic::AtomicBool,
+}
+
+impl Schema {
+    pub fn new(sql: String) -> Self {
+        Self {
+            sql,
+            ready: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The statements, for an error that asks the database's owner to run them.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    fn is_ready(&self) -> bool {
+        self.ready.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Two servers creating the tables at once: one of them wins, and so they are there.
+    fn made(&self, result: Result<(), PostgresError>) -> Result<(), PostgresError> {
+        match result {
+            Err(e) if e.code() != Some(&SqlState::UNIQUE_VIOLATION) => Err(e),
+            _ => {
+                self.ready.store(true, std::sync::atomic::Ordering::Release);
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn ensure(&self, db: &Postgres) -> Result<(), PostgresError> {
+        if self.is_ready() {
+            return Ok(());
+        }
+        let sql = self.sql.clone();
+        self.made(
+            db.run(move |c| async move { c.batch_execute(&sql).await })
+                .await,
+        )
+    }
+
+    /// As [`Self::ensure`], from a blocking thread.
+    pub fn ensure_blocking(&self, db: &Postgres) -> Result<(), PostgresError> {
+        if self.is_ready() {
+            return Ok(());
+        }
+        let sql = self.sql.clone();
+        self.made(db.run_blocking(move |c| async move { c.batch_execute(&sql).await }))
+    }
+}

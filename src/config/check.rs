@@ -51,3 +51,39 @@ pub(super) fn resolve(base: &Path, path: PathBuf) -> PathBuf {
         base.join(path)
     }
 }
+
+/// The most connections a pool key (`pool_size`) takes.
+const MAX_POOL_SIZE: u64 = 256;
+
+/// A `pool_size`: 1 to [`MAX_POOL_SIZE`].
+pub(super) fn pool_size(key: &'static str, Positive(n): Positive) -> Result<usize, Invalid> {
+    usize::try_from(n)
+        .ok()
+        .filter(|_| n <= MAX_POOL_SIZE)
+        .ok_or_else(|| {
+            Invalid::new(
+                key,
+                n.to_string(),
+                format!("expected an integer from 1 to {MAX_POOL_SIZE}"),
+            )
+        })
+}
+
+/// The longest `key_prefix`: a key is at most 250 bytes in memcached, the prefix and 64
+/// characters of digest.
+const MAX_KEY_PREFIX: usize = 64;
+
+/// A `key_prefix`: 0 to [`MAX_KEY_PREFIX`] printable ASCII characters, no spaces.
+pub(super) fn key_prefix(key: &'static str, prefix: &str) -> Result<(), Invalid> {
+    if prefix.len() > MAX_KEY_PREFIX || !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Invalid::new(
+            key,
+            format!("{prefix:?}"),
+            format!(
+                "expected 0 to {MAX_KEY_PREFIX} printable ASCII characters without spaces, \
+                 such as \"session:\""
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::check::{Invalid, Positive};
+use super::check::{key_prefix, pool_size, Invalid, Positive};
 use super::duration::Timeout;
 
 /// Validated `[session.memcached]`.
@@ -33,10 +33,6 @@ impl MemcachedConfig {
             .collect()
     }
 }
-
-/// A key is at most 250 bytes: the prefix, then the 64 hex characters of the id's digest.
-const MAX_KEY_PREFIX: usize = 64;
-const MAX_POOL_SIZE: u64 = 256;
 
 /// `[session.memcached]` as written; missing keys take [`Default`]'s values.
 #[derive(Deserialize)]
@@ -88,29 +84,8 @@ impl RawMemcached {
                 "expected \"host:port\" or \"unix:/path/to/memcached.sock\"",
             ));
         }
-        if self.key_prefix.len() > MAX_KEY_PREFIX
-            || !self.key_prefix.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Err(Invalid::new(
-                "session.memcached.key_prefix",
-                format!("{:?}", self.key_prefix),
-                format!(
-                    "expected 0 to {MAX_KEY_PREFIX} printable ASCII characters without spaces, \
-                     such as \"session:\""
-                ),
-            ));
-        }
-        let Positive(pool_size) = self.pool_size;
-        let pool_size = usize::try_from(pool_size)
-            .ok()
-            .filter(|_| pool_size <= MAX_POOL_SIZE)
-            .ok_or_else(|| {
-                Invalid::new(
-                    "session.memcached.pool_size",
-                    pool_size.to_string(),
-                    format!("expected an integer from 1 to {MAX_POOL_SIZE}"),
-                )
-            })?;
+        key_prefix("session.memcached.key_prefix", &self.key_prefix)?;
+        let pool_size = pool_size("session.memcached.pool_size", self.pool_size)?;
         Ok(MemcachedConfig {
             servers: self.servers,
             key_prefix: self.key_prefix,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::check::{Invalid, Positive};
+use super::check::{pool_size, Invalid, Positive};
 use super::duration::{Seconds, Timeout, MAX_CLEANUP_INTERVAL};
 
 /// Validated `[session.postgres]`. Its `Debug` hides the URL's password.
@@ -40,7 +40,6 @@ impl fmt::Debug for PostgresConfig {
     }
 }
 
-const MAX_POOL_SIZE: u64 = 256;
 const MAX_TABLE: usize = 48;
 
 /// `[session.postgres]` as written; missing keys take [`Default`]'s values.
@@ -100,17 +99,7 @@ impl RawPostgres {
                 ),
             ));
         }
-        let Positive(pool_size) = self.pool_size;
-        let pool_size = usize::try_from(pool_size)
-            .ok()
-            .filter(|_| pool_size <= MAX_POOL_SIZE)
-            .ok_or_else(|| {
-                Invalid::new(
-                    "session.postgres.pool_size",
-                    pool_size.to_string(),
-                    format!("expected an integer from 1 to {MAX_POOL_SIZE}"),
-                )
-            })?;
+        let pool_size = pool_size("session.postgres.pool_size", self.pool_size)?;
         Ok(PostgresConfig {
             url: self.url,
             table: self.table,

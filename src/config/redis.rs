@@ -7,7 +7,7 @@ use std::time::Duration;
 use ::redis::IntoConnectionInfo;
 use serde::Deserialize;
 
-use super::check::{Invalid, Positive};
+use super::check::{key_prefix, pool_size, Invalid, Positive};
 use super::duration::Timeout;
 
 /// Validated `[session.redis]`. The URLs parse with the `redis` crate; `rediss://` is refused
@@ -54,8 +54,6 @@ impl fmt::Debug for RedisConfig {
 }
 
 const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
-const MAX_KEY_PREFIX: usize = 64;
-const MAX_POOL_SIZE: u64 = 256;
 
 /// `[session.redis]` as written; missing keys take [`Default`]'s values.
 #[derive(Deserialize)]
@@ -97,29 +95,8 @@ impl RawRedis {
         for url in &self.cluster_urls {
             check_url("session.redis.cluster_urls", url, Mode::Cluster)?;
         }
-        if self.key_prefix.len() > MAX_KEY_PREFIX
-            || !self.key_prefix.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Err(Invalid::new(
-                "session.redis.key_prefix",
-                format!("{:?}", self.key_prefix),
-                format!(
-                    "expected 0 to {MAX_KEY_PREFIX} printable ASCII characters without spaces, \
-                     such as \"session:\""
-                ),
-            ));
-        }
-        let Positive(pool_size) = self.pool_size;
-        let pool_size = usize::try_from(pool_size)
-            .ok()
-            .filter(|_| pool_size <= MAX_POOL_SIZE)
-            .ok_or_else(|| {
-                Invalid::new(
-                    "session.redis.pool_size",
-                    pool_size.to_string(),
-                    format!("expected an integer from 1 to {MAX_POOL_SIZE}"),
-                )
-            })?;
+        key_prefix("session.redis.key_prefix", &self.key_prefix)?;
+        let pool_size = pool_size("session.redis.pool_size", self.pool_size)?;
         Ok(RedisConfig {
             url: self.url,
             cluster_urls: self.cluster_urls,

@@ -13,23 +13,20 @@
 //! replace mode), so a logout or an expiry always wins over a late write.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_memcached::{Client, MetaProtocol, Status};
 use async_trait::async_trait;
 use deadpool::managed::{self, Metrics, Object, Pool, RecycleError, RecycleResult};
-use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::backend::{ended, Capabilities, SessionBackend};
+use super::health::Health;
 use super::record::{SessionRecord, SessionState};
 use super::{SessionId, Store, StoreError};
 use crate::config::{MemcachedConfig, SessionConfig};
 use crate::engine_runtime::EngineRuntime;
-
-/// How long a successful health probe stands.
-const HEALTHY_FOR: Duration = Duration::from_secs(1);
 
 /// memcached reads an exptime above this many seconds as an absolute unix time.
 pub const RELATIVE_LIMIT: i64 = 30 * 24 * 3600;
@@ -118,7 +115,7 @@ struct Inner {
     max_bytes: usize,
     connect_timeout: Duration,
     command_timeout: Duration,
-    healthy_at: Mutex<Option<Instant>>,
+    health: Health,
     /// Declared last: dropped after the pools whose connections it drives.
     runtime: EngineRuntime,
 }
@@ -202,7 +199,7 @@ impl MemcachedSessionStore {
                 max_bytes,
                 connect_timeout: config.connect_timeout,
                 command_timeout: config.command_timeout,
-                healthy_at: Mutex::new(None),
+                health: Health::default(),
                 runtime,
             }),
         })
@@ -243,7 +240,7 @@ impl MemcachedSessionStore {
             Err(e) => Err(MemcachedError::Runtime(e)),
         };
         result.map_err(|e| {
-            *self.inner.healthy_at.lock() = None;
+            self.inner.health.forget();
             store_error(e)
         })
     }
@@ -416,19 +413,14 @@ impl SessionBackend for MemcachedSessionStore {
     }
 
     async fn check_health(&self) -> Result<(), StoreError> {
-        if self
-            .inner
-            .healthy_at
-            .lock()
-            .is_some_and(|at| at.elapsed() < HEALTHY_FOR)
-        {
+        if self.inner.health.fresh() {
             return Ok(());
         }
         for server in &self.inner.servers {
             self.run(server, |mut c| async move { c.version().await.map(drop) })
                 .await?;
         }
-        *self.inner.healthy_at.lock() = Some(Instant::now());
+        self.inner.health.passed();
         Ok(())
     }
 }

@@ -18,6 +18,7 @@ pub mod cache;
 pub mod cookie;
 pub mod error;
 pub mod file;
+pub mod health;
 pub mod id;
 pub mod io_threads;
 pub mod memcached;

@@ -17,15 +17,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use parking_lot::Mutex;
 use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
 
 use super::backend::{ended, Capabilities, SessionBackend, SessionSummary};
+use super::health::Health;
 use super::record::{SessionRecord, SessionState};
 use super::{SessionId, Store, StoreError};
 use crate::config::SessionConfig;
-use crate::postgres::{Postgres, PostgresError};
+use crate::postgres::{Postgres, PostgresError, Schema};
 
 /// Rows deleted per statement by a sweep: each batch is its own short transaction.
 pub const SWEEP_BATCH: i64 = 500;
@@ -33,22 +33,16 @@ pub const SWEEP_BATCH: i64 = 500;
 /// The least pause between two batches of a sweep.
 const MIN_SWEEP_PAUSE: Duration = Duration::from_millis(2);
 
-/// How long a successful health probe stands.
-const HEALTHY_FOR: Duration = Duration::from_secs(1);
-
 /// The postgres store `config` describes. The table is created now if the database answers; if
 /// it does not, at the first session call.
 pub(super) fn open(config: &SessionConfig) -> Result<Store, StoreError> {
     let pg = &config.postgres;
     let db = Postgres::new(pg).map_err(engine)?;
     let store = PostgresSessionStore::new(db, &pg.table, config.max_session_bytes);
-    match store.db.run_blocking({
-        let sql = store.sql.schema.clone();
-        move |c| async move { c.batch_execute(&sql).await }
-    }) {
-        Ok(()) => *store.schema_ready.lock() = true,
+    match store.schema.ensure_blocking(&store.db) {
+        Ok(()) => {}
         Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
-            return Err(refused_schema(&store.sql.schema, e));
+            return Err(refused_schema(store.schema.sql(), e));
         }
         Err(e) => tracing::warn!(
             error = %e,
@@ -98,7 +92,6 @@ const RFC3339: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS"Z"'"#;
 
 /// The statements, with the table's name in them.
 struct Sql {
-    schema: String,
     load: String,
     save: String,
     update: String,
@@ -111,6 +104,26 @@ struct Sql {
     list: String,
 }
 
+/// The sessions table, its expiry index, and the tables of set-aside rows and of locks.
+fn schema(t: &str) -> Schema {
+    Schema::new(format!(
+        "CREATE TABLE IF NOT EXISTS {t} (\n    \
+         id text PRIMARY KEY,\n    \
+         created_at timestamptz NOT NULL,\n    \
+         expires_at timestamptz NOT NULL,\n    \
+         record jsonb NOT NULL\n);\n\
+         CREATE INDEX IF NOT EXISTS {t}_expires_at ON {t} (expires_at);\n\
+         CREATE TABLE IF NOT EXISTS {t}_corrupt (\n    \
+         id text NOT NULL,\n    \
+         set_aside_at timestamptz NOT NULL DEFAULT now(),\n    \
+         record text NOT NULL\n);\n\
+         CREATE TABLE IF NOT EXISTS {t}_locks (\n    \
+         id text PRIMARY KEY,\n    \
+         token text NOT NULL,\n    \
+         until timestamptz NOT NULL\n);"
+    ))
+}
+
 impl Sql {
     fn new(t: &str) -> Self {
         // `$2` is the lifetime in seconds; a session ends at a whole second, rounded up, as
@@ -118,22 +131,6 @@ impl Sql {
         let end = "to_timestamp(ceil(extract(epoch FROM now())) + $2::bigint)";
         let stamp = |at: &str| format!("to_jsonb(to_char({at} AT TIME ZONE 'UTC', {RFC3339}))");
         Self {
-            schema: format!(
-                "CREATE TABLE IF NOT EXISTS {t} (\n    \
-                 id text PRIMARY KEY,\n    \
-                 created_at timestamptz NOT NULL,\n    \
-                 expires_at timestamptz NOT NULL,\n    \
-                 record jsonb NOT NULL\n);\n\
-                 CREATE INDEX IF NOT EXISTS {t}_expires_at ON {t} (expires_at);\n\
-                 CREATE TABLE IF NOT EXISTS {t}_corrupt (\n    \
-                 id text NOT NULL,\n    \
-                 set_aside_at timestamptz NOT NULL DEFAULT now(),\n    \
-                 record text NOT NULL\n);\n\
-                 CREATE TABLE IF NOT EXISTS {t}_locks (\n    \
-                 id text PRIMARY KEY,\n    \
-                 token text NOT NULL,\n    \
-                 until timestamptz NOT NULL\n);"
-            ),
             load: format!("SELECT record::text FROM {t} WHERE id = $1 AND expires_at > now()"),
             save: format!(
                 "INSERT INTO {t} (id, created_at, expires_at, record) \
@@ -189,8 +186,8 @@ pub struct PostgresSessionStore {
     db: Postgres,
     sql: Arc<Sql>,
     max_bytes: usize,
-    schema_ready: Arc<Mutex<bool>>,
-    healthy_at: Arc<Mutex<Option<Instant>>>,
+    schema: Arc<Schema>,
+    health: Arc<Health>,
 }
 
 impl PostgresSessionStore {
@@ -200,40 +197,26 @@ impl PostgresSessionStore {
             db,
             sql: Arc::new(Sql::new(table)),
             max_bytes,
-            schema_ready: Arc::default(),
-            healthy_at: Arc::default(),
+            schema: Arc::new(schema(table)),
+            health: Arc::default(),
         }
     }
 
     /// A failure to reach the database makes the next health check probe again, at once.
     fn note<T>(&self, result: Result<T, PostgresError>) -> Result<T, StoreError> {
         result.map_err(|e| {
-            *self.healthy_at.lock() = None;
+            self.health.forget();
             engine(e)
         })
     }
 
     /// Creates the table if this process has not seen it yet (the database was down at start).
     async fn ready(&self) -> Result<(), StoreError> {
-        if *self.schema_ready.lock() {
-            return Ok(());
-        }
-        let sql = self.sql.schema.clone();
-        match self
-            .db
-            .run(move |c| async move { c.batch_execute(&sql).await })
-            .await
-        {
-            Ok(()) => {
-                *self.schema_ready.lock() = true;
-                Ok(())
-            }
+        match self.schema.ensure(&self.db).await {
             Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
-                Err(refused_schema(&self.sql.schema, e))
+                Err(refused_schema(self.schema.sql(), e))
             }
-            // Two processes creating it at once: one of them wins, and so the table is there.
-            Err(e) if e.code().is_some_and(|c| *c == SqlState::UNIQUE_VIOLATION) => Ok(()),
-            Err(e) => self.note(Err(e)),
+            other => self.note(other),
         }
     }
 
@@ -418,11 +401,7 @@ impl SessionBackend for PostgresSessionStore {
     }
 
     async fn check_health(&self) -> Result<(), StoreError> {
-        if self
-            .healthy_at
-            .lock()
-            .is_some_and(|at| at.elapsed() < HEALTHY_FOR)
-        {
+        if self.health.fresh() {
             return Ok(());
         }
         self.ready().await?;
@@ -431,7 +410,7 @@ impl SessionBackend for PostgresSessionStore {
             .run(|c| async move { c.batch_execute("SELECT 1").await })
             .await;
         self.note(result)?;
-        *self.healthy_at.lock() = Some(Instant::now());
+        self.health.passed();
         Ok(())
     }
 

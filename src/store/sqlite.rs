@@ -22,6 +22,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use time::OffsetDateTime;
 
 use super::backend::{ended, Capabilities, SessionBackend, SessionSummary};
+use super::health::Health;
 use super::io_threads::{Abandoned, IoThreads};
 use super::record::{SessionRecord, SessionState};
 use super::{SessionId, Store, StoreError};
@@ -39,9 +40,6 @@ const MIN_SWEEP_PAUSE: Duration = Duration::from_millis(2);
 
 /// How long a row that is not a session record is kept in `sessions_corrupt`.
 const QUARANTINE_SECS: i64 = 7 * 24 * 3600;
-
-/// How long a successful health probe stands.
-const HEALTHY_FOR: Duration = Duration::from_secs(1);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sessions (
@@ -98,7 +96,7 @@ struct Inner {
     /// that finds the database locked sleeps in growing steps, so writers of one process queue
     /// here instead (only another process's writes leave them to SQLite's busy timeout).
     writer: Mutex<()>,
-    healthy_at: Mutex<Option<Instant>>,
+    health: Health,
 }
 
 impl SqliteSessionStore {
@@ -116,7 +114,7 @@ impl SqliteSessionStore {
             max_bytes,
             idle: Mutex::new(Vec::new()),
             writer: Mutex::new(()),
-            healthy_at: Mutex::new(None),
+            health: Health::default(),
         };
         let conn = inner.connect()?;
         conn.execute_batch(SCHEMA).map_err(engine)?;
@@ -433,12 +431,7 @@ impl SessionBackend for SqliteSessionStore {
     }
 
     async fn check_health(&self) -> Result<(), StoreError> {
-        if self
-            .inner
-            .healthy_at
-            .lock()
-            .is_some_and(|at| at.elapsed() < HEALTHY_FOR)
-        {
+        if self.inner.health.fresh() {
             return Ok(());
         }
         self.run(None, Abandoned::Skip, |inner, conn| {
@@ -447,7 +440,7 @@ impl SessionBackend for SqliteSessionStore {
             // fails here.
             conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
                 .map_err(engine)?;
-            *inner.healthy_at.lock() = Some(Instant::now());
+            inner.health.passed();
             Ok(())
         })
         .await

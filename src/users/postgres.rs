@@ -7,21 +7,18 @@
 //! The table is created at the first call that reaches the database, so that a server starts
 //! while the database is down.
 
-use parking_lot::Mutex;
-
 use super::storage::{NewUser, Row, UserStorage};
 use super::UserError;
-use crate::postgres::Postgres;
+use crate::postgres::{Postgres, Schema};
 
 /// Accounts in one PostgreSQL database.
 pub struct PostgresUsers {
     db: Postgres,
+    schema: Schema,
     sql: Sql,
-    ready: Mutex<bool>,
 }
 
 struct Sql {
-    schema: String,
     find: String,
     insert: String,
     replace_hash: String,
@@ -36,16 +33,16 @@ impl PostgresUsers {
         let cost = "substr(password_hash, 5, 2)";
         Self {
             db,
-            sql: Sql {
-                schema: format!(
-                    "CREATE TABLE IF NOT EXISTS {t} (\n    \
+            schema: Schema::new(format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\n    \
                      key text PRIMARY KEY,\n    \
                      id text NOT NULL,\n    \
                      name text NOT NULL,\n    \
                      password_hash text NOT NULL,\n    \
                      created_at text NOT NULL\n);\n\
                      CREATE INDEX IF NOT EXISTS {t}_cost ON {t} (({cost}));"
-                ),
+            )),
+            sql: Sql {
                 find: format!("SELECT id, name, password_hash FROM {t} WHERE key = $1"),
                 insert: format!(
                     "INSERT INTO {t} (key, id, name, password_hash, created_at) \
@@ -58,26 +55,11 @@ impl PostgresUsers {
                     "SELECT max({cost}) FROM {t} WHERE {cost} BETWEEN '04' AND '31'"
                 ),
             },
-            ready: Mutex::new(false),
         }
     }
 
     fn ready(&self) -> Result<(), UserError> {
-        if *self.ready.lock() {
-            return Ok(());
-        }
-        let schema = self.sql.schema.clone();
-        match self
-            .db
-            .run_blocking(move |c| async move { c.batch_execute(&schema).await })
-        {
-            Ok(()) => {}
-            // Two servers creating it at once: the other one won, so the table is there.
-            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {}
-            Err(e) => return Err(e.into()),
-        }
-        *self.ready.lock() = true;
-        Ok(())
+        Ok(self.schema.ensure_blocking(&self.db)?)
     }
 
     fn insert_one(&self, user: &NewUser) -> Result<bool, UserError> {

@@ -183,11 +183,8 @@ struct Inner {
     memo: Memo,
     io: IoThreads,
     /// When a health probe last succeeded.
-    healthy_at: Mutex<Option<std::time::Instant>>,
+    health: super::health::Health,
 }
-
-/// How long a successful health probe stands.
-const HEALTHY_FOR: Duration = Duration::from_secs(1);
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +221,7 @@ impl FileSessionStore {
             next_tmp: AtomicU64::new(0),
             memo: Memo::new(options.memo_bytes),
             io,
-            healthy_at: Mutex::new(None),
+            health: super::health::Health::default(),
         });
         if let Some(every) = options.cleanup_interval {
             super::sweeper::spawn("session-sweeper", Arc::downgrade(&inner), every, |inner| {
@@ -257,7 +254,7 @@ impl FileSessionStore {
     /// A failed write makes the next health check probe again, at once.
     fn note_failure<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         if matches!(result, Err(StoreError::Io { .. })) {
-            *self.inner.healthy_at.lock() = None;
+            self.inner.health.forget();
         }
         result
     }
@@ -279,20 +276,15 @@ impl FileSessionStore {
     }
 
     /// Writes, reads back and removes a probe file: whether sessions can be stored right now. A
-    /// success stands for [`HEALTHY_FOR`], so that a health checker (or anyone requesting
+    /// success stands for a second ([`super::health`]), so that a health checker (or anyone requesting
     /// `/healthz` in a loop) costs at most one probe file a second.
     pub async fn check_writable(&self) -> Result<(), StoreError> {
-        if self
-            .inner
-            .healthy_at
-            .lock()
-            .is_some_and(|at| at.elapsed() < HEALTHY_FOR)
-        {
+        if self.inner.health.fresh() {
             return Ok(());
         }
         self.on_io_thread(&[0; 32], Abandoned::Skip, Inner::check_writable)
             .await?;
-        *self.inner.healthy_at.lock() = Some(std::time::Instant::now());
+        self.inner.health.passed();
         Ok(())
     }
 }

@@ -24,10 +24,9 @@
 //! on every node (health, `SCAN`), `update.lua` the update of a session this process never saw.
 
 use std::sync::LazyLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use parking_lot::Mutex;
 use time::OffsetDateTime;
 
 pub mod connection;
@@ -38,6 +37,7 @@ mod tests;
 pub use connection::{EngineOptions, RedisEngine};
 
 use super::backend::{ended, Capabilities, SessionBackend, SessionSummary};
+use super::health::Health;
 use super::record::{expiry_after, SessionRecord, SessionState};
 use super::{SessionId, Store, StoreError};
 use crate::config::SessionConfig;
@@ -52,9 +52,6 @@ pub(super) fn open(config: &SessionConfig) -> Result<Store, StoreError> {
 
 /// How long a value that is not a session record is kept aside for inspection.
 pub const QUARANTINE: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// How long a successful health probe stands.
-const HEALTHY_FOR: Duration = Duration::from_secs(1);
 
 /// How many sessions' creation times are remembered (about 60 bytes each). A creation time
 /// never changes, so a remembered one is never stale; a forgotten one costs that session's next
@@ -103,7 +100,7 @@ pub struct RedisSessionStore {
     engine: RedisEngine,
     prefix: std::sync::Arc<str>,
     max_bytes: usize,
-    healthy_at: std::sync::Arc<Mutex<Option<Instant>>>,
+    health: std::sync::Arc<Health>,
     /// Creation times of sessions this process loaded or saved, by digest.
     created: std::sync::Arc<quick_cache::sync::Cache<[u8; 32], OffsetDateTime>>,
 }
@@ -124,7 +121,7 @@ impl RedisSessionStore {
             engine,
             prefix: key_prefix.into(),
             max_bytes: max_session_bytes,
-            healthy_at: std::sync::Arc::default(),
+            health: std::sync::Arc::default(),
             created: std::sync::Arc::new(quick_cache::sync::Cache::new(REMEMBERED_CREATIONS)),
         }
     }
@@ -153,7 +150,7 @@ impl RedisSessionStore {
             result,
             Err(StoreError::Engine { .. } | StoreError::EngineTimeout { .. })
         ) {
-            *self.healthy_at.lock() = None;
+            self.health.forget();
         }
         result
     }
@@ -350,15 +347,11 @@ impl SessionBackend for RedisSessionStore {
     /// PING (every master of a Cluster). A success stands for a second, so that a health
     /// checker polling `/healthz` costs Redis at most one PING a second per process.
     async fn check_health(&self) -> Result<(), StoreError> {
-        if self
-            .healthy_at
-            .lock()
-            .is_some_and(|at| at.elapsed() < HEALTHY_FOR)
-        {
+        if self.health.fresh() {
             return Ok(());
         }
         self.note(self.engine.ping().await)?;
-        *self.healthy_at.lock() = Some(Instant::now());
+        self.health.passed();
         Ok(())
     }
 

@@ -7,20 +7,17 @@
 
 use std::time::Duration;
 
-use parking_lot::Mutex;
-
 use super::{Counters, Plan, Recent, ThrottleError};
-use crate::postgres::Postgres;
+use crate::postgres::{Postgres, Schema};
 
 pub struct PostgresCounters {
     db: Postgres,
+    schema: Schema,
     sql: Sql,
-    ready: Mutex<bool>,
 }
 
 #[derive(Clone)]
 struct Sql {
-    schema: String,
     trim: String,
     count: String,
     add: String,
@@ -34,15 +31,15 @@ impl PostgresCounters {
         let t = format!("{table}_throttle");
         Self {
             db,
-            sql: Sql {
-                schema: format!(
-                    "CREATE TABLE IF NOT EXISTS {t} (\n    \
+            schema: Schema::new(format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\n    \
                      key text NOT NULL,\n    \
                      member text NOT NULL,\n    \
                      at bigint NOT NULL,\n    \
                      PRIMARY KEY (key, member)\n);\n\
                      CREATE INDEX IF NOT EXISTS {t}_at ON {t} (at);"
-                ),
+            )),
+            sql: Sql {
                 trim: format!("DELETE FROM {t} WHERE key = $1 AND at < $2"),
                 count: format!("SELECT count(*), max(at) FROM {t} WHERE key = $1"),
                 add: format!(
@@ -52,25 +49,11 @@ impl PostgresCounters {
                 clear: format!("DELETE FROM {t} WHERE key = $1"),
                 take_back: format!("DELETE FROM {t} WHERE key = $1 AND member = $2"),
             },
-            ready: Mutex::new(false),
         }
     }
 
     fn ready(&self) -> Result<(), ThrottleError> {
-        if *self.ready.lock() {
-            return Ok(());
-        }
-        let schema = self.sql.schema.clone();
-        match self
-            .db
-            .run_blocking(move |c| async move { c.batch_execute(&schema).await })
-        {
-            Ok(()) => {}
-            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {}
-            Err(e) => return Err(e.into()),
-        }
-        *self.ready.lock() = true;
-        Ok(())
+        Ok(self.schema.ensure_blocking(&self.db)?)
     }
 }
 
