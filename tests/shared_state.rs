@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::engines::{PostgresServer, RedisCluster, RedisServer};
 use session_server::postgres::Postgres;
 use session_server::redis_blocking::{RedisBlocking, RedisTarget};
+use session_server::store::memcached::MemcachedLocks;
 use session_server::users::{UserDb, UserError};
 use session_server::web::lock::{Across, EngineLock, LockEngine, SessionLocks};
 use session_server::web::throttle::{
@@ -601,4 +602,23 @@ fn lock_serializes_one_session_across_two_redis_servers() {
         common::engines::query(&redis.url(), &["KEYS", "session:lock:*"]).expect("keys");
     assert!(locks.is_empty(), "every lock released: {locks:?}");
     drop((a, b));
+}
+
+#[actix_web::test]
+async fn requests_of_one_session_through_two_memcached_servers_run_one_at_a_time() {
+    let Some(mc) = common::engines::MemcachedServer::start() else {
+        return;
+    };
+    let mut config = session_server::config::Config::defaults()
+        .expect("defaults")
+        .session
+        .memcached;
+    config.servers = vec![mc.server()];
+    let sets = lock_sets(|| {
+        let locks = MemcachedLocks::new(&config).expect("locks");
+        Across::Engine(EngineLock::new(LockEngine::Memcached(locks)))
+    });
+    assert_eq!(counter_after_parallel_requests(sets).await, 20);
+    let held = mc.command(&format!("mg session:lock:{} v", hex::encode(digest())));
+    assert!(held.starts_with("EN"), "every lock released: {held:?}");
 }

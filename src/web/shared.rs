@@ -8,7 +8,7 @@
 //! | memory | SQLite `users_db` | this process's memory | none (one process) |
 //! | redis | the same Redis | the same Redis | a Redis lock with expiry |
 //! | sqlite | SQLite `users_db` | the same SQLite file | `flock` files in `<path>.locks/` beside the database |
-//! | memcached | SQLite `users_db` | the same SQLite file | none (see the README) |
+//! | memcached | SQLite `users_db` | the same SQLite file | a memcached key with expiry |
 //! | cookie | SQLite `users_db` | the same SQLite file | none (`lock` is refused) |
 //! | postgres | the same database (`<table>_users`) | the same database (`<table>_throttle`) | rows of `<table>_locks` with expiry |
 //!
@@ -17,6 +17,7 @@
 use crate::config::{Config, StoreType, UserStoreKind};
 use crate::postgres::{Postgres, PostgresError};
 use crate::redis_blocking::{RedisBlocking, RedisBlockingError, RedisTarget};
+use crate::store::memcached::MemcachedLocks;
 use crate::users::UserDb;
 
 use super::{lock, throttle, StartError};
@@ -67,7 +68,9 @@ pub(super) fn open(config: &Config) -> Result<Shared, StartError> {
         // memcached may evict: accounts and counters live where nothing is evicted.
         StoreType::Memcached => (
             Box::new(throttle::SqliteCounters::open(&auth.users_db)?),
-            lock::Across::None,
+            lock::Across::Engine(lock::EngineLock::new(lock::LockEngine::Memcached(
+                MemcachedLocks::new(&s.memcached)?,
+            ))),
         ),
         // Sessions in the cookie: nothing of theirs on the server to lock (`lock = true` is
         // refused by the config check).

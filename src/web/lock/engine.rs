@@ -1,11 +1,12 @@
-//! The lock across servers in the session engine, for the `redis` and `postgres` types: a lock
-//! per session with this request's random token and an expiry, taken only if free (Redis:
-//! `SET <key_prefix>lock:<file stem> <token> NX PX <ttl>`; PostgreSQL: an upsert into
-//! `<table>_locks` that takes a row only if it is free or expired, by the database's clock),
-//! retried with a growing pause until [`WAIT`]; released by deleting it only while it still
-//! holds this request's token, so a request whose lock expired never frees another's. The
-//! expiry ([`TTL`]) frees a lock whose server died holding it; a request running longer than that
-//! loses its guarantee (it is logged), never the session.
+//! The lock across servers in the session engine, for the `redis`, `postgres` and `memcached`
+//! types: a lock per session with this request's random token and an expiry, taken only if free
+//! (Redis: `SET <key_prefix>lock:<file stem> <token> NX PX <ttl>`; PostgreSQL: an upsert into
+//! `<table>_locks` that takes a row only if it is free or expired, by the database's clock;
+//! memcached: an `add` with an expiry, `store::memcached::MemcachedLocks`), retried with a
+//! growing pause until [`WAIT`]; released by deleting it only while it still holds this
+//! request's token, so a request whose lock expired never frees another's. The expiry ([`TTL`])
+//! frees a lock whose server died holding it; a request running longer than that loses its
+//! guarantee (it is logged), never the session.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use redis::Script;
 use crate::postgres::{Postgres, PostgresError};
 use crate::redis_blocking::{RedisBlocking, RedisBlockingError};
 use crate::store::id;
+use crate::store::memcached::MemcachedLocks;
 
 /// How long a lock lives if its holder never releases it.
 pub const TTL: Duration = Duration::from_secs(30);
@@ -39,6 +41,8 @@ pub enum LockError {
     Redis(#[from] RedisBlockingError),
     #[error(transparent)]
     Postgres(#[from] PostgresError),
+    #[error(transparent)]
+    Memcached(#[from] crate::store::StoreError),
 }
 
 /// Where the locks are kept.
@@ -55,6 +59,8 @@ pub enum LockEngine {
         take: String,
         release: String,
     },
+    /// Keys `<key_prefix>lock:<stem>` in memcached.
+    Memcached(MemcachedLocks),
 }
 
 impl LockEngine {
@@ -122,6 +128,7 @@ impl EngineLock {
                 })?;
                 Ok(before.is_none_or(|held| held == token))
             }
+            LockEngine::Memcached(locks) => Ok(locks.try_take(stem, token, self.0.ttl)?),
             LockEngine::Postgres { db, take, .. } => {
                 let (sql, stem, token) = (take.clone(), stem.to_owned(), token.to_owned());
                 let taken = db.run_blocking(move |c| async move {
@@ -211,6 +218,7 @@ impl EngineLock {
                 let deleted: i64 = redis.run(|conn| release.key(&key).arg(token).invoke(conn))?;
                 Ok(deleted == 1)
             }
+            LockEngine::Memcached(locks) => Ok(locks.release(stem, token)?),
             LockEngine::Postgres { db, release, .. } => {
                 let (sql, stem, token) = (release.clone(), stem.to_owned(), token.to_owned());
                 let deleted = db.run_blocking(move |c| async move {

@@ -7,8 +7,9 @@
 //! run side by side and the last write wins (each file is still always whole).
 //!
 //! The lock across processes is the session engine's: a lock file for `filesystem`
-//! ([`file`]), a Redis key or a PostgreSQL row with an expiry for `redis` and `postgres`
-//! ([`engine`]), none for `memory` (one process by design). The in-process mutex stays in front of it, so that one process's own requests
+//! ([`file`]) and `sqlite`, a Redis key, a PostgreSQL row or a memcached key with an expiry for
+//! `redis`, `postgres` and `memcached` ([`engine`]), none for `memory` (one process by design)
+//! and `cookie` (nothing on the server to lock). The in-process mutex stays in front of it, so that one process's own requests
 //! queue here rather than poll the engine.
 
 mod engine;

@@ -28,6 +28,9 @@ use super::{SessionId, Store, StoreError};
 use crate::config::{MemcachedConfig, SessionConfig};
 use crate::engine_runtime::EngineRuntime;
 
+mod lock;
+pub use lock::MemcachedLocks;
+
 /// memcached reads an exptime above this many seconds as an absolute unix time.
 pub const RELATIVE_LIMIT: i64 = 30 * 24 * 3600;
 
@@ -210,13 +213,16 @@ impl MemcachedSessionStore {
     }
 
     fn server(&self, id: &SessionId) -> &Server {
-        let seeds: Vec<u64> = self.inner.servers.iter().map(|s| s.seed).collect();
-        &self.inner.servers[server_for(&seeds, id.digest())]
+        self.server_of(id.digest())
     }
 
-    /// Runs `work` with a connection to `server` on the store's runtime, bounded by the
-    /// timeouts. A failure makes the next health check probe again.
-    async fn run<T, F, Fut>(&self, server: &Server, work: F) -> Result<T, StoreError>
+    /// `work` with a connection to `server`, bounded by the timeouts: a task for the store's
+    /// runtime.
+    fn task<T, F, Fut>(
+        &self,
+        server: &Server,
+        work: F,
+    ) -> impl std::future::Future<Output = Result<T, MemcachedError>> + Send + 'static
     where
         T: Send + 'static,
         F: FnOnce(Object<Manager>) -> Fut + Send + 'static,
@@ -224,7 +230,7 @@ impl MemcachedSessionStore {
     {
         let pool = server.pool.clone();
         let (connect, command) = (self.inner.connect_timeout, self.inner.command_timeout);
-        let task = async move {
+        async move {
             let client = pool.get().await.map_err(|e| match e {
                 managed::PoolError::Timeout(_) => MemcachedError::Timeout(connect),
                 managed::PoolError::Backend(e) => MemcachedError::Memcached(e),
@@ -234,15 +240,49 @@ impl MemcachedSessionStore {
                 Ok(result) => Ok(result?),
                 Err(_) => Err(MemcachedError::Timeout(command)),
             }
-        };
-        let result = match self.inner.runtime.run(task).await {
-            Ok(result) => result,
-            Err(e) => Err(MemcachedError::Runtime(e)),
-        };
+        }
+    }
+
+    /// A failure makes the next health check probe again.
+    fn note<T>(&self, result: Result<T, MemcachedError>) -> Result<T, StoreError> {
         result.map_err(|e| {
             self.inner.health.forget();
             store_error(e)
         })
+    }
+
+    /// Runs `work` with a connection to `server` on the store's runtime.
+    async fn run<T, F, Fut>(&self, server: &Server, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Object<Manager>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, async_memcached::Error>> + Send + 'static,
+    {
+        let result = match self.inner.runtime.run(self.task(server, work)).await {
+            Ok(result) => result,
+            Err(e) => Err(MemcachedError::Runtime(e)),
+        };
+        self.note(result)
+    }
+
+    /// As [`Self::run`], from a blocking thread.
+    fn run_blocking<T, F, Fut>(&self, server: &Server, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Object<Manager>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, async_memcached::Error>> + Send + 'static,
+    {
+        let result = match self.inner.runtime.run_blocking(self.task(server, work)) {
+            Ok(result) => result,
+            Err(e) => Err(MemcachedError::Runtime(e)),
+        };
+        self.note(result)
+    }
+
+    /// The server holding keys named after `digest`.
+    fn server_of(&self, digest: &[u8; 32]) -> &Server {
+        let seeds: Vec<u64> = self.inner.servers.iter().map(|s| s.seed).collect();
+        &self.inner.servers[server_for(&seeds, digest)]
     }
 
     /// The stored record; a value that is not a record is deleted (memcached has nowhere to set
