@@ -125,7 +125,8 @@ start_redis() {
 
 # start_postgres: a throw-away PostgreSQL 15 cluster (fsync off, trust auth on loopback and its
 # own socket folder) on a free loopback port; sets POSTGRES_URL, POSTGRES_PID. PostgreSQL refuses
-# root, so it runs as the postgres user.
+# root, so it runs as the postgres user. PG_EXTRA adds settings for one run, e.g.
+# PG_EXTRA="-c autovacuum=off".
 start_postgres() {
   local bin=/usr/lib/postgresql/15/bin dir="$WORK/postgres"
   [ -x "$bin/initdb" ] || { echo "postgresql is missing: apt-get install -y postgresql" >&2; exit 1; }
@@ -135,7 +136,7 @@ start_postgres() {
   chmod 755 "$WORK"
   runuser -u postgres -- "$bin/initdb" -D "$dir/data" -A trust -U postgres --no-sync >"$dir/initdb.log" 2>&1
   runuser -u postgres -- "$bin/postgres" -D "$dir/data" -p "$port" -k "$dir" -c listen_addresses=127.0.0.1 \
-    -c fsync=off -c full_page_writes=off -c max_connections=200 >"$dir/postgres.log" 2>&1 &
+    -c fsync=off -c full_page_writes=off -c max_connections=200 ${PG_EXTRA:-} >"$dir/postgres.log" 2>&1 &
   for _ in $(seq 200); do
     if [ -s "$dir/data/postmaster.pid" ] && runuser -u postgres -- "$bin/pg_isready" -q -h "$dir" -p "$port"; then
       POSTGRES_PID=$(head -1 "$dir/data/postmaster.pid")
