@@ -198,15 +198,18 @@ impl Drop for PostgresServer {
     }
 }
 
-/// `program` as the `postgres` user when this process is root, else as ourselves.
+/// `program` as the `postgres` user when this process is root, else as ourselves; run from the
+/// temporary folder, which that user may enter (a checkout under `/root` is not).
 fn as_postgres(program: &str) -> Command {
-    if is_root() {
+    let mut command = if is_root() {
         let mut command = Command::new("runuser");
         command.args(["-u", "postgres", "--", program]);
         command
     } else {
         Command::new(program)
-    }
+    };
+    command.current_dir(std::env::temp_dir());
+    command
 }
 
 fn is_root() -> bool {
