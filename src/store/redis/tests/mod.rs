@@ -47,7 +47,10 @@ impl Server {
         };
         let server = Self { dir, child };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !server.dir.path().join("redis.sock").exists() {
+        // Connected to, not only present: redis makes the socket file when it binds, a moment
+        // before it listens, and a connect in that moment is refused.
+        while std::os::unix::net::UnixStream::connect(server.dir.path().join("redis.sock")).is_err()
+        {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(10));
         }
