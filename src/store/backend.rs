@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::id::SessionId;
-use super::record::SessionState;
+use super::record::{SessionRecord, SessionState};
 use super::StoreError;
 
 /// What a store type can do. The sweeper, the operator commands and the conformance suites ask
@@ -46,6 +46,14 @@ pub struct SessionSummary {
     pub expires_at: OffsetDateTime,
     /// The stored record's size, when the engine tells it without reading the session.
     pub bytes: Option<u64>,
+}
+
+impl SessionSummary {
+    /// Whether the session is still live at `now` (a listing also shows ended sessions that
+    /// no sweep has deleted yet).
+    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+        self.expires_at > now
+    }
 }
 
 /// A place sessions are kept. Implementations are cheap to share (`Arc`) and safe to call from
@@ -103,11 +111,33 @@ pub trait SessionBackend: Send + Sync + 'static {
         Ok(0)
     }
 
-    /// Every stored session, when [`Capabilities::can_list`].
+    /// Every stored session, when [`Capabilities::can_list`]: the live ones and the expired
+    /// ones no sweep has deleted yet ([`SessionSummary::is_live`] tells them apart).
     async fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {
         Err(StoreError::Unsupported {
             kind: self.kind(),
             what: "listing sessions",
+        })
+    }
+
+    /// The stored record of the session whose id has this digest, live or expired, read
+    /// without changing anything (the operator's `sessions show`). A stored value that is not
+    /// a record is [`StoreError::NotARecord`], left where it is.
+    async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        let _ = digest;
+        Err(StoreError::Unsupported {
+            kind: self.kind(),
+            what: "reading a session by its digest",
+        })
+    }
+
+    /// Ends the session whose id has this digest (the operator's `sessions purge`), as a
+    /// logout does: a request writing it meanwhile writes nothing (deletion wins).
+    async fn remove(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        let _ = digest;
+        Err(StoreError::Unsupported {
+            kind: self.kind(),
+            what: "deleting a session by its digest",
         })
     }
 }

@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 
 use super::backend::{Capabilities, SessionBackend, SessionSummary};
 use super::id::SessionId;
-use super::record::SessionState;
+use super::record::{SessionRecord, SessionState};
 use super::StoreError;
 
 /// One version of a session as a [`Versioned`] store holds it: the version, its end, its data.
@@ -268,6 +268,16 @@ impl<S: Versioned> SessionBackend for CachingStore<S> {
 
     async fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {
         self.inner.list().await
+    }
+
+    async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        self.inner.inspect(digest).await
+    }
+
+    async fn remove(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        let removed = self.inner.remove(digest).await;
+        self.forget(digest);
+        removed
     }
 }
 

@@ -204,17 +204,24 @@ impl SessionBackend for MemorySessionStore {
     }
 
     async fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {
-        let now = OffsetDateTime::now_utc();
         Ok(self
             .map()
             .iter()
-            .filter(|(_, r)| !r.is_expired(now))
             .map(|(digest, r)| SessionSummary {
                 stem: super::id::stem(digest),
                 expires_at: r.expires_at,
                 bytes: None,
             })
             .collect())
+    }
+
+    async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.map().get(digest).cloned())
+    }
+
+    async fn remove(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        self.map().remove(digest);
+        Ok(())
     }
 }
 

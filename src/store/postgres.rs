@@ -102,6 +102,7 @@ struct Sql {
     sweep: String,
     sweep_corrupt: String,
     list: String,
+    inspect: String,
 }
 
 /// The sessions table, its expiry index, and the tables of set-aside rows and of locks.
@@ -173,9 +174,9 @@ impl Sql {
                 "DELETE FROM {t}_corrupt WHERE set_aside_at <= now() - interval '7 days'"
             ),
             list: format!(
-                "SELECT id, expires_at, octet_length(record::text)::bigint FROM {t} \
-                 WHERE expires_at > now() ORDER BY id"
+                "SELECT id, expires_at, octet_length(record::text)::bigint FROM {t} ORDER BY id"
             ),
+            inspect: format!("SELECT record::text FROM {t} WHERE id = $1"),
         }
     }
 }
@@ -242,8 +243,17 @@ impl PostgresSessionStore {
 
     /// The record of a live session, if any: its text and nothing else.
     async fn select_record(&self, stem: String) -> Result<Option<String>, StoreError> {
+        self.select(|s| &s.load, stem).await
+    }
+
+    /// The record text `sql` selects for the session `stem`.
+    async fn select(
+        &self,
+        sql: fn(&Sql) -> &String,
+        stem: String,
+    ) -> Result<Option<String>, StoreError> {
         self.ready().await?;
-        let text = self.sql.load.clone();
+        let text = sql(&self.sql).clone();
         let result = self
             .db
             .run(move |c| async move {
@@ -441,6 +451,18 @@ impl SessionBackend for PostgresSessionStore {
             })
             .await;
         self.note(result)
+    }
+
+    async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        let text = self.select(|s| &s.inspect, super::id::stem(digest)).await?;
+        text.map(|t| SessionRecord::from_bytes(t.as_bytes()).map_err(StoreError::NotARecord))
+            .transpose()
+    }
+
+    async fn remove(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        self.execute(|s| &s.delete, Args::Id(super::id::stem(digest)))
+            .await
+            .map(drop)
     }
 }
 

@@ -454,15 +454,14 @@ impl SessionBackend for SqliteSessionStore {
     async fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {
         let rows: Vec<(String, i64, i64)> = self
             .run(None, Abandoned::Skip, |_, conn| {
-                let (_, now) = now_secs();
                 let mut stmt = conn
                     .prepare_cached(
                         "SELECT id, expires_at, length(CAST(record AS BLOB)) FROM sessions \
-                         WHERE expires_at > ?1 ORDER BY id",
+                         ORDER BY id",
                     )
                     .map_err(engine)?;
                 let rows = stmt
-                    .query_map(params![now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     .map_err(engine)?
                     .collect::<Result<_, _>>()
                     .map_err(engine)?;
@@ -479,6 +478,34 @@ impl SessionBackend for SqliteSessionStore {
                 })
             })
             .collect())
+    }
+
+    async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        let stem = super::id::stem(digest);
+        let row: Option<String> = self
+            .run(None, Abandoned::Skip, move |_, conn| {
+                conn.prepare_cached("SELECT record FROM sessions WHERE id = ?1")
+                    .map_err(engine)?
+                    .query_row(params![stem], |r| r.get(0))
+                    .optional()
+                    .map_err(engine)
+            })
+            .await?;
+        row.map(|text| SessionRecord::from_bytes(text.as_bytes()).map_err(StoreError::NotARecord))
+            .transpose()
+    }
+
+    async fn remove(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        let stem = super::id::stem(digest);
+        self.run(None, Abandoned::StillRun, move |inner, conn| {
+            let _writing = inner.writer.lock();
+            conn.prepare_cached("DELETE FROM sessions WHERE id = ?1")
+                .map_err(engine)?
+                .execute(params![stem])
+                .map_err(engine)?;
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -182,6 +182,7 @@ impl Site {
             .await
             .expect("list sessions")
             .into_iter()
+            .filter(|s| s.is_live(time::OffsetDateTime::now_utc()))
             .map(|s| s.stem)
             .collect();
         stems.sort();

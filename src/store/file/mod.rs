@@ -395,6 +395,39 @@ impl SessionBackend for FileSessionStore {
             .await
             .map_err(|e| StoreError::JobPanicked(e.to_string()))?
     }
+
+    async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        let path = self.inner.path_of(digest);
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        SessionRecord::from_bytes(&bytes)
+            .map(Some)
+            .map_err(StoreError::NotARecord)
+    }
+
+    async fn remove(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        let digest = *digest;
+        self.on_io_thread(&digest, Abandoned::StillRun, move |inner| {
+            inner.remove(&digest)
+        })
+        .await
+    }
+}
+
+/// This process's temporary folder goes with the store: a clean stop leaves nothing behind
+/// (a killed process's folder is removed by the next start or sweep).
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let dir = self.tmp.get_mut().0.clone();
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot remove this process's temporary folder");
+            }
+        }
+    }
 }
 
 /// A new session's record, and the I/O thread to write it on: a new session has no thread of

@@ -77,10 +77,9 @@ impl Inner {
             .collect()
     }
 
-    /// Every session file that has not expired, with its end (its modification time, less the
-    /// sub-millisecond stamp) and size: one `stat` per file, no file is read.
+    /// Every session file, with its end (its modification time, less the sub-millisecond
+    /// stamp) and size: one `stat` per file, no file is read.
     pub(super) fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {
-        let now = SystemTime::now();
         let entries = std::fs::read_dir(&self.dir).map_err(StoreError::io(&self.dir))?;
         Ok(entries
             .flatten()
@@ -89,7 +88,7 @@ impl Inner {
                 let digest = name.to_str().and_then(parse_file_name)?;
                 let meta = entry.metadata().ok()?;
                 let expiry = meta.modified().ok()?;
-                (expiry > now).then(|| SessionSummary {
+                Some(SessionSummary {
                     stem: crate::store::id::stem(&digest),
                     expires_at: record::whole_seconds(OffsetDateTime::from(expiry)),
                     bytes: Some(meta.len()),

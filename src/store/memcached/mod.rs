@@ -209,7 +209,35 @@ impl MemcachedSessionStore {
     }
 
     fn key(&self, id: &SessionId) -> String {
-        format!("{}{}", self.inner.prefix, id.stem())
+        self.key_of_digest(id.digest())
+    }
+
+    fn key_of_digest(&self, digest: &[u8; 32]) -> String {
+        format!("{}{}", self.inner.prefix, super::id::stem(digest))
+    }
+
+    /// The stored bytes of the session with `digest`, if any.
+    async fn get(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = self.key_of_digest(digest);
+        let got = self
+            .run(self.server_of(digest), move |mut c| async move {
+                c.meta_get(&key, false, None, Some(&["v"])).await
+            })
+            .await?;
+        Ok(got.and_then(|value| value.data))
+    }
+
+    /// Deletes the session with `digest`; one that is not there is not an error.
+    async fn delete_digest(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        let key = self.key_of_digest(digest);
+        self.run(self.server_of(digest), move |mut c| async move {
+            match c.meta_delete(&key, false, None, None).await {
+                Ok(_) => Ok(()),
+                Err(e) if status(&e) == Some(&Status::NotFound) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+        .await
     }
 
     fn server(&self, id: &SessionId) -> &Server {
@@ -288,14 +316,7 @@ impl MemcachedSessionStore {
     /// The stored record; a value that is not a record is deleted (memcached has nowhere to set
     /// it aside), logged, and is no session.
     async fn read(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        let key = self.key(id);
-        let got = self
-            .run(self.server(id), move |mut c| async move {
-                c.meta_get(&key, false, None, Some(&["v"])).await
-            })
-            .await?;
-        let Some(value) = got else { return Ok(None) };
-        let Some(data) = value.data else {
+        let Some(data) = self.get(id.digest()).await? else {
             return Ok(None);
         };
         // memcached's expiry is the session's (a refresh moves it with a touch, not a write):
@@ -427,15 +448,7 @@ impl SessionBackend for MemcachedSessionStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        let key = self.key(id);
-        self.run(self.server(id), move |mut c| async move {
-            match c.meta_delete(&key, false, None, None).await {
-                Ok(_) => Ok(()),
-                Err(e) if status(&e) == Some(&Status::NotFound) => Ok(()),
-                Err(e) => Err(e),
-            }
-        })
-        .await
+        self.delete_digest(id.digest()).await
     }
 
     async fn expires_at(&self, id: &SessionId) -> Result<Option<OffsetDateTime>, StoreError> {
@@ -462,6 +475,17 @@ impl SessionBackend for MemcachedSessionStore {
         }
         self.inner.health.passed();
         Ok(())
+    }
+
+    async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        self.get(digest)
+            .await?
+            .map(|b| SessionRecord::from_bytes(&b).map_err(StoreError::NotARecord))
+            .transpose()
+    }
+
+    async fn remove(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        self.delete_digest(digest).await
     }
 }
 

@@ -133,9 +133,13 @@ impl RedisSessionStore {
 
     /// The key a session is kept under: the prefix and the id's digest, never the id.
     pub fn key_of(&self, id: &SessionId) -> String {
+        self.key_of_digest(id.digest())
+    }
+
+    fn key_of_digest(&self, digest: &[u8; 32]) -> String {
         let mut key = String::with_capacity(self.prefix.len() + 64);
         key.push_str(&self.prefix);
-        key.push_str(&id.stem());
+        key.push_str(&super::id::stem(digest));
         key
     }
 
@@ -391,6 +395,21 @@ impl SessionBackend for RedisSessionStore {
             });
         }
         Ok(out)
+    }
+
+    async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        let key = self.key_of_digest(digest);
+        let bytes: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(&key)).await?;
+        bytes
+            .map(|b| SessionRecord::from_bytes(&b).map_err(StoreError::NotARecord))
+            .transpose()
+    }
+
+    async fn remove(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        self.created.remove(digest);
+        self.query::<i64>(redis::cmd("DEL").arg(self.key_of_digest(digest)))
+            .await
+            .map(drop)
     }
 }
 
