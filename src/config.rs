@@ -10,6 +10,7 @@ mod auth;
 mod check;
 mod duration;
 mod filesystem;
+mod log;
 mod memcached;
 mod postgres;
 mod redis;
@@ -29,12 +30,14 @@ pub use self::redis::RedisConfig;
 pub use crate::atomic::Durability;
 pub use auth::{AuthConfig, UserStoreKind};
 pub use filesystem::FilesystemConfig;
+pub use log::{LogConfig, LogFormat, MetricsConfig};
 pub use server::ServerConfig;
 pub use session::{SameSite, SessionConfig};
 pub use sqlite::SqliteConfig;
 pub use store_type::StoreType;
 
 use auth::RawAuth;
+use log::{RawLog, RawMetrics};
 use check::Invalid;
 use server::RawServer;
 use session::RawSession;
@@ -75,6 +78,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub session: SessionConfig,
     pub auth: AuthConfig,
+    pub log: LogConfig,
+    pub metrics: MetricsConfig,
 }
 
 /// The file as written: every table optional, every key in it too.
@@ -84,6 +89,8 @@ struct RawConfig {
     server: RawServer,
     session: RawSession,
     auth: RawAuth,
+    log: RawLog,
+    metrics: RawMetrics,
 }
 
 // ---- loading ------------------------------------------------------------------------------------
@@ -162,14 +169,18 @@ impl Config {
             value: format!(" = {}", e.value),
             allowed: e.allowed,
         };
-        let server = raw.server.validate().map_err(in_file)?;
+        let server = raw.server.validate(base).map_err(in_file)?;
         let session = raw.session.validate(base).map_err(in_file)?;
         let auth = raw.auth.validate(base, session.store).map_err(in_file)?;
+        let log = raw.log.validate().map_err(in_file)?;
+        let metrics = raw.metrics.validate(&server.bind).map_err(in_file)?;
         Ok(Self {
             source,
             server,
             session,
             auth,
+            log,
+            metrics,
         })
     }
 }

@@ -91,6 +91,11 @@ impl RedisBlocking {
         }
     }
 
+    /// Whether this is a Redis Cluster (whose keys no single `SCAN` sees).
+    pub fn is_cluster(&self) -> bool {
+        matches!(&*self.pool, Pool::Cluster(_))
+    }
+
     fn run_once<T>(
         &self,
         work: &impl Fn(&mut dyn ConnectionLike) -> Result<T, RedisError>,
@@ -130,4 +135,16 @@ impl From<&crate::config::RedisConfig> for RedisTarget {
             command_timeout: c.command_timeout,
         }
     }
+}
+
+/// `text` with `SCAN MATCH`'s glob characters escaped.
+pub(crate) fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

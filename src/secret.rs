@@ -33,15 +33,37 @@ pub enum SecretError {
 /// The signing key: from `env_value` (the content of [`ENV_VAR`]) if given, else from `path`,
 /// created if missing.
 pub fn load_or_create(path: &Path, env_value: Option<&str>) -> Result<Key, SecretError> {
-    let (bytes, origin) = match env_value {
-        Some(text) => (
-            base64::engine::general_purpose::STANDARD
-                .decode(text.trim())
-                .map_err(SecretError::NotBase64)?,
-            ENV_VAR.to_owned(),
-        ),
-        None => (read_or_create(path)?, path.display().to_string()),
-    };
+    match env_value {
+        Some(text) => from_env(text),
+        None => checked(read_or_create(path)?, path.display().to_string()),
+    }
+}
+
+/// The signing key as [`load_or_create`] finds it, without creating anything: `None` when
+/// neither the environment nor the file has one yet (the server has never started). For the
+/// operator's commands, which must change nothing on disk.
+pub fn load_existing(path: &Path, env_value: Option<&str>) -> Result<Option<Key>, SecretError> {
+    if let Some(text) = env_value {
+        return from_env(text).map(Some);
+    }
+    match std::fs::read(path) {
+        Ok(bytes) => checked(bytes, path.display().to_string()).map(Some),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SecretError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+fn from_env(text: &str) -> Result<Key, SecretError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(SecretError::NotBase64)?;
+    checked(bytes, ENV_VAR.to_owned())
+}
+
+fn checked(bytes: Vec<u8>, origin: String) -> Result<Key, SecretError> {
     if bytes.len() < MIN_LEN {
         return Err(SecretError::TooShort {
             origin,

@@ -1,14 +1,29 @@
-//! `[server]`: where the server listens and with how many workers.
+//! `[server]`: where the server listens, with how many workers, how long a stop waits for the
+//! requests in flight, and where changed templates and static files are.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::check::{Invalid, Positive};
+use super::check::{resolve, Invalid, Positive};
+use super::duration::Seconds;
+
+/// The longest `shutdown_timeout`: a stop that waits longer than this for one request is stuck,
+/// and process managers (systemd's default is 90 s) kill it anyway.
+const MAX_SHUTDOWN_TIMEOUT: u64 = 300;
 
 /// Validated `[server]`.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub bind: String,
     pub workers: usize,
+    /// How long a stop (SIGTERM, SIGINT) lets the requests in flight finish.
+    pub shutdown_timeout: Duration,
+    /// Templates that replace the embedded ones (each file present replaces its namesake).
+    pub templates_dir: Option<PathBuf>,
+    /// Static files served at `/static/` instead of the embedded stylesheet.
+    pub static_dir: Option<PathBuf>,
 }
 
 /// `[server]` as written; missing keys take [`Default`]'s values.
@@ -18,6 +33,9 @@ pub(super) struct RawServer {
     bind: String,
     /// Unset: one per CPU of the machine the server starts on.
     workers: Option<Positive>,
+    shutdown_timeout: Seconds<MAX_SHUTDOWN_TIMEOUT>,
+    templates_dir: Option<PathBuf>,
+    static_dir: Option<PathBuf>,
 }
 
 impl Default for RawServer {
@@ -25,12 +43,15 @@ impl Default for RawServer {
         Self {
             bind: "127.0.0.1:5000".into(),
             workers: None,
+            shutdown_timeout: Seconds(Duration::from_secs(30)),
+            templates_dir: None,
+            static_dir: None,
         }
     }
 }
 
 impl RawServer {
-    pub(super) fn validate(self) -> Result<ServerConfig, Invalid> {
+    pub(super) fn validate(self, base: &Path) -> Result<ServerConfig, Invalid> {
         if self.bind.parse::<std::net::SocketAddr>().is_err() {
             return Err(Invalid::new(
                 "server.bind",
@@ -42,9 +63,25 @@ impl RawServer {
             Some(Positive(n)) => usize::try_from(n).unwrap_or(usize::MAX).min(1024),
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        let folder = |key: &'static str, dir: Option<PathBuf>| -> Result<_, Invalid> {
+            let Some(dir) = dir else { return Ok(None) };
+            let dir = resolve(base, dir);
+            if !dir.is_dir() {
+                return Err(Invalid::new(
+                    key,
+                    format!("{:?}", dir.display().to_string()),
+                    "expected an existing folder (relative paths are relative to the config file); \
+                     leave the key out to use the embedded files",
+                ));
+            }
+            Ok(Some(dir))
+        };
         Ok(ServerConfig {
             bind: self.bind,
             workers,
+            shutdown_timeout: self.shutdown_timeout.0,
+            templates_dir: folder("server.templates_dir", self.templates_dir)?,
+            static_dir: folder("server.static_dir", self.static_dir)?,
         })
     }
 }

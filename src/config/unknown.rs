@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::auth::RawAuth;
 use super::filesystem::RawFilesystem;
+use super::log::{RawLog, RawMetrics};
 use super::memcached::RawMemcached;
 use super::postgres::RawPostgres;
 use super::redis::RawRedis;
@@ -102,6 +103,8 @@ fn keys_of(table: &[String]) -> &'static [&'static str] {
         ["session", "postgres"] => serde_introspect::<RawPostgres>(),
         ["session", "memcached"] => serde_introspect::<RawMemcached>(),
         ["auth"] => serde_introspect::<RawAuth>(),
+        ["log"] => serde_introspect::<RawLog>(),
+        ["metrics"] => serde_introspect::<RawMetrics>(),
         _ => &[],
     }
 }

@@ -60,6 +60,8 @@ pub enum UserError {
     Damaged { key: String },
     #[error("user id {0:?} is taken")]
     Taken(String),
+    #[error("the user database does not support {0}")]
+    Unsupported(&'static str),
 }
 
 /// A user as the pages see it: no hash.
@@ -293,6 +295,66 @@ impl UserDb {
         let total = rows.len();
         let taken = self.storage.insert_all(rows)?;
         Ok(total.saturating_sub(taken.len()))
+    }
+}
+
+/// A stored account as the operator's `users list` shows it: no hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub user: User,
+    /// When it registered (RFC 3339), as stored.
+    pub created_at: String,
+}
+
+impl UserDb {
+    /// Every account, ordered by its case-folded id.
+    pub fn list(&self) -> Result<Vec<Account>, UserError> {
+        Ok(self
+            .storage
+            .list()?
+            .into_iter()
+            .map(|(key, row, created_at)| Account {
+                user: User {
+                    id: key,
+                    spelling: row.id,
+                    name: row.name,
+                },
+                created_at,
+            })
+            .collect())
+    }
+
+    /// Deletes the account of `user_id` (in any case); `Ok(false)` when there is none.
+    pub fn remove(&self, user_id: &str) -> Result<bool, UserError> {
+        self.storage.remove(&canonical_id(user_id))
+    }
+
+    /// Gives `user_id` a new password (hashed at the configured cost); `Ok(false)` when there is
+    /// no such user. A login re-hashing the old password meanwhile does not undo it: the
+    /// replacement only lands on the hash it read, and is tried again otherwise.
+    pub fn set_password(&self, user_id: &str, password: &str) -> Result<bool, UserError> {
+        let key = canonical_id(user_id);
+        let new = bcrypt::non_truncating_hash(password, self.cost)?;
+        loop {
+            let Some(row) = self.storage.find(&key)? else {
+                return Ok(false);
+            };
+            if self.storage.replace_hash(&key, &row.password_hash, &new)? {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+/// Why `password` cannot be a password here, if it cannot: the rule registration and the
+/// operator's commands share.
+pub fn password_problem(password: &str, min_chars: usize) -> Option<String> {
+    if password.chars().count() < min_chars {
+        Some(format!("Password must be at least {min_chars} characters."))
+    } else if password.len() > MAX_PASSWORD_BYTES {
+        Some(format!("Password must be at most {MAX_PASSWORD_BYTES} bytes."))
+    } else {
+        None
     }
 }
 

@@ -23,6 +23,8 @@ struct Sql {
     insert: String,
     replace_hash: String,
     highest_cost: String,
+    list: String,
+    remove: String,
 }
 
 impl PostgresUsers {
@@ -54,6 +56,10 @@ impl PostgresUsers {
                 highest_cost: format!(
                     "SELECT max({cost}) FROM {t} WHERE {cost} BETWEEN '04' AND '31'"
                 ),
+                list: format!(
+                    "SELECT key, id, name, password_hash, created_at FROM {t} ORDER BY key"
+                ),
+                remove: format!("DELETE FROM {t} WHERE key = $1"),
             },
         }
     }
@@ -117,6 +123,34 @@ impl UserStorage for PostgresUsers {
             c.execute(sql.as_str(), &[&key, &old, &new]).await
         })?;
         Ok(changed == 1)
+    }
+
+    fn list(&self) -> Result<Vec<(String, Row, String)>, UserError> {
+        self.ready()?;
+        let sql = self.sql.list.clone();
+        Ok(self.db.run_blocking(move |c| async move {
+            let rows = c.query(sql.as_str(), &[]).await?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    let row = Row {
+                        id: r.get(1),
+                        name: r.get(2),
+                        password_hash: r.get(3),
+                    };
+                    (r.get(0), row, r.get(4))
+                })
+                .collect())
+        })?)
+    }
+
+    fn remove(&self, key: &str) -> Result<bool, UserError> {
+        self.ready()?;
+        let (sql, key) = (self.sql.remove.clone(), key.to_owned());
+        let removed = self
+            .db
+            .run_blocking(move |c| async move { c.execute(sql.as_str(), &[&key]).await })?;
+        Ok(removed == 1)
     }
 
     fn highest_cost(&self) -> Result<Option<u32>, UserError> {

@@ -34,12 +34,22 @@ redis.call('HINCRBY', KEYS[2], ARGV[4], 1)
 return 1
 "#;
 
+/// Deletes the user, taking its hash out of the cost counts.
+const REMOVE: &str = r#"
+local hash = redis.call('HGET', KEYS[1], 'hash')
+if not hash then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
+return 1
+"#;
+
 /// Accounts in one Redis (or Cluster).
 pub struct RedisUsers {
     redis: RedisBlocking,
     prefix: String,
     insert: Script,
     replace_hash: Script,
+    remove: Script,
 }
 
 impl RedisUsers {
@@ -49,6 +59,7 @@ impl RedisUsers {
             prefix: key_prefix.to_owned(),
             insert: Script::new(INSERT),
             replace_hash: Script::new(REPLACE_HASH),
+            remove: Script::new(REMOVE),
         }
     }
 
@@ -129,6 +140,70 @@ impl UserStorage for RedisUsers {
                 .invoke(conn)
         })?;
         Ok(changed == 1)
+    }
+
+    fn list(&self) -> Result<Vec<(String, Row, String)>, UserError> {
+        if self.redis.is_cluster() {
+            return Err(UserError::Unsupported(
+                "listing the accounts of a Redis Cluster (no single SCAN sees its keys)",
+            ));
+        }
+        let prefix = format!("{}{{users}}:user:", self.prefix);
+        let pattern = format!("{}*", crate::redis_blocking::glob_escape(&prefix));
+        let keys: Vec<String> = self.redis.run(|conn| {
+            let mut keys = Vec::new();
+            let mut cursor = 0u64;
+            loop {
+                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query(conn)?;
+                keys.extend(batch);
+                if next == 0 {
+                    return Ok(keys);
+                }
+                cursor = next;
+            }
+        })?;
+        let mut users = Vec::with_capacity(keys.len());
+        for full in keys {
+            let Some(key) = full.strip_prefix(&prefix) else {
+                continue;
+            };
+            let fields: Vec<Option<String>> = self.redis.run(|conn| {
+                redis::cmd("HMGET")
+                    .arg(&full)
+                    .arg(&["spelling", "name", "hash", "created"])
+                    .query(conn)
+            })?;
+            if let [Some(id), Some(name), Some(hash), created] = fields.as_slice() {
+                let row = Row {
+                    id: id.clone(),
+                    name: name.clone(),
+                    password_hash: hash.clone(),
+                };
+                users.push((key.to_owned(), row, created.clone().unwrap_or_default()));
+            }
+        }
+        users.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(users)
+    }
+
+    fn remove(&self, key: &str) -> Result<bool, UserError> {
+        let Some(row) = self.find(key)? else {
+            return Ok(false);
+        };
+        let removed: i64 = self.redis.run(|conn| {
+            self.remove
+                .key(self.user_key(key))
+                .key(self.costs_key())
+                .arg(cost_field(&row.password_hash))
+                .invoke(conn)
+        })?;
+        Ok(removed == 1)
     }
 
     fn highest_cost(&self) -> Result<Option<u32>, UserError> {

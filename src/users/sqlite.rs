@@ -93,6 +93,37 @@ impl UserStorage for SqliteUsers {
         replace_hash(&self.writer.lock(), key, old, new).map_err(|e| self.db_err(e))
     }
 
+    fn list(&self) -> Result<Vec<(String, Row, String)>, UserError> {
+        let conn = self.reader.lock();
+        let rows = conn
+            .prepare_cached(
+                "SELECT key, id, name, password_hash, created_at FROM users ORDER BY key",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        Row {
+                            id: r.get(1)?,
+                            name: r.get(2)?,
+                            password_hash: r.get(3)?,
+                        },
+                        r.get(4)?,
+                    ))
+                })?
+                .collect()
+            });
+        rows.map_err(|e| self.db_err(e))
+    }
+
+    fn remove(&self, key: &str) -> Result<bool, UserError> {
+        let conn = self.writer.lock();
+        conn.prepare_cached("DELETE FROM users WHERE key = ?1")
+            .and_then(|mut stmt| stmt.execute([key]))
+            .map(|n| n == 1)
+            .map_err(|e| self.db_err(e))
+    }
+
     fn highest_cost(&self) -> Result<Option<u32>, UserError> {
         highest_cost(&self.reader.lock()).map_err(|e| self.db_err(e))
     }

@@ -34,6 +34,10 @@ pub trait UserStorage: Send + Sync {
     fn insert_all(&self, users: Vec<NewUser>) -> Result<Vec<String>, UserError>;
     /// Replaces the hash of `key` with `new` if it is still `old`.
     fn replace_hash(&self, key: &str, old: &str, new: &str) -> Result<bool, UserError>;
+    /// Every user, ordered by key: `(key, row, created_at)`.
+    fn list(&self) -> Result<Vec<(String, Row, String)>, UserError>;
+    /// Deletes the user `key`; `Ok(false)` when there was none.
+    fn remove(&self, key: &str) -> Result<bool, UserError>;
     /// The highest bcrypt cost of a stored hash, if any user exists.
     fn highest_cost(&self) -> Result<Option<u32>, UserError>;
     /// The file the accounts are in, for storages that are one.

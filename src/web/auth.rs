@@ -231,14 +231,8 @@ fn registration_problems(form: &RegisterForm, user_name: &str, min_password: usi
             "Name must be 1 to 64 characters, with no invisible or direction-changing characters.",
         ));
     }
-    if form.password.chars().count() < min_password {
-        problems.push(Flash::error(format!(
-            "Password must be at least {min_password} characters."
-        )));
-    } else if form.password.len() > MAX_PASSWORD_BYTES {
-        problems.push(Flash::error(format!(
-            "Password must be at most {MAX_PASSWORD_BYTES} bytes."
-        )));
+    if let Some(problem) = crate::users::password_problem(&form.password, min_password) {
+        problems.push(Flash::error(problem));
     }
     if form.password != form.repassword {
         problems.push(Flash::error("The two passwords do not match."));

@@ -365,7 +365,7 @@ impl SessionBackend for RedisSessionStore {
     async fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {
         let keys = self
             .engine
-            .scan(&format!("{}*", glob_escape(&self.prefix)))
+            .scan(&format!("{}*", crate::redis_blocking::glob_escape(&self.prefix)))
             .await;
         let mut out = Vec::new();
         for key in self.note(keys)? {
@@ -413,16 +413,5 @@ impl SessionBackend for RedisSessionStore {
     }
 }
 
-/// `text` with `SCAN MATCH`'s glob characters escaped.
-fn glob_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
 
 actix_store!(RedisSessionStore, s => s);
