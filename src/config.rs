@@ -9,6 +9,7 @@
 mod auth;
 mod check;
 mod duration;
+pub mod effective;
 mod filesystem;
 mod log;
 mod memcached;
@@ -37,8 +38,8 @@ pub use sqlite::SqliteConfig;
 pub use store_type::StoreType;
 
 use auth::RawAuth;
-use log::{RawLog, RawMetrics};
 use check::Invalid;
+use log::{RawLog, RawMetrics};
 use server::RawServer;
 use session::RawSession;
 

@@ -13,6 +13,7 @@ pub mod atomic;
 pub mod cli;
 pub mod config;
 pub mod engine_runtime;
+pub mod logging;
 pub mod postgres;
 pub mod redis_blocking;
 pub mod secret;

@@ -55,6 +55,14 @@ impl CookieCodec {
         (!payload.record.is_expired(OffsetDateTime::now_utc())).then_some(payload)
     }
 
+    /// The record in a decrypted cookie value, live or not: what the operator's `sessions show`
+    /// prints for this type.
+    pub fn decode(payload: &str) -> Option<SessionRecord> {
+        serde_json::from_str::<Payload>(payload)
+            .ok()
+            .map(|p| p.record)
+    }
+
     pub fn load(&self, key: &str) -> Option<SessionState> {
         self.live(key).map(|p| p.record.state())
     }

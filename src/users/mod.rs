@@ -352,7 +352,9 @@ pub fn password_problem(password: &str, min_chars: usize) -> Option<String> {
     if password.chars().count() < min_chars {
         Some(format!("Password must be at least {min_chars} characters."))
     } else if password.len() > MAX_PASSWORD_BYTES {
-        Some(format!("Password must be at most {MAX_PASSWORD_BYTES} bytes."))
+        Some(format!(
+            "Password must be at most {MAX_PASSWORD_BYTES} bytes."
+        ))
     } else {
         None
     }

@@ -18,9 +18,7 @@ use super::csrf::{self, Csrf};
 use super::render::{see_other, with_cookie, Flash};
 use super::throttle::{Origin, Refused};
 use super::{flashes_of, AppState};
-use crate::users::{
-    canonical_id, valid_display_name, valid_id, User, UserError, MAX_ID_LEN, MAX_PASSWORD_BYTES,
-};
+use crate::users::{canonical_id, valid_display_name, valid_id, User, UserError, MAX_ID_LEN};
 
 /// Session key holding the logged-in user's id, spelled as the user registered it (ids compare
 /// without case everywhere, so this is the same account however it was typed at login).

@@ -15,6 +15,7 @@ pub mod lock;
 pub mod pages;
 pub mod render;
 mod shared;
+pub use shared::open_users;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -92,8 +93,8 @@ pub enum StartError {
     Postgres(#[from] crate::postgres::PostgresError),
     #[error("{0}")]
     Throttle(#[from] throttle::ThrottleError),
-    #[error("templates: {0}")]
-    Templates(#[from] tera::Error),
+    #[error("template {0}")]
+    Templates(#[from] render::TemplateError),
     #[error("cannot listen on {bind}: {source}")]
     Bind {
         bind: String,
@@ -134,7 +135,7 @@ impl AppState {
                 s.cookie_secure,
             ),
             csrf: Csrf::new(keys.csrf.clone(), &s.cookie_name, s.cookie_secure),
-            templates: Arc::new(Templates::new()?),
+            templates: Arc::new(Templates::load(config.server.templates_dir.as_deref())?),
             store,
             keys,
             config: Arc::new(config),
@@ -275,9 +276,16 @@ pub fn app(
 > {
     let session = state.session_middleware();
     let flash = state.flash_framework();
-    let static_files = web::scope("/static")
-        .route("/style.css", get_or_head().to(pages::stylesheet))
-        .default_service(web::to(pages::static_not_found));
+    let static_files = match &state.config.server.static_dir {
+        // The operator's folder: its files only, no listing, misses get the 404 page.
+        Some(dir) => web::scope("/static").service(
+            actix_files::Files::new("", dir)
+                .default_handler(actix_web::dev::fn_service(pages::static_miss)),
+        ),
+        None => web::scope("/static")
+            .route("/style.css", get_or_head().to(pages::stylesheet))
+            .default_service(web::to(pages::static_not_found)),
+    };
     let with_session = web::scope("")
         .route("/", get_or_head().to(pages::index))
         .service(

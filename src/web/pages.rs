@@ -108,3 +108,15 @@ pub async fn static_not_found(state: web::Data<AppState>) -> HttpResponse {
         .templates
         .page(StatusCode::NOT_FOUND, "404.html", &ctx)
 }
+
+/// A miss in `[server] static_dir`: the same 404 page, for actix-files' default handler.
+pub async fn static_miss(
+    req: actix_web::dev::ServiceRequest,
+) -> Result<actix_web::dev::ServiceResponse, actix_web::Error> {
+    let (req, _) = req.into_parts();
+    let res = match req.app_data::<web::Data<AppState>>() {
+        Some(state) => static_not_found(state.clone()).await,
+        None => HttpResponse::NotFound().finish(),
+    };
+    Ok(actix_web::dev::ServiceResponse::new(req, res))
+}

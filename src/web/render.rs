@@ -56,11 +56,62 @@ pub struct Templates {
     tera: Tera,
 }
 
+/// Why the templates cannot be used: found at start-up, never as a 500 later.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("{file}: cannot read the template: {source}")]
+    Read {
+        file: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}{}: {message}", line.map(|l| format!(": line {l}")).unwrap_or_default())]
+    Broken {
+        file: std::path::PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+}
+
 impl Templates {
-    pub fn new() -> Result<Self, tera::Error> {
+    /// The embedded templates.
+    pub fn new() -> Result<Self, TemplateError> {
+        Self::load(None)
+    }
+
+    /// The embedded templates, each replaced by its namesake in `dir` when there is one
+    /// (`[server] templates_dir`). Every page is rendered once with sample values, so that a
+    /// template that parses but fails to render (an unknown variable, a missing block) stops
+    /// the start, naming its file.
+    pub fn load(dir: Option<&std::path::Path>) -> Result<Self, TemplateError> {
+        let mut sources = Vec::with_capacity(TEMPLATES.len());
+        for &(name, embedded) in TEMPLATES {
+            let file = dir.map(|d| d.join(name)).filter(|f| f.exists());
+            let text = match &file {
+                Some(f) => std::fs::read_to_string(f).map_err(|source| TemplateError::Read {
+                    file: f.clone(),
+                    source,
+                })?,
+                None => embedded.to_owned(),
+            };
+            let shown =
+                file.unwrap_or_else(|| std::path::PathBuf::from(format!("(embedded) {name}")));
+            sources.push((name, text, shown));
+        }
         let mut tera = Tera::default();
-        tera.add_raw_templates(TEMPLATES.iter().copied())?;
         tera.autoescape_on(vec![".html"]);
+        for (name, text, file) in &sources {
+            // One at a time, so that a parse error names its own file.
+            tera.add_raw_template(name, text)
+                .map_err(|e| broken(file, &e))?;
+        }
+        // Inheritance is resolved once all are in.
+        tera.build_inheritance_chains()
+            .map_err(|e| broken(&sources[0].2, &e))?;
+        let ctx = sample_context();
+        for (name, _, file) in &sources {
+            tera.render(name, &ctx).map_err(|e| broken(file, &e))?;
+        }
         Ok(Self { tera })
     }
 
@@ -84,6 +135,50 @@ impl Templates {
         ctx.insert("flashes", &Vec::<Flash>::new());
         self.page(status, "error.html", &ctx)
     }
+}
+
+/// `e` as one line naming `file` and, for a syntax error, its line.
+fn broken(file: &std::path::Path, e: &tera::Error) -> TemplateError {
+    let mut chain = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = source {
+        chain.push(err.to_string());
+        source = err.source();
+    }
+    let detail = chain.join(": ");
+    // pest writes the place as ` --> line:column`.
+    let line = detail
+        .split(" --> ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|l| l.trim().parse().ok());
+    let message = detail
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("-->") && !l.starts_with('|'))
+        .filter(|l| !l.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    TemplateError::Broken {
+        file: file.to_owned(),
+        line,
+        message,
+    }
+}
+
+/// Values for every variable a page uses: what the start-up check renders each template with.
+pub fn sample_context() -> Context {
+    let mut ctx = Context::new();
+    ctx.insert("user", "alice");
+    ctx.insert("visits", &1);
+    ctx.insert("flashes", &vec![Flash::info("sample")]);
+    ctx.insert("csrf_token", "token");
+    ctx.insert("form_user_id", "alice");
+    ctx.insert("form_user_name", "Alice");
+    ctx.insert("status", &400);
+    ctx.insert("title", "Title");
+    ctx.insert("message", "Message");
+    ctx
 }
 
 fn html(status: StatusCode, body: String) -> HttpResponse {

@@ -97,18 +97,40 @@ pub(super) fn open(config: &Config) -> Result<Shared, StartError> {
             ))),
         ),
     };
-    let legacy = Some(auth.users_file.as_path());
-    let users = match auth.users {
-        UserStoreKind::Sqlite => UserDb::open(&auth.users_db, legacy, auth.bcrypt_cost)?,
-        UserStoreKind::Redis => UserDb::open_redis(redis()?, prefix, legacy, auth.bcrypt_cost)?,
-        UserStoreKind::Postgres => {
-            UserDb::open_postgres(postgres()?, table, legacy, auth.bcrypt_cost)?
-        }
-    };
+    let users = users_in(config, &mut redis, &mut postgres)?;
     Ok(Shared {
         users,
         counters,
         locks_across,
+    })
+}
+
+/// The user database `config` implies, on its own connections: for the operator's commands.
+pub fn open_users(config: &Config) -> Result<UserDb, StartError> {
+    let s = &config.session;
+    users_in(
+        config,
+        &mut || RedisBlocking::new(&RedisTarget::from(&s.redis)),
+        &mut || Postgres::new(&s.postgres),
+    )
+}
+
+/// The user database `config` implies, on connections `redis` or `postgres` give.
+fn users_in(
+    config: &Config,
+    redis: &mut dyn FnMut() -> Result<RedisBlocking, RedisBlockingError>,
+    postgres: &mut dyn FnMut() -> Result<Postgres, PostgresError>,
+) -> Result<UserDb, StartError> {
+    let (s, auth) = (&config.session, &config.auth);
+    let legacy = Some(auth.users_file.as_path());
+    Ok(match auth.users {
+        UserStoreKind::Sqlite => UserDb::open(&auth.users_db, legacy, auth.bcrypt_cost)?,
+        UserStoreKind::Redis => {
+            UserDb::open_redis(redis()?, &s.redis.key_prefix, legacy, auth.bcrypt_cost)?
+        }
+        UserStoreKind::Postgres => {
+            UserDb::open_postgres(postgres()?, &s.postgres.table, legacy, auth.bcrypt_cost)?
+        }
     })
 }
 

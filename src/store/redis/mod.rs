@@ -365,7 +365,10 @@ impl SessionBackend for RedisSessionStore {
     async fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {
         let keys = self
             .engine
-            .scan(&format!("{}*", crate::redis_blocking::glob_escape(&self.prefix)))
+            .scan(&format!(
+                "{}*",
+                crate::redis_blocking::glob_escape(&self.prefix)
+            ))
             .await;
         let mut out = Vec::new();
         for key in self.note(keys)? {
@@ -412,6 +415,5 @@ impl SessionBackend for RedisSessionStore {
             .map(drop)
     }
 }
-
 
 actix_store!(RedisSessionStore, s => s);

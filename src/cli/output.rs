@@ -1,0 +1,214 @@
+//! How the operator's commands talk to a person and to a pipe: tables through a pager on a
+//! terminal and plain when piped, progress bars only on a terminal, yes/no questions, passwords
+//! read without echo, and the short forms of times and sizes.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use time::OffsetDateTime;
+
+use super::CliError;
+
+/// Prints `text`: through `$PAGER` (or `less -FRX`) when stdout is a terminal and the text is
+/// taller than it, else as is.
+pub fn page(text: &str) -> Result<(), CliError> {
+    let stdout = std::io::stdout();
+    let tall = text.lines().count() > terminal_rows();
+    if stdout.is_terminal() && tall {
+        let pager = std::env::var("PAGER").unwrap_or_else(|_| "less -FRX".into());
+        let mut words = pager.split_whitespace();
+        if let Some(program) = words.next() {
+            if let Ok(mut child) = Command::new(program)
+                .args(words)
+                .stdin(Stdio::piped())
+                .spawn()
+            {
+                if let Some(mut input) = child.stdin.take() {
+                    // The person may quit the pager early: a broken pipe is not an error.
+                    let _ = input.write_all(text.as_bytes());
+                }
+                let _ = child.wait();
+                return Ok(());
+            }
+        }
+    }
+    let mut out = stdout.lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(CliError::io("cannot write the output")),
+    }
+}
+
+fn terminal_rows() -> usize {
+    std::env::var("LINES")
+        .ok()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(24)
+}
+
+/// A progress bar over `len` steps, drawn on stderr only when it is a terminal.
+pub fn progress(len: usize, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(u64::try_from(len).unwrap_or(u64::MAX));
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({per_sec}, {eta} left)")
+    {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// A spinner for work whose size is not known beforehand; hidden when stderr is not a terminal.
+pub fn spinner(what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_message(what.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// Asks `question` on a terminal and returns whether the answer was yes. Without a terminal
+/// (a script), or with `--yes`, there is no one to ask: the command goes ahead.
+pub fn confirm(question: &str, yes: bool) -> Result<bool, CliError> {
+    if yes || !std::io::stdin().is_terminal() {
+        return Ok(true);
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(CliError::io("cannot read the answer"))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
+/// A password: the first line of stdin with `--stdin`, else asked twice without echo.
+pub fn password(from_stdin: bool) -> Result<String, CliError> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(CliError::io("cannot read the password from stdin"))?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(
+            "no terminal to ask the password on: pass it on stdin with --stdin".into(),
+        ));
+    }
+    let first = rpassword::prompt_password("Password: ")
+        .map_err(CliError::io("cannot read the password"))?;
+    let again = rpassword::prompt_password("Password again: ")
+        .map_err(CliError::io("cannot read the password"))?;
+    if first != again {
+        return Err(CliError::Failed("the two passwords do not match".into()));
+    }
+    Ok(first)
+}
+
+/// `at` as `2026-11-22 14:03:11` (UTC).
+pub fn when(at: OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    at.format(&f).unwrap_or_else(|_| at.to_string())
+}
+
+/// How long until `at`: `29s`, `4m 10s`, `2h 3m`, `5d 2h`; `ended 12s ago` once past.
+pub fn until(at: OffsetDateTime, now: OffsetDateTime) -> String {
+    let left = (at - now).whole_seconds();
+    if left <= 0 {
+        return format!("ended {} ago", span(left.unsigned_abs()));
+    }
+    span(left.unsigned_abs())
+}
+
+/// A span of seconds in its two largest units.
+pub fn span(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+/// A size: `312 B`, `4.2 KiB`, `1.5 MiB`.
+pub fn bytes(n: u64) -> String {
+    // Shown rounded: exact figures are in --json.
+    #[allow(clippy::cast_precision_loss)]
+    let f = n as f64;
+    match n {
+        0..1024 => format!("{n} B"),
+        1024..1_048_576 => format!("{:.1} KiB", f / 1024.0),
+        1_048_576..1_073_741_824 => format!("{:.1} MiB", f / 1_048_576.0),
+        _ => format!("{:.1} GiB", f / 1_073_741_824.0),
+    }
+}
+
+/// Rows as left-aligned columns under a header, two spaces apart.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = String::new();
+        for (cell, w) in cells.zip(&widths) {
+            text.push_str(cell);
+            text.extend(std::iter::repeat_n(
+                ' ',
+                w.saturating_sub(cell.chars().count()) + 2,
+            ));
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&mut header.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_and_sizes_read_as_a_person_writes_them() {
+        assert_eq!(span(29), "29s");
+        assert_eq!(span(250), "4m 10s");
+        assert_eq!(span(7380), "2h 3m");
+        assert_eq!(span(86_400 * 5 + 7200), "5d 2h");
+        assert_eq!(bytes(312), "312 B");
+        assert_eq!(bytes(4300), "4.2 KiB");
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(
+            until(now - time::Duration::seconds(12), now),
+            "ended 12s ago"
+        );
+    }
+
+    #[test]
+    fn tables_align_columns() {
+        let t = table(
+            &["A", "LONGER"],
+            &[
+                vec!["xyz".into(), "1".into()],
+                vec!["q".into(), "22".into()],
+            ],
+        );
+        assert_eq!(t, "A    LONGER\nxyz  1\nq    22\n");
+    }
+}

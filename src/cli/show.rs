@@ -1,0 +1,227 @@
+//! `sessions show`: from what the operator has (a file name, the start of a hash, or the cookie
+//! value copied out of the browser's developer tools) to what the server remembers. A cookie
+//! value is checked with the server's own key first, exactly as a request's would be, and is
+//! then only the way to its digest: the id itself is never printed.
+
+use actix_web::cookie::{Cookie, CookieJar};
+use time::OffsetDateTime;
+
+use super::output::{self, span, until, when};
+use super::sessions::{digest_of, explain, user_of};
+use super::CliError;
+use crate::config::{Config, StoreType};
+use crate::store::cookie::CookieCodec;
+use crate::store::{id, SessionId, SessionRecord, Store};
+use crate::web::csrf;
+
+/// What the operator gave, once recognised.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    Digest([u8; 32]),
+    Prefix(String),
+    Cookie(String),
+}
+
+/// Shortest hash prefix taken: fewer digits would match half the store.
+const MIN_PREFIX: usize = 4;
+
+fn recognise(text: &str) -> Target {
+    let text = text.trim();
+    let name = text.rsplit('/').next().unwrap_or(text);
+    let stem = name
+        .strip_suffix(".json")
+        .unwrap_or(name)
+        .to_ascii_lowercase();
+    if stem.len() >= MIN_PREFIX && stem.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if let Some(digest) = digest_of(&stem) {
+            return Target::Digest(digest);
+        }
+        if stem.len() < 64 {
+            return Target::Prefix(stem);
+        }
+    }
+    Target::Cookie(text.to_owned())
+}
+
+pub async fn show(config: &Config, store: &Store, text: &str, json: bool) -> Result<(), CliError> {
+    let (digest, record) = match recognise(text) {
+        Target::Digest(d) => (d, None),
+        Target::Prefix(p) => (by_prefix(store, &p).await?, None),
+        Target::Cookie(value) => match from_cookie(config, &value)? {
+            FromCookie::Id(id) => (*id.digest(), None),
+            FromCookie::Record(sid, record) => (digest_of(&sid).unwrap_or_default(), Some(record)),
+        },
+    };
+    let record = match record {
+        Some(r) => r,
+        None => store
+            .backend()
+            .inspect(&digest)
+            .await
+            .map_err(|e| explain(store, e))?
+            .ok_or_else(|| {
+                CliError::Failed(format!(
+                    "no stored session {} (it ended, or was never stored here)",
+                    id::stem(&digest)
+                ))
+            })?,
+    };
+    let stem = id::stem(&digest);
+    let shown = masked(record);
+    if json {
+        let text = serde_json::to_string_pretty(&shown).unwrap_or_default();
+        return output::page(&format!("{text}\n"));
+    }
+    output::page(&describe(config, &stem, &shown))
+}
+
+/// The one stored session whose hash starts with `prefix`.
+async fn by_prefix(store: &Store, prefix: &str) -> Result<[u8; 32], CliError> {
+    let listed = store
+        .backend()
+        .list()
+        .await
+        .map_err(|e| explain(store, e))?;
+    let matching: Vec<_> = listed
+        .iter()
+        .filter(|s| s.stem.starts_with(prefix))
+        .collect();
+    match matching.as_slice() {
+        [one] => digest_of(&one.stem)
+            .ok_or_else(|| CliError::Failed(format!("{} is not a session hash", one.stem))),
+        [] => Err(CliError::Failed(format!(
+            "no stored session's hash starts with {prefix}"
+        ))),
+        many => Err(CliError::Failed(format!(
+            "{} sessions' hashes start with {prefix}: give more digits",
+            many.len()
+        ))),
+    }
+}
+
+enum FromCookie {
+    /// A server-side session's id, its signature checked.
+    Id(SessionId),
+    /// A `cookie`-type session: its id stem and the record the cookie carries.
+    Record(String, SessionRecord),
+}
+
+/// The session a cookie value names, checked (or decrypted) with the server's key.
+fn from_cookie(config: &Config, value: &str) -> Result<FromCookie, CliError> {
+    let s = &config.session;
+    let env_key = std::env::var(crate::secret::ENV_VAR).ok();
+    let Some(master) = crate::secret::load_existing(&s.secret_key_file, env_key.as_deref())? else {
+        return Err(CliError::Failed(format!(
+            "no secret key at {}: the server has never started with this config, so no cookie \
+             can be from it",
+            s.secret_key_file.display()
+        )));
+    };
+    let key = crate::web::CookieKeys::derive(&master).session;
+    // As copied: maybe `name=value`, maybe percent-encoded as the Set-Cookie header sent it.
+    let value = value
+        .strip_prefix(&format!("{}=", s.cookie_name))
+        .unwrap_or(value);
+    let cookie = Cookie::parse_encoded(format!("{}={value}", s.cookie_name))
+        .map_err(|e| CliError::Failed(format!("not a cookie value: {e}")))?
+        .into_owned();
+    let mut jar = CookieJar::new();
+    jar.add_original(cookie);
+    let refused = || {
+        CliError::Failed(
+            "this cookie value does not verify with this server's key (edited, truncated, or \
+             from another server or config)"
+                .into(),
+        )
+    };
+    if s.store == StoreType::Cookie {
+        let payload = jar.private(&key).get(&s.cookie_name).ok_or_else(refused)?;
+        let record = CookieCodec::decode(payload.value()).ok_or_else(refused)?;
+        let sid = serde_json::from_str::<serde_json::Value>(payload.value())
+            .ok()
+            .and_then(|v| v.get("sid")?.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        return Ok(FromCookie::Record(sid, record));
+    }
+    let verified = jar.signed(&key).get(&s.cookie_name).ok_or_else(refused)?;
+    SessionId::parse(verified.value())
+        .map(FromCookie::Id)
+        .ok_or_else(refused)
+}
+
+/// The record with its CSRF token shortened: a token printed whole could be pasted into a
+/// forged form.
+fn masked(mut record: SessionRecord) -> SessionRecord {
+    if let Some(serde_json::Value::String(token)) = record.data.get_mut(csrf::SESSION_KEY) {
+        let start: String = token.chars().take(4).collect();
+        *token = format!("{start}… (masked)");
+    }
+    record
+}
+
+/// Where the session is kept, in the store's own terms.
+fn location(config: &Config, stem: &str) -> String {
+    let s = &config.session;
+    match s.store {
+        StoreType::Filesystem => s
+            .filesystem
+            .dir
+            .join(format!("{stem}.json"))
+            .display()
+            .to_string(),
+        StoreType::Memory => "this process's memory".into(),
+        StoreType::Redis => format!("Redis key {}{stem}", s.redis.key_prefix),
+        StoreType::Memcached => format!("memcached key {}{stem}", s.memcached.key_prefix),
+        StoreType::Sqlite => format!("{}: table sessions, id {stem}", s.sqlite.path.display()),
+        StoreType::Postgres => format!("table {}, id {stem}", s.postgres.table),
+        StoreType::Cookie => "the cookie itself (encrypted with the server's key)".into(),
+    }
+}
+
+fn describe(config: &Config, stem: &str, record: &SessionRecord) -> String {
+    let now = OffsetDateTime::now_utc();
+    let data = serde_json::to_string_pretty(&record.data).unwrap_or_default();
+    let ends = if record.is_expired(now) {
+        until(record.expires_at, now)
+    } else {
+        format!("in {}", until(record.expires_at, now))
+    };
+    let rows = vec![
+        vec!["stored at".into(), location(config, stem)],
+        vec![
+            "user".into(),
+            user_of(record).unwrap_or("(not logged in)").to_owned(),
+        ],
+        vec!["created".into(), format!("{} UTC", when(record.created_at))],
+        vec![
+            "expires".into(),
+            format!("{} UTC ({ends})", when(record.expires_at)),
+        ],
+        vec!["lifetime".into(), span(record.ttl_seconds)],
+    ];
+    format!(
+        "{}data:\n{data}\n",
+        output::table(&["session", stem], &rows)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_hashes_prefixes_and_cookies_are_told_apart() {
+        let stem = "ab".repeat(32);
+        let digest = digest_of(&stem).expect("hex");
+        assert_eq!(recognise(&stem), Target::Digest(digest));
+        assert_eq!(
+            recognise(&format!("sessions/{stem}.json")),
+            Target::Digest(digest)
+        );
+        assert_eq!(recognise(&stem.to_uppercase()), Target::Digest(digest));
+        assert_eq!(recognise("3f2a9c"), Target::Prefix("3f2a9c".into()));
+        assert_eq!(recognise("abc"), Target::Cookie("abc".into()));
+        let cookie = "q1w2e3r4t5y6+/=Zx".to_owned();
+        assert_eq!(recognise(&cookie), Target::Cookie(cookie));
+    }
+}

@@ -1,0 +1,133 @@
+//! `users add | list | remove | passwd`: the accounts the login pages use, in whichever storage
+//! the config gives them (SQLite `users_db`, Redis, PostgreSQL), under the rules registration
+//! follows (the same id, name and password checks, the same bcrypt cost).
+
+use serde_json::json;
+
+use super::output::{self, table};
+use super::{CliError, UsersCommand};
+use crate::config::{Config, StoreType};
+use crate::users::{password_problem, valid_display_name, valid_id, UserDb, UserError};
+
+pub fn run(config: &Config, cmd: &UsersCommand) -> Result<(), CliError> {
+    let users = crate::web::open_users(config)?;
+    match cmd {
+        UsersCommand::Add { id, name, password } => add(
+            config,
+            &users,
+            id,
+            name.as_deref().unwrap_or(id),
+            password.stdin,
+        ),
+        UsersCommand::List { json } => list(&users, *json),
+        UsersCommand::Remove { id, yes } => remove(config, &users, id, *yes),
+        UsersCommand::Passwd { id, password } => passwd(config, &users, id, password.stdin),
+    }
+}
+
+fn add(config: &Config, users: &UserDb, id: &str, name: &str, stdin: bool) -> Result<(), CliError> {
+    if !valid_id(id) {
+        return Err(CliError::Usage(format!(
+            "user id {id:?}: 1 to 64 characters: letters, digits, '.', '_' or '-', with at least \
+             one letter or digit"
+        )));
+    }
+    if !valid_display_name(name) {
+        return Err(CliError::Usage(format!(
+            "name {name:?}: 1 to 64 characters, with no invisible or direction-changing characters"
+        )));
+    }
+    let password = checked_password(config, stdin)?;
+    match users.register(id, name, &password) {
+        Ok(user) => {
+            println!("added {} ({})", user.spelling, user.name);
+            Ok(())
+        }
+        Err(UserError::Taken(_)) => Err(CliError::Failed(format!("user id {id:?} is taken"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn checked_password(config: &Config, stdin: bool) -> Result<String, CliError> {
+    let password = output::password(stdin)?;
+    match password_problem(&password, config.auth.min_password_length) {
+        Some(problem) => Err(CliError::Usage(problem)),
+        None => Ok(password),
+    }
+}
+
+fn list(users: &UserDb, as_json: bool) -> Result<(), CliError> {
+    let accounts = users.list()?;
+    if as_json {
+        let rows: Vec<_> = accounts
+            .iter()
+            .map(|a| {
+                json!({
+                    "id": a.user.spelling,
+                    "key": a.user.id,
+                    "name": a.user.name,
+                    "created_at": a.created_at,
+                })
+            })
+            .collect();
+        return output::page(&format!("{}\n", json!(rows)));
+    }
+    if accounts.is_empty() {
+        eprintln!("no users");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = accounts
+        .iter()
+        .map(|a| {
+            vec![
+                a.user.spelling.clone(),
+                a.user.name.clone(),
+                a.created_at.clone(),
+            ]
+        })
+        .collect();
+    output::page(&table(&["ID", "NAME", "REGISTERED"], &rows))
+}
+
+/// Deletes the account, then ends its sessions where the store can list them: a removed user
+/// must not stay logged in.
+fn remove(config: &Config, users: &UserDb, id: &str, yes: bool) -> Result<(), CliError> {
+    if !output::confirm(
+        &format!("Remove the account {id} and end its sessions?"),
+        yes,
+    )? {
+        return Err(CliError::Failed("nothing removed".into()));
+    }
+    if !users.remove(id)? {
+        return Err(CliError::Failed(format!("no user {id:?}")));
+    }
+    println!("removed {id}");
+    let s = &config.session;
+    if matches!(
+        s.store,
+        StoreType::Memory | StoreType::Cookie | StoreType::Memcached
+    ) {
+        eprintln!(
+            "note: the {} store cannot list sessions; {id}'s sessions end with their lifetime",
+            s.store.name()
+        );
+        return Ok(());
+    }
+    let runtime = super::runtime()?;
+    let ended = runtime.block_on(async {
+        let store = crate::store::open(s)?;
+        super::sessions::end_sessions(&store, Some(id), true).await
+    })?;
+    println!("ended {ended} sessions of {id}");
+    Ok(())
+}
+
+fn passwd(config: &Config, users: &UserDb, id: &str, stdin: bool) -> Result<(), CliError> {
+    let password = checked_password(config, stdin)?;
+    if users.set_password(id, &password)? {
+        println!("password of {id} changed");
+        Ok(())
+    } else {
+        Err(CliError::Failed(format!("no user {id:?}")))
+    }
+}

@@ -1,0 +1,300 @@
+//! The effective configuration as `config check` prints it: every key the server uses, with
+//! its value after defaults and path resolution, and the Flask / Flask-Session setting it
+//! stands for. Only the table of the chosen store type is listed; passwords in URLs are masked.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::{Config, StoreType, UserStoreKind};
+
+/// One key as the server uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The table, e.g. `session.filesystem`.
+    pub table: &'static str,
+    pub key: &'static str,
+    /// As TOML would write it (strings quoted), or `(unset)` / `(embedded)`.
+    pub value: String,
+    /// The Flask or Flask-Session setting with the same job, if there is one.
+    pub flask: Option<&'static str>,
+}
+
+fn s(text: &str) -> String {
+    format!("{text:?}")
+}
+
+fn path(p: &Path) -> String {
+    s(&p.display().to_string())
+}
+
+/// A duration in the largest unit that divides it, as config.toml takes it: `"31d"`, `"15m"`.
+fn secs(d: Duration) -> String {
+    let n = d.as_secs();
+    if d.subsec_nanos() != 0 {
+        return s(&humantime::format_duration(d).to_string());
+    }
+    let (count, unit) = [(86_400, "d"), (3600, "h"), (60, "m")]
+        .into_iter()
+        .find(|&(u, _)| n > 0 && n % u == 0)
+        .map_or((n, "s"), |(u, name)| (n / u, name));
+    s(&format!("{count}{unit}"))
+}
+
+/// Every key of `config` in file order.
+pub fn entries(config: &Config) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut add = |table, key, value: String, flask| {
+        out.push(Entry {
+            table,
+            key,
+            value,
+            flask,
+        });
+    };
+    let (sv, se, au) = (&config.server, &config.session, &config.auth);
+    let optional = |p: &Option<std::path::PathBuf>| p.as_deref().map_or("(embedded)".into(), path);
+    add("server", "bind", s(&sv.bind), Some("app.run(host=, port=)"));
+    add("server", "workers", sv.workers.to_string(), None);
+    add(
+        "server",
+        "shutdown_timeout",
+        secs(sv.shutdown_timeout),
+        None,
+    );
+    add(
+        "server",
+        "templates_dir",
+        optional(&sv.templates_dir),
+        Some("template_folder"),
+    );
+    add(
+        "server",
+        "static_dir",
+        optional(&sv.static_dir),
+        Some("static_folder"),
+    );
+    add("session", "type", s(se.store.name()), Some("SESSION_TYPE"));
+    add(
+        "session",
+        "permanent",
+        se.permanent.to_string(),
+        Some("SESSION_PERMANENT"),
+    );
+    add(
+        "session",
+        "lifetime",
+        secs(se.lifetime),
+        Some("PERMANENT_SESSION_LIFETIME"),
+    );
+    add(
+        "session",
+        "refresh_each_request",
+        se.refresh_each_request.to_string(),
+        Some("SESSION_REFRESH_EACH_REQUEST"),
+    );
+    add(
+        "session",
+        "max_session_bytes",
+        se.max_session_bytes.to_string(),
+        None,
+    );
+    add("session", "lock", se.lock.to_string(), None);
+    add(
+        "session",
+        "cookie_name",
+        s(&se.cookie_name),
+        Some("SESSION_COOKIE_NAME"),
+    );
+    add(
+        "session",
+        "cookie_secure",
+        se.cookie_secure.to_string(),
+        Some("SESSION_COOKIE_SECURE"),
+    );
+    add(
+        "session",
+        "cookie_samesite",
+        s(&format!("{:?}", se.cookie_samesite).to_lowercase()),
+        Some("SESSION_COOKIE_SAMESITE"),
+    );
+    add(
+        "session",
+        "cookie_domain",
+        se.cookie_domain.as_deref().map_or("(unset)".into(), s),
+        Some("SESSION_COOKIE_DOMAIN"),
+    );
+    add(
+        "session",
+        "secret_key_file",
+        path(&se.secret_key_file),
+        Some("SECRET_KEY"),
+    );
+    match se.store {
+        StoreType::Filesystem => {
+            let fs = &se.filesystem;
+            let t = "session.filesystem";
+            add(t, "dir", path(&fs.dir), Some("SESSION_FILE_DIR"));
+            add(t, "cleanup_interval", secs(fs.cleanup_interval), None);
+            add(
+                t,
+                "durability",
+                s(&format!("{:?}", fs.durability).to_lowercase()),
+                None,
+            );
+            add(t, "io_threads", fs.io_threads.to_string(), None);
+            add(t, "read_cache", fs.read_cache.to_string(), None);
+        }
+        StoreType::Redis => {
+            let r = &se.redis;
+            let t = "session.redis";
+            add(
+                t,
+                "url",
+                super::postgres::shown(&r.url),
+                Some("SESSION_REDIS"),
+            );
+            let nodes: Vec<String> = r
+                .cluster_urls
+                .iter()
+                .map(|u| super::postgres::shown(u))
+                .collect();
+            add(t, "cluster_urls", format!("[{}]", nodes.join(", ")), None);
+            add(
+                t,
+                "key_prefix",
+                s(&r.key_prefix),
+                Some("SESSION_KEY_PREFIX"),
+            );
+            add(t, "pool_size", r.pool_size.to_string(), None);
+            add(t, "connect_timeout", secs(r.connect_timeout), None);
+            add(t, "command_timeout", secs(r.command_timeout), None);
+        }
+        StoreType::Postgres => {
+            let p = &se.postgres;
+            let t = "session.postgres";
+            add(
+                t,
+                "url",
+                super::postgres::shown(&p.url),
+                Some("SQLALCHEMY_DATABASE_URI"),
+            );
+            add(t, "table", s(&p.table), Some("SESSION_SQLALCHEMY_TABLE"));
+            add(t, "pool_size", p.pool_size.to_string(), None);
+            add(t, "connect_timeout", secs(p.connect_timeout), None);
+            add(t, "command_timeout", secs(p.command_timeout), None);
+            add(
+                t,
+                "cleanup_interval",
+                secs(p.cleanup_interval),
+                Some("SESSION_CLEANUP_N_REQUESTS"),
+            );
+        }
+        StoreType::Sqlite => {
+            let q = &se.sqlite;
+            let t = "session.sqlite";
+            add(
+                t,
+                "path",
+                path(&q.path),
+                Some("SQLALCHEMY_DATABASE_URI = \"sqlite:///...\""),
+            );
+            add(t, "busy_timeout", secs(q.busy_timeout), None);
+            add(
+                t,
+                "cleanup_interval",
+                secs(q.cleanup_interval),
+                Some("SESSION_CLEANUP_N_REQUESTS"),
+            );
+        }
+        StoreType::Memcached => {
+            let m = &se.memcached;
+            let t = "session.memcached";
+            let servers: Vec<String> = m.servers.iter().map(|x| s(x)).collect();
+            add(
+                t,
+                "servers",
+                format!("[{}]", servers.join(", ")),
+                Some("SESSION_MEMCACHED"),
+            );
+            add(
+                t,
+                "key_prefix",
+                s(&m.key_prefix),
+                Some("SESSION_KEY_PREFIX"),
+            );
+            add(t, "pool_size", m.pool_size.to_string(), None);
+            add(t, "connect_timeout", secs(m.connect_timeout), None);
+            add(t, "command_timeout", secs(m.command_timeout), None);
+        }
+        StoreType::Memory | StoreType::Cookie => {}
+    }
+    let users = match au.users {
+        UserStoreKind::Sqlite => "sqlite",
+        UserStoreKind::Redis => "redis",
+        UserStoreKind::Postgres => "postgres",
+    };
+    add("auth", "users", s(users), None);
+    add("auth", "users_db", path(&au.users_db), None);
+    add("auth", "users_file", path(&au.users_file), None);
+    add("auth", "bcrypt_cost", au.bcrypt_cost.to_string(), None);
+    add(
+        "auth",
+        "min_password_length",
+        au.min_password_length.to_string(),
+        None,
+    );
+    add(
+        "auth",
+        "max_failed_logins",
+        au.max_failed_logins.to_string(),
+        None,
+    );
+    add(
+        "auth",
+        "failed_login_window",
+        secs(au.failed_login_window),
+        None,
+    );
+    add("log", "level", s(&config.log.level), None);
+    add(
+        "log",
+        "format",
+        s(&format!("{:?}", config.log.format).to_lowercase()),
+        None,
+    );
+    add(
+        "metrics",
+        "bind",
+        config.metrics.bind.as_deref().map_or("(off)".into(), s),
+        None,
+    );
+    out
+}
+
+/// The entries as a TOML-like text, one table after another, each key's Flask equivalent in a
+/// comment.
+pub fn render(config: &Config) -> String {
+    let entries = entries(config);
+    let width = entries
+        .iter()
+        .map(|e| e.key.len() + e.value.len() + 3)
+        .max()
+        .unwrap_or(0);
+    let mut text = String::new();
+    let mut table = "";
+    for e in &entries {
+        if e.table != table {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&format!("[{}]\n", e.table));
+            table = e.table;
+        }
+        let line = format!("{} = {}", e.key, e.value);
+        match e.flask {
+            Some(f) => text.push_str(&format!("{line:<width$}  # Flask: {f}\n")),
+            None => text.push_str(&format!("{line}\n")),
+        }
+    }
+    text
+}
