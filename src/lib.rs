@@ -18,5 +18,6 @@ pub mod postgres;
 pub mod redis_blocking;
 pub mod secret;
 pub mod store;
+pub mod telemetry;
 pub mod users;
 pub mod web;

@@ -10,8 +10,15 @@ use crate::config::{LogConfig, LogFormat};
 
 /// Logging for the server.
 pub fn init(config: &LogConfig) {
+    // actix-session logs every forged or stale cookie on a line of its own; the server counts
+    // them instead (`telemetry::IGNORED`), unless the level names actix_session itself.
+    let level = if config.level.contains("actix_session") {
+        config.level.clone()
+    } else {
+        format!("{},actix_session=error", config.level)
+    };
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::builder().parse(&config.level))
+        .or_else(|_| EnvFilter::builder().parse(&level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

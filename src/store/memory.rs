@@ -57,7 +57,8 @@ impl MemorySessionStore {
                 Arc::downgrade(&store.sessions),
                 every,
                 |sessions| {
-                    sweep(&mut sessions.lock(), OffsetDateTime::now_utc());
+                    let n = sweep(&mut sessions.lock(), OffsetDateTime::now_utc());
+                    crate::telemetry::sessions(crate::telemetry::Event::Expired, u64::try_from(n).unwrap_or(u64::MAX));
                 },
             );
         }

@@ -30,8 +30,10 @@ pub mod sqlite;
 mod sweeper;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::config::{SessionConfig, StoreType};
+use crate::telemetry::{self, Event, Ignored};
 pub use backend::{Capabilities, SessionBackend, SessionSummary};
 pub use cache::{CachingStore, Snapshot, Versioned};
 pub use error::StoreError;
@@ -123,16 +125,25 @@ impl Store {
 }
 
 /// actix-session's calls: to the cookie codec for the `cookie` type, else through the adapter
-/// every server-side backend shares.
+/// every server-side backend shares. Each call is timed and counted here ([`crate::telemetry`]),
+/// once for every type.
 impl actix_session::storage::SessionStore for Store {
     async fn load(
         &self,
         key: &actix_session::storage::SessionKey,
     ) -> Result<Option<SessionState>, actix_session::storage::LoadError> {
-        match &self.cookie {
+        let started = Instant::now();
+        let loaded = match &self.cookie {
             Some(codec) => Ok(codec.load(key.as_ref())),
             None => actix::load(&*self.backend, key).await,
+        };
+        telemetry::store_call("load", self.kind(), started);
+        match &loaded {
+            Ok(Some(_)) => telemetry::sessions(Event::Loaded, 1),
+            Ok(None) => telemetry::IGNORED.count(Ignored::Stale),
+            Err(_) => {}
         }
+        loaded
     }
 
     async fn save(
@@ -140,10 +151,19 @@ impl actix_session::storage::SessionStore for Store {
         state: SessionState,
         ttl: &time::Duration,
     ) -> Result<actix_session::storage::SessionKey, actix_session::storage::SaveError> {
-        match &self.cookie {
-            Some(codec) => Ok(cookie_key(codec.save(&state, ttl)?)?),
+        let started = Instant::now();
+        let saved = match &self.cookie {
+            Some(codec) => codec
+                .save(&state, ttl)
+                .and_then(cookie_key)
+                .map_err(Into::into),
             None => actix::save(&*self.backend, state, ttl).await,
+        };
+        telemetry::store_call("save", self.kind(), started);
+        if saved.is_ok() {
+            telemetry::sessions(Event::Created, 1);
         }
+        saved
     }
 
     async fn update(
@@ -152,10 +172,19 @@ impl actix_session::storage::SessionStore for Store {
         state: SessionState,
         ttl: &time::Duration,
     ) -> Result<actix_session::storage::SessionKey, actix_session::storage::UpdateError> {
-        match &self.cookie {
-            Some(codec) => Ok(cookie_key(codec.update(key.as_ref(), &state, ttl)?)?),
+        let started = Instant::now();
+        let updated = match &self.cookie {
+            Some(codec) => codec
+                .update(key.as_ref(), &state, ttl)
+                .and_then(cookie_key)
+                .map_err(Into::into),
             None => actix::update(&*self.backend, key, state, ttl).await,
+        };
+        telemetry::store_call("update", self.kind(), started);
+        if updated.is_ok() {
+            telemetry::sessions(Event::Updated, 1);
         }
+        updated
     }
 
     /// For a cookie session the middleware renews the cookie's age; its payload's end moves
@@ -165,19 +194,31 @@ impl actix_session::storage::SessionStore for Store {
         key: &actix_session::storage::SessionKey,
         ttl: &time::Duration,
     ) -> Result<(), anyhow::Error> {
-        match &self.cookie {
+        let started = Instant::now();
+        let renewed = match &self.cookie {
             Some(_) => Ok(()),
             None => actix::update_ttl(&*self.backend, key, ttl).await,
+        };
+        telemetry::store_call("update_ttl", self.kind(), started);
+        if renewed.is_ok() {
+            telemetry::sessions(Event::Renewed, 1);
         }
+        renewed
     }
 
     /// For a cookie session the middleware removes the cookie; nothing on the server can end a
     /// copy of it before its end.
     async fn delete(&self, key: &actix_session::storage::SessionKey) -> Result<(), anyhow::Error> {
-        match &self.cookie {
+        let started = Instant::now();
+        let deleted = match &self.cookie {
             Some(_) => Ok(()),
             None => actix::delete(&*self.backend, key).await,
+        };
+        telemetry::store_call("delete", self.kind(), started);
+        if deleted.is_ok() {
+            telemetry::sessions(Event::Deleted, 1);
         }
+        deleted
     }
 }
 

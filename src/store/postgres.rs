@@ -55,8 +55,9 @@ pub(super) fn open(config: &SessionConfig) -> Result<Store, StoreError> {
         Arc::downgrade(&store),
         pg.cleanup_interval,
         |store| {
-            if let Err(e) = store.delete_expired_blocking() {
-                tracing::warn!(error = %e, "postgres sweep failed; expired rows stay until the next one");
+            match store.delete_expired_blocking() {
+                Ok(n) => crate::telemetry::sessions(crate::telemetry::Event::Expired, n),
+                Err(e) => tracing::warn!(error = %e, "postgres sweep failed; expired rows stay until the next one"),
             }
         },
     );

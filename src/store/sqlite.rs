@@ -65,8 +65,9 @@ pub(super) fn open(config: &SessionConfig) -> Result<Store, StoreError> {
         Arc::downgrade(&store.inner),
         s.cleanup_interval,
         |inner| {
-            if let Err(e) = inner.delete_expired() {
-                tracing::warn!(error = %e, "sqlite sweep failed; expired rows stay until the next one");
+            match inner.delete_expired() {
+                Ok(n) => crate::telemetry::sessions(crate::telemetry::Event::Expired, n),
+                Err(e) => tracing::warn!(error = %e, "sqlite sweep failed; expired rows stay until the next one"),
             }
         },
     );

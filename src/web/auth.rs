@@ -113,6 +113,7 @@ pub async fn login(
         Ok(attempt) => attempt,
         Err(Refused::Wait(wait)) => {
             tracing::warn!(user_id = ?claimed, address = ?address, known_device = device.is_some(), "login throttled");
+            crate::telemetry::login("throttled");
             return too_many_attempts(&state, wait, "Too many failed logins");
         }
         Err(Refused::Unavailable(e)) => return users_unavailable(&state, &e),
@@ -122,6 +123,7 @@ pub async fn login(
     match web::block(move || users.verify(&user_id, &password)).await {
         Ok(Ok(Some(user))) => {
             state.throttle.clone().succeeded_async(attempt).await;
+            crate::telemetry::login("success");
             let welcome = format!("Welcome back, {}.", user.name);
             log_in(&state, &req, &session, &user, welcome)
         }
@@ -129,6 +131,7 @@ pub async fn login(
             // The reservation stays: it is this failure.
             drop(attempt);
             tracing::info!(user_id = ?claimed, address = ?address, "failed login");
+            crate::telemetry::login("failure");
             let mut ctx = state.context(
                 logged_in_user(&session).as_deref(),
                 vec![Flash::error("Invalid user id or password.")],

@@ -12,6 +12,7 @@ pub mod csrf;
 pub mod device;
 pub mod errors;
 pub mod lock;
+pub mod observe;
 pub mod pages;
 pub mod render;
 mod shared;
@@ -28,7 +29,7 @@ use actix_web::body::MessageBody;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::middleware::{from_fn, Logger};
+use actix_web::middleware::from_fn;
 use actix_web::{guard, web, App, HttpRequest, HttpResponse, HttpServer};
 use actix_web_flash_messages::storage::CookieMessageStore;
 use actix_web_flash_messages::{FlashMessagesFramework, IncomingFlashMessages, Level};
@@ -101,6 +102,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("metrics: {0}")]
+    Metrics(#[source] metrics_exporter_prometheus::BuildError),
     #[error("the server stopped with an error: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -315,7 +318,7 @@ pub fn app(
         .service(static_files)
         .service(with_session)
         .wrap(from_fn(errors::every_response))
-        .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
+        .wrap(from_fn(observe::log_request))
 }
 
 /// A route for GET and for HEAD, which health checkers use (the server drops the body).
@@ -323,22 +326,52 @@ fn get_or_head() -> actix_web::Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
-/// Runs the server until it is stopped (Ctrl-C or SIGTERM).
+/// Runs the server until it is stopped by SIGTERM or SIGINT (Ctrl-C): then it stops accepting,
+/// lets the requests in flight finish (up to `[server] shutdown_timeout`), stops the metrics
+/// endpoint, and returns; the store is closed when the last handle on it goes (the file store
+/// removes its temporary folder then).
 pub async fn serve(state: AppState) -> Result<(), StartError> {
     let config = Arc::clone(&state.config);
+    let store = state.store.clone();
     let bind = config.server.bind.clone();
     let server = HttpServer::new(move || app(state.clone()))
         .workers(config.server.workers)
+        .shutdown_timeout(config.server.shutdown_timeout.as_secs())
+        // Both signals stop gracefully (actix's own handling makes SIGINT a forced stop).
+        .disable_signals()
         .bind(&bind)
         .map_err(|source| StartError::Bind {
             bind: bind.clone(),
             source,
-        })?;
+        })?
+        .run();
+    let mut handles = vec![server.handle()];
+    let metrics = match &config.metrics.bind {
+        Some(metrics_bind) => {
+            let recorder = crate::telemetry::install().map_err(StartError::Metrics)?;
+            let metrics = observe::start_metrics(metrics_bind, store.clone(), recorder)?;
+            let handle = metrics.handle();
+            handles.push(handle.clone());
+            tracing::info!(address = %metrics_bind, "metrics at http://{metrics_bind}/metrics");
+            Some((handle, actix_web::rt::spawn(metrics)))
+        }
+        None => None,
+    };
+    crate::telemetry::IGNORED.summarise_every(std::time::Duration::from_secs(60));
     tracing::info!(
         address = %bind,
         store = ?config.session.store,
         sessions = %config.session.filesystem.dir.display(),
         "session-server listening on http://{bind}"
     );
-    server.run().await.map_err(StartError::Serve)
+    actix_web::rt::spawn(observe::stop_on_signal(handles));
+    let served = server.await;
+    if let Some((handle, running)) = metrics {
+        handle.stop(true).await;
+        let _ = running.await;
+    }
+    drop(store);
+    served.map_err(StartError::Serve)?;
+    tracing::info!("stopped");
+    Ok(())
 }

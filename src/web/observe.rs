@@ -1,0 +1,200 @@
+//! What the server tells its operator about requests: one log line per request (method, path
+//! without its query, status, latency, the session's short hash, never a raw id, token or
+//! password), a request id on every line logged while the request runs and in the
+//! `X-Request-Id` answer header, the request and error counters, a count of session cookies
+//! that fail their signature, and the `/metrics` endpoint on its own address.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tracing::Instrument;
+
+use super::{session_cookie_value, AppState, StartError};
+use crate::store::{id, Store};
+use crate::telemetry::{self, Ignored, IGNORED};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The outermost layer: names the request, logs it once it is answered, counts it.
+pub async fn log_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = new_request_id();
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let incoming = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| incoming_session(&req, state));
+    let span = tracing::info_span!("request", id = %request_id);
+    let outcome = next.call(req).instrument(span.clone()).await;
+    let (status, mut res) = match outcome {
+        Ok(res) => (res.status(), Ok(res)),
+        Err(e) => (e.as_response_error().status_code(), Err(e)),
+    };
+    if let Ok(res) = &mut res {
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            res.headers_mut().insert(REQUEST_ID, value);
+        }
+    }
+    telemetry::request(status.as_u16());
+    if let Some(kind) = error_kind(status.as_u16()) {
+        telemetry::error(kind);
+    }
+    let latency = started.elapsed();
+    let _entered = span.enter();
+    tracing::info!(
+        method = %method,
+        path = ?path,
+        status = status.as_u16(),
+        latency_ms = format_args!("{:.2}", latency.as_secs_f64() * 1000.0),
+        session = incoming.as_deref().unwrap_or("-"),
+        "request"
+    );
+    res
+}
+
+/// Sixteen hex digits from the OS CSPRNG: unique enough to find a request's lines, and never
+/// anything the client sent (which could forge log lines).
+fn new_request_id() -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return "-".into();
+    }
+    hex::encode(bytes)
+}
+
+/// The short hash of the session the request's cookie names, if its signature holds; a cookie
+/// that fails it is counted (not logged: a flood of forged cookies must not fill the disk).
+fn incoming_session(req: &ServiceRequest, state: &AppState) -> Option<String> {
+    let name = &state.config.session.cookie_name;
+    req.cookie(name)?;
+    let http = req.request();
+    let Some(value) = session_cookie_value(http, state) else {
+        IGNORED.count(Ignored::Forged);
+        return None;
+    };
+    if state.store.capabilities().server_side {
+        return Some(id::log_tag(&value));
+    }
+    // The `cookie` type: its payload carries a random id for exactly this.
+    let sid = serde_json::from_str::<serde_json::Value>(&value).ok()?;
+    Some(sid.get("sid")?.as_str()?.get(..12)?.to_owned())
+}
+
+/// The `errors_total` label of an answer's status, if it is an error.
+fn error_kind(status: u16) -> Option<&'static str> {
+    Some(match status {
+        400 => "bad_request",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "too_large",
+        415 => "unsupported_form",
+        429 => "throttled",
+        503 => "unavailable",
+        400..=499 => "other_client",
+        500..=599 => "server",
+        _ => return None,
+    })
+}
+
+/// How long a count of live sessions is reused: listing a big store on every scrape would be
+/// the most expensive thing the endpoint does.
+const LIVE_COUNT_FOR: Duration = Duration::from_secs(10);
+
+/// Starts the `/metrics` server on `bind` (one worker, no signals of its own: the main server's
+/// stop stops it); `None` when metrics are off.
+pub fn start_metrics(
+    bind: &str,
+    store: Store,
+    handle: PrometheusHandle,
+) -> Result<actix_web::dev::Server, StartError> {
+    let counted = Arc::new(parking_lot::Mutex::new(None::<Instant>));
+    let server = HttpServer::new(move || {
+        let (store, handle, counted) = (store.clone(), handle.clone(), Arc::clone(&counted));
+        App::new().route(
+            "/metrics",
+            web::get().to(move || {
+                let (store, handle, counted) = (store.clone(), handle.clone(), Arc::clone(&counted));
+                async move {
+                    refresh_live_count(&store, &counted).await;
+                    HttpResponse::Ok()
+                        .content_type("text/plain; version=0.0.4; charset=utf-8")
+                        .body(handle.render())
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(bind)
+    .map_err(|source| StartError::Bind {
+        bind: bind.to_owned(),
+        source,
+    })?;
+    Ok(server.run())
+}
+
+async fn refresh_live_count(store: &Store, counted: &parking_lot::Mutex<Option<Instant>>) {
+    if !store.capabilities().can_list {
+        return;
+    }
+    if counted.lock().is_some_and(|at| at.elapsed() < LIVE_COUNT_FOR) {
+        return;
+    }
+    *counted.lock() = Some(Instant::now());
+    match store.backend().list().await {
+        Ok(listed) => {
+            let now = time::OffsetDateTime::now_utc();
+            telemetry::live_sessions(listed.iter().filter(|s| s.is_live(now)).count());
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot count the live sessions for /metrics"),
+    }
+}
+
+/// Stops `servers` gracefully at the first SIGTERM or SIGINT: no new connections, the requests
+/// in flight finish (up to each server's shutdown timeout).
+pub async fn stop_on_signal(servers: Vec<ServerHandle>) {
+    let signal = async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => "SIGTERM",
+                        _ = int.recv() => "SIGINT",
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    "Ctrl-C"
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    };
+    let which = signal.await;
+    tracing::info!(
+        signal = which,
+        "stopping: no new connections; requests in flight may finish"
+    );
+    for server in servers {
+        server.stop(true).await;
+    }
+}
