@@ -1,0 +1,307 @@
+//! The operator's commands (`sessions ...`, `users ...`) run as a second process beside a real
+//! server, on every store type that can list sessions: accounts added from the command line log
+//! in through the pages, `sessions show` goes from a cookie copied out of a real login to the
+//! stored session, `purge` and `users remove` log people out while the server runs, `gc` deletes
+//! what has expired, and `watch` reports a login as it happens. Types that cannot list say so
+//! and exit 1.
+
+mod common;
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use common::engines::{PostgresServer, RedisServer};
+use common::{Browser, ServerProcess, Tcp, BIN};
+
+/// A server and its config, for the commands to point at.
+struct Deployment {
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+    server: ServerProcess,
+}
+
+impl Deployment {
+    fn start(tables: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = common::free_port();
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nbind = \"127.0.0.1:{port}\"\nworkers = 2\n{tables}\n\
+                 [auth]\nbcrypt_cost = 4\nmax_failed_logins = 1000\n"
+            ),
+        )
+        .expect("config");
+        let server =
+            ServerProcess::start(&config, format!("127.0.0.1:{port}").parse().expect("addr"));
+        Self {
+            _dir: dir,
+            config,
+            server,
+        }
+    }
+
+    fn via(&self) -> Tcp {
+        Tcp(self.server.addr)
+    }
+
+    /// Runs `session-server -c <config> args...` with `stdin`.
+    fn cli(&self, args: &[&str], stdin: &str) -> Output {
+        cli(&self.config, args, stdin)
+    }
+}
+
+fn cli(config: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the cli");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("cli output")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn ok(out: Output) -> String {
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn json(out: Output) -> serde_json::Value {
+    serde_json::from_str(&ok(out)).expect("json output")
+}
+
+/// The hashes of the listed sessions of `user`.
+fn sessions_of(d: &Deployment, user: &str) -> Vec<String> {
+    let listed = json(d.cli(&["sessions", "list", "--user", user, "--json"], ""));
+    listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|s| s["hash"].as_str().expect("hash").to_owned())
+        .collect()
+}
+
+/// The whole operator story on one deployment.
+async fn operate(d: &Deployment) {
+    let via = d.via();
+    // Accounts from the command line are the pages' accounts.
+    ok(d.cli(&["users", "add", "alice", "--name", "Alice Kim", "--stdin"], "password123\n"));
+    ok(d.cli(&["users", "add", "bob", "--stdin"], "password123\n"));
+    let taken = d.cli(&["users", "add", "ALICE", "--stdin"], "password123\n");
+    assert_eq!(taken.status.code(), Some(1), "{}", text(&taken));
+    let short = d.cli(&["users", "add", "carol", "--stdin"], "short\n");
+    assert_eq!(short.status.code(), Some(2), "{}", text(&short));
+    let users = json(d.cli(&["users", "list", "--json"], ""));
+    let names: Vec<&str> = users
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|u| u["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["Alice Kim", "bob"]);
+
+    let mut alice = Browser::new();
+    let res = alice.login(&via, "alice", "password123").await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(alice.visit(&via).await, Some(1));
+    let mut bob = Browser::new();
+    bob.login(&via, "bob", "password123").await;
+    assert_eq!(bob.visit(&via).await, Some(1));
+
+    // From the cookie the browser holds to what the server keeps.
+    let cookie = alice.session_cookie().expect("session cookie").clone();
+    let shown = ok(d.cli(&["sessions", "show", &cookie], ""));
+    let hashes = sessions_of(d, "alice");
+    assert_eq!(hashes.len(), 1, "{hashes:?}");
+    assert!(shown.contains(&hashes[0]), "{shown}");
+    assert!(shown.contains("alice") && shown.contains("\"visits\": 1"), "{shown}");
+    assert!(shown.contains("(masked)"), "the CSRF token is masked: {shown}");
+    let id = cookie.get(cookie.len() - 43..).expect("id");
+    assert!(!shown.contains(id), "the id itself is never printed");
+    let by_prefix = ok(d.cli(&["sessions", "show", &hashes[0][..10]], ""));
+    assert!(by_prefix.contains(&hashes[0]), "{by_prefix}");
+    let mut forged = cookie.clone();
+    forged.replace_range(..1, if forged.starts_with('A') { "B" } else { "A" });
+    let refused = d.cli(&["sessions", "show", &forged], "");
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("does not verify"));
+
+    let stats = json(d.cli(&["sessions", "stats", "--by-user", "--json"], ""));
+    assert_eq!(stats["by_user"]["alice"], 1, "{stats}");
+    assert_eq!(stats["by_user"]["bob"], 1, "{stats}");
+    assert!(stats["live"].as_u64().expect("live") >= 2, "{stats}");
+    let table = ok(d.cli(&["sessions", "list"], ""));
+    assert!(table.starts_with("SESSION") && table.contains(&hashes[0][..12]), "{table}");
+
+    // A new password from the command line: the old one no longer logs in.
+    ok(d.cli(&["users", "passwd", "alice", "--stdin"], "another password\n"));
+    let mut guesser = Browser::new();
+    let res = guesser.login(&via, "alice", "password123").await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+
+    // Log alice out everywhere while the server runs; bob stays.
+    let purged = ok(d.cli(&["sessions", "purge", "--user", "alice", "--yes"], ""));
+    assert!(purged.contains("ended 1 sessions of alice"), "{purged}");
+    assert_eq!(alice.visit(&via).await, None, "alice is logged out");
+    assert_eq!(bob.visit(&via).await, Some(2), "bob is not");
+
+    // Removing an account ends its sessions too.
+    let removed = ok(d.cli(&["users", "remove", "bob", "--yes"], ""));
+    assert!(removed.contains("ended 1 sessions of bob"), "{removed}");
+    assert_eq!(bob.visit(&via).await, None, "bob is logged out");
+    let gone = d.cli(&["users", "remove", "bob", "--yes"], "");
+    assert_eq!(gone.status.code(), Some(1));
+    ok(d.cli(&["sessions", "gc"], ""));
+}
+
+#[actix_web::test]
+async fn operating_a_filesystem_server() {
+    operate(&Deployment::start("[session]\ntype = \"filesystem\"\nlifetime = 600\n")).await;
+}
+
+#[actix_web::test]
+async fn operating_a_sqlite_server() {
+    operate(&Deployment::start("[session]\ntype = \"sqlite\"\nlifetime = 600\n")).await;
+}
+
+#[actix_web::test]
+async fn operating_a_redis_server() {
+    let Some(redis) = RedisServer::start_for("operator::operating_a_redis_server") else {
+        return;
+    };
+    let tables = format!(
+        "[session]\ntype = \"redis\"\nlifetime = 600\n[session.redis]\nurl = \"{}\"\n",
+        redis.url()
+    );
+    operate(&Deployment::start(&tables)).await;
+}
+
+#[actix_web::test]
+async fn operating_a_postgres_server() {
+    let Some(pg) = PostgresServer::start_for("operator::operating_a_postgres_server") else {
+        return;
+    };
+    let tables = format!(
+        "[session]\ntype = \"postgres\"\nlifetime = 600\n[session.postgres]\nurl = \"{}\"\n",
+        pg.url()
+    );
+    operate(&Deployment::start(&tables)).await;
+}
+
+/// Expired sessions are listed only when asked, and `gc` deletes them (the sweeper is set to run
+/// once a day, so only `gc` can have).
+#[actix_web::test]
+async fn gc_deletes_what_has_expired_and_list_shows_it_until_then() {
+    let d = Deployment::start(
+        "[session]\ntype = \"filesystem\"\nlifetime = 1\n[session.filesystem]\ncleanup_interval = \"1d\"\n",
+    );
+    ok(d.cli(&["users", "add", "alice", "--stdin"], "password123\n"));
+    let mut alice = Browser::new();
+    alice.login(&d.via(), "alice", "password123").await;
+    assert_eq!(sessions_of(&d, "alice").len(), 1);
+    std::thread::sleep(Duration::from_millis(2200));
+    assert!(sessions_of(&d, "alice").is_empty(), "expired: not live");
+    let all = json(d.cli(&["sessions", "list", "--expired", "--json"], ""));
+    let ended: Vec<_> = all
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|s| s["user"] == "alice")
+        .collect();
+    assert_eq!(ended.len(), 1, "{all}");
+    assert!(ended[0]["expires_in"].as_i64().expect("secs") <= 0);
+    let gc = ok(d.cli(&["sessions", "gc"], ""));
+    assert!(gc.starts_with("deleted ") && !gc.starts_with("deleted 0 "), "{gc}");
+    let after = json(d.cli(&["sessions", "list", "--expired", "--json"], ""));
+    assert!(
+        !after.as_array().expect("array").iter().any(|s| s["user"] == "alice"),
+        "{after}"
+    );
+}
+
+/// `sessions watch`, piped: one line per event; a login shows as a session created for alice.
+#[actix_web::test]
+async fn watch_reports_a_login_as_it_happens() {
+    let d = Deployment::start("[session]\ntype = \"filesystem\"\nlifetime = 600\n");
+    ok(d.cli(&["users", "add", "alice", "--stdin"], "password123\n"));
+    let mut watch = Command::new(BIN)
+        .arg("--config")
+        .arg(&d.config)
+        .args(["sessions", "watch", "--interval", "100ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("watch");
+    let stdout = watch.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    let mut alice = Browser::new();
+    alice.login(&d.via(), "alice", "password123").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            let done = line.contains("created") && line.contains("user=alice");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(
+        seen.iter().any(|l| l.contains("created") && l.contains("user=alice")),
+        "{seen:?}"
+    );
+}
+
+/// What cannot be listed says so, one line, exit 1; the `cookie` type still shows the session a
+/// cookie carries.
+#[actix_web::test]
+async fn types_that_cannot_list_say_so() {
+    let memory = Deployment::start("[session]\ntype = \"memory\"\n");
+    let out = memory.cli(&["sessions", "list"], "");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("inside the server process"));
+
+    let cookie = Deployment::start("[session]\ntype = \"cookie\"\nlifetime = 600\n");
+    let out = cookie.cli(&["sessions", "list"], "");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cookie"));
+    ok(cookie.cli(&["users", "add", "alice", "--stdin"], "password123\n"));
+    let mut alice = Browser::new();
+    alice.login(&cookie.via(), "alice", "password123").await;
+    let value = alice.session_cookie().expect("cookie").clone();
+    let shown = ok(cookie.cli(&["sessions", "show", &value], ""));
+    assert!(shown.contains("the cookie itself") && shown.contains("alice"), "{shown}");
+}
