@@ -10,16 +10,20 @@ use crate::config::{LogConfig, LogFormat};
 
 /// Logging for the server.
 pub fn init(config: &LogConfig) {
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|l| !l.trim().is_empty())
+        .unwrap_or_else(|| config.level.clone());
     // actix-session logs every forged or stale cookie on a line of its own; the server counts
-    // them instead (`telemetry::IGNORED`), unless the level names actix_session itself.
-    let level = if config.level.contains("actix_session") {
-        config.level.clone()
+    // them instead (`telemetry::IGNORED`), unless the filter names actix_session itself.
+    let level = if level.contains("actix_session") {
+        level
     } else {
-        format!("{},actix_session=error", config.level)
+        format!("{level},actix_session=error")
     };
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::builder().parse(&level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::builder()
+        .parse(&level)
+        .unwrap_or_else(|_| EnvFilter::new("info,actix_session=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

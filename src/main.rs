@@ -36,14 +36,19 @@ fn main() -> ExitCode {
     match run(config, key) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            eprintln!("error: {e}");
+            // A broken template is the operator's file to fix, like a config error.
+            let code = if matches!(e, web::StartError::Templates(_)) {
+                2
+            } else {
+                1
+            };
+            ExitCode::from(code)
         }
     }
 }
 
-fn run(config: Config, key: actix_web::cookie::Key) -> anyhow::Result<()> {
+fn run(config: Config, key: actix_web::cookie::Key) -> Result<(), web::StartError> {
     let state = web::AppState::new(config, key)?;
-    actix_web::rt::System::new().block_on(web::serve(state))?;
-    Ok(())
+    actix_web::rt::System::new().block_on(web::serve(state))
 }

@@ -15,8 +15,8 @@ use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandl
 /// Buckets of the store latency histograms, in seconds: from a cached read (tens of µs) to an
 /// engine timing out (seconds).
 const STORE_BUCKETS: &[f64] = &[
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-    0.5, 1.0, 2.5, 5.0,
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0,
 ];
 
 /// Installs the Prometheus recorder for this process; the handle renders the text format.
@@ -33,22 +33,46 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_counter!("sessions_created_total", "Sessions stored for the first time");
+    describe_counter!(
+        "sessions_created_total",
+        "Sessions stored for the first time"
+    );
     describe_counter!("sessions_loaded_total", "Requests that found their session");
     describe_counter!("sessions_updated_total", "Sessions written with new data");
-    describe_counter!("sessions_renewed_total", "Sessions whose end moved without new data");
-    describe_counter!("sessions_deleted_total", "Sessions ended by a logout or an id change");
-    describe_counter!("sessions_expired_total", "Expired sessions deleted by the sweeper");
-    describe_gauge!("sessions_live", "Live sessions in the store (types that can list)");
+    describe_counter!(
+        "sessions_renewed_total",
+        "Sessions whose end moved without new data"
+    );
+    describe_counter!(
+        "sessions_deleted_total",
+        "Sessions ended by a logout or an id change"
+    );
+    describe_counter!(
+        "sessions_expired_total",
+        "Expired sessions deleted by the sweeper"
+    );
+    describe_gauge!(
+        "sessions_live",
+        "Live sessions in the store (types that can list)"
+    );
     describe_histogram!(
         "session_store_operation_seconds",
         Unit::Seconds,
         "Store calls by operation and store type"
     );
     describe_counter!("logins_total", "Login attempts by outcome");
-    describe_counter!("errors_total", "Requests answered with an error page, by kind");
-    describe_counter!("session_cookies_ignored_total", "Session cookies not used, by reason");
-    describe_counter!("http_requests_total", "Requests by method class and status class");
+    describe_counter!(
+        "errors_total",
+        "Requests answered with an error page, by kind"
+    );
+    describe_counter!(
+        "session_cookies_ignored_total",
+        "Session cookies not used, by reason"
+    );
+    describe_counter!(
+        "http_requests_total",
+        "Requests by method class and status class"
+    );
 }
 
 /// One store call of `op` on a store of type `kind`, started at `started`.
@@ -187,7 +211,11 @@ mod tests {
             for _ in 0..8 {
                 s.spawn(|| {
                     for n in 0..1000 {
-                        counts.count(if n % 4 == 0 { Ignored::Stale } else { Ignored::Forged });
+                        counts.count(if n % 4 == 0 {
+                            Ignored::Stale
+                        } else {
+                            Ignored::Forged
+                        });
                     }
                 });
             }

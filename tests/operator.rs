@@ -107,7 +107,10 @@ fn sessions_of(d: &Deployment, user: &str) -> Vec<String> {
 async fn operate(d: &Deployment) {
     let via = d.via();
     // Accounts from the command line are the pages' accounts.
-    ok(d.cli(&["users", "add", "alice", "--name", "Alice Kim", "--stdin"], "password123\n"));
+    ok(d.cli(
+        &["users", "add", "alice", "--name", "Alice Kim", "--stdin"],
+        "password123\n",
+    ));
     ok(d.cli(&["users", "add", "bob", "--stdin"], "password123\n"));
     let taken = d.cli(&["users", "add", "ALICE", "--stdin"], "password123\n");
     assert_eq!(taken.status.code(), Some(1), "{}", text(&taken));
@@ -136,8 +139,14 @@ async fn operate(d: &Deployment) {
     let hashes = sessions_of(d, "alice");
     assert_eq!(hashes.len(), 1, "{hashes:?}");
     assert!(shown.contains(&hashes[0]), "{shown}");
-    assert!(shown.contains("alice") && shown.contains("\"visits\": 1"), "{shown}");
-    assert!(shown.contains("(masked)"), "the CSRF token is masked: {shown}");
+    assert!(
+        shown.contains("alice") && shown.contains("\"visits\": 1"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("(masked)"),
+        "the CSRF token is masked: {shown}"
+    );
     let id = cookie.get(cookie.len() - 43..).expect("id");
     assert!(!shown.contains(id), "the id itself is never printed");
     let by_prefix = ok(d.cli(&["sessions", "show", &hashes[0][..10]], ""));
@@ -153,10 +162,16 @@ async fn operate(d: &Deployment) {
     assert_eq!(stats["by_user"]["bob"], 1, "{stats}");
     assert!(stats["live"].as_u64().expect("live") >= 2, "{stats}");
     let table = ok(d.cli(&["sessions", "list"], ""));
-    assert!(table.starts_with("SESSION") && table.contains(&hashes[0][..12]), "{table}");
+    assert!(
+        table.starts_with("SESSION") && table.contains(&hashes[0][..12]),
+        "{table}"
+    );
 
     // A new password from the command line: the old one no longer logs in.
-    ok(d.cli(&["users", "passwd", "alice", "--stdin"], "another password\n"));
+    ok(d.cli(
+        &["users", "passwd", "alice", "--stdin"],
+        "another password\n",
+    ));
     let mut guesser = Browser::new();
     let res = guesser.login(&via, "alice", "password123").await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
@@ -178,12 +193,18 @@ async fn operate(d: &Deployment) {
 
 #[actix_web::test]
 async fn operating_a_filesystem_server() {
-    operate(&Deployment::start("[session]\ntype = \"filesystem\"\nlifetime = 600\n")).await;
+    operate(&Deployment::start(
+        "[session]\ntype = \"filesystem\"\nlifetime = 600\n",
+    ))
+    .await;
 }
 
 #[actix_web::test]
 async fn operating_a_sqlite_server() {
-    operate(&Deployment::start("[session]\ntype = \"sqlite\"\nlifetime = 600\n")).await;
+    operate(&Deployment::start(
+        "[session]\ntype = \"sqlite\"\nlifetime = 600\n",
+    ))
+    .await;
 }
 
 #[actix_web::test]
@@ -233,10 +254,17 @@ async fn gc_deletes_what_has_expired_and_list_shows_it_until_then() {
     assert_eq!(ended.len(), 1, "{all}");
     assert!(ended[0]["expires_in"].as_i64().expect("secs") <= 0);
     let gc = ok(d.cli(&["sessions", "gc"], ""));
-    assert!(gc.starts_with("deleted ") && !gc.starts_with("deleted 0 "), "{gc}");
+    assert!(
+        gc.starts_with("deleted ") && !gc.starts_with("deleted 0 "),
+        "{gc}"
+    );
     let after = json(d.cli(&["sessions", "list", "--expired", "--json"], ""));
     assert!(
-        !after.as_array().expect("array").iter().any(|s| s["user"] == "alice"),
+        !after
+            .as_array()
+            .expect("array")
+            .iter()
+            .any(|s| s["user"] == "alice"),
         "{after}"
     );
 }
@@ -257,7 +285,10 @@ async fn watch_reports_a_login_as_it_happens() {
     let stdout = watch.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             if tx.send(line).is_err() {
                 break;
             }
@@ -280,7 +311,8 @@ async fn watch_reports_a_login_as_it_happens() {
     let _ = watch.kill();
     let _ = watch.wait();
     assert!(
-        seen.iter().any(|l| l.contains("created") && l.contains("user=alice")),
+        seen.iter()
+            .any(|l| l.contains("created") && l.contains("user=alice")),
         "{seen:?}"
     );
 }
@@ -303,5 +335,8 @@ async fn types_that_cannot_list_say_so() {
     alice.login(&cookie.via(), "alice", "password123").await;
     let value = alice.session_cookie().expect("cookie").clone();
     let shown = ok(cookie.cli(&["sessions", "show", &value], ""));
-    assert!(shown.contains("the cookie itself") && shown.contains("alice"), "{shown}");
+    assert!(
+        shown.contains("the cookie itself") && shown.contains("alice"),
+        "{shown}"
+    );
 }

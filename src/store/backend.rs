@@ -111,6 +111,12 @@ pub trait SessionBackend: Send + Sync + 'static {
         Ok(0)
     }
 
+    /// Finishes the work in flight and releases what this process holds in the store (the file
+    /// store's temporary folder): called once when the server stops.
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Every stored session, when [`Capabilities::can_list`]: the live ones and the expired
     /// ones no sweep has deleted yet ([`SessionSummary::is_live`] tells them apart).
     async fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {

@@ -270,6 +270,10 @@ impl<S: Versioned> SessionBackend for CachingStore<S> {
         self.inner.list().await
     }
 
+    async fn close(&self) -> Result<(), StoreError> {
+        self.inner.close().await
+    }
+
     async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
         self.inner.inspect(digest).await
     }

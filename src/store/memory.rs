@@ -58,7 +58,10 @@ impl MemorySessionStore {
                 every,
                 |sessions| {
                     let n = sweep(&mut sessions.lock(), OffsetDateTime::now_utc());
-                    crate::telemetry::sessions(crate::telemetry::Event::Expired, u64::try_from(n).unwrap_or(u64::MAX));
+                    crate::telemetry::sessions(
+                        crate::telemetry::Event::Expired,
+                        u64::try_from(n).unwrap_or(u64::MAX),
+                    );
                 },
             );
         }

@@ -107,6 +107,11 @@ impl Store {
         self.backend.capabilities()
     }
 
+    /// Finishes the store's work in flight and releases what this process holds in it.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.backend.close().await
+    }
+
     /// Whether a session could be written and read right now.
     pub async fn check_health(&self) -> Result<(), StoreError> {
         self.backend.check_health().await

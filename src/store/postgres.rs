@@ -54,10 +54,10 @@ pub(super) fn open(config: &SessionConfig) -> Result<Store, StoreError> {
         "postgres-sweeper",
         Arc::downgrade(&store),
         pg.cleanup_interval,
-        |store| {
-            match store.delete_expired_blocking() {
-                Ok(n) => crate::telemetry::sessions(crate::telemetry::Event::Expired, n),
-                Err(e) => tracing::warn!(error = %e, "postgres sweep failed; expired rows stay until the next one"),
+        |store| match store.delete_expired_blocking() {
+            Ok(n) => crate::telemetry::sessions(crate::telemetry::Event::Expired, n),
+            Err(e) => {
+                tracing::warn!(error = %e, "postgres sweep failed; expired rows stay until the next one")
             }
         },
     );

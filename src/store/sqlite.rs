@@ -64,10 +64,10 @@ pub(super) fn open(config: &SessionConfig) -> Result<Store, StoreError> {
         "sqlite-sweeper",
         Arc::downgrade(&store.inner),
         s.cleanup_interval,
-        |inner| {
-            match inner.delete_expired() {
-                Ok(n) => crate::telemetry::sessions(crate::telemetry::Event::Expired, n),
-                Err(e) => tracing::warn!(error = %e, "sqlite sweep failed; expired rows stay until the next one"),
+        |inner| match inner.delete_expired() {
+            Ok(n) => crate::telemetry::sessions(crate::telemetry::Event::Expired, n),
+            Err(e) => {
+                tracing::warn!(error = %e, "sqlite sweep failed; expired rows stay until the next one")
             }
         },
     );

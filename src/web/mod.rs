@@ -370,7 +370,9 @@ pub async fn serve(state: AppState) -> Result<(), StartError> {
         handle.stop(true).await;
         let _ = running.await;
     }
-    drop(store);
+    if let Err(e) = store.close().await {
+        tracing::warn!(error = %e, "the session store did not close cleanly");
+    }
     served.map_err(StartError::Serve)?;
     tracing::info!("stopped");
     Ok(())

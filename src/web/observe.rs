@@ -123,7 +123,8 @@ pub fn start_metrics(
         App::new().route(
             "/metrics",
             web::get().to(move || {
-                let (store, handle, counted) = (store.clone(), handle.clone(), Arc::clone(&counted));
+                let (store, handle, counted) =
+                    (store.clone(), handle.clone(), Arc::clone(&counted));
                 async move {
                     refresh_live_count(&store, &counted).await;
                     HttpResponse::Ok()
@@ -147,7 +148,10 @@ async fn refresh_live_count(store: &Store, counted: &parking_lot::Mutex<Option<I
     if !store.capabilities().can_list {
         return;
     }
-    if counted.lock().is_some_and(|at| at.elapsed() < LIVE_COUNT_FOR) {
+    if counted
+        .lock()
+        .is_some_and(|at| at.elapsed() < LIVE_COUNT_FOR)
+    {
         return;
     }
     *counted.lock() = Some(Instant::now());

@@ -396,6 +396,20 @@ impl SessionBackend for FileSessionStore {
             .map_err(|e| StoreError::JobPanicked(e.to_string()))?
     }
 
+    /// Waits for each I/O thread to finish the jobs it was given (writes outlive their
+    /// requests), then removes this process's temporary folder.
+    async fn close(&self) -> Result<(), StoreError> {
+        for thread in 0..self.inner.io.count() {
+            let affinity = u8::try_from(thread).unwrap_or(u8::MAX);
+            self.inner
+                .io
+                .run(affinity, Abandoned::StillRun, || Ok(()))
+                .await?;
+        }
+        self.inner.remove_tmp_dir();
+        Ok(())
+    }
+
     async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
         let path = self.inner.path_of(digest);
         let bytes = match tokio::fs::read(&path).await {
@@ -421,7 +435,13 @@ impl SessionBackend for FileSessionStore {
 /// (a killed process's folder is removed by the next start or sweep).
 impl Drop for Inner {
     fn drop(&mut self) {
-        let dir = self.tmp.get_mut().0.clone();
+        self.remove_tmp_dir();
+    }
+}
+
+impl Inner {
+    fn remove_tmp_dir(&self) {
+        let dir = self.tmp.lock().0.clone();
         if let Err(e) = std::fs::remove_dir_all(&dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!(dir = %dir.display(), error = %e, "cannot remove this process's temporary folder");

@@ -24,7 +24,10 @@ impl Inner {
     pub(super) fn sweep_and_log(self: &Arc<Self>) {
         let started = std::time::Instant::now();
         let report = self.sweep(OffsetDateTime::now_utc());
-        crate::telemetry::sessions(crate::telemetry::Event::Expired, u64::try_from(report.expired).unwrap_or(u64::MAX));
+        crate::telemetry::sessions(
+            crate::telemetry::Event::Expired,
+            u64::try_from(report.expired).unwrap_or(u64::MAX),
+        );
         if report != SweepReport::default() {
             tracing::info!(
                 expired = report.expired,
