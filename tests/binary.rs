@@ -126,8 +126,8 @@ fn without_a_config_file_the_built_in_defaults_run() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        dir.path().join("secret.key").exists(),
-        "defaults resolve against the current folder"
+        !dir.path().join("secret.key").exists(),
+        "a check creates nothing: the key is made at the first start"
     );
 }
 
@@ -156,6 +156,9 @@ fn secret_key_file_is_created_0600_and_short_keys_are_refused() {
     let (code, stderr) = check(&path);
     assert_eq!(code, 0, "{stderr}");
     let key = dir.path().join("keys/secret.key");
+    assert!(!key.exists(), "a check creates nothing");
+    // The first start makes it.
+    session_server::secret::load_or_create(&key, None).expect("first start");
     let meta = std::fs::metadata(&key).expect("created next to the config");
     assert_eq!(meta.len(), 64);
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);

@@ -43,7 +43,7 @@ fn start(extra: &str, level: &str) -> Started {
     )
     .expect("config");
     let log = dir.path().join("server.log");
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .arg("--config")
         .arg(&config)
         .env("RUST_LOG", level)
@@ -69,6 +69,8 @@ fn start(extra: &str, level: &str) -> Started {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!(
         "no start: {}",
         std::fs::read_to_string(&log).unwrap_or_default()

@@ -35,7 +35,7 @@ fn secs(d: Duration) -> String {
     }
     let (count, unit) = [(86_400, "d"), (3600, "h"), (60, "m")]
         .into_iter()
-        .find(|&(u, _)| n > 0 && n % u == 0)
+        .find(|&(u, _)| n > 0 && n.is_multiple_of(u))
         .map_or((n, "s"), |(u, name)| (n / u, name));
     s(&format!("{count}{unit}"))
 }

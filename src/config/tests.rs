@@ -125,7 +125,7 @@ fn unknown_keys_are_named_once_with_their_value_and_the_allowed_keys() {
     assert_eq!(
         err("verbose = true\n"),
         "/etc/app/config.toml: verbose = true: unknown key; expected one of `server`, \
-         `session`, `auth`"
+         `session`, `auth`, `log`, `metrics`"
     );
     let e = err("[server]\nmirrors = [\"http://one.example\", \"http://two.example\", \"http://three.example\"]\n");
     assert!(

@@ -90,6 +90,7 @@ fn incoming_session(req: &ServiceRequest, state: &AppState) -> Option<String> {
 }
 
 /// The `errors_total` label of an answer's status, if it is an error.
+#[allow(clippy::match_overlapping_arm)]
 fn error_kind(status: u16) -> Option<&'static str> {
     Some(match status {
         400 => "bad_request",
@@ -100,7 +101,7 @@ fn error_kind(status: u16) -> Option<&'static str> {
         415 => "unsupported_form",
         429 => "throttled",
         503 => "unavailable",
-        400..=499 => "other_client",
+        401..=499 => "other_client",
         500..=599 => "server",
         _ => return None,
     })
