@@ -364,6 +364,61 @@ pub async fn a_listing_shows_digests_never_ids(store: &Store) {
     assert!(at >= before + ttl(60) && at <= before + ttl(62), "{at}");
 }
 
+/// The operator's reads and deletes by digest: a live session's record as stored, nothing for an
+/// unknown digest, and a removal that ends the session for the cookie that holds it.
+pub async fn sessions_can_be_inspected_and_removed_by_digest(store: &Store) {
+    if !store.capabilities().server_side {
+        return;
+    }
+    let key = store
+        .save(state(&[("user_id", "\"alice\"")]), &ttl(60))
+        .await
+        .expect("save");
+    let digest = id::digest(key.as_ref());
+    let record = store
+        .backend()
+        .inspect(&digest)
+        .await
+        .expect("inspect")
+        .expect("a record");
+    assert_eq!(
+        record.data.get("user_id"),
+        Some(&serde_json::json!("alice"))
+    );
+    assert!(store
+        .backend()
+        .inspect(&[7u8; 32])
+        .await
+        .expect("inspect")
+        .is_none());
+    // Removed while other requests write it: deletion wins for all of them.
+    let writers: Vec<_> = (0..8)
+        .map(|n| {
+            let store = store.clone();
+            let key = SessionKey::try_from(key.as_ref().to_owned()).expect("key");
+            actix_web::rt::spawn(async move {
+                let _ = store
+                    .update(key, state(&[("n", &n.to_string())]), &ttl(60))
+                    .await;
+            })
+        })
+        .collect();
+    store.backend().remove(&digest).await.expect("remove");
+    for w in writers {
+        w.await.expect("writer");
+    }
+    let after = load(store, &key).await;
+    assert!(
+        after.is_none(),
+        "writes before the removal are removed with it, writes after it write nothing: {after:?}"
+    );
+    store
+        .backend()
+        .remove(&digest)
+        .await
+        .expect("removing twice is no error");
+}
+
 macro_rules! conformance {
     ($name:ident, $make:expr) => {
         mod $name {
@@ -378,6 +433,7 @@ macro_rules! conformance {
                 keys_starting_with_a_dollar_are_the_users,
                 the_size_limit_is_the_records_json,
                 an_expired_unswept_session_is_not_extended,
+                sessions_can_be_inspected_and_removed_by_digest,
                 a_write_to_an_expired_unswept_session_ends_it,
                 an_oversize_write_to_an_ended_session_just_ends,
                 logouts_racing_writes_never_resurrect,
