@@ -127,6 +127,23 @@ impl SqliteSessionStore {
     }
 
     /// Runs `work` with a connection on one of the store's threads.
+    /// Deletes the session's row, on the session's own thread (ordered with its other jobs).
+    async fn delete_row(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        let (inner, stem) = (Arc::clone(&self.inner), super::id::stem(digest));
+        self.io
+            .run(digest[0], Abandoned::StillRun, move || {
+                inner.with_connection(|inner, conn| {
+                    let _writing = inner.writer.lock();
+                    conn.prepare_cached("DELETE FROM sessions WHERE id = ?1")
+                        .map_err(engine)?
+                        .execute(params![stem])
+                        .map_err(engine)?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         id: Option<&SessionId>,
@@ -402,16 +419,7 @@ impl SessionBackend for SqliteSessionStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        let stem = id.stem();
-        self.run(Some(id), Abandoned::StillRun, move |inner, conn| {
-            let _writing = inner.writer.lock();
-            conn.prepare_cached("DELETE FROM sessions WHERE id = ?1")
-                .map_err(engine)?
-                .execute(params![stem])
-                .map_err(engine)?;
-            Ok(())
-        })
-        .await
+        self.delete_row(id.digest()).await
     }
 
     async fn expires_at(&self, id: &SessionId) -> Result<Option<OffsetDateTime>, StoreError> {
@@ -497,16 +505,7 @@ impl SessionBackend for SqliteSessionStore {
     }
 
     async fn remove(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
-        let stem = super::id::stem(digest);
-        self.run(None, Abandoned::StillRun, move |inner, conn| {
-            let _writing = inner.writer.lock();
-            conn.prepare_cached("DELETE FROM sessions WHERE id = ?1")
-                .map_err(engine)?
-                .execute(params![stem])
-                .map_err(engine)?;
-            Ok(())
-        })
-        .await
+        self.delete_row(digest).await
     }
 }
 
