@@ -13,6 +13,7 @@ pub mod atomic;
 pub mod cli;
 pub mod config;
 pub mod engine_runtime;
+pub mod i18n;
 pub mod logging;
 pub mod postgres;
 pub mod redis_blocking;

@@ -11,7 +11,7 @@ use super::sessions::{digest_of, explain, user_of};
 use super::CliError;
 use crate::config::{Config, StoreType};
 use crate::store::cookie::CookieCodec;
-use crate::store::{id, SessionId, SessionRecord, Store};
+use crate::store::{id, Place, SessionId, SessionRecord, Store};
 use crate::web::csrf;
 
 /// What the operator gave, once recognised.
@@ -152,30 +152,8 @@ fn from_cookie(config: &Config, value: &str) -> Result<FromCookie, CliError> {
 /// The record with its CSRF token shortened: a token printed whole could be pasted into a
 /// forged form.
 fn masked(mut record: SessionRecord) -> SessionRecord {
-    if let Some(serde_json::Value::String(token)) = record.data.get_mut(csrf::SESSION_KEY) {
-        let start: String = token.chars().take(4).collect();
-        *token = format!("{start}… (masked)");
-    }
+    csrf::mask_in(&mut record.data);
     record
-}
-
-/// Where the session is kept, in the store's own terms.
-fn location(config: &Config, stem: &str) -> String {
-    let s = &config.session;
-    match s.store {
-        StoreType::Filesystem => s
-            .filesystem
-            .dir
-            .join(format!("{stem}.json"))
-            .display()
-            .to_string(),
-        StoreType::Memory => "this process's memory".into(),
-        StoreType::Redis => format!("Redis key {}{stem}", s.redis.key_prefix),
-        StoreType::Memcached => format!("memcached key {}{stem}", s.memcached.key_prefix),
-        StoreType::Sqlite => format!("{}: table sessions, id {stem}", s.sqlite.path.display()),
-        StoreType::Postgres => format!("table {}, id {stem}", s.postgres.table),
-        StoreType::Cookie => "the cookie itself (encrypted with the server's key)".into(),
-    }
 }
 
 fn describe(config: &Config, stem: &str, record: &SessionRecord) -> String {
@@ -187,7 +165,10 @@ fn describe(config: &Config, stem: &str, record: &SessionRecord) -> String {
         format!("in {}", until(record.expires_at, now))
     };
     let rows = vec![
-        vec!["stored at".into(), location(config, stem)],
+        vec![
+            "stored at".into(),
+            Place::of(&config.session, stem).to_string(),
+        ],
         vec![
             "user".into(),
             user_of(record).unwrap_or("(not logged in)").to_owned(),

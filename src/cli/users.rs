@@ -51,7 +51,7 @@ fn add(config: &Config, users: &UserDb, id: &str, name: &str, stdin: bool) -> Re
 fn checked_password(config: &Config, stdin: bool) -> Result<String, CliError> {
     let password = output::password(stdin)?;
     match password_problem(&password, config.auth.min_password_length) {
-        Some(problem) => Err(CliError::Usage(problem)),
+        Some(problem) => Err(CliError::Usage(problem.to_string())),
         None => Ok(password),
     }
 }

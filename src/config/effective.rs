@@ -73,6 +73,12 @@ pub fn entries(config: &Config) -> Vec<Entry> {
         optional(&sv.static_dir),
         Some("static_folder"),
     );
+    add(
+        "server",
+        "default_language",
+        s(sv.default_language.code()),
+        Some("BABEL_DEFAULT_LOCALE"),
+    );
     add("session", "type", s(se.store.name()), Some("SESSION_TYPE"));
     add(
         "session",

@@ -1,5 +1,6 @@
 //! `[server]`: where the server listens, with how many workers, how long a stop waits for the
-//! requests in flight, and where changed templates and static files are.
+//! requests in flight, where changed templates and static files are, and the pages' default
+//! language.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,6 +9,7 @@ use serde::Deserialize;
 
 use super::check::{resolve, Invalid, Positive};
 use super::duration::Seconds;
+use crate::i18n::Lang;
 
 /// The longest `shutdown_timeout`: a stop that waits longer than this for one request is stuck,
 /// and process managers (systemd's default is 90 s) kill it anyway.
@@ -24,6 +26,8 @@ pub struct ServerConfig {
     pub templates_dir: Option<PathBuf>,
     /// Static files served at `/static/` instead of the embedded stylesheet.
     pub static_dir: Option<PathBuf>,
+    /// The pages' language for a browser that asks for none we have (and for curl).
+    pub default_language: Lang,
 }
 
 /// `[server]` as written; missing keys take [`Default`]'s values.
@@ -36,6 +40,7 @@ pub(super) struct RawServer {
     shutdown_timeout: Seconds<MAX_SHUTDOWN_TIMEOUT>,
     templates_dir: Option<PathBuf>,
     static_dir: Option<PathBuf>,
+    default_language: String,
 }
 
 impl Default for RawServer {
@@ -46,6 +51,7 @@ impl Default for RawServer {
             shutdown_timeout: Seconds(Duration::from_secs(30)),
             templates_dir: None,
             static_dir: None,
+            default_language: "en".into(),
         }
     }
 }
@@ -76,12 +82,20 @@ impl RawServer {
             }
             Ok(Some(dir))
         };
+        let default_language = Lang::parse(&self.default_language).ok_or_else(|| {
+            Invalid::new(
+                "server.default_language",
+                format!("{:?}", self.default_language),
+                "expected \"en\" (English) or \"ko\" (Korean)",
+            )
+        })?;
         Ok(ServerConfig {
             bind: self.bind,
             workers,
             shutdown_timeout: self.shutdown_timeout.0,
             templates_dir: folder("server.templates_dir", self.templates_dir)?,
             static_dir: folder("server.static_dir", self.static_dir)?,
+            default_language,
         })
     }
 }

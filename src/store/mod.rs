@@ -23,6 +23,7 @@ pub mod id;
 pub mod io_threads;
 pub mod memcached;
 pub mod memory;
+pub mod place;
 pub mod postgres;
 pub mod record;
 pub mod redis;
@@ -40,6 +41,7 @@ pub use error::StoreError;
 pub use file::{FileSessionStore, FileStoreOptions, SweepReport};
 pub use id::SessionId;
 pub use memory::MemorySessionStore;
+pub use place::Place;
 pub use record::{SessionRecord, SessionState};
 
 /// Opens the store `config` names. Connections to an engine are made when first needed (and made
@@ -115,6 +117,18 @@ impl Store {
     /// Whether a session could be written and read right now.
     pub async fn check_health(&self) -> Result<(), StoreError> {
         self.backend.check_health().await
+    }
+
+    /// The whole record of the session with this cookie value (live or expired but not yet
+    /// swept), with its bookkeeping: for the page's session panel.
+    pub async fn record(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
+        if self.cookie.is_some() {
+            return Ok(cookie::CookieCodec::decode(key));
+        }
+        match SessionId::parse(key) {
+            Some(id) => self.backend.inspect(id.digest()).await,
+            None => Ok(None),
+        }
     }
 
     /// When the session with this cookie value ends, if it is live.

@@ -348,16 +348,25 @@ impl UserDb {
 
 /// Why `password` cannot be a password here, if it cannot: the rule registration and the
 /// operator's commands share.
-pub fn password_problem(password: &str, min_chars: usize) -> Option<String> {
+pub fn password_problem(password: &str, min_chars: usize) -> Option<PasswordProblem> {
     if password.chars().count() < min_chars {
-        Some(format!("Password must be at least {min_chars} characters."))
+        Some(PasswordProblem::TooShort { min: min_chars })
     } else if password.len() > MAX_PASSWORD_BYTES {
-        Some(format!(
-            "Password must be at most {MAX_PASSWORD_BYTES} bytes."
-        ))
+        Some(PasswordProblem::TooLong {
+            max: MAX_PASSWORD_BYTES,
+        })
     } else {
         None
     }
+}
+
+/// Why a password is refused; shown in English by the CLI, in the page's language on the web.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordProblem {
+    #[error("Password must be at least {min} characters.")]
+    TooShort { min: usize },
+    #[error("Password must be at most {max} bytes.")]
+    TooLong { max: usize },
 }
 
 fn now_rfc3339() -> String {

@@ -18,7 +18,10 @@ use super::csrf::{self, Csrf};
 use super::render::{see_other, with_cookie, Flash};
 use super::throttle::{Origin, Refused};
 use super::{flashes_of, AppState};
-use crate::users::{canonical_id, valid_display_name, valid_id, User, UserError, MAX_ID_LEN};
+use crate::i18n::Lang;
+use crate::users::{
+    canonical_id, valid_display_name, valid_id, PasswordProblem, User, UserError, MAX_ID_LEN,
+};
 
 /// Session key holding the logged-in user's id, spelled as the user registered it (ids compare
 /// without case everywhere, so this is the same account however it was typed at login).
@@ -76,7 +79,8 @@ fn empty_form(
     incoming: &IncomingFlashMessages,
     template: &str,
 ) -> HttpResponse {
-    let ctx = state.context(logged_in_user(session).as_deref(), flashes_of(incoming));
+    let flashes = flashes_of(req, state, session, incoming);
+    let ctx = state.context(req, logged_in_user(session).as_deref(), flashes);
     state.form_page(req, session, StatusCode::OK, template, ctx)
 }
 
@@ -88,8 +92,9 @@ pub async fn login(
 ) -> HttpResponse {
     let form = form.into_inner();
     if !state.csrf.verify(&req, &session, &form.csrf_token) {
-        return csrf_refused(&state);
+        return csrf_refused(&state, &req);
     }
+    let lang = state.lang(&req);
     let address = req
         .peer_addr()
         .map(|a| super::throttle::address_key(a.ip()));
@@ -114,9 +119,9 @@ pub async fn login(
         Err(Refused::Wait(wait)) => {
             tracing::warn!(user_id = ?claimed, address = ?address, known_device = device.is_some(), "login throttled");
             crate::telemetry::login("throttled");
-            return too_many_attempts(&state, wait, "Too many failed logins");
+            return too_many_attempts(&state, &req, wait, "throttle-logins-title");
         }
-        Err(Refused::Unavailable(e)) => return users_unavailable(&state, &e),
+        Err(Refused::Unavailable(e)) => return users_unavailable(&state, &req, &e),
     };
     let users = state.users.clone();
     let (user_id, password) = (form.user_id, form.password);
@@ -124,7 +129,7 @@ pub async fn login(
         Ok(Ok(Some(user))) => {
             state.throttle.clone().succeeded_async(attempt).await;
             crate::telemetry::login("success");
-            let welcome = format!("Welcome back, {}.", user.name);
+            let welcome = lang.t_with("flash-welcome-back", &[("name", user.name.clone().into())]);
             log_in(&state, &req, &session, &user, welcome)
         }
         Ok(Ok(None)) => {
@@ -133,19 +138,20 @@ pub async fn login(
             tracing::info!(user_id = ?claimed, address = ?address, "failed login");
             crate::telemetry::login("failure");
             let mut ctx = state.context(
+                &req,
                 logged_in_user(&session).as_deref(),
-                vec![Flash::error("Invalid user id or password.")],
+                vec![Flash::error(lang.t("flash-invalid-login"))],
             );
             ctx.insert("form_user_id", &claimed);
             state.form_page(&req, &session, StatusCode::UNAUTHORIZED, "login.html", ctx)
         }
         Ok(Err(e)) => {
             state.throttle.clone().abandoned_async(attempt).await;
-            users_unavailable(&state, &e)
+            users_unavailable(&state, &req, &e)
         }
         Err(e) => {
             state.throttle.clone().abandoned_async(attempt).await;
-            users_unavailable(&state, &e)
+            users_unavailable(&state, &req, &e)
         }
     }
 }
@@ -167,12 +173,18 @@ pub async fn register(
 ) -> HttpResponse {
     let form = form.into_inner();
     if !state.csrf.verify(&req, &session, &form.csrf_token) {
-        return csrf_refused(&state);
+        return csrf_refused(&state, &req);
     }
+    let lang = state.lang(&req);
     let user_name = form.user_name.trim().to_owned();
-    let problems = registration_problems(&form, &user_name, state.config.auth.min_password_length);
+    let problems = registration_problems(
+        &form,
+        &user_name,
+        state.config.auth.min_password_length,
+        lang,
+    );
     let refuse = |status: StatusCode, flashes: Vec<Flash>| {
-        let mut ctx = state.context(logged_in_user(&session).as_deref(), flashes);
+        let mut ctx = state.context(&req, logged_in_user(&session).as_deref(), flashes);
         ctx.insert("form_user_id", &form.user_id);
         ctx.insert("form_user_name", &user_name);
         state.form_page(&req, &session, status, "register.html", ctx)
@@ -192,9 +204,9 @@ pub async fn register(
         Ok(()) => {}
         Err(Refused::Wait(wait)) => {
             tracing::warn!(address = ?address, "registration throttled");
-            return too_many_attempts(&state, wait, "Too many attempts from your address");
+            return too_many_attempts(&state, &req, wait, "throttle-address-title");
         }
-        Err(Refused::Unavailable(e)) => return users_unavailable(&state, &e),
+        Err(Refused::Unavailable(e)) => return users_unavailable(&state, &req, &e),
     }
     let users = state.users.clone();
     let (id, name, password) = (
@@ -205,38 +217,43 @@ pub async fn register(
     match web::block(move || users.register(&id, &name, &password)).await {
         Ok(Ok(user)) => {
             tracing::info!(user_id = ?user.spelling, "registered");
-            let welcome = format!("Welcome, {}. Your account is ready.", user.name);
+            let welcome = lang.t_with("flash-welcome-new", &[("name", user.name.clone().into())]);
             log_in(&state, &req, &session, &user, welcome)
         }
         Ok(Err(UserError::Taken(_))) => refuse(
             StatusCode::CONFLICT,
-            vec![Flash::error(
-                "That user id is already taken. Choose another one.",
-            )],
+            vec![Flash::error(lang.t("flash-id-taken"))],
         ),
-        Ok(Err(e)) => users_unavailable(&state, &e),
-        Err(e) => users_unavailable(&state, &e),
+        Ok(Err(e)) => users_unavailable(&state, &req, &e),
+        Err(e) => users_unavailable(&state, &req, &e),
     }
 }
 
 /// Every reason a registration form is refused, in the order of its fields.
-fn registration_problems(form: &RegisterForm, user_name: &str, min_password: usize) -> Vec<Flash> {
+fn registration_problems(
+    form: &RegisterForm,
+    user_name: &str,
+    min_password: usize,
+    lang: Lang,
+) -> Vec<Flash> {
     let mut problems = Vec::new();
     if !valid_id(&form.user_id) {
-        problems.push(Flash::error(
-            "User id must be 1 to 64 characters: letters, digits, '.', '_' or '-', with at least one letter or digit.",
-        ));
+        problems.push(Flash::error(lang.t("problem-user-id")));
     }
     if !valid_display_name(user_name) {
-        problems.push(Flash::error(
-            "Name must be 1 to 64 characters, with no invisible or direction-changing characters.",
-        ));
+        problems.push(Flash::error(lang.t("problem-name")));
     }
-    if let Some(problem) = crate::users::password_problem(&form.password, min_password) {
-        problems.push(Flash::error(problem));
+    match crate::users::password_problem(&form.password, min_password) {
+        Some(PasswordProblem::TooShort { min }) => problems.push(Flash::error(
+            lang.t_with("problem-password-short", &[("min", min.into())]),
+        )),
+        Some(PasswordProblem::TooLong { max }) => problems.push(Flash::error(
+            lang.t_with("problem-password-long", &[("max", max.into())]),
+        )),
+        None => {}
     }
     if form.password != form.repassword {
-        problems.push(Flash::error("The two passwords do not match."));
+        problems.push(Flash::error(lang.t("problem-password-mismatch")));
     }
     problems
 }
@@ -261,6 +278,7 @@ fn log_in(
         tracing::error!(error = %e, "could not store the login in the session");
     }
     FlashMessage::info(welcome).send();
+    FlashMessage::info(state.lang(req).t("flash-id-rotated")).send();
     let res = with_cookie(see_other("/"), &state.csrf.forget());
     match state.devices.cookie_for(req, &user.id) {
         Some(device) => with_cookie(res, &device),
@@ -279,14 +297,14 @@ pub async fn logout_get(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     if from_this_site(&req) {
-        return log_out(&state.csrf, &session);
+        return log_out(&state, &req, &session);
     }
     let user = logged_in_user(&session);
     if user.is_none() {
         // Nothing to log out of, and another site must not even rotate the anonymous token.
         return see_other("/login");
     }
-    let ctx = state.context(user.as_deref(), Vec::new());
+    let ctx = state.context(&req, user.as_deref(), Vec::new());
     state.form_page(&req, &session, StatusCode::OK, "logout.html", ctx)
 }
 
@@ -308,18 +326,18 @@ pub async fn logout_post(
         Err(_) => String::new(),
     };
     if !state.csrf.verify(&req, &session, &token) {
-        return Ok(csrf_refused(&state));
+        return Ok(csrf_refused(&state, &req));
     }
-    Ok(log_out(&state.csrf, &session))
+    Ok(log_out(&state, &req, &session))
 }
 
-fn log_out(csrf: &Csrf, session: &Session) -> HttpResponse {
+fn log_out(state: &AppState, req: &HttpRequest, session: &Session) -> HttpResponse {
     let was_logged_in = session.contains_key(USER_KEY);
     session.purge();
     if was_logged_in {
-        FlashMessage::info("You have been logged out.").send();
+        FlashMessage::info(state.lang(req).t("flash-logged-out")).send();
     }
-    with_cookie(see_other("/login"), &csrf.forget())
+    with_cookie(see_other("/login"), &state.csrf.forget())
 }
 
 /// Whether the request shows that a page of this site sent it: the browser's `Sec-Fetch-Site`
@@ -341,8 +359,14 @@ fn from_this_site(req: &HttpRequest) -> bool {
     })
 }
 
-/// The 429 page: when to come back, in seconds and as a time, and `Retry-After`.
-fn too_many_attempts(state: &AppState, wait: std::time::Duration, title: &str) -> HttpResponse {
+/// The 429 page: when to come back, in seconds and as a time, and `Retry-After`. `title` is
+/// the message that names what was refused.
+fn too_many_attempts(
+    state: &AppState,
+    req: &HttpRequest,
+    wait: std::time::Duration,
+    title: &str,
+) -> HttpResponse {
     // Whole seconds, rounded up, so that a client that waits exactly this long gets through.
     let seconds = wait
         .as_secs()
@@ -358,16 +382,18 @@ fn too_many_attempts(state: &AppState, wait: std::time::Duration, title: &str) -
             ))
             .ok()
         })
-        .map(|t| format!(" (at {t} UTC)"))
         .unwrap_or_default();
-    let mut res = state.templates.error_page(
-        StatusCode::TOO_MANY_REQUESTS,
-        title,
-        &format!(
-            "{title}. Try again in {seconds} second{}{at}.",
-            if seconds == 1 { "" } else { "s" }
-        ),
+    let lang = state.lang(req);
+    let title = lang.t(title);
+    let text = lang.t_with(
+        "throttle-text",
+        &[
+            ("title", title.clone().into()),
+            ("seconds", seconds.into()),
+            ("time", at.into()),
+        ],
     );
+    let mut res = state.error_page_text(req, StatusCode::TOO_MANY_REQUESTS, &title, &text);
     res.headers_mut().insert(
         actix_web::http::header::RETRY_AFTER,
         actix_web::http::header::HeaderValue::from(seconds),
@@ -375,19 +401,15 @@ fn too_many_attempts(state: &AppState, wait: std::time::Duration, title: &str) -
     res
 }
 
-fn csrf_refused(state: &AppState) -> HttpResponse {
-    state.templates.error_page(
-        StatusCode::BAD_REQUEST,
-        "Form refused",
-        "This form has expired or did not come from this site. Go back, reload the page and try again.",
-    )
+fn csrf_refused(state: &AppState, req: &HttpRequest) -> HttpResponse {
+    state.error_page(req, StatusCode::BAD_REQUEST, "error-csrf")
 }
 
-fn users_unavailable(state: &AppState, e: &dyn std::fmt::Display) -> HttpResponse {
+fn users_unavailable(
+    state: &AppState,
+    req: &HttpRequest,
+    e: &dyn std::fmt::Display,
+) -> HttpResponse {
     tracing::error!(error = %e, "user database unavailable");
-    state.templates.error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Accounts unavailable",
-        "Accounts cannot be checked right now. Please try again in a moment.",
-    )
+    state.error_page(req, StatusCode::SERVICE_UNAVAILABLE, "error-accounts")
 }

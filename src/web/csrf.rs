@@ -108,3 +108,12 @@ fn session_token(session: &Session) -> Option<String> {
         .flatten()
         .filter(|t| !t.is_empty())
 }
+
+/// `data` (a session's data) with its CSRF token cut to its first characters: a token shown
+/// whole, on a page or a terminal, could be pasted into a forged form.
+pub fn mask_in(data: &mut serde_json::Map<String, serde_json::Value>) {
+    if let Some(serde_json::Value::String(token)) = data.get_mut(SESSION_KEY) {
+        let start: String = token.chars().take(4).collect();
+        *token = format!("{start}… (masked)");
+    }
+}

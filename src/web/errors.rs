@@ -21,15 +21,22 @@ use actix_web::{web, HttpResponse};
 use super::AppState;
 use crate::store::error::{watch_failures, FailureKind};
 
-/// Content-Security-Policy of every page: no script at all, styles from this site only.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-frame-ancestors 'none'; base-uri 'none'";
+/// Content-Security-Policy of every page: scripts and styles from this site's own files only
+/// (no inline script, no `eval`), nothing fetched from elsewhere.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub async fn every_response(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
+    // For the error pages (the request itself is gone once the inner service has it, and a
+    // clone of it would stop the router from filling in its path parameters).
+    let (lang, path) = match &state {
+        Some(state) => (state.lang(req.request()), req.path().to_owned()),
+        None => (crate::i18n::Lang::En, String::new()),
+    };
     let is_static = req.path().starts_with("/static/");
     let (outcome, failure) = watch_failures(next.call(req)).await;
     let Some(state) = state else {
@@ -39,7 +46,7 @@ pub async fn every_response(
         Ok(res) => {
             let mut res = if res.status().as_u16() >= 400 && is_bare(&res) {
                 let (req, bare) = res.into_parts();
-                let mut page = page_for(&state, bare.status());
+                let mut page = page_for(&state, lang, &path, bare.status());
                 for (name, value) in bare.headers() {
                     if name != header::CONTENT_LENGTH && name != header::CONTENT_TYPE {
                         page.headers_mut().append(name.clone(), value.clone());
@@ -57,23 +64,20 @@ pub async fn every_response(
             let status = err.as_response_error().status_code();
             let mut page = if failure == Some(FailureKind::RefusedData) {
                 tracing::error!(error = %err, cause = ?err, "session refused by the store; previous state kept");
-                state.templates.error_page(
+                state.error_page_in(
+                    lang,
+                    &path,
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "Session too large",
-                    "This change would make your session larger than the server keeps, so it was not saved.",
+                    "error-too-big-session",
                 )
             } else if failure == Some(FailureKind::Unavailable) || status.is_server_error() {
                 // Handlers answer their own failures; a server error here comes from the session
                 // layer, i.e. the store (whose TTL and delete calls report untyped errors).
                 tracing::error!(error = %err, cause = ?err, "session store failed; answering 503");
-                state.templates.error_page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Sessions unavailable",
-                    "Your session cannot be saved or read right now. Please try again in a moment.",
-                )
+                state.error_page_in(lang, &path, StatusCode::SERVICE_UNAVAILABLE, "error-store")
             } else {
                 tracing::info!(status = status.as_u16(), error = %err, "request refused");
-                page_for(&state, status)
+                page_for(&state, lang, &path, status)
             };
             let status = page.status();
             add_headers(page.headers_mut(), status, is_static);
@@ -114,31 +118,21 @@ fn add_headers(headers: &mut HeaderMap, status: StatusCode, is_static: bool) {
     }
 }
 
-fn page_for(state: &AppState, status: StatusCode) -> HttpResponse {
-    let (title, message) = match status.as_u16() {
-        400 => ("Bad request", "The request could not be understood."),
-        404 => ("Not found", "There is nothing at this address."),
-        405 => (
-            "Method not allowed",
-            "This address does not accept that kind of request.",
-        ),
-        413 => (
-            "Too large",
-            "The form sent was larger than this site accepts.",
-        ),
-        415 => (
-            "Unsupported form",
-            "Forms must be sent as application/x-www-form-urlencoded.",
-        ),
-        429 => (
-            "Too many attempts",
-            "Please wait a moment before trying again.",
-        ),
-        s if s >= 500 => (
-            "Unavailable",
-            "The site cannot answer right now. Please try again in a moment.",
-        ),
-        _ => ("Request refused", "The request was refused."),
+fn page_for(
+    state: &AppState,
+    lang: crate::i18n::Lang,
+    path: &str,
+    status: StatusCode,
+) -> HttpResponse {
+    let prefix = match status.as_u16() {
+        400 => "error-400",
+        404 => "error-404",
+        405 => "error-405",
+        413 => "error-413",
+        415 => "error-415",
+        429 => "error-429",
+        s if s >= 500 => "error-5xx",
+        _ => "error-other",
     };
-    state.templates.error_page(status, title, message)
+    state.error_page_in(lang, path, status, prefix)
 }

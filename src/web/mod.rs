@@ -11,9 +11,11 @@ pub mod auth;
 pub mod csrf;
 pub mod device;
 pub mod errors;
+pub mod lang;
 pub mod lock;
 pub mod observe;
 pub mod pages;
+pub mod panel;
 pub mod render;
 mod shared;
 pub use shared::open_users;
@@ -36,6 +38,7 @@ use actix_web_flash_messages::{FlashMessagesFramework, IncomingFlashMessages, Le
 use tera::Context;
 
 use crate::config::{self, Config};
+use crate::i18n::Lang;
 use crate::redis_blocking::RedisBlockingError;
 use crate::store::{Store, StoreError};
 use crate::users::UserDb;
@@ -145,13 +148,67 @@ impl AppState {
         })
     }
 
-    /// The context every page starts from: flash messages and the logged-in user id (see
-    /// [`auth::logged_in_user`]).
-    pub fn context(&self, user: Option<&str>, flashes: Vec<Flash>) -> Context {
+    /// The language of the answer to `req` (see [`crate::i18n`]).
+    pub fn lang(&self, req: &HttpRequest) -> Lang {
+        lang::of(req, self.config.server.default_language)
+    }
+
+    /// The context every page starts from: the language and the switch link to the other one,
+    /// flash messages, the logged-in user id (see [`auth::logged_in_user`]) and the settings the
+    /// pages explain.
+    pub fn context(&self, req: &HttpRequest, user: Option<&str>, flashes: Vec<Flash>) -> Context {
+        self.context_in(self.lang(req), req.path(), user, flashes)
+    }
+
+    /// [`Self::context`] for a page in `lang` at `path`.
+    pub fn context_in(
+        &self,
+        lang: Lang,
+        path: &str,
+        user: Option<&str>,
+        flashes: Vec<Flash>,
+    ) -> Context {
         let mut ctx = Context::new();
+        lang::insert(&mut ctx, lang, path);
         ctx.insert("flashes", &flashes);
         ctx.insert("user", &user);
+        let s = &self.config.session;
+        ctx.insert("permanent", &s.permanent);
+        ctx.insert("lifetime_seconds", &s.lifetime.as_secs());
+        ctx.insert("min_password", &self.config.auth.min_password_length);
         ctx
+    }
+
+    /// The error page for `status` in the language of `req`: the messages `<prefix>-title`
+    /// and `<prefix>-text`.
+    pub fn error_page(&self, req: &HttpRequest, status: StatusCode, prefix: &str) -> HttpResponse {
+        self.error_page_in(self.lang(req), req.path(), status, prefix)
+    }
+
+    /// [`Self::error_page`] in `lang`, for the page at `path`.
+    pub fn error_page_in(
+        &self,
+        lang: Lang,
+        path: &str,
+        status: StatusCode,
+        prefix: &str,
+    ) -> HttpResponse {
+        let title = lang.t(&format!("{prefix}-title"));
+        let text = lang.t(&format!("{prefix}-text"));
+        let ctx = self.context_in(lang, path, None, Vec::new());
+        self.templates.error_page(ctx, status, &title, &text)
+    }
+
+    /// The error page with a title and a message already in the language of `req`.
+    pub fn error_page_text(
+        &self,
+        req: &HttpRequest,
+        status: StatusCode,
+        title: &str,
+        message: &str,
+    ) -> HttpResponse {
+        let ctx = self.context(req, None, Vec::new());
+        self.templates.error_page(ctx, status, title, message)
     }
 
     /// A page with forms: adds the CSRF token, and its cookie when the visitor is new.
@@ -254,15 +311,30 @@ pub(crate) fn signed_cookie_value(req: &HttpRequest, key: &Key, name: &str) -> O
     Some(jar.signed(key).get(name)?.value().to_owned())
 }
 
-/// Incoming flash messages as pages show them: errors and warnings as `error`, the rest `info`.
-pub fn flashes_of(incoming: &IncomingFlashMessages) -> Vec<Flash> {
-    incoming
+/// The flash messages a page shows: those waiting in the flash cookie (errors and warnings as
+/// `error`, the rest `info`), and a notice that the session ended when the browser sent a valid
+/// session cookie whose session is gone (it expired, or was ended on the server). That stale
+/// cookie is then dropped, so the notice is shown once. A browser whose cookie has already gone
+/// (a permanent cookie's Max-Age ends with the session) is a new visitor: there is nothing left
+/// to tell it by.
+pub fn flashes_of(
+    req: &HttpRequest,
+    state: &AppState,
+    session: &Session,
+    incoming: &IncomingFlashMessages,
+) -> Vec<Flash> {
+    let mut flashes: Vec<Flash> = incoming
         .iter()
         .map(|m| match m.level() {
             Level::Error | Level::Warning => Flash::error(m.content()),
             _ => Flash::info(m.content()),
         })
-        .collect()
+        .collect();
+    if auth::logged_in_user(session).is_none() && session_cookie_value(req, state).is_some() {
+        session.purge();
+        flashes.push(Flash::info(state.lang(req).t("flash-session-ended")));
+    }
+    flashes
 }
 
 /// The whole application: routes, session and flash layers, error pages, security headers.
@@ -287,6 +359,7 @@ pub fn app(
         ),
         None => web::scope("/static")
             .route("/style.css", get_or_head().to(pages::stylesheet))
+            .route("/session.js", get_or_head().to(pages::script))
             .default_service(web::to(pages::static_not_found)),
     };
     let with_session = web::scope("")
@@ -307,6 +380,7 @@ pub fn app(
                 .route(web::post().to(auth::logout_post)),
         )
         .route("/api/session", get_or_head().to(pages::api_session))
+        .route("/lang/{code}", get_or_head().to(lang::switch))
         .route("/healthz", get_or_head().to(pages::healthz))
         .default_service(web::to(pages::not_found))
         .wrap(session)

@@ -7,7 +7,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_flash_messages::IncomingFlashMessages;
 
 use super::auth::logged_in_user;
-use super::render::STYLESHEET;
+use super::panel::Panel;
+use super::render::{SCRIPT, STYLESHEET};
 use super::{flashes_of, AppState};
 use crate::store::record::expiry_after;
 
@@ -22,17 +23,22 @@ pub async fn index(
     incoming: IncomingFlashMessages,
 ) -> HttpResponse {
     let user = logged_in_user(&session);
-    let mut ctx = state.context(user.as_deref(), flashes_of(&incoming));
+    let flashes = flashes_of(&req, &state, &session, &incoming);
+    let mut ctx = state.context(&req, user.as_deref(), flashes);
     if user.is_some() {
         let mut visits = session.get::<u64>(VISITS_KEY).ok().flatten().unwrap_or(0);
         // HEAD is answered like GET but is no visit: a health checker must not change a session.
-        if req.method() != Method::HEAD {
+        let counted = req.method() != Method::HEAD;
+        if counted {
             visits = visits.saturating_add(1);
             if let Err(e) = session.insert(VISITS_KEY, visits) {
                 tracing::error!(error = %e, "could not count the visit");
             }
         }
         ctx.insert("visits", &visits);
+        if let Some(panel) = Panel::of(&state, &req, &session, counted).await {
+            ctx.insert("panel", &panel);
+        }
         return state.form_page(&req, &session, StatusCode::OK, "index.html", ctx);
     }
     state.templates.page(StatusCode::OK, "index.html", &ctx)
@@ -88,25 +94,39 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 pub async fn stylesheet() -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(STYLESHEET)
+    static_file("text/css; charset=utf-8", STYLESHEET)
 }
 
-pub async fn not_found(session: Session, state: web::Data<AppState>) -> HttpResponse {
-    let ctx = state.context(logged_in_user(&session).as_deref(), Vec::new());
+pub async fn script() -> HttpResponse {
+    static_file("text/javascript; charset=utf-8", SCRIPT)
+}
+
+fn static_file(content_type: &'static str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(body)
+}
+
+pub async fn not_found(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    not_found_page(&req, &state, logged_in_user(&session).as_deref())
+}
+
+/// The 404 page, in the request's language, naming `user` in the header when logged in.
+pub fn not_found_page(req: &HttpRequest, state: &AppState, user: Option<&str>) -> HttpResponse {
+    let ctx = state.context(req, user, Vec::new());
     state
         .templates
         .page(StatusCode::NOT_FOUND, "404.html", &ctx)
 }
 
 /// A miss under `/static/`: the plain 404 page, without the session (and so without the user).
-pub async fn static_not_found(state: web::Data<AppState>) -> HttpResponse {
-    let ctx = state.context(None, Vec::new());
-    state
-        .templates
-        .page(StatusCode::NOT_FOUND, "404.html", &ctx)
+pub async fn static_not_found(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    not_found_page(&req, &state, None)
 }
 
 /// A miss in `[server] static_dir`: the same 404 page, for actix-files' default handler.
@@ -115,7 +135,7 @@ pub async fn static_miss(
 ) -> Result<actix_web::dev::ServiceResponse, actix_web::Error> {
     let (req, _) = req.into_parts();
     let res = match req.app_data::<web::Data<AppState>>() {
-        Some(state) => static_not_found(state.clone()).await,
+        Some(state) => not_found_page(&req, state, None),
         None => HttpResponse::NotFound().finish(),
     };
     Ok(actix_web::dev::ServiceResponse::new(req, res))

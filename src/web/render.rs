@@ -7,6 +7,8 @@ use actix_web::HttpResponse;
 use serde::Serialize;
 use tera::{Context, Tera};
 
+use crate::i18n::Lang;
+
 /// The page templates, compiled into the binary so it runs from any folder.
 const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("../../templates/layout.html")),
@@ -23,6 +25,10 @@ const TEMPLATES: &[(&str, &str)] = &[
 
 /// The stylesheet, served at `/static/style.css`.
 pub const STYLESHEET: &str = include_str!("../../static/style.css");
+
+/// The session panel's countdown, served at `/static/session.js` (a file, so that the
+/// Content-Security-Policy can forbid inline script).
+pub const SCRIPT: &str = include_str!("../../static/session.js");
 
 /// Served when even the error template cannot be rendered: never an empty 500.
 const LAST_RESORT: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error</title></head>\
@@ -100,6 +106,10 @@ impl Templates {
         }
         let mut tera = Tera::default();
         tera.autoescape_on(vec![".html"]);
+        tera.register_function(
+            "fluent",
+            fluent_templates::FluentLoader::new(&*crate::i18n::LOCALES),
+        );
         for (name, text, file) in &sources {
             // One at a time, so that a parse error names its own file.
             tera.add_raw_template(name, text)
@@ -108,9 +118,11 @@ impl Templates {
         // Inheritance is resolved once all are in.
         tera.build_inheritance_chains()
             .map_err(|e| broken(&sources[0].2, &e))?;
-        let ctx = sample_context();
-        for (name, _, file) in &sources {
-            tera.render(name, &ctx).map_err(|e| broken(file, &e))?;
+        for lang in Lang::ALL {
+            let ctx = sample_context(lang);
+            for (name, _, file) in &sources {
+                tera.render(name, &ctx).map_err(|e| broken(file, &e))?;
+            }
         }
         Ok(Self { tera })
     }
@@ -126,9 +138,15 @@ impl Templates {
         }
     }
 
-    /// The generic error page for `status`, with a title and one sentence for a person.
-    pub fn error_page(&self, status: StatusCode, title: &str, message: &str) -> HttpResponse {
-        let mut ctx = Context::new();
+    /// The generic error page for `status`, with a title and one sentence for a person, on
+    /// `ctx` (the language and the header's values: see [`super::AppState::context`]).
+    pub fn error_page(
+        &self,
+        mut ctx: Context,
+        status: StatusCode,
+        title: &str,
+        message: &str,
+    ) -> HttpResponse {
         ctx.insert("status", &status.as_u16());
         ctx.insert("title", title);
         ctx.insert("message", message);
@@ -167,8 +185,13 @@ fn broken(file: &std::path::Path, e: &tera::Error) -> TemplateError {
 }
 
 /// Values for every variable a page uses: what the start-up check renders each template with.
-pub fn sample_context() -> Context {
+pub fn sample_context(lang: Lang) -> Context {
     let mut ctx = Context::new();
+    super::lang::insert(&mut ctx, lang, "/");
+    ctx.insert("permanent", &false);
+    ctx.insert("lifetime_seconds", &30);
+    ctx.insert("min_password", &8);
+    ctx.insert("panel", &super::panel::Panel::sample());
     ctx.insert("user", "alice");
     ctx.insert("visits", &1);
     ctx.insert("flashes", &vec![Flash::info("sample")]);
@@ -213,7 +236,7 @@ mod tests {
     fn all_templates_compile_and_escape() {
         let t = Templates::new().expect("templates compile");
         let hostile = "<i>\"x\"</i>";
-        let mut ctx = Context::new();
+        let mut ctx = sample_context(Lang::Ko);
         ctx.insert("user", hostile);
         ctx.insert("visits", &1);
         ctx.insert("flashes", &vec![Flash::error(hostile)]);

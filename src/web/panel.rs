@@ -1,0 +1,158 @@
+//! The session panel of the home page: what the browser holds (the cookie's name, flags and
+//! kind), what the server keeps (the session's data with the CSRF token masked, and where it is
+//! stored), and when it ends, with the seconds left that `static/session.js` counts down. It
+//! teaches what the Flask tutorials explain with the browser's developer tools.
+
+use actix_session::Session;
+use actix_web::HttpRequest;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::AppState;
+use crate::config::SameSite;
+use crate::store::record::expiry_after;
+use crate::store::{id, Place};
+
+/// What the panel shows, as the template reads it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Panel {
+    /// RFC 3339, for `<time datetime>`; empty when the store cannot say.
+    pub started_at: String,
+    /// For a person: `HH:MM:SS UTC`.
+    pub started_text: String,
+    pub expires_at: String,
+    pub expires_text: String,
+    /// From this answer to the end: the countdown's start.
+    pub seconds_left: i64,
+    pub lifetime_seconds: u64,
+    pub refresh_each_request: bool,
+    pub permanent: bool,
+    pub cookie_name: String,
+    pub same_site: &'static str,
+    pub secure: bool,
+    /// false for `type = "cookie"`, whose cookie is the session itself.
+    pub server_side: bool,
+    pub store: &'static str,
+    /// The message that names the place, and its arguments.
+    pub place_key: &'static str,
+    pub place_name: String,
+    pub place_table: String,
+    /// The session's data as the store will keep it after this request, pretty JSON.
+    pub data: String,
+}
+
+impl Panel {
+    /// The panel of `session`, logged in, answered now. `changed`: this request changes the
+    /// session (so the store moves its expiry whatever `refresh_each_request` says).
+    pub async fn of(
+        state: &AppState,
+        req: &HttpRequest,
+        session: &Session,
+        changed: bool,
+    ) -> Option<Panel> {
+        let s = &state.config.session;
+        let cookie = super::session_cookie_value(req, state)?;
+        let record = match state.store.record(&cookie).await {
+            Ok(record) => record,
+            Err(e) => {
+                tracing::warn!(error = %e, "the session panel could not read the record");
+                None
+            }
+        };
+        let now = OffsetDateTime::now_utc();
+        let expires = if changed || s.refresh_each_request {
+            expiry_after(now, &s.ttl()).ok()
+        } else {
+            record.as_ref().map(|r| r.expires_at)
+        }?;
+        let started = record.as_ref().map(|r| r.created_at);
+        let server_side = state.store.capabilities().server_side;
+        let stem = if server_side {
+            id::stem(&id::digest(&cookie))
+        } else {
+            String::new()
+        };
+        let place = Place::of(s, &stem);
+        let (place_key, place_name, place_table) = match place {
+            Place::File { name, .. } => ("panel-place-file", name, String::new()),
+            Place::Memory => ("panel-place-memory", String::new(), String::new()),
+            Place::RedisKey(key) => ("panel-place-redis", key, String::new()),
+            Place::MemcachedKey(key) => ("panel-place-memcached", key, String::new()),
+            Place::SqliteRow { id, .. } => ("panel-place-sqlite", id, String::new()),
+            Place::PostgresRow { table, id } => ("panel-place-postgres", id, table),
+            Place::Cookie => ("panel-place-cookie", String::new(), String::new()),
+        };
+        Some(Panel {
+            started_at: started.map(rfc3339).unwrap_or_default(),
+            started_text: started.map(clock).unwrap_or_default(),
+            expires_at: rfc3339(expires),
+            expires_text: clock(expires),
+            seconds_left: (expires - now).whole_seconds().max(0),
+            lifetime_seconds: s.lifetime.as_secs(),
+            refresh_each_request: s.refresh_each_request,
+            permanent: s.permanent,
+            cookie_name: s.cookie_name.clone(),
+            same_site: match s.cookie_samesite {
+                SameSite::Strict => "Strict",
+                SameSite::Lax => "Lax",
+                SameSite::None => "None",
+            },
+            secure: s.cookie_secure,
+            server_side,
+            store: s.store.name(),
+            place_key,
+            place_name,
+            place_table,
+            data: shown_data(session),
+        })
+    }
+
+    /// A panel with every field set: for the templates' start-up check.
+    pub fn sample() -> Panel {
+        Panel {
+            started_at: "2026-01-01T00:00:00Z".into(),
+            started_text: "00:00:00 UTC".into(),
+            expires_at: "2026-01-01T00:00:30Z".into(),
+            expires_text: "00:00:30 UTC".into(),
+            seconds_left: 30,
+            lifetime_seconds: 30,
+            refresh_each_request: true,
+            permanent: false,
+            cookie_name: "session".into(),
+            same_site: "Lax",
+            secure: false,
+            server_side: true,
+            store: "filesystem",
+            place_key: "panel-place-file",
+            place_name: "0000.json".into(),
+            place_table: String::new(),
+            data: "{}".into(),
+        }
+    }
+}
+
+/// The session's entries as one JSON object, keys sorted, the CSRF token masked.
+fn shown_data(session: &Session) -> String {
+    let entries = session.entries();
+    let mut data = serde_json::Map::new();
+    let mut keys: Vec<&String> = entries.keys().collect();
+    keys.sort();
+    for key in keys {
+        let value = serde_json::from_str(&entries[key]).unwrap_or(serde_json::Value::Null);
+        data.insert(key.clone(), value);
+    }
+    super::csrf::mask_in(&mut data);
+    serde_json::to_string_pretty(&data).unwrap_or_default()
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn clock(at: OffsetDateTime) -> String {
+    at.format(time::macros::format_description!(
+        "[hour]:[minute]:[second] UTC"
+    ))
+    .unwrap_or_default()
+}
