@@ -14,7 +14,8 @@ for_every_store_type!(
     permanent_cookie_carries_max_age_and_expires_too,
     refresh_each_request_slides_the_expiry_on_reads,
     without_refresh_each_request_only_changes_slide_it,
-    writes_slide_the_expiry_whatever_the_refresh_setting
+    writes_slide_the_expiry_whatever_the_refresh_setting,
+    an_ended_session_is_announced_once_and_its_cookie_removed
 );
 
 fn pause(ms: u64) -> tokio::time::Sleep {
@@ -145,4 +146,43 @@ async fn writes_slide_the_expiry_whatever_the_refresh_setting(kind: StoreKind) {
             "each visit is a write"
         );
     }
+}
+
+async fn an_ended_session_is_announced_once_and_its_cookie_removed(kind: StoreKind) {
+    let Some(site) = Site::of(kind, "permanent = false\nlifetime = 1\n") else {
+        return;
+    };
+    let app = start(&site).await;
+    let mut b = Browser::new();
+    b.register(&app, "alice").await;
+    pause(2100).await;
+    let page = b.get(&app, "/").await;
+    assert!(page.element_text("user").is_none(), "expired");
+    assert!(
+        page.body.contains("Your session has ended"),
+        "the page says why: {}",
+        page.body
+    );
+    let removal = page
+        .set_cookie("session")
+        .expect("the stale cookie is removed");
+    assert_eq!(removal.value(), "");
+    assert_eq!(
+        removal.max_age(),
+        Some(actix_web::cookie::time::Duration::ZERO)
+    );
+    let again = b.get(&app, "/").await;
+    assert!(!again.body.contains("Your session has ended"), "said once");
+
+    // A visitor who never had a session, and one who logged out, are told nothing.
+    let fresh = Browser::new().get(&app, "/").await;
+    assert!(!fresh.body.contains("Your session has ended"));
+    let mut c = Browser::new();
+    c.register(&app, "carol").await;
+    c.get(&app, "/logout").await;
+    assert!(!c
+        .get(&app, "/")
+        .await
+        .body
+        .contains("Your session has ended"));
 }

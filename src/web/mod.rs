@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod csrf;
 pub mod device;
+pub mod ended;
 pub mod errors;
 pub mod lang;
 pub mod lock;
@@ -312,29 +313,21 @@ pub(crate) fn signed_cookie_value(req: &HttpRequest, key: &Key, name: &str) -> O
 }
 
 /// The flash messages a page shows: those waiting in the flash cookie (errors and warnings as
-/// `error`, the rest `info`), and a notice that the session ended when the browser sent a valid
-/// session cookie whose session is gone (it expired, or was ended on the server). That stale
-/// cookie is then dropped, so the notice is shown once. A browser whose cookie has already gone
-/// (a permanent cookie's Max-Age ends with the session) is a new visitor: there is nothing left
-/// to tell it by.
+/// `error`, the rest `info`), and the notice that the session ended ([`ended`]).
 pub fn flashes_of(
     req: &HttpRequest,
     state: &AppState,
     session: &Session,
     incoming: &IncomingFlashMessages,
 ) -> Vec<Flash> {
-    let mut flashes: Vec<Flash> = incoming
+    incoming
         .iter()
         .map(|m| match m.level() {
             Level::Error | Level::Warning => Flash::error(m.content()),
             _ => Flash::info(m.content()),
         })
-        .collect();
-    if auth::logged_in_user(session).is_none() && session_cookie_value(req, state).is_some() {
-        session.purge();
-        flashes.push(Flash::info(state.lang(req).t("flash-session-ended")));
-    }
-    flashes
+        .chain(ended::notice(req, state, session))
+        .collect()
 }
 
 /// The whole application: routes, session and flash layers, error pages, security headers.
@@ -384,6 +377,7 @@ pub fn app(
         .route("/healthz", get_or_head().to(pages::healthz))
         .default_service(web::to(pages::not_found))
         .wrap(session)
+        .wrap(from_fn(ended::forget_stale_cookie))
         .wrap(from_fn(lock::one_request_per_session))
         .wrap(flash);
     App::new()

@@ -1,0 +1,55 @@
+//! Forms from elsewhere.
+
+use std::io::{Read, Write};
+
+use crate::harness::{browser_installed, Chrome, Options, Server};
+
+/// A page on another origin (another port of the loopback address), whose form posts to the
+/// server's logout without the token: what a hostile site would do.
+fn hostile_site(target: String) -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let page = format!(
+        "<!doctype html><html lang=en><title>Win a prize</title><form method=post action=\"{target}\">\
+         <input type=hidden name=csrf_token value=guessed><button id=go type=submit>Claim</button></form>"
+    );
+    let handle = std::thread::spawn(move || {
+        // One page view is all the test makes; a favicon request may come too.
+        for stream in listener.incoming().take(2) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    (addr, handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_posted_from_another_origin_is_refused() {
+    if !browser_installed() {
+        return;
+    }
+    let server = Server::start("");
+    let chrome = Chrome::start();
+    let page = chrome.open(Options::default()).await;
+    page.register(&server, "grace").await;
+
+    let (hostile, _thread) = hostile_site(server.url("/logout"));
+    page.goto(&format!("http://{hostile}/")).await;
+    page.click("#go").await;
+    let body = page.body().await;
+    assert!(body.contains("Form refused"), "{body}");
+    page.screenshot("cross-origin-refused").await;
+
+    page.goto(&server.url("/")).await;
+    assert_eq!(
+        page.text("#user").await,
+        "grace",
+        "the other site logged the user out"
+    );
+}

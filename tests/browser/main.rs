@@ -1,0 +1,21 @@
+//! The pages in a real browser: Debian's headless Chromium, driven over WebDriver from Rust
+//! (fantoccini), against the real server binary. Each scenario saves what it checked as a
+//! screenshot under `target/e2e/`.
+//!
+//! - [`session`]: register, log in, the counter and the countdown; HttpOnly; an idle session
+//!   ends; a browser restart with a browser-session cookie and with a permanent one.
+//! - [`forms`]: a form posted from another origin is refused.
+//! - [`languages`]: Korean from `Accept-Language`, the switch link, every page in both.
+//! - [`pages`]: the 404 and 503 pages styled; axe-core on every page, both languages, desktop
+//!   and phone width; the README's screenshots.
+//!
+//! Needs `chromium` and `chromium-driver` (Debian packages; `scripts/test` installs them) and
+//! axe-core (`npm ci --prefix tests/browser`, also run by `scripts/test`).
+
+#[path = "../common/mod.rs"]
+mod common;
+mod forms;
+mod harness;
+mod languages;
+mod pages;
+mod session;

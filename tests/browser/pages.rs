@@ -1,0 +1,179 @@
+//! Every page, styled and accessible, in both languages, at desktop and phone width; and the
+//! README's screenshots.
+
+use std::path::Path;
+
+use crate::harness::{browser_installed, Chrome, Options, Page, Server, DESKTOP, PHONE};
+use crate::languages::is_korean;
+
+/// Whether the stylesheet is applied: the main column has its maximum width.
+async fn styled(page: &Page) -> bool {
+    page.js("return getComputedStyle(document.querySelector('main')).maxWidth")
+        .await
+        .as_str()
+        .is_some_and(|w| w.ends_with("px") && w != "none")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_404_and_503_pages_render_styled() {
+    if !browser_installed() {
+        return;
+    }
+    let server = Server::start("");
+    let chrome = Chrome::start();
+    let page = chrome.open(Options::default()).await;
+    page.goto(&server.url("/nowhere")).await;
+    assert_eq!(page.text("h1").await, "Page not found");
+    assert!(styled(&page).await, "the 404 page has its stylesheet");
+    page.screenshot("page-404").await;
+
+    page.register(&server, "heidi").await;
+    // The session folder becomes a plain file: nothing can be read or written there.
+    let dir = server.sessions_dir();
+    let aside = dir.with_extension("moved");
+    std::fs::rename(&dir, &aside).expect("move the folder");
+    std::fs::write(&dir, b"not a folder").expect("a plain file");
+    page.reload().await;
+    assert_eq!(page.text("h1").await, "Sessions unavailable");
+    assert_eq!(page.text(".status-code").await, "503");
+    assert!(styled(&page).await, "the 503 page has its stylesheet");
+    page.screenshot("page-503").await;
+
+    std::fs::remove_file(&dir).expect("remove the file");
+    std::fs::rename(&aside, &dir).expect("restore the folder");
+    page.reload().await;
+    assert_eq!(page.text("#user").await, "heidi", "back by itself");
+}
+
+/// Every page a visitor can reach, as `(name, how to get there)`; each is checked in both
+/// languages at both widths.
+async fn visit_every_page(page: &Page, server: &Server, lang: &str, user: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut check = |name: String| seen.push(name);
+    for (name, path) in [
+        ("home-guest", "/"),
+        ("login", "/login"),
+        ("register", "/register"),
+        ("404", "/nothing-here"),
+    ] {
+        page.goto(&server.url(path)).await;
+        check_page(page, &format!("{lang}-{name}"), lang).await;
+        check(name.to_owned());
+    }
+    // Refused forms: their errors are announced.
+    page.goto(&server.url("/login")).await;
+    page.fill_and_submit(&[("user_id", "nobody"), ("password", "wrong-password")])
+        .await;
+    assert!(
+        page.has("[role=alert]").await,
+        "the login error is announced"
+    );
+    check_page(page, &format!("{lang}-login-refused"), lang).await;
+    check("login-refused".into());
+    page.goto(&server.url("/register")).await;
+    page.fill_and_submit(&[
+        ("user_id", "x y"),
+        ("user_name", "X"),
+        ("password", "short"),
+        ("repassword", "other"),
+    ])
+    .await;
+    check_page(page, &format!("{lang}-register-refused"), lang).await;
+    check("register-refused".into());
+
+    page.register(server, user).await;
+    check_page(page, &format!("{lang}-home"), lang).await;
+    check("home".into());
+    // A logout link from elsewhere gets the confirmation page.
+    page.goto(&format!("{}?from=elsewhere", server.url("/logout")))
+        .await;
+    if page.has("#logout").await && page.path().await == "/logout" {
+        check_page(page, &format!("{lang}-logout-confirm"), lang).await;
+        check("logout-confirm".into());
+    }
+    page.goto(&server.url("/")).await;
+    if page.has("#logout").await {
+        page.click("#logout").await;
+        check_page(page, &format!("{lang}-logged-out"), lang).await;
+        check("logged-out".into());
+    }
+    seen
+}
+
+/// One page: in `lang`, styled, fitting the width, accessible; its screenshot.
+async fn check_page(page: &Page, name: &str, lang: &str) {
+    let html_lang = page.html_lang().await;
+    assert!(
+        html_lang.starts_with(lang),
+        "{name}: <html lang={html_lang}>"
+    );
+    if lang == "ko" {
+        assert!(is_korean(&page.body().await), "{name} is not in Korean");
+    }
+    assert!(styled(page).await, "{name} has no stylesheet");
+    assert!(page.fits_width().await, "{name} scrolls sideways");
+    page.assert_accessible(name).await;
+    page.screenshot(name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_is_accessible_in_both_languages_at_both_widths() {
+    if !browser_installed() {
+        return;
+    }
+    let server = Server::start("");
+    for (lang, browser_lang) in [("en", "en-US"), ("ko", "ko-KR")] {
+        for (width_name, size) in [("desktop", DESKTOP), ("phone", PHONE)] {
+            let chrome = Chrome::start();
+            let page = chrome
+                .open(Options {
+                    lang: browser_lang,
+                    size,
+                    ..Options::default()
+                })
+                .await;
+            let user = format!("{lang}-{width_name}");
+            let seen = visit_every_page(&page, &server, &format!("{lang}"), &user).await;
+            assert!(seen.len() >= 8, "{lang} {width_name}: only {seen:?}");
+            page.close().await;
+        }
+    }
+}
+
+/// The README's screenshots: the logged-in page at phone and desktop width, in both languages.
+/// Always written under `target/e2e/docs/`; `scripts/screenshots` (which sets
+/// `SESSION_SERVER_DOCS=1`) writes them into `docs/` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screenshots_for_the_readme() {
+    if !browser_installed() {
+        return;
+    }
+    let server = Server::start("");
+    let into_docs = std::env::var_os("SESSION_SERVER_DOCS").is_some_and(|v| v == "1");
+    for (lang, browser_lang) in [("en", "en-US"), ("ko", "ko-KR")] {
+        for (width_name, size) in [("desktop", DESKTOP), ("phone", PHONE)] {
+            let chrome = Chrome::start();
+            let page = chrome
+                .open(Options {
+                    lang: browser_lang,
+                    size,
+                    ..Options::default()
+                })
+                .await;
+            let user = if lang == "ko" { "minji" } else { "alice" };
+            page.register(&server, &format!("{user}-{width_name}"))
+                .await;
+            page.reload().await;
+            page.reload().await;
+            let name = format!("logged-in-{lang}-{width_name}.png");
+            let shot = crate::harness::e2e_dir().join("docs").join(&name);
+            page.full_screenshot(&shot, size.0).await;
+            if into_docs {
+                let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+                std::fs::create_dir_all(&docs).expect("docs/screenshots");
+                std::fs::copy(&shot, docs.join(&name)).expect("copy into docs");
+            }
+            page.close().await;
+        }
+    }
+}
