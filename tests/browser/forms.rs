@@ -7,15 +7,20 @@ use crate::harness::{browser_installed, Chrome, Options, Server};
 /// A page on another origin (another port of the loopback address), whose form posts to the
 /// server's logout without the token: what a hostile site would do.
 fn hostile_site(target: String) -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let page = format!(
+    other_site(format!(
         "<!doctype html><html lang=en><title>Win a prize</title><form method=post action=\"{target}\">\
          <input type=hidden name=csrf_token value=guessed><button id=go type=submit>Claim</button></form>"
-    );
+    ))
+}
+
+/// `page`, served on another origin (a thread on its own loopback port) for a few requests.
+pub fn other_site(page: String) -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
     let handle = std::thread::spawn(move || {
-        // One page view is all the test makes; a favicon request may come too.
-        for stream in listener.incoming().take(2) {
+        // A test views the page once or twice; the browser may ask for a favicon too. The
+        // thread ends with the test binary.
+        for stream in listener.incoming().take(8) {
             let Ok(mut stream) = stream else { continue };
             let mut buf = [0u8; 4096];
             let _ = stream.read(&mut buf);
@@ -41,7 +46,7 @@ async fn a_form_posted_from_another_origin_is_refused() {
 
     let (hostile, _thread) = hostile_site(server.url("/logout"));
     page.goto(&format!("http://{hostile}/")).await;
-    page.click("#go").await;
+    page.follow("#go").await;
     let body = page.body().await;
     assert!(body.contains("Form refused"), "{body}");
     page.screenshot("cross-origin-refused").await;

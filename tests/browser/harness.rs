@@ -268,7 +268,27 @@ impl Page {
             field.clear().await.expect("clear");
             field.send_keys(value).await.expect("type");
         }
-        self.click("form button[type=submit]").await;
+        self.follow("form button[type=submit]").await;
+    }
+
+    /// Clicks what leads to another page, and waits until that page has loaded: WebDriver's
+    /// click may return before a form's answer arrives.
+    pub async fn follow(&self, css: &str) {
+        self.js("window.__before = true").await;
+        self.click(css).await;
+        let arrived = eventually(Duration::from_secs(15), || async {
+            let probe = self
+                .client
+                .execute(
+                    "return window.__before !== true && document.readyState === 'complete'",
+                    Vec::new(),
+                )
+                .await;
+            // A navigation in progress can refuse scripts for a moment: not there yet.
+            probe.ok().and_then(|v| v.as_bool()).unwrap_or(false)
+        })
+        .await;
+        assert!(arrived, "clicking {css} led nowhere");
     }
 
     pub async fn register(&self, server: &Server, user: &str) {

@@ -46,7 +46,7 @@ async fn a_korean_browser_gets_korean_everywhere_and_the_switch_changes_it() {
 
     // The switch link: English from here on, over the browser's own preference.
     assert_eq!(page.text("#lang-switch").await, "English");
-    page.click("#lang-switch").await;
+    page.follow("#lang-switch").await;
     assert_eq!(page.path().await, "/", "back where the link was");
     assert_eq!(page.html_lang().await, "en-US");
     assert_eq!(page.text("#panel-title").await, "Your session");
@@ -67,10 +67,10 @@ async fn a_korean_browser_gets_korean_everywhere_and_the_switch_changes_it() {
 
     // Logging out ends the session, not the choice.
     page.goto(&server.url("/")).await;
-    page.click("#logout").await;
+    page.follow("#logout").await;
     assert_eq!(page.html_lang().await, "en-US");
     assert!(page.body().await.contains("You have been logged out."));
-    page.click("#lang-switch").await;
+    page.follow("#lang-switch").await;
     assert_eq!(page.html_lang().await, "ko-KR");
     assert_eq!(page.text("h1").await, "로그인");
 }

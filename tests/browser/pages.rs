@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::forms::other_site;
 use crate::harness::{browser_installed, Chrome, Options, Page, Server, DESKTOP, PHONE};
 use crate::languages::is_korean;
 
@@ -47,7 +48,13 @@ async fn the_404_and_503_pages_render_styled() {
 
 /// Every page a visitor can reach, as `(name, how to get there)`; each is checked in both
 /// languages at both widths.
-async fn visit_every_page(page: &Page, server: &Server, lang: &str, user: &str) -> Vec<String> {
+async fn visit_every_page(
+    page: &Page,
+    server: &Server,
+    lang: &str,
+    width: &str,
+    user: &str,
+) -> Vec<String> {
     let mut seen = Vec::new();
     let mut check = |name: String| seen.push(name);
     for (name, path) in [
@@ -57,7 +64,7 @@ async fn visit_every_page(page: &Page, server: &Server, lang: &str, user: &str) 
         ("404", "/nothing-here"),
     ] {
         page.goto(&server.url(path)).await;
-        check_page(page, &format!("{lang}-{name}"), lang).await;
+        check_page(page, &format!("{lang}-{width}-{name}"), lang).await;
         check(name.to_owned());
     }
     // Refused forms: their errors are announced.
@@ -68,9 +75,11 @@ async fn visit_every_page(page: &Page, server: &Server, lang: &str, user: &str) 
         page.has("[role=alert]").await,
         "the login error is announced"
     );
-    check_page(page, &format!("{lang}-login-refused"), lang).await;
+    check_page(page, &format!("{lang}-{width}-login-refused"), lang).await;
     check("login-refused".into());
     page.goto(&server.url("/register")).await;
+    // Past the browser's own checks (pattern, minlength), to the server's answer.
+    page.js("document.querySelector('form.form').noValidate = true").await;
     page.fill_and_submit(&[
         ("user_id", "x y"),
         ("user_name", "X"),
@@ -78,25 +87,26 @@ async fn visit_every_page(page: &Page, server: &Server, lang: &str, user: &str) 
         ("repassword", "other"),
     ])
     .await;
-    check_page(page, &format!("{lang}-register-refused"), lang).await;
+    check_page(page, &format!("{lang}-{width}-register-refused"), lang).await;
     check("register-refused".into());
 
     page.register(server, user).await;
-    check_page(page, &format!("{lang}-home"), lang).await;
+    check_page(page, &format!("{lang}-{width}-home"), lang).await;
     check("home".into());
-    // A logout link from elsewhere gets the confirmation page.
-    page.goto(&format!("{}?from=elsewhere", server.url("/logout")))
-        .await;
-    if page.has("#logout").await && page.path().await == "/logout" {
-        check_page(page, &format!("{lang}-logout-confirm"), lang).await;
-        check("logout-confirm".into());
-    }
-    page.goto(&server.url("/")).await;
-    if page.has("#logout").await {
-        page.click("#logout").await;
-        check_page(page, &format!("{lang}-logged-out"), lang).await;
-        check("logged-out".into());
-    }
+    // A logout link on another site gets the confirmation page, whose button logs out.
+    let (elsewhere, _thread) = other_site(format!(
+        "<!doctype html><html lang=en><title>Links</title><a id=out href=\"{}\">out</a>",
+        server.url("/logout")
+    ));
+    page.goto(&format!("http://{elsewhere}/")).await;
+    page.follow("#out").await;
+    assert_eq!(page.path().await, "/logout", "asked, not logged out");
+    check_page(page, &format!("{lang}-{width}-logout-confirm"), lang).await;
+    check("logout-confirm".into());
+    page.follow("#logout").await;
+    assert!(page.has("[role=status]").await, "the logout is announced");
+    check_page(page, &format!("{lang}-{width}-logged-out"), lang).await;
+    check("logged-out".into());
     seen
 }
 
@@ -133,8 +143,8 @@ async fn every_page_is_accessible_in_both_languages_at_both_widths() {
                 })
                 .await;
             let user = format!("{lang}-{width_name}");
-            let seen = visit_every_page(&page, &server, &format!("{lang}"), &user).await;
-            assert!(seen.len() >= 8, "{lang} {width_name}: only {seen:?}");
+            let seen = visit_every_page(&page, &server, lang, width_name, &user).await;
+            assert_eq!(seen.len(), 9, "{lang} {width_name}: {seen:?}");
             page.close().await;
         }
     }
@@ -175,5 +185,28 @@ async fn screenshots_for_the_readme() {
             }
             page.close().await;
         }
+    }
+}
+
+/// The checker itself: a page with known faults must fail it, or a pass above means nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axe_core_finds_faults_on_a_faulty_page() {
+    if !browser_installed() {
+        return;
+    }
+    let (faulty, _thread) = other_site(
+        "<!doctype html><html><title>x</title><img src=/x.png><input id=q>\
+         <p style=\"color:#aaa;background:#fff\">low contrast</p>"
+            .into(),
+    );
+    let chrome = Chrome::start();
+    let page = chrome.open(Options::default()).await;
+    page.goto(&format!("http://{faulty}/")).await;
+    let Some(found) = page.axe().await else {
+        return;
+    };
+    let rules: Vec<&str> = found.iter().map(|v| v.0.as_str()).collect();
+    for rule in ["image-alt", "label", "html-has-lang", "color-contrast"] {
+        assert!(rules.contains(&rule), "axe-core missed {rule}: {found:#?}");
     }
 }
