@@ -79,7 +79,8 @@ async fn visit_every_page(
     check("login-refused".into());
     page.goto(&server.url("/register")).await;
     // Past the browser's own checks (pattern, minlength), to the server's answer.
-    page.js("document.querySelector('form.form').noValidate = true").await;
+    page.js("document.querySelector('form.form').noValidate = true")
+        .await;
     page.fill_and_submit(&[
         ("user_id", "x y"),
         ("user_name", "X"),
