@@ -191,3 +191,23 @@ fn the_shipped_config_is_the_defaults_but_for_the_tutorials_cookie_and_lifetime(
     shipped.session.lifetime = defaults.session.lifetime;
     assert_eq!(format!("{shipped:?}"), format!("{defaults:?}"));
 }
+
+#[test]
+fn default_language_is_english_and_takes_a_tag_of_either_language() {
+    use crate::i18n::Lang;
+    assert_eq!(
+        Config::defaults()
+            .expect("defaults")
+            .server
+            .default_language,
+        Lang::En
+    );
+    for (text, lang) in [("ko", Lang::Ko), ("ko-KR", Lang::Ko), ("en-GB", Lang::En)] {
+        let c = ok(&format!("[server]\ndefault_language = \"{text}\"\n"));
+        assert_eq!(c.server.default_language, lang, "{text}");
+    }
+    let e = err("[server]\ndefault_language = \"ja\"\n");
+    assert!(e.contains("server.default_language"), "{e}");
+    assert!(e.contains("\"ja\""), "{e}");
+    assert!(e.contains("\"en\"") && e.contains("\"ko\""), "{e}");
+}

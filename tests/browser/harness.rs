@@ -82,6 +82,8 @@ pub struct Options {
     pub lang: &'static str,
     pub size: (u32, u32),
     pub javascript: bool,
+    /// The system's dark mode (`prefers-color-scheme: dark`).
+    pub dark: bool,
 }
 
 impl Default for Options {
@@ -90,6 +92,7 @@ impl Default for Options {
             lang: "en-US",
             size: DESKTOP,
             javascript: true,
+            dark: false,
         }
     }
 }
@@ -141,7 +144,7 @@ impl Chrome {
         if !options.javascript {
             prefs["profile"] = json!({ "managed_default_content_settings": { "javascript": 2 } });
         }
-        let args = vec![
+        let mut args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".into(),
             "--disable-gpu".into(),
@@ -159,6 +162,11 @@ impl Chrome {
             format!("--window-size={w},{h}"),
             format!("--user-data-dir={}", self.profile.path().display()),
         ];
+        if options.dark {
+            // Blink's own setting: 0 is dark. (`--force-dark-mode` alone changes only the UI.)
+            args.push("--blink-settings=preferredColorScheme=0".into());
+            args.push("--force-dark-mode".into());
+        }
         let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": binary, "args": args, "prefs": prefs },

@@ -159,7 +159,8 @@ async fn screenshots_for_the_readme() {
     if !browser_installed() {
         return;
     }
-    let server = Server::start("");
+    // As the shipped config.toml: a browser-session cookie, 30 s.
+    let server = Server::start("permanent = false\nlifetime = 30");
     let into_docs = std::env::var_os("SESSION_SERVER_DOCS").is_some_and(|v| v == "1");
     for (lang, browser_lang) in [("en", "en-US"), ("ko", "ko-KR")] {
         for (width_name, size) in [("desktop", DESKTOP), ("phone", PHONE)] {
@@ -209,5 +210,45 @@ async fn axe_core_finds_faults_on_a_faulty_page() {
     let rules: Vec<&str> = found.iter().map(|v| v.0.as_str()).collect();
     for rule in ["image-alt", "label", "html-has-lang", "color-contrast"] {
         assert!(rules.contains(&rule), "axe-core missed {rule}: {found:#?}");
+    }
+}
+
+/// Dark mode: the colours change, and every pairing still passes axe-core's contrast check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dark_mode_is_followed_and_accessible() {
+    if !browser_installed() {
+        return;
+    }
+    let server = Server::start("permanent = false\nlifetime = 30");
+    let chrome = Chrome::start();
+    for lang in ["en-US", "ko-KR"] {
+        let page = chrome
+            .open(Options {
+                lang,
+                dark: true,
+                ..Options::default()
+            })
+            .await;
+        page.goto(&server.url("/login")).await;
+        let dark = page
+            .js("return matchMedia('(prefers-color-scheme: dark)').matches")
+            .await;
+        assert_eq!(dark.as_bool(), Some(true), "the browser is in dark mode");
+        let background = page
+            .js("return getComputedStyle(document.body).backgroundColor")
+            .await;
+        assert_eq!(
+            background.as_str(),
+            Some("rgb(16, 20, 27)"),
+            "the dark background"
+        );
+        page.assert_accessible(&format!("{lang} dark login")).await;
+        page.screenshot(&format!("dark-{lang}-login")).await;
+        page.register(&server, &format!("dark-{lang}")).await;
+        page.assert_accessible(&format!("{lang} dark home")).await;
+        page.screenshot(&format!("dark-{lang}-home")).await;
+        page.goto(&server.url("/nothing")).await;
+        page.assert_accessible(&format!("{lang} dark 404")).await;
+        page.close().await;
     }
 }
