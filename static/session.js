@@ -22,7 +22,6 @@
     var m = Math.floor((s % 3600) / 60);
     var text = (h > 0 ? h + ":" + pad(m) : String(m)) + ":" + pad(s % 60);
     out.textContent = text;
-    out.setAttribute("datetime", "PT" + s + "S");
   };
   var tick = function () {
     var now = Math.max(0, Math.ceil(left - (Date.now() - arrived) / 1000));

@@ -24,9 +24,14 @@ struct StaleCookie;
 
 /// The notice for `req` if its session ended, marking the cookie for removal.
 pub fn notice(req: &HttpRequest, state: &AppState, session: &Session) -> Option<Flash> {
+    // Only a cookie that could have named a session: a signed value that is no session id
+    // came from someone holding the key, not from an ended session.
+    let could_have_been = |value: &str| {
+        !state.store.capabilities().server_side || crate::store::id::is_well_formed(value)
+    };
     let ended = super::auth::logged_in_user(session).is_none()
         && session.entries().is_empty()
-        && super::session_cookie_value(req, state).is_some();
+        && super::session_cookie_value(req, state).is_some_and(|v| could_have_been(&v));
     if !ended {
         return None;
     }

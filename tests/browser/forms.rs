@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 
-use crate::harness::{browser_installed, Chrome, Options, Server};
+use crate::harness::{start, Options};
 
 /// A page on another origin (another port of the loopback address), whose form posts to the
 /// server's logout without the token: what a hostile site would do.
@@ -36,12 +36,9 @@ pub fn other_site(page: String) -> (std::net::SocketAddr, std::thread::JoinHandl
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_form_posted_from_another_origin_is_refused() {
-    if !browser_installed() {
+    let Some((server, _chrome, page)) = start("", Options::default()).await else {
         return;
-    }
-    let server = Server::start("");
-    let chrome = Chrome::start();
-    let page = chrome.open(Options::default()).await;
+    };
     page.register(&server, "grace").await;
 
     let (hostile, _thread) = hostile_site(server.url("/logout"));

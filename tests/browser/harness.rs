@@ -32,6 +32,26 @@ pub fn browser_installed() -> bool {
     installed_or_skip(&current_test(), &[CHROMIUM, CHROMEDRIVER])
 }
 
+/// The usual start of a test: the server with `session` under `[session]`, a driver, and a
+/// browser opened with `options`; `None` (after the skip line) when Chromium is not installed.
+pub async fn start(session: &str, options: Options) -> Option<(Server, Chrome, Page)> {
+    if !browser_installed() {
+        return None;
+    }
+    let server = Server::start(session);
+    let chrome = Chrome::start();
+    let page = chrome.open(options).await;
+    Some((server, chrome, page))
+}
+
+/// Each language (`en`/`ko`, the browser's `--lang`) at each width, named.
+pub const VARIANTS: [(&str, &str, &str, (u32, u32)); 4] = [
+    ("en", "en-US", "desktop", DESKTOP),
+    ("en", "en-US", "phone", PHONE),
+    ("ko", "ko-KR", "desktop", DESKTOP),
+    ("ko", "ko-KR", "phone", PHONE),
+];
+
 /// The real server binary with its own folder and config.
 pub struct Server {
     pub dir: tempfile::TempDir,

@@ -1,6 +1,6 @@
 //! Korean and English.
 
-use crate::harness::{browser_installed, Chrome, Options, Server};
+use crate::harness::{start, Options};
 
 /// Whether `text` has Hangul syllables in it.
 pub fn is_korean(text: &str) -> bool {
@@ -9,17 +9,17 @@ pub fn is_korean(text: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_korean_browser_gets_korean_everywhere_and_the_switch_changes_it() {
-    if !browser_installed() {
-        return;
-    }
-    let server = Server::start("");
-    let chrome = Chrome::start();
-    let page = chrome
-        .open(Options {
+    let Some((server, _chrome, page)) = start(
+        "",
+        Options {
             lang: "ko-KR",
             ..Options::default()
-        })
-        .await;
+        },
+    )
+    .await
+    else {
+        return;
+    };
     for path in ["/", "/login", "/register", "/no-such-page"] {
         page.goto(&server.url(path)).await;
         assert_eq!(page.html_lang().await, "ko-KR", "{path}");

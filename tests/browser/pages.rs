@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::forms::other_site;
-use crate::harness::{browser_installed, Chrome, Options, Page, Server, DESKTOP, PHONE};
+use crate::harness::{browser_installed, start, Chrome, Options, Page, Server, VARIANTS};
 use crate::languages::is_korean;
 
 /// Whether the stylesheet is applied: the main column has its maximum width.
@@ -17,12 +17,9 @@ async fn styled(page: &Page) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_404_and_503_pages_render_styled() {
-    if !browser_installed() {
+    let Some((server, _chrome, page)) = start("", Options::default()).await else {
         return;
-    }
-    let server = Server::start("");
-    let chrome = Chrome::start();
-    let page = chrome.open(Options::default()).await;
+    };
     page.goto(&server.url("/nowhere")).await;
     assert_eq!(page.text("h1").await, "Page not found");
     assert!(styled(&page).await, "the 404 page has its stylesheet");
@@ -133,22 +130,28 @@ async fn every_page_is_accessible_in_both_languages_at_both_widths() {
         return;
     }
     let server = Server::start("");
-    for (lang, browser_lang) in [("en", "en-US"), ("ko", "ko-KR")] {
-        for (width_name, size) in [("desktop", DESKTOP), ("phone", PHONE)] {
-            let chrome = Chrome::start();
-            let page = chrome
-                .open(Options {
-                    lang: browser_lang,
-                    size,
-                    ..Options::default()
-                })
-                .await;
-            let user = format!("{lang}-{width_name}");
-            let seen = visit_every_page(&page, &server, lang, width_name, &user).await;
-            assert_eq!(seen.len(), 9, "{lang} {width_name}: {seen:?}");
-            page.close().await;
-        }
+    for variant in VARIANTS {
+        let (lang, _, width_name, _) = variant;
+        let (page, _chrome) = open_variant(variant).await;
+        let user = format!("{lang}-{width_name}");
+        let seen = visit_every_page(&page, &server, lang, width_name, &user).await;
+        assert_eq!(seen.len(), 9, "{lang} {width_name}: {seen:?}");
+        page.close().await;
     }
+}
+
+/// A browser in `variant`'s language and width (with its driver, which must outlive it).
+async fn open_variant(variant: (&str, &'static str, &str, (u32, u32))) -> (Page, Chrome) {
+    let (_, browser_lang, _, size) = variant;
+    let chrome = Chrome::start();
+    let page = chrome
+        .open(Options {
+            lang: browser_lang,
+            size,
+            ..Options::default()
+        })
+        .await;
+    (page, chrome)
 }
 
 /// The README's screenshots: the logged-in page at phone and desktop width, in both languages.
@@ -162,31 +165,23 @@ async fn screenshots_for_the_readme() {
     // As the shipped config.toml: a browser-session cookie, 30 s.
     let server = Server::start("permanent = false\nlifetime = 30");
     let into_docs = std::env::var_os("SESSION_SERVER_DOCS").is_some_and(|v| v == "1");
-    for (lang, browser_lang) in [("en", "en-US"), ("ko", "ko-KR")] {
-        for (width_name, size) in [("desktop", DESKTOP), ("phone", PHONE)] {
-            let chrome = Chrome::start();
-            let page = chrome
-                .open(Options {
-                    lang: browser_lang,
-                    size,
-                    ..Options::default()
-                })
-                .await;
-            let user = if lang == "ko" { "minji" } else { "alice" };
-            page.register(&server, &format!("{user}-{width_name}"))
-                .await;
-            page.reload().await;
-            page.reload().await;
-            let name = format!("logged-in-{lang}-{width_name}.png");
-            let shot = crate::harness::e2e_dir().join("docs").join(&name);
-            page.full_screenshot(&shot, size.0).await;
-            if into_docs {
-                let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
-                std::fs::create_dir_all(&docs).expect("docs/screenshots");
-                std::fs::copy(&shot, docs.join(&name)).expect("copy into docs");
-            }
-            page.close().await;
+    for variant in VARIANTS {
+        let (lang, _, width_name, size) = variant;
+        let (page, _chrome) = open_variant(variant).await;
+        let user = if lang == "ko" { "minji" } else { "alice" };
+        page.register(&server, &format!("{user}-{width_name}"))
+            .await;
+        page.reload().await;
+        page.reload().await;
+        let name = format!("logged-in-{lang}-{width_name}.png");
+        let shot = crate::harness::e2e_dir().join("docs").join(&name);
+        page.full_screenshot(&shot, size.0).await;
+        if into_docs {
+            let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+            std::fs::create_dir_all(&docs).expect("docs/screenshots");
+            std::fs::copy(&shot, docs.join(&name)).expect("copy into docs");
         }
+        page.close().await;
     }
 }
 

@@ -2,17 +2,16 @@
 
 use std::time::Duration;
 
-use crate::harness::{browser_installed, eventually, Chrome, Options, Server};
+use crate::harness::{browser_installed, eventually, start, Chrome, Options, Server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_then_the_counter_rises_and_the_countdown_moves() {
-    if !browser_installed() {
-        return;
-    }
     // As the shipped config.toml: a browser-session cookie, 30 s.
-    let server = Server::start("permanent = false\nlifetime = 30");
-    let chrome = Chrome::start();
-    let page = chrome.open(Options::default()).await;
+    let Some((server, _chrome, page)) =
+        start("permanent = false\nlifetime = 30", Options::default()).await
+    else {
+        return;
+    };
     page.register(&server, "alice").await;
     assert_eq!(page.text("#user").await, "alice");
     assert_eq!(page.text("#visits").await, "1");
@@ -57,16 +56,82 @@ async fn register_then_the_counter_rises_and_the_countdown_moves() {
         "the countdown did not move from {first}"
     );
     page.screenshot("session-logged-in").await;
+
+    // Log out and in again through the login form: a new session, counted from 1.
+    page.follow("#logout").await;
+    assert!(!page.has("#user").await, "logged out");
+    page.goto(&server.url("/login")).await;
+    page.fill_and_submit(&[("user_id", "alice"), ("password", "password123")])
+        .await;
+    assert_eq!(page.text("#user").await, "alice");
+    assert_eq!(page.text("#visits").await, "1", "a new session");
+    assert!(page.body().await.contains("Welcome back, Alice Kim."));
+}
+
+/// Keyboard alone: the skip link comes first, and a form is filled and sent without a mouse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_work_from_the_keyboard_alone() {
+    use fantoccini::key::Key;
+    let Some((server, _chrome, page)) = start("", Options::default()).await else {
+        return;
+    };
+    page.goto(&server.url("/")).await;
+    let body = page
+        .client
+        .find(fantoccini::Locator::Css("body"))
+        .await
+        .expect("body");
+    body.send_keys(&Key::Tab.to_string()).await.expect("tab");
+    let focused = page.js("return document.activeElement.className").await;
+    assert_eq!(
+        focused.as_str(),
+        Some("skip"),
+        "the skip link is the first stop"
+    );
+    let outline = page
+        .js("return getComputedStyle(document.activeElement).outlineStyle")
+        .await;
+    assert_eq!(outline.as_str(), Some("solid"), "focus is visible");
+    page.screenshot("keyboard-skip-link").await;
+
+    page.goto(&server.url("/register")).await;
+    // The user id field has the focus on arrival; Tab moves through the form in order.
+    let keys = [
+        "kim".to_owned(),
+        Key::Tab.to_string(),
+        "Kim".to_owned(),
+        Key::Tab.to_string(),
+        "password123".to_owned(),
+        Key::Tab.to_string(),
+        "password123".to_owned(),
+        Key::Enter.to_string(),
+    ];
+    let field = page.client.active_element().await.expect("focused field");
+    assert_eq!(
+        field.attr("id").await.expect("id").as_deref(),
+        Some("user_id")
+    );
+    page.js("window.__before = true").await;
+    for k in keys {
+        let active = page.client.active_element().await.expect("focus");
+        active.send_keys(&k).await.expect("type");
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            page.path().await == "/" && page.has("#user").await
+        })
+        .await,
+        "registered by keyboard: {}",
+        page.body().await
+    );
+    assert_eq!(page.text("#user").await, "kim");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_scripts_cannot_read_the_session_cookie() {
-    if !browser_installed() {
+    let Some((server, _chrome, page)) = start("permanent = false", Options::default()).await else {
         return;
-    }
-    let server = Server::start("permanent = false");
-    let chrome = Chrome::start();
-    let page = chrome.open(Options::default()).await;
+    };
     page.register(&server, "bob").await;
     let cookies = page.js("return document.cookie").await;
     let cookies = cookies.as_str().unwrap_or_default();
@@ -87,12 +152,11 @@ async fn page_scripts_cannot_read_the_session_cookie() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_session_ends_and_the_page_says_so() {
-    if !browser_installed() {
+    let Some((server, _chrome, page)) =
+        start("permanent = false\nlifetime = 2", Options::default()).await
+    else {
         return;
-    }
-    let server = Server::start("permanent = false\nlifetime = 2");
-    let chrome = Chrome::start();
-    let page = chrome.open(Options::default()).await;
+    };
     page.register(&server, "carol").await;
     assert_eq!(page.text("#user").await, "carol");
     // The countdown reaches zero and says what a refresh will do.
@@ -120,17 +184,17 @@ async fn an_idle_session_ends_and_the_page_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_script_the_page_gives_the_end_time() {
-    if !browser_installed() {
-        return;
-    }
-    let server = Server::start("");
-    let chrome = Chrome::start();
-    let page = chrome
-        .open(Options {
+    let Some((server, _chrome, page)) = start(
+        "",
+        Options {
             javascript: false,
             ..Options::default()
-        })
-        .await;
+        },
+    )
+    .await
+    else {
+        return;
+    };
     page.register(&server, "dave").await;
     let expires = page.text("#expires-at").await;
     assert!(expires.ends_with("UTC"), "{expires}");
@@ -145,12 +209,9 @@ async fn without_script_the_page_gives_the_end_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_the_browser_ends_a_browser_session_login() {
-    if !browser_installed() {
+    let Some((server, chrome, page)) = start("permanent = false", Options::default()).await else {
         return;
-    }
-    let server = Server::start("permanent = false");
-    let chrome = Chrome::start();
-    let page = chrome.open(Options::default()).await;
+    };
     page.register(&server, "erin").await;
     assert_eq!(page.text("#user").await, "erin");
     page.close().await;
