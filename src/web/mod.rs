@@ -1,6 +1,8 @@
 //! The web application: [`AppState`] (what handlers share), [`app`] (routes and the middleware
-//! stack) and [`serve`]. Handlers live in [`pages`] and [`auth`]; [`errors`] makes sure every
-//! answer is a page; [`csrf`] guards the forms; [`render`] owns the templates; `shared.rs` picks
+//! stack) and [`serve`]. Handlers live in [`pages`], [`auth`] and [`lang`] (the language switch);
+//! `context.rs` gives every page its language, user and flash messages; [`panel`] builds the home
+//! page's session panel; [`ended`] tells a person their session ended; [`errors`] makes sure
+//! every answer is a page; [`csrf`] guards the forms; [`render`] owns the templates; `shared.rs` picks
 //! where the accounts, the throttle's counters and the session locks live for the session type,
 //! so that several server processes agree on them.
 //!
@@ -8,6 +10,7 @@
 //! never read or refresh a session, nor carry its cookie.
 
 pub mod auth;
+mod context;
 pub mod csrf;
 pub mod device;
 pub mod ended;
@@ -31,15 +34,12 @@ use actix_session::{Session, SessionMiddleware};
 use actix_web::body::MessageBody;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
-use actix_web::{guard, web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{guard, web, App, HttpRequest, HttpServer};
 use actix_web_flash_messages::storage::CookieMessageStore;
 use actix_web_flash_messages::{FlashMessagesFramework, IncomingFlashMessages, Level};
-use tera::Context;
 
 use crate::config::{self, Config};
-use crate::i18n::Lang;
 use crate::redis_blocking::RedisBlockingError;
 use crate::store::{Store, StoreError};
 use crate::users::UserDb;
@@ -147,87 +147,6 @@ impl AppState {
             keys,
             config: Arc::new(config),
         })
-    }
-
-    /// The language of the answer to `req` (see [`crate::i18n`]).
-    pub fn lang(&self, req: &HttpRequest) -> Lang {
-        lang::of(req, self.config.server.default_language)
-    }
-
-    /// The context every page starts from: the language and the switch link to the other one,
-    /// flash messages, the logged-in user id (see [`auth::logged_in_user`]) and the settings the
-    /// pages explain.
-    pub fn context(&self, req: &HttpRequest, user: Option<&str>, flashes: Vec<Flash>) -> Context {
-        self.context_in(self.lang(req), req.path(), user, flashes)
-    }
-
-    /// [`Self::context`] for a page in `lang` at `path`.
-    pub fn context_in(
-        &self,
-        lang: Lang,
-        path: &str,
-        user: Option<&str>,
-        flashes: Vec<Flash>,
-    ) -> Context {
-        let mut ctx = Context::new();
-        lang::insert(&mut ctx, lang, path);
-        ctx.insert("flashes", &flashes);
-        ctx.insert("user", &user);
-        let s = &self.config.session;
-        ctx.insert("permanent", &s.permanent);
-        ctx.insert("lifetime_seconds", &s.lifetime.as_secs());
-        ctx.insert("min_password", &self.config.auth.min_password_length);
-        ctx
-    }
-
-    /// The error page for `status` in the language of `req`: the messages `<prefix>-title`
-    /// and `<prefix>-text`.
-    pub fn error_page(&self, req: &HttpRequest, status: StatusCode, prefix: &str) -> HttpResponse {
-        self.error_page_in(self.lang(req), req.path(), status, prefix)
-    }
-
-    /// [`Self::error_page`] in `lang`, for the page at `path`.
-    pub fn error_page_in(
-        &self,
-        lang: Lang,
-        path: &str,
-        status: StatusCode,
-        prefix: &str,
-    ) -> HttpResponse {
-        let title = lang.t(&format!("{prefix}-title"));
-        let text = lang.t(&format!("{prefix}-text"));
-        let ctx = self.context_in(lang, path, None, Vec::new());
-        self.templates.error_page(ctx, status, &title, &text)
-    }
-
-    /// The error page with a title and a message already in the language of `req`.
-    pub fn error_page_text(
-        &self,
-        req: &HttpRequest,
-        status: StatusCode,
-        title: &str,
-        message: &str,
-    ) -> HttpResponse {
-        let ctx = self.context(req, None, Vec::new());
-        self.templates.error_page(ctx, status, title, message)
-    }
-
-    /// A page with forms: adds the CSRF token, and its cookie when the visitor is new.
-    pub fn form_page(
-        &self,
-        req: &HttpRequest,
-        session: &Session,
-        status: StatusCode,
-        template: &str,
-        mut ctx: Context,
-    ) -> HttpResponse {
-        let (token, cookie) = self.csrf.token_for_form(req, session);
-        ctx.insert("csrf_token", &token);
-        let res = self.templates.page(status, template, &ctx);
-        match cookie {
-            Some(cookie) => render::with_cookie(res, &cookie),
-            None => res,
-        }
     }
 
     /// actix-session's middleware over the configured store, with the cookie and lifetime

@@ -17,5 +17,6 @@ mod common;
 mod forms;
 mod harness;
 mod languages;
+mod page;
 mod pages;
 mod session;

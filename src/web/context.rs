@@ -1,0 +1,95 @@
+//! What every page is rendered with, as methods of [`AppState`]: the language and the header's
+//! switch link, the logged-in user, flash messages and the settings the pages explain; the
+//! error pages in the request's language; and the CSRF token of pages with forms.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use tera::Context;
+
+use super::render::{self, Flash};
+use super::{lang, AppState};
+use crate::i18n::Lang;
+
+impl AppState {
+    /// The language of the answer to `req` (see [`crate::i18n`]).
+    pub fn lang(&self, req: &HttpRequest) -> Lang {
+        lang::of(req, self.config.server.default_language)
+    }
+
+    /// The context every page starts from: the language and the switch link to the other one,
+    /// flash messages, the logged-in user id (see [`super::auth::logged_in_user`]) and the settings the
+    /// pages explain.
+    pub fn context(&self, req: &HttpRequest, user: Option<&str>, flashes: Vec<Flash>) -> Context {
+        self.context_in(self.lang(req), req.path(), user, flashes)
+    }
+
+    /// [`Self::context`] for a page in `lang` at `path`.
+    pub fn context_in(
+        &self,
+        lang: Lang,
+        path: &str,
+        user: Option<&str>,
+        flashes: Vec<Flash>,
+    ) -> Context {
+        let mut ctx = Context::new();
+        lang::insert(&mut ctx, lang, path);
+        ctx.insert("flashes", &flashes);
+        ctx.insert("user", &user);
+        let s = &self.config.session;
+        ctx.insert("permanent", &s.permanent);
+        ctx.insert("lifetime_seconds", &s.lifetime.as_secs());
+        ctx.insert("min_password", &self.config.auth.min_password_length);
+        ctx
+    }
+
+    /// The error page for `status` in the language of `req`: the messages `<prefix>-title`
+    /// and `<prefix>-text`.
+    pub fn error_page(&self, req: &HttpRequest, status: StatusCode, prefix: &str) -> HttpResponse {
+        self.error_page_in(self.lang(req), req.path(), status, prefix)
+    }
+
+    /// [`Self::error_page`] in `lang`, for the page at `path`.
+    pub fn error_page_in(
+        &self,
+        lang: Lang,
+        path: &str,
+        status: StatusCode,
+        prefix: &str,
+    ) -> HttpResponse {
+        let title = lang.t(&format!("{prefix}-title"));
+        let text = lang.t(&format!("{prefix}-text"));
+        let ctx = self.context_in(lang, path, None, Vec::new());
+        self.templates.error_page(ctx, status, &title, &text)
+    }
+
+    /// The error page with a title and a message already in the language of `req`.
+    pub fn error_page_text(
+        &self,
+        req: &HttpRequest,
+        status: StatusCode,
+        title: &str,
+        message: &str,
+    ) -> HttpResponse {
+        let ctx = self.context(req, None, Vec::new());
+        self.templates.error_page(ctx, status, title, message)
+    }
+
+    /// A page with forms: adds the CSRF token, and its cookie when the visitor is new.
+    pub fn form_page(
+        &self,
+        req: &HttpRequest,
+        session: &Session,
+        status: StatusCode,
+        template: &str,
+        mut ctx: Context,
+    ) -> HttpResponse {
+        let (token, cookie) = self.csrf.token_for_form(req, session);
+        ctx.insert("csrf_token", &token);
+        let res = self.templates.page(status, template, &ctx);
+        match cookie {
+            Some(cookie) => render::with_cookie(res, &cookie),
+            None => res,
+        }
+    }
+}
