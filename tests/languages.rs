@@ -8,6 +8,19 @@ use actix_web::http::{header, StatusCode};
 use actix_web::test::TestRequest;
 use common::{start, Browser, Site};
 
+/// `GET path` from `browser`, whose `Accept-Language` is `languages`.
+async fn get_in(
+    browser: &mut Browser,
+    app: &impl common::Transport,
+    path: &str,
+    languages: &str,
+) -> common::Page {
+    let req = TestRequest::get()
+        .uri(path)
+        .insert_header((header::ACCEPT_LANGUAGE, languages));
+    browser.send(app, req).await
+}
+
 fn html_lang(body: &str) -> &str {
     body.split("<html lang=\"")
         .nth(1)
@@ -28,26 +41,12 @@ async fn plain_clients_get_english_and_accept_language_picks_korean() {
         "ko",
         "fr;q=0.9, ko;q=0.8, en;q=0.1",
     ] {
-        let page = Browser::new()
-            .send(
-                &app,
-                TestRequest::get()
-                    .uri("/login")
-                    .insert_header((header::ACCEPT_LANGUAGE, header_value)),
-            )
-            .await;
+        let page = get_in(&mut Browser::new(), &app, "/login", header_value).await;
         assert_eq!(html_lang(&page.body), "ko-KR", "{header_value}");
         assert!(page.body.contains("<h1>로그인</h1>"), "{header_value}");
         assert!(page.body.contains("비밀번호"));
     }
-    let english = Browser::new()
-        .send(
-            &app,
-            TestRequest::get()
-                .uri("/login")
-                .insert_header((header::ACCEPT_LANGUAGE, "en-GB,ko;q=0.5")),
-        )
-        .await;
+    let english = get_in(&mut Browser::new(), &app, "/login", "en-GB,ko;q=0.5").await;
     assert_eq!(html_lang(&english.body), "en-US");
 }
 
@@ -83,14 +82,7 @@ async fn the_switch_link_sets_a_cookie_that_is_not_the_session_and_wins() {
         .await;
 
     // The cookie wins over the browser's own preference.
-    let page = b
-        .send(
-            &app,
-            TestRequest::get()
-                .uri("/register")
-                .insert_header((header::ACCEPT_LANGUAGE, "en-US")),
-        )
-        .await;
+    let page = get_in(&mut b, &app, "/register", "en-US").await;
     assert_eq!(html_lang(&page.body), "ko-KR");
     assert!(page.body.contains("회원가입"));
 
@@ -137,23 +129,9 @@ async fn default_language_is_for_those_who_ask_for_none_of_ours() {
     let app = start(&site).await;
     let plain = Browser::new().get(&app, "/").await;
     assert_eq!(html_lang(&plain.body), "ko-KR");
-    let french = Browser::new()
-        .send(
-            &app,
-            TestRequest::get()
-                .uri("/")
-                .insert_header((header::ACCEPT_LANGUAGE, "fr-FR")),
-        )
-        .await;
+    let french = get_in(&mut Browser::new(), &app, "/", "fr-FR").await;
     assert_eq!(html_lang(&french.body), "ko-KR");
-    let english = Browser::new()
-        .send(
-            &app,
-            TestRequest::get()
-                .uri("/")
-                .insert_header((header::ACCEPT_LANGUAGE, "en")),
-        )
-        .await;
+    let english = get_in(&mut Browser::new(), &app, "/", "en").await;
     assert_eq!(html_lang(&english.body), "en-US");
 }
 
