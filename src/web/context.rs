@@ -2,7 +2,7 @@
 //! switch link, the logged-in user, flash messages and the settings the pages explain; the
 //! error pages in the request's language; and the CSRF token of pages with forms.
 
-use actix_session::Session;
+use actix_session::{Session, SessionExt};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use tera::Context;
@@ -46,10 +46,14 @@ impl AppState {
     /// The error page for `status` in the language of `req`: the messages `<prefix>-title`
     /// and `<prefix>-text`.
     pub fn error_page(&self, req: &HttpRequest, status: StatusCode, prefix: &str) -> HttpResponse {
-        self.error_page_in(self.lang(req), req.path(), status, prefix)
+        let lang = self.lang(req);
+        let title = lang.t(&format!("{prefix}-title"));
+        let text = lang.t(&format!("{prefix}-text"));
+        self.error_page_text(req, status, &title, &text)
     }
 
-    /// [`Self::error_page`] in `lang`, for the page at `path`.
+    /// [`Self::error_page`] in `lang`, for the page at `path`, without the user: for answers
+    /// made outside the session layer.
     pub fn error_page_in(
         &self,
         lang: Lang,
@@ -71,7 +75,9 @@ impl AppState {
         title: &str,
         message: &str,
     ) -> HttpResponse {
-        let ctx = self.context(req, None, Vec::new());
+        // A handler's refusal: the header still names the logged-in user.
+        let user = super::auth::logged_in_user(&req.get_session());
+        let ctx = self.context(req, user.as_deref(), Vec::new());
         self.templates.error_page(ctx, status, title, message)
     }
 

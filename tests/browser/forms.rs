@@ -46,6 +46,10 @@ async fn a_form_posted_from_another_origin_is_refused() {
     page.follow("#go").await;
     let body = page.body().await;
     assert!(body.contains("Form refused"), "{body}");
+    assert!(
+        body.contains("Signed in as grace"),
+        "the refusal still shows who is logged in: {body}"
+    );
     page.screenshot("cross-origin-refused").await;
 
     page.goto(&server.url("/")).await;
