@@ -391,6 +391,11 @@ pub async fn sessions_can_be_inspected_and_removed_by_digest(store: &Store) {
         .await
         .expect("inspect")
         .is_none());
+    // The page's panel asks when it began: the record's own start, however the store keeps it.
+    assert_eq!(
+        store.created_at(key.as_ref()).await.expect("start"),
+        Some(record.created_at)
+    );
     // Removed while other requests write it: deletion wins for all of them.
     let writers: Vec<_> = (0..8)
         .map(|n| {
@@ -411,6 +416,11 @@ pub async fn sessions_can_be_inspected_and_removed_by_digest(store: &Store) {
     assert!(
         after.is_none(),
         "writes before the removal are removed with it, writes after it write nothing: {after:?}"
+    );
+    assert_eq!(
+        store.created_at(key.as_ref()).await.expect("start"),
+        None,
+        "an ended session has no start"
     );
     store
         .backend()

@@ -32,6 +32,7 @@ use super::StoreError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot<V> {
     pub version: V,
+    pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub state: SessionState,
 }
@@ -276,6 +277,14 @@ impl<S: Versioned> SessionBackend for CachingStore<S> {
 
     async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
         self.inner.inspect(digest).await
+    }
+
+    async fn created_at(&self, id: &SessionId) -> Result<Option<OffsetDateTime>, StoreError> {
+        match self.look_up(id).await? {
+            Lookup::NoSession => Ok(None),
+            Lookup::Hit(seen) => Ok(Some(seen.created_at)),
+            Lookup::Miss => self.inner.created_at(id).await,
+        }
     }
 
     async fn remove(&self, digest: &[u8; 32]) -> Result<(), StoreError> {

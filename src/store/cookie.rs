@@ -72,6 +72,11 @@ impl CookieCodec {
         self.live(key).map(|p| p.record.expires_at)
     }
 
+    /// When the live session in `key` began.
+    pub fn created_at(&self, key: &str) -> Option<OffsetDateTime> {
+        self.live(key).map(|p| p.record.created_at)
+    }
+
     /// A new session's payload.
     pub fn save(&self, state: &SessionState, ttl: &time::Duration) -> Result<String, StoreError> {
         let now = OffsetDateTime::now_utc();

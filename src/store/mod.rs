@@ -119,14 +119,13 @@ impl Store {
         self.backend.check_health().await
     }
 
-    /// The whole record of the session with this cookie value (live or expired but not yet
-    /// swept), with its bookkeeping: for the page's session panel.
-    pub async fn record(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
-        if self.cookie.is_some() {
-            return Ok(cookie::CookieCodec::decode(key));
+    /// When the live session with this cookie value began: for the page's session panel.
+    pub async fn created_at(&self, key: &str) -> Result<Option<time::OffsetDateTime>, StoreError> {
+        if let Some(codec) = &self.cookie {
+            return Ok(codec.created_at(key));
         }
         match SessionId::parse(key) {
-            Some(id) => self.backend.inspect(id.digest()).await,
+            Some(id) => self.backend.created_at(&id).await,
             None => Ok(None),
         }
     }

@@ -52,20 +52,22 @@ impl Panel {
     ) -> Option<Panel> {
         let s = &state.config.session;
         let cookie = super::session_cookie_value(req, state)?;
-        let record = match state.store.record(&cookie).await {
-            Ok(record) => record,
+        // The start is the store's bookkeeping, not session data. Behind the read cache it
+        // costs one `stat`: the session was just loaded.
+        let started = match state.store.created_at(&cookie).await {
+            Ok(at) => at,
             Err(e) => {
-                tracing::warn!(error = %e, "the session panel could not read the record");
+                tracing::warn!(error = %e, "the session panel could not tell when it started");
                 None
             }
         };
         let now = OffsetDateTime::now_utc();
         let expires = if changed || s.refresh_each_request {
+            // This very answer moves the expiry (a change, or every request).
             expiry_after(now, &s.ttl()).ok()
         } else {
-            record.as_ref().map(|r| r.expires_at)
+            state.store.expires_at(&cookie).await.ok().flatten()
         }?;
-        let started = record.as_ref().map(|r| r.created_at);
         let server_side = state.store.capabilities().server_side;
         let stem = if server_side {
             id::stem(&id::digest(&cookie))

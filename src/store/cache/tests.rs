@@ -12,6 +12,7 @@ use crate::store::record::expiry_after;
 
 struct Stored {
     version: u64,
+    created_at: OffsetDateTime,
     expires_at: OffsetDateTime,
     state: SessionState,
 }
@@ -56,11 +57,13 @@ impl Shelf {
         let mut sessions = self.sessions.lock();
         let stored = Stored {
             version: self.new_version(&state),
+            created_at: OffsetDateTime::now_utc(),
             expires_at: expiry_after(OffsetDateTime::now_utc(), ttl)?,
             state,
         };
         let snapshot = Snapshot {
             version: stored.version,
+            created_at: stored.created_at,
             expires_at: stored.expires_at,
             state: stored.state.clone(),
         };
@@ -73,6 +76,7 @@ impl Shelf {
         let s = sessions.get(id.digest())?;
         (s.expires_at > OffsetDateTime::now_utc()).then(|| Snapshot {
             version: s.version,
+            created_at: s.created_at,
             expires_at: s.expires_at,
             state: s.state.clone(),
         })
@@ -178,6 +182,7 @@ impl Versioned for Shelf {
             s.state = state;
             Snapshot {
                 version: s.version,
+                created_at: s.created_at,
                 expires_at: s.expires_at,
                 state: s.state.clone(),
             }
@@ -199,6 +204,7 @@ impl Versioned for Shelf {
         s.expires_at = expiry_after(OffsetDateTime::now_utc(), ttl)?;
         Ok(Some(Snapshot {
             version: s.version,
+            created_at: s.created_at,
             expires_at: s.expires_at,
             state: s.state.clone(),
         }))
@@ -235,6 +241,19 @@ async fn own_writes_are_served_from_memory_and_a_stale_version_never() {
     assert_eq!(shelf.reads.load(Ordering::Relaxed), 1);
     assert_eq!(store.load(&id).await.expect("load"), Some(state(7)));
     assert_eq!(shelf.reads.load(Ordering::Relaxed), 1, "cached again");
+}
+
+#[actix_web::test]
+async fn the_start_of_a_cached_session_costs_no_read_and_ends_with_it() {
+    let shelf = Shelf::default();
+    let store = cached(&shelf);
+    let id = store.save(state(1), &HOUR).await.expect("save");
+    let id = store.update(id, state(2), &HOUR).await.expect("update");
+    let started = shelf.sessions.lock()[id.digest()].created_at;
+    assert_eq!(store.created_at(&id).await.expect("start"), Some(started));
+    assert_eq!(shelf.reads.load(Ordering::Relaxed), 0, "from memory");
+    store.delete(&id).await.expect("delete");
+    assert_eq!(store.created_at(&id).await.expect("start"), None, "gone");
 }
 
 #[actix_web::test]

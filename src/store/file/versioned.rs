@@ -15,6 +15,7 @@ use crate::store::{SessionId, StoreError};
 fn snapshot(record: &SessionRecord, version: FileVersion) -> Snapshot<FileVersion> {
     Snapshot {
         version,
+        created_at: record.created_at,
         expires_at: record.expires_at,
         state: record.state(),
     }
