@@ -65,8 +65,10 @@ fn every_message_the_code_and_templates_use_exists_in_both() {
         .expect("templates folder")
     {
         let text = std::fs::read_to_string(template.expect("entry").path()).expect("template");
-        for part in text.split("key=\"").skip(1) {
-            used.push(part.split('"').next().unwrap_or_default().to_owned());
+        for marker in ["key=\"", "t[\""] {
+            for part in text.split(marker).skip(1) {
+                used.push(part.split('"').next().unwrap_or_default().to_owned());
+            }
         }
     }
     assert!(used.len() > 40, "found {} uses in templates", used.len());

@@ -32,7 +32,7 @@ impl AppState {
         user: Option<&str>,
         flashes: Vec<Flash>,
     ) -> Context {
-        let mut ctx = Context::new();
+        let mut ctx = self.templates.with_messages(Context::new(), lang);
         lang::insert(&mut ctx, lang, path);
         ctx.insert("flashes", &flashes);
         ctx.insert("user", &user);

@@ -5,6 +5,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde::Serialize;
+use std::collections::HashMap;
+
 use tera::{Context, Tera};
 
 use crate::i18n::Lang;
@@ -60,6 +62,10 @@ impl Flash {
 /// The compiled templates.
 pub struct Templates {
     tera: Tera,
+    /// Per language, every message the templates show without arguments (`t["key"]`), looked
+    /// up once: a page shows dozens, and a Fluent lookup per message per request was most of
+    /// the cost of rendering the home page.
+    messages: HashMap<Lang, serde_json::Value>,
 }
 
 /// Why the templates cannot be used: found at start-up, never as a 500 later.
@@ -118,13 +124,40 @@ impl Templates {
         // Inheritance is resolved once all are in.
         tera.build_inheritance_chains()
             .map_err(|e| broken(&sources[0].2, &e))?;
+        let keys: Vec<&str> = sources
+            .iter()
+            .flat_map(|(_, text, _)| text.split("t[\"").skip(1))
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        let messages: HashMap<Lang, serde_json::Value> = Lang::ALL
+            .into_iter()
+            .map(|lang| {
+                let table: serde_json::Map<String, serde_json::Value> = keys
+                    .iter()
+                    .map(|key| ((*key).to_owned(), lang.t(key).into()))
+                    .collect();
+                (lang, table.into())
+            })
+            .collect();
+        let templates = Self { tera, messages };
         for lang in Lang::ALL {
-            let ctx = sample_context(lang);
+            let ctx = templates.with_messages(sample_context(lang), lang);
             for (name, _, file) in &sources {
-                tera.render(name, &ctx).map_err(|e| broken(file, &e))?;
+                templates
+                    .tera
+                    .render(name, &ctx)
+                    .map_err(|e| broken(file, &e))?;
             }
         }
-        Ok(Self { tera })
+        Ok(templates)
+    }
+
+    /// `ctx` with the messages of `lang` the templates show as `t["key"]`.
+    pub fn with_messages(&self, mut ctx: Context, lang: Lang) -> Context {
+        if let Some(table) = self.messages.get(&lang) {
+            ctx.insert("t", table);
+        }
+        ctx
     }
 
     /// A full HTML response; a template failure is logged and answered with a plain error page.
@@ -236,7 +269,7 @@ mod tests {
     fn all_templates_compile_and_escape() {
         let t = Templates::new().expect("templates compile");
         let hostile = "<i>\"x\"</i>";
-        let mut ctx = sample_context(Lang::Ko);
+        let mut ctx = t.with_messages(sample_context(Lang::Ko), Lang::Ko);
         ctx.insert("user", hostile);
         ctx.insert("visits", &1);
         ctx.insert("flashes", &vec![Flash::error(hostile)]);
