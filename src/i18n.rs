@@ -11,8 +11,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use fluent_templates::fluent_bundle::FluentValue;
+use fluent_templates::LanguageIdentifier;
 use fluent_templates::{static_loader, Loader};
-use unic_langid::LanguageIdentifier;
 
 static_loader! {
     pub static LOCALES = {
@@ -75,8 +75,8 @@ impl Lang {
     /// The message files' identifier.
     pub fn id(self) -> LanguageIdentifier {
         match self {
-            Lang::En => unic_langid::langid!("en-US"),
-            Lang::Ko => unic_langid::langid!("ko-KR"),
+            Lang::En => fluent_templates::langid!("en-US"),
+            Lang::Ko => fluent_templates::langid!("ko-KR"),
         }
     }
 

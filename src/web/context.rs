@@ -46,9 +46,7 @@ impl AppState {
     /// The error page for `status` in the language of `req`: the messages `<prefix>-title`
     /// and `<prefix>-text`.
     pub fn error_page(&self, req: &HttpRequest, status: StatusCode, prefix: &str) -> HttpResponse {
-        let lang = self.lang(req);
-        let title = lang.t(&format!("{prefix}-title"));
-        let text = lang.t(&format!("{prefix}-text"));
+        let (title, text) = error_texts(self.lang(req), prefix);
         self.error_page_text(req, status, &title, &text)
     }
 
@@ -61,8 +59,7 @@ impl AppState {
         status: StatusCode,
         prefix: &str,
     ) -> HttpResponse {
-        let title = lang.t(&format!("{prefix}-title"));
-        let text = lang.t(&format!("{prefix}-text"));
+        let (title, text) = error_texts(lang, prefix);
         let ctx = self.context_in(lang, path, None, Vec::new());
         self.templates.error_page(ctx, status, &title, &text)
     }
@@ -98,4 +95,12 @@ impl AppState {
             None => res,
         }
     }
+}
+
+/// An error page's title and text: the messages `<prefix>-title` and `<prefix>-text`.
+fn error_texts(lang: Lang, prefix: &str) -> (String, String) {
+    (
+        lang.t(&format!("{prefix}-title")),
+        lang.t(&format!("{prefix}-text")),
+    )
 }

@@ -38,14 +38,7 @@ impl Csrf {
 
     /// A cookie that deletes the anonymous token: set at login and logout.
     pub fn forget(&self) -> Cookie<'static> {
-        let mut cookie = Cookie::build(self.cookie_name.clone(), "")
-            .path("/")
-            .http_only(true)
-            .secure(self.secure)
-            .same_site(SameSite::Lax)
-            .finish();
-        cookie.make_removal();
-        cookie
+        super::render::removal(&self.cookie_name, self.secure)
     }
 
     /// A fresh random token.

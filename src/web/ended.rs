@@ -9,7 +9,6 @@
 
 use actix_session::Session;
 use actix_web::body::MessageBody;
-use actix_web::cookie::Cookie;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
@@ -58,15 +57,10 @@ pub async fn forget_stale_cookie(
         .get_all(header::SET_COOKIE)
         .any(|v| v.as_bytes().starts_with(prefix.as_bytes()));
     if !sets_one {
-        let mut cookie = Cookie::build(s.cookie_name.clone(), "")
-            .path("/")
-            .http_only(true)
-            .secure(s.cookie_secure)
-            .finish();
+        let mut cookie = super::render::removal(&s.cookie_name, s.cookie_secure);
         if let Some(domain) = &s.cookie_domain {
             cookie.set_domain(domain.clone());
         }
-        cookie.make_removal();
         if let Err(e) = res.response_mut().add_cookie(&cookie) {
             tracing::warn!(error = %e, "could not remove a stale session cookie");
         }

@@ -199,7 +199,7 @@ impl AppState {
     }
 }
 
-fn same_site(s: config::SameSite) -> SameSite {
+pub(crate) fn same_site(s: config::SameSite) -> SameSite {
     match s {
         config::SameSite::Strict => SameSite::Strict,
         config::SameSite::Lax => SameSite::Lax,

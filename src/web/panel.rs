@@ -9,7 +9,6 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::AppState;
-use crate::config::SameSite;
 use crate::store::record::expiry_after;
 use crate::store::{id, Place};
 
@@ -24,11 +23,9 @@ pub struct Panel {
     pub expires_text: String,
     /// From this answer to the end: the countdown's start.
     pub seconds_left: i64,
-    pub lifetime_seconds: u64,
     pub refresh_each_request: bool,
-    pub permanent: bool,
     pub cookie_name: String,
-    pub same_site: &'static str,
+    pub same_site: String,
     pub secure: bool,
     /// false for `type = "cookie"`, whose cookie is the session itself.
     pub server_side: bool,
@@ -90,15 +87,10 @@ impl Panel {
             expires_at: rfc3339(expires),
             expires_text: clock(expires),
             seconds_left: (expires - now).whole_seconds().max(0),
-            lifetime_seconds: s.lifetime.as_secs(),
             refresh_each_request: s.refresh_each_request,
-            permanent: s.permanent,
             cookie_name: s.cookie_name.clone(),
-            same_site: match s.cookie_samesite {
-                SameSite::Strict => "Strict",
-                SameSite::Lax => "Lax",
-                SameSite::None => "None",
-            },
+            // As the Set-Cookie header spells it.
+            same_site: super::same_site(s.cookie_samesite).to_string(),
             secure: s.cookie_secure,
             server_side,
             store: s.store.name(),
@@ -117,11 +109,9 @@ impl Panel {
             expires_at: "2026-01-01T00:00:30Z".into(),
             expires_text: "00:00:30 UTC".into(),
             seconds_left: 30,
-            lifetime_seconds: 30,
             refresh_each_request: true,
-            permanent: false,
             cookie_name: "session".into(),
-            same_site: "Lax",
+            same_site: "Lax".into(),
             secure: false,
             server_side: true,
             store: "filesystem",

@@ -4,9 +4,9 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
-use serde::Serialize;
 use std::collections::HashMap;
 
+use serde::Serialize;
 use tera::{Context, Tera};
 
 use crate::i18n::Lang;
@@ -63,8 +63,7 @@ impl Flash {
 pub struct Templates {
     tera: Tera,
     /// Per language, every message the templates show without arguments (`t["key"]`), looked
-    /// up once: a page shows dozens, and a Fluent lookup per message per request was most of
-    /// the cost of rendering the home page.
+    /// up once at start-up rather than through Fluent at every request (a page shows dozens).
     messages: HashMap<Lang, serde_json::Value>,
 }
 
@@ -252,6 +251,18 @@ pub fn with_cookie(mut res: HttpResponse, cookie: &actix_web::cookie::Cookie<'_>
         tracing::error!(error = %e, cookie = cookie.name(), "could not set a cookie");
     }
     res
+}
+
+/// A cookie that deletes the cookie `name` (at path `/`) from the browser.
+pub fn removal(name: &str, secure: bool) -> actix_web::cookie::Cookie<'static> {
+    let mut cookie = actix_web::cookie::Cookie::build(name.to_owned(), "")
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(actix_web::cookie::SameSite::Lax)
+        .finish();
+    cookie.make_removal();
+    cookie
 }
 
 /// A 303 to `location`: the answer to every successful form.

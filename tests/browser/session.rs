@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{browser_installed, eventually, start, Chrome, Options, Server};
+use crate::harness::{eventually, start, Options};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_then_the_counter_rises_and_the_countdown_moves() {
@@ -227,13 +227,11 @@ async fn closing_the_browser_ends_a_browser_session_login() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_login_survives_a_restart_until_its_lifetime_ends() {
-    if !browser_installed() {
-        return;
-    }
     let lifetime = 8;
-    let server = Server::start(&format!("permanent = true\nlifetime = {lifetime}"));
-    let chrome = Chrome::start();
-    let page = chrome.open(Options::default()).await;
+    let config = format!("permanent = true\nlifetime = {lifetime}");
+    let Some((server, chrome, page)) = start(&config, Options::default()).await else {
+        return;
+    };
     page.register(&server, "frank").await;
     let cookie_kind = page.text("#cookie-kind").await;
     assert!(cookie_kind.contains("Permanent"), "{cookie_kind}");
