@@ -3,6 +3,7 @@
 //! ([`Chrome`]), which opens a [`Page`]. Every process here is started by the test and stopped
 //! by its pid when dropped.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -129,6 +130,8 @@ impl Chrome {
             let mut driver = Command::new("chromedriver")
                 .arg(format!("--port={port}"))
                 .arg("--allowed-ips=127.0.0.1")
+                // A group of its own, which the browsers it starts join: see `Drop`.
+                .process_group(0)
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
@@ -172,6 +175,9 @@ impl Chrome {
             "--disable-dev-shm-usage".into(),
             "--disable-background-networking".into(),
             "--disable-component-update".into(),
+            // No crash handler: it would start in a session of its own, outside the group.
+            "--disable-crash-reporter".into(),
+            "--disable-breakpad".into(),
             "--disable-default-apps".into(),
             "--disable-extensions".into(),
             "--disable-sync".into(),
@@ -208,8 +214,16 @@ impl Chrome {
     }
 }
 
+/// Stops the driver and every browser process it started: killing the driver alone leaves its
+/// browsers running when a test never closed them (a failed assertion, say). They are all in
+/// the driver's process group, and nothing else is.
 impl Drop for Chrome {
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
