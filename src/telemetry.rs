@@ -197,9 +197,141 @@ impl IgnoredCookies {
     }
 }
 
+/// Failures of an engine the server depends on (the session store, the accounts, the session
+/// locks), by cause: the first of each cause is logged at once, the repeats are counted and
+/// summed up in one line a minute. An outage fails every request the same way: one line per
+/// request would fill the disk, and a cause's Debug form (with `RUST_BACKTRACE` set, a
+/// backtrace) is never logged.
+pub struct EngineFailures {
+    /// Repeats of each cause since its first line or its last summary.
+    seen: parking_lot::Mutex<Option<std::collections::HashMap<String, u64>>>,
+}
+
+/// Distinct causes kept between two summaries; more are counted under one line.
+const MAX_CAUSES: usize = 64;
+const OTHER_CAUSES: &str = "other causes";
+
+/// The process's failures.
+pub static FAILURES: EngineFailures = EngineFailures {
+    seen: parking_lot::Mutex::new(None),
+};
+
+/// One failure of `what` (`sessions`, `accounts`, `locks`, `health`) for `error`.
+pub fn engine_failure(what: &'static str, error: &dyn std::fmt::Display) {
+    counter!("engine_failures_total", "what" => what).increment(1);
+    if FAILURES.count(what, error) {
+        tracing::error!(
+            what,
+            error = %error,
+            "engine failure (repeats of this cause are counted and logged once a minute)"
+        );
+    }
+}
+
+impl EngineFailures {
+    /// Counts a failure; `true` when its cause is new since the last summary (log it).
+    pub fn count(&self, what: &'static str, error: &dyn std::fmt::Display) -> bool {
+        let cause = format!("{what}: {error}");
+        let mut seen = self.seen.lock();
+        let seen = seen.get_or_insert_with(Default::default);
+        if let Some(n) = seen.get_mut(&cause) {
+            *n = n.saturating_add(1);
+            return false;
+        }
+        if seen.len() >= MAX_CAUSES {
+            let n = seen.entry(OTHER_CAUSES.to_owned()).or_insert(0);
+            *n = n.saturating_add(1);
+            return false;
+        }
+        seen.insert(cause, 0);
+        true
+    }
+
+    /// The causes and their repeats since the last call; forgotten, so each logs anew.
+    pub fn take(&self) -> Vec<(String, u64)> {
+        let mut taken: Vec<_> = self
+            .seen
+            .lock()
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        taken.sort();
+        taken
+    }
+
+    /// Logs one line per repeated cause every `every`; runs until the process ends.
+    pub fn summarise_every(&'static self, every: Duration) {
+        let spawned = std::thread::Builder::new()
+            .name("engine-failures".into())
+            .spawn(move || loop {
+                std::thread::sleep(every);
+                for (cause, repeats) in self.take() {
+                    if repeats > 0 {
+                        tracing::error!(
+                            repeats,
+                            cause = %cause,
+                            "engine failure repeated in the last {}s",
+                            every.as_secs()
+                        );
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the engine failure summary");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_outage_logs_each_cause_once_and_counts_its_repeats_from_many_threads() {
+        let failures = EngineFailures {
+            seen: parking_lot::Mutex::new(None),
+        };
+        let first = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for n in 0..1000 {
+                        let cause = if n % 2 == 0 { "refused" } else { "timed out" };
+                        if failures.count("sessions", &cause) {
+                            first.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(first.load(Ordering::Relaxed), 2, "one line per cause");
+        assert_eq!(
+            failures.take(),
+            vec![
+                ("sessions: refused".to_owned(), 3999),
+                ("sessions: timed out".to_owned(), 3999)
+            ]
+        );
+        assert!(failures.take().is_empty());
+        assert!(
+            failures.count("sessions", &"refused"),
+            "logged anew after a summary"
+        );
+    }
+
+    #[test]
+    fn causes_past_the_limit_are_counted_under_one_line() {
+        let failures = EngineFailures {
+            seen: parking_lot::Mutex::new(None),
+        };
+        let logged = (0..MAX_CAUSES + 10)
+            .filter(|n| failures.count("accounts", n))
+            .count();
+        assert_eq!(logged, MAX_CAUSES);
+        let taken = failures.take();
+        assert!(taken.contains(&(OTHER_CAUSES.to_owned(), 10)), "{taken:?}");
+    }
 
     #[test]
     fn ignored_cookies_counted_from_many_threads_are_all_taken_once() {

@@ -480,7 +480,7 @@ async fn counter_after_parallel_requests(sets: [Arc<SessionLocks>; 2]) -> u64 {
         .map(|i| {
             let (locks, counter) = (sets[(i % 2) as usize].clone(), counter.clone());
             actix_web::rt::spawn(async move {
-                let held = locks.lock(digest()).await;
+                let held = locks.lock(digest()).await.expect("lock within its timeout");
                 let seen = counter.load(Ordering::SeqCst);
                 actix_web::rt::time::sleep(Duration::from_millis(5)).await;
                 counter.store(seen + 1, Ordering::SeqCst);
@@ -537,7 +537,7 @@ async fn a_lock_left_by_a_dead_server_expires_and_is_taken_over() {
         "s",
         Across::Engine(short(Duration::from_secs(5))),
     );
-    let held = dead.lock(digest()).await;
+    let held = dead.lock(digest()).await.expect("free lock");
     assert!(held.across_processes());
     // The server dies holding it: nothing releases it.
     std::mem::forget(held);
@@ -547,7 +547,7 @@ async fn a_lock_left_by_a_dead_server_expires_and_is_taken_over() {
         "s",
         Across::Engine(short(Duration::from_secs(5))),
     );
-    let taken = alive.lock(digest()).await;
+    let taken = alive.lock(digest()).await.expect("taken over");
     assert!(taken.across_processes(), "taken over after the expiry");
     assert!(
         started.elapsed() >= Duration::from_millis(500),
@@ -555,7 +555,8 @@ async fn a_lock_left_by_a_dead_server_expires_and_is_taken_over() {
         started.elapsed()
     );
     taken.release().await;
-    // Waiting is bounded: behind a lock that outlives the wait, a request goes on without it.
+    // Waiting is bounded: behind a lock that outlives the wait, a request is refused (503),
+    // never left waiting.
     let holder = SessionLocks::new(
         actix_web::cookie::Key::generate(),
         "s",
@@ -565,13 +566,20 @@ async fn a_lock_left_by_a_dead_server_expires_and_is_taken_over() {
             Duration::from_secs(1),
         )),
     );
-    let _held = holder.lock(digest()).await;
+    let _held = holder.lock(digest()).await.expect("free lock");
     let other = SessionLocks::new(
         actix_web::cookie::Key::generate(),
         "s",
         Across::Engine(short(Duration::from_secs(1))),
+    )
+    .with_timeout(Duration::from_millis(500));
+    let waited = std::time::Instant::now();
+    assert!(other.lock(digest()).await.is_err());
+    assert!(
+        waited.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        waited.elapsed()
     );
-    assert!(!other.lock(digest()).await.across_processes());
 }
 
 /// `lock = true` with `type = "redis"`: two server processes sharing nothing but the Redis (and

@@ -127,3 +127,19 @@ throttle-text = { $title }. Try again in { $seconds ->
     [one] 1 second
    *[other] { $seconds } seconds
 } (at { $time } UTC).
+
+## Password change and busy logins
+nav-password = Change password
+password-title = Change your password
+field-current-password = Current password
+field-new-password = New password
+password-button = Change password
+password-note = This browser stays logged in under a new session id; every other session of your account (another browser, a stolen cookie) ends at its next request.
+flash-password-changed = Your password was changed. Every other session of your account has ended.
+flash-password-wrong = The current password is wrong.
+error-busy-title = Too many logins at once
+error-busy-text = The server is checking too many passwords right now. Please try again in a moment.
+error-408-title = Request timed out
+error-408-text = The form did not arrive in time. Please send it again.
+error-lock-title = Session busy
+error-lock-text = Another request of your session is still running. Please try again in a moment.

@@ -121,3 +121,19 @@ error-csrf-text = 이 양식은 만료되었거나 이 사이트에서 온 것�
 throttle-logins-title = 로그인 실패가 너무 많음
 throttle-address-title = 이 주소에서 시도가 너무 많음
 throttle-text = { $title }. { $seconds }초 뒤({ $time } UTC)에 다시 시도하세요.
+
+## Password change and busy logins
+nav-password = 비밀번호 변경
+password-title = 비밀번호 변경
+field-current-password = 현재 비밀번호
+field-new-password = 새 비밀번호
+password-button = 비밀번호 변경
+password-note = 이 브라우저는 새 세션 ID로 로그인 상태를 유지합니다. 계정의 다른 모든 세션(다른 브라우저, 도난당한 쿠키)은 다음 요청에서 끝납니다.
+flash-password-changed = 비밀번호가 변경되었습니다. 계정의 다른 모든 세션이 끝났습니다.
+flash-password-wrong = 현재 비밀번호가 틀렸습니다.
+error-busy-title = 동시 로그인이 너무 많음
+error-busy-text = 지금 서버가 너무 많은 비밀번호를 확인하고 있습니다. 잠시 뒤 다시 시도하세요.
+error-408-title = 요청 시간 초과
+error-408-text = 양식이 제시간에 도착하지 않았습니다. 다시 보내 주세요.
+error-lock-title = 세션 사용 중
+error-lock-text = 세션의 다른 요청이 아직 처리 중입니다. 잠시 뒤 다시 시도하세요.

@@ -101,16 +101,28 @@ fn remove(config: &Config, users: &UserDb, id: &str, yes: bool) -> Result<(), Cl
     if !users.remove(id)? {
         return Err(CliError::Failed(format!("no user {id:?}")));
     }
-    println!("removed {id}");
+    println!("removed {id}; every session of {id} ends at its next request");
+    end_listed_sessions(config, id)
+}
+
+fn passwd(config: &Config, users: &UserDb, id: &str, stdin: bool) -> Result<(), CliError> {
+    let password = checked_password(config, stdin)?;
+    if users.set_password(id, &password)?.is_none() {
+        return Err(CliError::Failed(format!("no user {id:?}")));
+    }
+    println!("password of {id} changed; every session of {id} ends at its next request");
+    end_listed_sessions(config, id)
+}
+
+/// Deletes the sessions of `id` where the store can list them, so that they are gone from the
+/// store now; elsewhere they end at their next request, which finds the account changed (see
+/// `web::account`).
+fn end_listed_sessions(config: &Config, id: &str) -> Result<(), CliError> {
     let s = &config.session;
     if matches!(
         s.store,
         StoreType::Memory | StoreType::Cookie | StoreType::Memcached
     ) {
-        eprintln!(
-            "note: the {} store cannot list sessions; {id}'s sessions end with their lifetime",
-            s.store.name()
-        );
         return Ok(());
     }
     let runtime = super::runtime()?;
@@ -118,16 +130,6 @@ fn remove(config: &Config, users: &UserDb, id: &str, yes: bool) -> Result<(), Cl
         let store = crate::store::open(s)?;
         super::sessions::end_sessions(&store, Some(id), true).await
     })?;
-    println!("ended {ended} sessions of {id}");
+    println!("deleted {ended} stored sessions of {id}");
     Ok(())
-}
-
-fn passwd(config: &Config, users: &UserDb, id: &str, stdin: bool) -> Result<(), CliError> {
-    let password = checked_password(config, stdin)?;
-    if users.set_password(id, &password)? {
-        println!("password of {id} changed");
-        Ok(())
-    } else {
-        Err(CliError::Failed(format!("no user {id:?}")))
-    }
 }

@@ -123,3 +123,18 @@ impl<'de> Deserialize<'de> for Timeout {
         d.deserialize_any(V)
     }
 }
+
+/// A duration key that may also be `"none"` (no such bound): `OrNone(None)`.
+pub(super) struct OrNone<T>(pub(super) Option<T>);
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for OrNone<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = toml::Value::deserialize(d)?;
+        if value.as_str().is_some_and(|s| s.trim() == "none") {
+            return Ok(Self(None));
+        }
+        T::deserialize(value)
+            .map(|t| Self(Some(t)))
+            .map_err(|e| de::Error::custom(format!("{}, or \"none\"", e.message())))
+    }
+}

@@ -79,6 +79,7 @@ pub fn entries(config: &Config) -> Vec<Entry> {
         s(sv.default_language.code()),
         Some("BABEL_DEFAULT_LOCALE"),
     );
+    add("server", "body_timeout", secs(sv.body_timeout), None);
     add("session", "type", s(se.store.name()), Some("SESSION_TYPE"));
     add(
         "session",
@@ -94,6 +95,12 @@ pub fn entries(config: &Config) -> Vec<Entry> {
     );
     add(
         "session",
+        "absolute_lifetime",
+        se.absolute_lifetime.map_or("\"none\"".into(), secs),
+        None,
+    );
+    add(
+        "session",
         "refresh_each_request",
         se.refresh_each_request.to_string(),
         Some("SESSION_REFRESH_EACH_REQUEST"),
@@ -105,6 +112,7 @@ pub fn entries(config: &Config) -> Vec<Entry> {
         None,
     );
     add("session", "lock", se.lock.to_string(), None);
+    add("session", "lock_timeout", secs(se.lock_timeout), None);
     add(
         "session",
         "cookie_name",

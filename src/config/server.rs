@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::check::{resolve, Invalid, Positive};
-use super::duration::Seconds;
+use super::duration::{Seconds, Timeout};
 use crate::i18n::Lang;
 
 /// The longest `shutdown_timeout`: a stop that waits longer than this for one request is stuck,
@@ -28,6 +28,8 @@ pub struct ServerConfig {
     pub static_dir: Option<PathBuf>,
     /// The pages' language for a browser that asks for none we have (and for curl).
     pub default_language: Lang,
+    /// How long a request's body may take to arrive once its headers have.
+    pub body_timeout: Duration,
 }
 
 /// `[server]` as written; missing keys take [`Default`]'s values.
@@ -41,6 +43,7 @@ pub(super) struct RawServer {
     templates_dir: Option<PathBuf>,
     static_dir: Option<PathBuf>,
     default_language: String,
+    body_timeout: Timeout,
 }
 
 impl Default for RawServer {
@@ -52,6 +55,7 @@ impl Default for RawServer {
             templates_dir: None,
             static_dir: None,
             default_language: "en".into(),
+            body_timeout: Timeout(Duration::from_secs(10)),
         }
     }
 }
@@ -96,6 +100,7 @@ impl RawServer {
             templates_dir: folder("server.templates_dir", self.templates_dir)?,
             static_dir: folder("server.static_dir", self.static_dir)?,
             default_language,
+            body_timeout: self.body_timeout.0,
         })
     }
 }

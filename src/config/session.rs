@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::check::{resolve, Invalid, Positive};
-use super::duration::{Seconds, DAY, MAX_LIFETIME, MAX_TTL};
+use super::duration::{OrNone, Seconds, Timeout, DAY, MAX_LIFETIME, MAX_TTL};
 use super::filesystem::{FilesystemConfig, RawFilesystem};
 use super::memcached::{MemcachedConfig, RawMemcached};
 use super::postgres::{PostgresConfig, RawPostgres};
@@ -21,11 +21,16 @@ pub struct SessionConfig {
     pub store: StoreType,
     pub permanent: bool,
     pub lifetime: Duration,
+    /// How long a login lasts however often it is used (OWASP's absolute timeout); `None`:
+    /// as long as it is used.
+    pub absolute_lifetime: Option<Duration>,
     pub refresh_each_request: bool,
     /// Largest serialized session, in bytes.
     pub max_session_bytes: usize,
     /// Serialize the requests of one session (PHP's guarantee).
     pub lock: bool,
+    /// How long a request waits for its session's lock before it gets 503.
+    pub lock_timeout: Duration,
     pub cookie_name: String,
     pub cookie_secure: bool,
     pub cookie_samesite: SameSite,
@@ -64,9 +69,11 @@ pub(super) struct RawSession {
     store: StoreType,
     permanent: bool,
     lifetime: Seconds<MAX_LIFETIME>,
+    absolute_lifetime: OrNone<Seconds<MAX_LIFETIME>>,
     refresh_each_request: bool,
     max_session_bytes: Positive,
     lock: bool,
+    lock_timeout: Timeout,
     cookie_name: String,
     cookie_secure: bool,
     cookie_samesite: SameSite,
@@ -85,9 +92,11 @@ impl Default for RawSession {
             store: StoreType::Filesystem,
             permanent: true,
             lifetime: Seconds(Duration::from_secs(31 * DAY)),
+            absolute_lifetime: OrNone(Some(Seconds(Duration::from_secs(7 * DAY)))),
             refresh_each_request: true,
             max_session_bytes: Positive(64 * 1024),
             lock: false,
+            lock_timeout: Timeout(Duration::from_secs(5)),
             cookie_name: "session".into(),
             cookie_secure: false,
             cookie_samesite: SameSite::Lax,
@@ -157,9 +166,11 @@ impl RawSession {
             store: self.store,
             permanent: self.permanent,
             lifetime: self.lifetime.0,
+            absolute_lifetime: self.absolute_lifetime.0.map(|s| s.0),
             refresh_each_request: self.refresh_each_request,
             max_session_bytes,
             lock: self.lock,
+            lock_timeout: self.lock_timeout.0,
             cookie_name,
             cookie_secure: self.cookie_secure,
             cookie_samesite: self.cookie_samesite,

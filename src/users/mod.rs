@@ -72,6 +72,10 @@ pub struct User {
     /// The id as the user typed it at registration.
     pub spelling: String,
     pub name: String,
+    /// What identifies the password as it was set: the random salt of its bcrypt hash, new at
+    /// every registration and password change, kept when a login re-hashes the same password
+    /// at another cost. Sessions are bound to it (see `web::account`).
+    pub credential: String,
 }
 
 /// Longest password bcrypt takes in full (longer ones would be silently cut).
@@ -196,16 +200,25 @@ impl UserDb {
             self.rehash(&key, &row.password_hash, password);
         }
         Ok(Some(User {
+            credential: credential_of(&row.password_hash),
             id: key,
             spelling: row.id,
             name: row.name,
         }))
     }
 
-    /// Stores a new hash at the configured cost. The login has already succeeded: a failure
-    /// here is logged, and the next login tries again.
+    /// Stores a new hash at the configured cost, with the salt of the old one, so that the
+    /// account's [`User::credential`] (and every session bound to it) survives. The login has
+    /// already succeeded: a failure here is logged, and the next login tries again.
     fn rehash(&self, key: &str, old: &str, password: &str) {
-        let result = bcrypt::non_truncating_hash(password, self.cost)
+        let result = salt_of(old)
+            .map_or_else(
+                || bcrypt::non_truncating_hash(password, self.cost),
+                |salt| {
+                    bcrypt::non_truncating_hash_with_salt(password, self.cost, salt)
+                        .map(|parts| parts.format_for_version(bcrypt::Version::TwoB))
+                },
+            )
             .map_err(UserError::from)
             .and_then(|new| self.storage.replace_hash(key, old, &new));
         match result {
@@ -267,10 +280,18 @@ impl UserDb {
             return Err(UserError::Taken(user_id.to_owned()));
         }
         Ok(User {
+            credential: credential_of(&user.row.password_hash),
             id: user.key,
             spelling: user.row.id,
             name: user.row.name,
         })
+    }
+
+    /// The [`User::credential`] of `user_id` as stored now; `None` when there is no such
+    /// account. What a logged-in session is checked against.
+    pub fn credential(&self, user_id: &str) -> Result<Option<String>, UserError> {
+        let stored = self.storage.find(&canonical_id(user_id))?;
+        Ok(stored.map(|row| credential_of(&row.password_hash)))
     }
 
     /// Adds users whose hashes are already made (`(id, name, hash)`), in one transaction; ids
@@ -315,6 +336,7 @@ impl UserDb {
             .into_iter()
             .map(|(key, row, created_at)| Account {
                 user: User {
+                    credential: credential_of(&row.password_hash),
                     id: key,
                     spelling: row.id,
                     name: row.name,
@@ -329,18 +351,20 @@ impl UserDb {
         self.storage.remove(&canonical_id(user_id))
     }
 
-    /// Gives `user_id` a new password (hashed at the configured cost); `Ok(false)` when there is
-    /// no such user. A login re-hashing the old password meanwhile does not undo it: the
-    /// replacement only lands on the hash it read, and is tried again otherwise.
-    pub fn set_password(&self, user_id: &str, password: &str) -> Result<bool, UserError> {
+    /// Gives `user_id` a new password (hashed at the configured cost, with a new salt, so that
+    /// every session bound to the old one ends); returns the new [`User::credential`], or
+    /// `None` when there is no such user. A login re-hashing the old password meanwhile does
+    /// not undo it: the replacement only lands on the hash it read, and is tried again
+    /// otherwise.
+    pub fn set_password(&self, user_id: &str, password: &str) -> Result<Option<String>, UserError> {
         let key = canonical_id(user_id);
         let new = bcrypt::non_truncating_hash(password, self.cost)?;
         loop {
             let Some(row) = self.storage.find(&key)? else {
-                return Ok(false);
+                return Ok(None);
             };
             if self.storage.replace_hash(&key, &row.password_hash, &new)? {
-                return Ok(true);
+                return Ok(Some(credential_of(&new)));
             }
         }
     }
@@ -373,6 +397,24 @@ fn now_rfc3339() -> String {
     OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// The [`User::credential`] of a stored hash: its salt, or the whole text of a hash that is no
+/// bcrypt hash (it changes whenever the hash does).
+fn credential_of(hash: &str) -> String {
+    hash.parse::<bcrypt::HashParts>()
+        .map_or_else(|_| hash.to_owned(), |parts| parts.get_salt())
+}
+
+/// The 16 salt bytes of a bcrypt hash.
+fn salt_of(hash: &str) -> Option<[u8; 16]> {
+    use base64::Engine;
+    const BCRYPT_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::BCRYPT,
+        base64::engine::general_purpose::NO_PAD,
+    );
+    let salt = hash.parse::<bcrypt::HashParts>().ok()?.get_salt();
+    BCRYPT_BASE64.decode(salt).ok()?.try_into().ok()
 }
 
 /// The bcrypt cost written in `hash`.

@@ -125,7 +125,18 @@ pub async fn login(
     };
     let users = state.users.clone();
     let (user_id, password) = (form.user_id, form.password);
-    match web::block(move || users.verify(&user_id, &password)).await {
+    // The account is read again after the password check: a removal or a password change that
+    // landed during the check wins, and this login fails (see `account`).
+    let checked = super::hashing::run(&state, move || -> Result<Option<User>, UserError> {
+        let user = users.verify(&user_id, &password)?;
+        Ok(match user {
+            Some(user) if users.credential(&user.id)?.as_ref() == Some(&user.credential) => {
+                Some(user)
+            }
+            _ => None,
+        })
+    });
+    match checked.await {
         Ok(Ok(Some(user))) => {
             state.throttle.clone().succeeded_async(attempt).await;
             crate::telemetry::login("success");
@@ -149,9 +160,9 @@ pub async fn login(
             state.throttle.clone().abandoned_async(attempt).await;
             users_unavailable(&state, &req, &e)
         }
-        Err(e) => {
+        Err(busy) => {
             state.throttle.clone().abandoned_async(attempt).await;
-            users_unavailable(&state, &req, &e)
+            super::hashing::refused(&state, &req, &busy)
         }
     }
 }
@@ -214,9 +225,12 @@ pub async fn register(
         user_name.clone(),
         form.password.clone(),
     );
-    match web::block(move || users.register(&id, &name, &password)).await {
+    match super::hashing::run(&state, move || users.register(&id, &name, &password)).await {
         Ok(Ok(user)) => {
             tracing::info!(user_id = ?user.spelling, "registered");
+            // A removed account's id registered again: its old sessions must not pass on
+            // what this process read of the old account.
+            state.accounts.forget(&user.id);
             let welcome = lang.t_with("flash-welcome-new", &[("name", user.name.clone().into())]);
             log_in(&state, &req, &session, &user, welcome)
         }
@@ -225,7 +239,7 @@ pub async fn register(
             vec![Flash::error(lang.t("flash-id-taken"))],
         ),
         Ok(Err(e)) => users_unavailable(&state, &req, &e),
-        Err(e) => users_unavailable(&state, &req, &e),
+        Err(busy) => super::hashing::refused(&state, &req, &busy),
     }
 }
 
@@ -270,8 +284,9 @@ fn log_in(
 ) -> HttpResponse {
     session.clear();
     session.renew();
-    let stored = session
-        .insert(USER_KEY, &user.spelling)
+    let stored = state
+        .accounts
+        .bind(session, user)
         .and_then(|()| session.insert(csrf::SESSION_KEY, Csrf::new_token()));
     if let Err(e) = stored {
         // Strings always serialize; this is here so a surprise is a logged 303, not a panic.
@@ -361,7 +376,7 @@ fn from_this_site(req: &HttpRequest) -> bool {
 
 /// The 429 page: when to come back, in seconds and as a time, and `Retry-After`. `title` is
 /// the message that names what was refused.
-fn too_many_attempts(
+pub(super) fn too_many_attempts(
     state: &AppState,
     req: &HttpRequest,
     wait: std::time::Duration,
@@ -401,15 +416,15 @@ fn too_many_attempts(
     res
 }
 
-fn csrf_refused(state: &AppState, req: &HttpRequest) -> HttpResponse {
+pub(super) fn csrf_refused(state: &AppState, req: &HttpRequest) -> HttpResponse {
     state.error_page(req, StatusCode::BAD_REQUEST, "error-csrf")
 }
 
-fn users_unavailable(
+pub(super) fn users_unavailable(
     state: &AppState,
     req: &HttpRequest,
     e: &dyn std::fmt::Display,
 ) -> HttpResponse {
-    tracing::error!(error = %e, "user database unavailable");
+    crate::telemetry::engine_failure("accounts", e);
     state.error_page(req, StatusCode::SERVICE_UNAVAILABLE, "error-accounts")
 }

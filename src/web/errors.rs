@@ -63,7 +63,7 @@ pub async fn every_response(
         Err(err) => {
             let status = err.as_response_error().status_code();
             let mut page = if failure == Some(FailureKind::RefusedData) {
-                tracing::error!(error = %err, cause = ?err, "session refused by the store; previous state kept");
+                tracing::warn!(error = %err, "session refused by the store; previous state kept");
                 state.error_page_in(
                     lang,
                     &path,
@@ -73,7 +73,7 @@ pub async fn every_response(
             } else if failure == Some(FailureKind::Unavailable) || status.is_server_error() {
                 // Handlers answer their own failures; a server error here comes from the session
                 // layer, i.e. the store (whose TTL and delete calls report untyped errors).
-                tracing::error!(error = %err, cause = ?err, "session store failed; answering 503");
+                crate::telemetry::engine_failure("sessions", &err);
                 state.error_page_in(lang, &path, StatusCode::SERVICE_UNAVAILABLE, "error-store")
             } else {
                 tracing::info!(status = status.as_u16(), error = %err, "request refused");
@@ -128,6 +128,7 @@ fn page_for(
         400 => "error-400",
         404 => "error-404",
         405 => "error-405",
+        408 => "error-408",
         413 => "error-413",
         415 => "error-415",
         429 => "error-429",

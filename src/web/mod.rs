@@ -9,17 +9,21 @@
 //! `/static/` is served outside the session, flash and lock layers: a publicly cacheable file must
 //! never read or refresh a session, nor carry its cookie.
 
+pub mod account;
 pub mod auth;
+pub mod body;
 mod context;
 pub mod csrf;
 pub mod device;
 pub mod ended;
 pub mod errors;
+pub mod hashing;
 pub mod lang;
 pub mod lock;
 pub mod observe;
 pub mod pages;
 pub mod panel;
+pub mod password;
 pub mod render;
 mod shared;
 pub use shared::open_users;
@@ -62,6 +66,10 @@ pub struct AppState {
     pub locks: Option<web::Data<lock::SessionLocks>>,
     pub throttle: Arc<throttle::LoginThrottle>,
     pub devices: device::KnownDevices,
+    /// What binds a logged-in session to its account (see [`account`]).
+    pub accounts: Arc<account::Accounts>,
+    /// The password checks running and waiting (see [`hashing`]).
+    pub hashing: Arc<hashing::Hashing>,
 }
 
 /// One signing key per cookie, derived from the master secret, so that the value of one cookie
@@ -72,6 +80,8 @@ pub struct CookieKeys {
     pub csrf: Key,
     pub flash: Key,
     pub device: Key,
+    /// Keys the hash that binds a session to its account.
+    pub account: Key,
 }
 
 impl CookieKeys {
@@ -81,6 +91,7 @@ impl CookieKeys {
             csrf: crate::secret::derive_key(master, "csrf"),
             flash: crate::secret::derive_key(master, "flash"),
             device: crate::secret::derive_key(master, "device"),
+            account: crate::secret::derive_key(master, "account"),
         }
     }
 }
@@ -122,13 +133,14 @@ impl AppState {
         let auth = &config.auth;
         let shared = shared::open(&config)?;
         let locks = s.lock.then(|| {
-            web::Data::new(lock::SessionLocks::new(
-                keys.session.clone(),
-                &s.cookie_name,
-                shared.locks_across,
-            ))
+            web::Data::new(
+                lock::SessionLocks::new(keys.session.clone(), &s.cookie_name, shared.locks_across)
+                    .with_timeout(s.lock_timeout),
+            )
         });
         Ok(Self {
+            accounts: Arc::new(account::Accounts::new(&keys.account, s.absolute_lifetime)),
+            hashing: Arc::new(hashing::Hashing::for_this_machine()),
             throttle: Arc::new(throttle::LoginThrottle::with_counters(
                 auth.max_failed_logins,
                 auth.failed_login_window,
@@ -291,10 +303,16 @@ pub fn app(
                 .route(web::get().to(auth::logout_get))
                 .route(web::post().to(auth::logout_post)),
         )
+        .service(
+            web::resource("/password")
+                .route(web::get().to(password::page))
+                .route(web::post().to(password::change)),
+        )
         .route("/api/session", get_or_head().to(pages::api_session))
         .route("/lang/{code}", get_or_head().to(lang::switch))
         .route("/healthz", get_or_head().to(pages::healthz))
         .default_service(web::to(pages::not_found))
+        .wrap(from_fn(account::check))
         .wrap(session)
         .wrap(from_fn(ended::forget_stale_cookie))
         .wrap(from_fn(lock::one_request_per_session))
@@ -304,6 +322,7 @@ pub fn app(
         .app_data(web::FormConfig::default().limit(FORM_LIMIT))
         .service(static_files)
         .service(with_session)
+        .wrap(from_fn(body::read_within))
         .wrap(from_fn(errors::every_response))
         .wrap(from_fn(observe::log_request))
 }
@@ -345,6 +364,7 @@ pub async fn serve(state: AppState) -> Result<(), StartError> {
         None => None,
     };
     crate::telemetry::IGNORED.summarise_every(std::time::Duration::from_secs(60));
+    crate::telemetry::FAILURES.summarise_every(std::time::Duration::from_secs(60));
     tracing::info!(
         address = %bind,
         store = ?config.session.store,

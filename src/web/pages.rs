@@ -85,7 +85,7 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
             .content_type("text/plain; charset=utf-8")
             .body("ok\n"),
         Err(e) => {
-            tracing::error!(store = state.store.kind(), error = %e, "health check failed");
+            crate::telemetry::engine_failure("health", &e);
             HttpResponse::ServiceUnavailable()
                 .content_type("text/plain; charset=utf-8")
                 .body("session store unavailable\n")

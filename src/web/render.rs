@@ -22,6 +22,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("404.html", include_str!("../../templates/404.html")),
     ("logout.html", include_str!("../../templates/logout.html")),
+    (
+        "password.html",
+        include_str!("../../templates/password.html"),
+    ),
     ("error.html", include_str!("../../templates/error.html")),
 ];
 

@@ -21,9 +21,9 @@ use crate::store::memcached::MemcachedLocks;
 
 /// How long a lock lives if its holder never releases it.
 pub const TTL: Duration = Duration::from_secs(30);
-/// How long a request waits for the lock before it is served without it (and a warning is
-/// logged), as when a lock file cannot be had: the lock guards against lost updates only.
-pub const WAIT: Duration = Duration::from_secs(10);
+/// The longest any request waits for an engine's lock (`[session] lock_timeout` is the bound a
+/// request has; this one caps what a caller of [`EngineLock::new`] gets).
+pub const WAIT: Duration = Duration::from_secs(60);
 /// The first pause between tries; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(2);
 const MAX_PAUSE: Duration = Duration::from_millis(50);
@@ -162,24 +162,29 @@ impl EngineLock {
         }
     }
 
-    /// Waits for the lock of `digest`; `None` (logged) when it cannot be had in time or Redis
-    /// fails, and the request is served without it.
-    pub async fn acquire(&self, digest: [u8; 32]) -> Option<EngineGuard> {
+    /// Waits for the lock of `digest`, at most `within` (and this lock's own wait); when the
+    /// engine fails, the request is served without it (logged).
+    pub(super) async fn acquire(
+        &self,
+        digest: [u8; 32],
+        within: Duration,
+    ) -> super::Acquired<EngineGuard> {
+        use super::Acquired;
         let key = id::stem(&digest);
         let token = match random_token() {
             Ok(token) => token,
             Err(e) => {
                 tracing::warn!(error = %e, "no token for the session lock; serving without it");
-                return None;
+                return Acquired::Unavailable;
             }
         };
-        let deadline = Instant::now().checked_add(self.0.wait);
+        let deadline = Instant::now().checked_add(within.min(self.0.wait));
         let mut pause = FIRST_PAUSE;
         loop {
             let (lock, k, t) = (self.clone(), key.clone(), token.clone());
             match web::block(move || lock.try_take(&k, &t)).await {
                 Ok(Ok(true)) => {
-                    return Some(EngineGuard {
+                    return Acquired::Held(EngineGuard {
                         lock: self.clone(),
                         key,
                         token,
@@ -189,18 +194,17 @@ impl EngineLock {
                 }
                 Ok(Ok(false)) => {}
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "session lock unavailable in the engine; serving without it");
+                    crate::telemetry::engine_failure("locks", &e);
                     self.release_in_background(key, token);
-                    return None;
+                    return Acquired::Unavailable;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "session lock unavailable; serving without it");
-                    return None;
+                    crate::telemetry::engine_failure("locks", &e);
+                    return Acquired::Unavailable;
                 }
             }
             if deadline.is_none_or(|d| Instant::now() >= d) {
-                tracing::warn!(wait = ?self.0.wait, "session lock held too long by another request; serving without it");
-                return None;
+                return Acquired::TimedOut;
             }
             actix_web::rt::time::sleep(pause).await;
             pause = pause.saturating_mul(2).min(MAX_PAUSE);

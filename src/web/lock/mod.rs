@@ -21,8 +21,9 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::cookie::Key;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -33,6 +34,26 @@ use crate::store::SessionId;
 
 /// Past this many remembered sessions, entries nobody waits on are dropped.
 const PRUNE_AT: usize = 10_000;
+/// How long a request waits for its session's lock unless told otherwise
+/// (`[session] lock_timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// What the 503's `Retry-After` says, in seconds.
+const RETRY_AFTER: u32 = 1;
+
+/// The lock was not had within the request's bound: another request of the session holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the session's lock was not free within {0:?}")]
+pub struct TimedOut(pub Duration);
+
+/// How a try for the lock across processes ended.
+pub(crate) enum Acquired<T> {
+    Held(T),
+    /// The engine (or the lock file) failed: the request goes on without it (logged), since the
+    /// lock only guards against lost updates.
+    Unavailable,
+    /// Another request held it past the deadline.
+    TimedOut,
+}
 
 /// How the lock is held across processes.
 pub enum Across {
@@ -49,6 +70,7 @@ pub struct SessionLocks {
     key: Key,
     cookie_name: String,
     across: Across,
+    timeout: Duration,
     held: Mutex<HashMap<[u8; 32], Weak<tokio::sync::Mutex<()>>>>,
 }
 
@@ -86,8 +108,16 @@ impl SessionLocks {
             key,
             cookie_name: cookie_name.to_owned(),
             across,
+            timeout: DEFAULT_TIMEOUT,
             held: Mutex::default(),
         }
+    }
+
+    /// Requests wait for their session's lock at most `timeout` (then 503).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// The session id in the request's cookie, if its signature holds and its shape is right.
@@ -109,39 +139,86 @@ impl SessionLocks {
         m
     }
 
-    /// Waits for the lock of the session whose id hashes to `digest`: first in this process,
-    /// then across processes (where that cannot be had, the request goes on without it, logged).
-    pub async fn lock(&self, digest: [u8; 32]) -> Held {
-        let in_process = self.mutex_for(digest).lock_owned().await;
+    /// Waits for the lock of the session whose id hashes to `digest`, at most the timeout in
+    /// all: first in this process, then across processes (where the engine fails, the request
+    /// goes on without it, logged).
+    pub async fn lock(&self, digest: [u8; 32]) -> Result<Held, TimedOut> {
+        let deadline = Instant::now().checked_add(self.timeout);
+        let in_process = tokio::time::timeout(self.timeout, self.mutex_for(digest).lock_owned())
+            .await
+            .map_err(|_| TimedOut(self.timeout))?;
+        let left = deadline.map_or(self.timeout, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
         let across = match &self.across {
-            Across::None => None,
-            Across::Files(dir) => file::acquire(dir.clone(), digest)
-                .await
-                .map(AcrossHeld::File),
-            Across::Engine(lock) => lock.acquire(digest).await.map(AcrossHeld::Engine),
+            Across::None => Acquired::Unavailable,
+            Across::Files(dir) => match file::acquire(dir.clone(), digest, left).await {
+                Acquired::Held(file) => Acquired::Held(AcrossHeld::File(file)),
+                Acquired::Unavailable => Acquired::Unavailable,
+                Acquired::TimedOut => Acquired::TimedOut,
+            },
+            Across::Engine(lock) => match lock.acquire(digest, left).await {
+                Acquired::Held(guard) => Acquired::Held(AcrossHeld::Engine(guard)),
+                Acquired::Unavailable => Acquired::Unavailable,
+                Acquired::TimedOut => Acquired::TimedOut,
+            },
         };
-        Held {
+        let across = match across {
+            Acquired::Held(held) => Some(held),
+            Acquired::Unavailable => None,
+            Acquired::TimedOut => return Err(TimedOut(self.timeout)),
+        };
+        Ok(Held {
             across,
             _in_process: in_process,
-        }
+        })
     }
 }
 
+/// Runs the request under its session's lock; 503 with `Retry-After` when the lock is not had
+/// within the timeout. The body has been read before (see [`super::body`]): a client that sends
+/// its body slowly cannot hold the lock.
 pub async fn one_request_per_session(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let locks = req
-        .app_data::<web::Data<super::AppState>>()
-        .and_then(|state| state.locks.clone());
-    let Some(locks) = locks else {
-        return next.call(req).await;
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<super::AppState>>().cloned() else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    };
+    let Some(locks) = state.locks.clone() else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     };
     let Some(digest) = locks.session_digest(&req) else {
-        return next.call(req).await;
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     };
-    let held = locks.lock(digest).await;
+    let held = match locks.lock(digest).await {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::warn!(error = %e, path = ?req.path(), "session busy: answering 503");
+            let (http, _) = req.into_parts();
+            let mut page = state.error_page_in(
+                state.lang(&http),
+                http.path(),
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "error-lock",
+            );
+            page.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(RETRY_AFTER),
+            );
+            return Ok(ServiceResponse::new(http, page).map_into_right_body());
+        }
+    };
     let res = next.call(req).await;
     held.release().await;
-    res
+    res.map(ServiceResponse::map_into_left_body)
 }

@@ -1,0 +1,240 @@
+//! A session is bound to its account as it was at login, and to a time: Django's
+//! `get_session_auth_hash`, for every store type (the `cookie` type too, whose payload carries
+//! both).
+//!
+//! At login the session gets, beside `user_id`, a keyed hash of the account's id and of its
+//! password's salt (`account`), and the login's time (`logged_in_at`, RFC 3339). On every
+//! request of a logged-in session [`check`] compares the hash with the account as it is now:
+//! a removed account, a changed password (a new salt) or a re-registered id (a new salt too)
+//! no longer matches, and the session is ended (purged) before any handler sees it. A session
+//! past `[session] absolute_lifetime` since its login ends the same way, however often it was
+//! used. A session without the binding (made by an earlier version) ends too: nothing vouches
+//! for it.
+//!
+//! The account is read from the shared user database (so a `users remove` or `users passwd`
+//! on one machine ends the sessions on every instance); a process keeps what it read for at
+//! most [`CACHE_FOR`], so a change takes effect within that. The hash is keyed with a key
+//! derived from the secret key, so a session file shows nothing of the password's hash.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_session::{Session, SessionExt};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::cookie::Key;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::web;
+use hmac::{Hmac, Mac};
+use parking_lot::Mutex;
+use sha2::Sha256;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::auth::{logged_in_user, USER_KEY};
+use super::AppState;
+use crate::users::{canonical_id, User, UserDb, UserError};
+
+/// Session key of the keyed hash of the account the session belongs to.
+pub const ACCOUNT_KEY: &str = "account";
+/// Session key of the login's time (RFC 3339, UTC, so that a person reading a session file
+/// sees it).
+pub const LOGGED_IN_AT_KEY: &str = "logged_in_at";
+/// How long a process trusts what it read of an account: the delay after which a removal or
+/// a password change made anywhere ends a session here.
+pub const CACHE_FOR: Duration = Duration::from_secs(1);
+/// Past this many remembered accounts, the ones read longer ago than [`CACHE_FOR`] are dropped.
+const PRUNE_AT: usize = 10_000;
+
+/// Why a logged-in session was ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The account is gone, its password changed, or its id now names another account.
+    AccountChanged,
+    /// `[session] absolute_lifetime` has passed since the login.
+    AbsoluteLifetime,
+    /// The session holds no binding (an earlier version made it).
+    Unbound,
+}
+
+impl Ended {
+    fn reason(self) -> &'static str {
+        match self {
+            Self::AccountChanged => "the account was removed or its password changed",
+            Self::AbsoluteLifetime => "absolute_lifetime passed since the login",
+            Self::Unbound => "the session is bound to no account state",
+        }
+    }
+}
+
+/// Why a session's account could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Users(#[from] UserError),
+    #[error("no thread to read the account on: {0}")]
+    Blocking(#[from] actix_web::error::BlockingError),
+}
+
+/// What the binding needs: the hash key, the absolute lifetime, and the accounts read lately.
+pub struct Accounts {
+    key: Vec<u8>,
+    absolute: Option<Duration>,
+    read: Mutex<HashMap<String, (Instant, Option<String>)>>,
+}
+
+impl Accounts {
+    /// `key` is derived from the secret key for this use only.
+    pub fn new(key: &Key, absolute: Option<Duration>) -> Self {
+        Self {
+            key: key.signing().to_vec(),
+            absolute,
+            read: Mutex::default(),
+        }
+    }
+
+    /// The keyed hash of `credential` of the account `user_key` (case-folded).
+    pub fn stamp(&self, user_key: &str, credential: &str) -> String {
+        // HMAC accepts keys of any length: this cannot fail.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(user_key.as_bytes());
+        mac.update(b"\0");
+        mac.update(credential.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// Makes `session` the logged-in session of `user`, logged in now.
+    pub fn bind(
+        &self,
+        session: &Session,
+        user: &User,
+    ) -> Result<(), actix_session::SessionInsertError> {
+        let now = time::OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default();
+        session.insert(USER_KEY, &user.spelling)?;
+        session.insert(ACCOUNT_KEY, self.stamp(&user.id, &user.credential))?;
+        session.insert(LOGGED_IN_AT_KEY, now)
+    }
+
+    /// Binds `session` again after its user's password changed to `credential`, keeping the
+    /// login's time (the absolute lifetime still counts from it).
+    pub fn rebind(
+        &self,
+        session: &Session,
+        user_key: &str,
+        credential: &str,
+    ) -> Result<(), actix_session::SessionInsertError> {
+        session.insert(ACCOUNT_KEY, self.stamp(user_key, credential))
+    }
+
+    /// Forgets what this process read of the account `user_key`: after a change made here
+    /// (a registration, a password change), the next request reads it again.
+    pub fn forget(&self, user_key: &str) {
+        self.read.lock().remove(user_key);
+    }
+
+    /// The end of a session logged in at `logged_in_at`, if it has one.
+    pub fn ends_at(&self, logged_in_at: OffsetDateTime) -> Option<OffsetDateTime> {
+        logged_in_at.checked_add(time::Duration::try_from(self.absolute?).ok()?)
+    }
+
+    /// Whether the session logged in as `user_id` still stands; an error when the accounts
+    /// cannot be read.
+    pub async fn verdict(
+        &self,
+        users: &Arc<UserDb>,
+        session: &Session,
+        user_id: &str,
+    ) -> Result<Option<Ended>, CheckError> {
+        let stamp = session.get::<String>(ACCOUNT_KEY).ok().flatten();
+        let at = session
+            .get::<String>(LOGGED_IN_AT_KEY)
+            .ok()
+            .flatten()
+            .and_then(|at| OffsetDateTime::parse(&at, &Rfc3339).ok());
+        let (Some(stamp), Some(at)) = (stamp, at) else {
+            return Ok(Some(Ended::Unbound));
+        };
+        if self
+            .ends_at(at)
+            .is_some_and(|end| OffsetDateTime::now_utc() >= end)
+        {
+            return Ok(Some(Ended::AbsoluteLifetime));
+        }
+        let key = canonical_id(user_id);
+        let credential = self.credential(users, &key).await?;
+        let holds = credential.is_some_and(|c| {
+            let expected = self.stamp(&key, &c);
+            subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), stamp.as_bytes()).into()
+        });
+        Ok((!holds).then_some(Ended::AccountChanged))
+    }
+
+    /// The credential of the account `key`, as read at most [`CACHE_FOR`] ago.
+    async fn credential(
+        &self,
+        users: &Arc<UserDb>,
+        key: &str,
+    ) -> Result<Option<String>, CheckError> {
+        if let Some((at, credential)) = self.read.lock().get(key) {
+            if at.elapsed() < CACHE_FOR {
+                return Ok(credential.clone());
+            }
+        }
+        let (users, owned) = (Arc::clone(users), key.to_owned());
+        let read = web::block(move || users.credential(&owned)).await??;
+        let mut cache = self.read.lock();
+        if cache.len() >= PRUNE_AT {
+            cache.retain(|_, (at, _)| at.elapsed() < CACHE_FOR);
+        }
+        cache.insert(key.to_owned(), (Instant::now(), read.clone()));
+        Ok(read)
+    }
+}
+
+/// Ends a logged-in session that no longer stands (see the module docs) before the handler sees
+/// it: the handler then serves an anonymous visitor, who is told the session ended. When the
+/// accounts cannot be read, the answer is 503: a session is never trusted unchecked.
+pub async fn check(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    };
+    let session = req.get_session();
+    if let Some(user_id) = logged_in_user(&session) {
+        match state
+            .accounts
+            .verdict(&state.users, &session, &user_id)
+            .await
+        {
+            Ok(None) => {}
+            Ok(Some(ended)) => {
+                tracing::info!(user_id = ?user_id, reason = ended.reason(), "session ended");
+                session.purge();
+            }
+            Err(e) => {
+                crate::telemetry::engine_failure("accounts", &e);
+                let (http, _) = req.into_parts();
+                let page = state.error_page_in(
+                    state.lang(&http),
+                    http.path(),
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "error-accounts",
+                );
+                return Ok(ServiceResponse::new(http, page).map_into_right_body());
+            }
+        }
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
