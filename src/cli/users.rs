@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::output::{self, table};
+use super::output::{self, shown, table};
 use super::{CliError, UsersCommand};
 use crate::config::{Config, StoreType};
 use crate::users::{password_problem, valid_display_name, valid_id, UserDb, UserError};
@@ -40,7 +40,7 @@ fn add(config: &Config, users: &UserDb, id: &str, name: &str, stdin: bool) -> Re
     let password = checked_password(config, stdin)?;
     match users.register(id, name, &password) {
         Ok(user) => {
-            println!("added {} ({})", user.spelling, user.name);
+            println!("added {} ({})", shown(&user.spelling), shown(&user.name));
             Ok(())
         }
         Err(UserError::Taken(_)) => Err(CliError::Failed(format!("user id {id:?} is taken"))),
@@ -70,7 +70,7 @@ fn list(users: &UserDb, as_json: bool) -> Result<(), CliError> {
                 })
             })
             .collect();
-        return output::page(&format!("{}\n", json!(rows)));
+        return output::page(&format!("{}\n", output::json(&rows, false)?));
     }
     if accounts.is_empty() {
         eprintln!("no users");
@@ -80,9 +80,9 @@ fn list(users: &UserDb, as_json: bool) -> Result<(), CliError> {
         .iter()
         .map(|a| {
             vec![
-                a.user.spelling.clone(),
-                a.user.name.clone(),
-                a.created_at.clone(),
+                shown(&a.user.spelling).into_owned(),
+                shown(&a.user.name).into_owned(),
+                shown(&a.created_at).into_owned(),
             ]
         })
         .collect();
@@ -92,8 +92,10 @@ fn list(users: &UserDb, as_json: bool) -> Result<(), CliError> {
 /// Deletes the account, then ends its sessions where the store can list them: a removed user
 /// must not stay logged in.
 fn remove(config: &Config, users: &UserDb, id: &str, yes: bool) -> Result<(), CliError> {
+    // The id as typed is echoed escaped too: it may have been pasted from stored text.
+    let shown_id = shown(id);
     if !output::confirm(
-        &format!("Remove the account {id} and end its sessions?"),
+        &format!("Remove the account {shown_id} and end its sessions?"),
         yes,
     )? {
         return Err(CliError::Failed("nothing removed".into()));
@@ -101,14 +103,14 @@ fn remove(config: &Config, users: &UserDb, id: &str, yes: bool) -> Result<(), Cl
     if !users.remove(id)? {
         return Err(CliError::Failed(format!("no user {id:?}")));
     }
-    println!("removed {id}");
+    println!("removed {shown_id}");
     let s = &config.session;
     if matches!(
         s.store,
         StoreType::Memory | StoreType::Cookie | StoreType::Memcached
     ) {
         eprintln!(
-            "note: the {} store cannot list sessions; {id}'s sessions end with their lifetime",
+            "note: the {} store cannot list sessions; {shown_id}'s sessions end with their lifetime",
             s.store.name()
         );
         return Ok(());
@@ -118,14 +120,14 @@ fn remove(config: &Config, users: &UserDb, id: &str, yes: bool) -> Result<(), Cl
         let store = crate::store::open(s)?;
         super::sessions::end_sessions(&store, Some(id), true).await
     })?;
-    println!("ended {ended} sessions of {id}");
+    println!("ended {ended} sessions of {shown_id}");
     Ok(())
 }
 
 fn passwd(config: &Config, users: &UserDb, id: &str, stdin: bool) -> Result<(), CliError> {
     let password = checked_password(config, stdin)?;
     if users.set_password(id, &password)? {
-        println!("password of {id} changed");
+        println!("password of {} changed", shown(id));
         Ok(())
     } else {
         Err(CliError::Failed(format!("no user {id:?}")))
