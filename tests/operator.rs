@@ -340,3 +340,133 @@ async fn types_that_cannot_list_say_so() {
         "{shown}"
     );
 }
+
+/// A clipboard write (OSC 52) and a screen clear, as another program sharing the store could
+/// leave them in a session; then the 8-bit CSI (C1), DEL and a right-to-left override.
+const HOSTILE: &str = "\x1b]52;c;SGVsbG8=\x07\x1b[2J\u{9b}2J\x7fmallory\u{202e}";
+
+/// Where `--json` must hold each of them as a JSON escape.
+const HOSTILE_JSON: &str = r"\u001b]52;c;SGVsbG8=\u0007\u001b[2J\u009b2J\u007fmallory\u202e";
+
+/// Where a table or a line of text must hold each of them as a Rust escape.
+const HOSTILE_TEXT: &str = r"\u{1b}]52;c;SGVsbG8=\u{7}\u{1b}[2J\u{9b}2J\u{7f}mallory\u{202e}";
+
+/// Fails when the output holds a character a terminal acts on (a control character other than
+/// the line ends the output is made of) or one that turns the text around it.
+fn assert_inert(what: &str, out: &Output) {
+    for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        let text = String::from_utf8_lossy(bytes);
+        let raw: Vec<char> = text
+            .chars()
+            .filter(|&c| (c.is_control() && c != '\n') || c == '\u{202e}')
+            .collect();
+        assert!(
+            raw.is_empty(),
+            "{what}: {stream} holds {raw:?} raw: {text:?}"
+        );
+    }
+}
+
+/// The stdout of a command that succeeded and printed nothing raw.
+fn inert(config: &Path, args: &[&str]) -> String {
+    let out = cli(config, args, "");
+    assert_inert(&args.join(" "), &out);
+    ok(out)
+}
+
+/// Stored text reaches the operator's terminal escaped, whatever it holds: a session file
+/// written by hand into the folder (as any program with access to it could) and an account
+/// edited in the user database hold terminal escapes, and no command prints them raw, in a
+/// table or in `--json`; the JSON still reads back as the stored text.
+#[test]
+fn stored_escapes_reach_the_terminal_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[session]\ntype = \"filesystem\"\nlifetime = 600\n[auth]\nbcrypt_cost = 4\n",
+    )
+    .expect("config");
+
+    // An account whose id spelling, name and registration time were edited in the database.
+    ok(cli(
+        &config,
+        &["users", "add", "mallory", "--stdin"],
+        "password123\n",
+    ));
+    let db = rusqlite::Connection::open(dir.path().join("users.db")).expect("users.db");
+    let changed = db
+        .execute(
+            "UPDATE users SET id = ?1, name = ?1, created_at = ?1 WHERE key = 'mallory'",
+            [HOSTILE],
+        )
+        .expect("update");
+    assert_eq!(changed, 1);
+    drop(db);
+
+    // A live session whose user and another field hold the escapes, in a key too.
+    ok(cli(&config, &["sessions", "list"], ""));
+    let stem = "e5".repeat(32);
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .expect("whole second");
+    let expires = now + time::Duration::seconds(600);
+    let rfc3339 = |at: time::OffsetDateTime| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .expect("rfc3339")
+    };
+    let record = serde_json::json!({
+        "version": 1,
+        "created_at": rfc3339(now),
+        "expires_at": rfc3339(expires),
+        "ttl_seconds": 600,
+        "data": { "user_id": HOSTILE, "note\x1b[2J": "\x1b]0;title\x07" },
+    });
+    let file = dir.path().join("sessions").join(format!("{stem}.json"));
+    std::fs::write(&file, record.to_string()).expect("session file");
+    // The folder listing takes a file's modification time as its session's end.
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .and_then(|f| f.set_modified(std::time::SystemTime::from(expires)))
+        .expect("mtime");
+
+    let listed = inert(&config, &["sessions", "list"]);
+    assert!(listed.contains(HOSTILE_TEXT), "{listed}");
+    let listed = inert(&config, &["sessions", "list", "--json"]);
+    assert!(listed.contains(HOSTILE_JSON), "{listed}");
+    let rows: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    assert_eq!(rows[0]["user"], HOSTILE, "the JSON reads back as stored");
+
+    let shown = inert(&config, &["sessions", "show", &stem]);
+    assert!(shown.contains(HOSTILE_TEXT), "the user row: {shown}");
+    assert!(shown.contains(HOSTILE_JSON), "the data: {shown}");
+    assert!(
+        shown.contains(r#""note\u001b[2J": "\u001b]0;title\u0007""#),
+        "{shown}"
+    );
+    let shown = inert(&config, &["sessions", "show", &stem, "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&shown).expect("json");
+    assert_eq!(doc["data"]["user_id"], HOSTILE, "{shown}");
+    assert!(shown.contains(HOSTILE_JSON), "{shown}");
+
+    // Ids are grouped lower-cased: the escapes' letters change, not whether they are escaped.
+    let stats = inert(&config, &["sessions", "stats", "--by-user"]);
+    assert!(stats.contains(r"\u{1b}]52;c;sgvsbg8=\u{7}"), "{stats}");
+    let stats = inert(&config, &["sessions", "stats", "--by-user", "--json"]);
+    assert!(stats.contains(r"\u001b]52;c;sgvsbg8=\u0007"), "{stats}");
+
+    let users = inert(&config, &["users", "list"]);
+    assert_eq!(users.matches(HOSTILE_TEXT).count(), 3, "{users}");
+    let users = inert(&config, &["users", "list", "--json"]);
+    assert_eq!(users.matches(HOSTILE_JSON).count(), 3, "{users}");
+    let accounts: serde_json::Value = serde_json::from_str(&users).expect("json");
+    assert_eq!(accounts[0]["name"], HOSTILE, "{users}");
+
+    // The hostile user's sessions can still be ended by naming it.
+    let purged = inert(&config, &["sessions", "purge", "--user", HOSTILE, "--yes"]);
+    assert!(
+        purged.contains(&format!("ended 1 sessions of {HOSTILE_TEXT}")),
+        "{purged}"
+    );
+}

@@ -271,7 +271,8 @@ pub fn run_operator(cli: &Cli) -> ExitCode {
     match operate(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Errors can quote stored text (a session file's unknown field, a listed key).
+            eprintln!("error: {}", output::shown(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
     }

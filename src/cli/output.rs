@@ -1,15 +1,91 @@
 //! How the operator's commands talk to a person and to a pipe: tables through a pager on a
 //! terminal and plain when piped, progress bars only on a terminal, yes/no questions, passwords
 //! read without echo, and the short forms of times and sizes.
+//!
+//! It also owns the one rule for stored text on a terminal: whatever a store or the user
+//! database holds is printed through [`shown`] (tables, lines, errors) or [`json`] (`--json`),
+//! never as it is, so that what others could write there cannot drive the operator's terminal.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::CliError;
+
+/// Text read from a store or the user database (a session's field, a user's id or name), or a
+/// message that may quote it, as it may reach a terminal. Anyone who can write a session or an
+/// account (another program sharing the store, a hand edit of the database) could otherwise
+/// drive the operator's terminal: ESC or a C1 control starts a sequence that writes the
+/// clipboard (OSC 52), retitles the window or clears the screen, and a bidi override shows text
+/// other than it is. Those characters ([`hidden`]) are written as Rust's `escape_debug` writes
+/// them (`\u{1b}`, `\n`, `\t`), and so is the backslash, so that what is shown reads back
+/// unambiguously; quotes and every other character, Korean or accented names included, are
+/// shown as they are.
+pub fn shown(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| c == '\\' || hidden(c)) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str(r"\\"),
+            '\n' => out.push_str(r"\n"),
+            '\r' => out.push_str(r"\r"),
+            '\t' => out.push_str(r"\t"),
+            '\0' => out.push_str(r"\0"),
+            c if hidden(c) => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `value` as the JSON text of a `--json` output (`pretty`: indented, else on one line), with
+/// the characters [`shown`] escapes written as JSON escapes (`\u001b`). serde_json escapes the
+/// C0 controls itself but writes DEL, the C1 controls and the invisible characters raw, so those
+/// are escaped here, after serialising: outside its strings a JSON text is ASCII, so each of
+/// them stands inside a string, where its `\uXXXX` means the same character, and the document
+/// reads back to the same value.
+pub fn json<T: Serialize + ?Sized>(value: &T, pretty: bool) -> Result<String, CliError> {
+    let text = if pretty {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    }
+    .map_err(|e| CliError::Failed(format!("cannot write the JSON: {e}")))?;
+    // The C0 controls are left alone: serde_json has escaped those in strings, and outside them
+    // they are the line breaks of the pretty form.
+    let raw = |c: char| hidden(c) && !matches!(c, '\0'..='\x1f');
+    if !text.chars().any(raw) {
+        return Ok(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if raw(c) {
+            // A character past U+FFFF is escaped as its UTF-16 surrogate pair, as JSON spells it.
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// What a terminal acts on or what hides how text reads: the control characters (C0, DEL and
+/// C1, where U+009B is CSI by itself on a terminal that takes 8-bit controls) and the invisible
+/// and direction-changing characters a display name may not hold.
+fn hidden(c: char) -> bool {
+    c.is_control() || crate::users::invisible(c)
+}
 
 /// Prints `text`: through `$PAGER` (or `less -FRX`) when stdout is a terminal and the text is
 /// taller than it, else as is.
@@ -184,6 +260,73 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_text_is_shown_with_its_controls_escaped() {
+        let clipboard = "\x1b]52;c;SGVsbG8=\x07";
+        assert_eq!(shown(clipboard), r"\u{1b}]52;c;SGVsbG8=\u{7}");
+        assert_eq!(shown("\x1b[2J"), r"\u{1b}[2J");
+        assert_eq!(shown("\u{9b}31m"), r"\u{9b}31m", "C1 CSI");
+        assert_eq!(shown("\u{85}\u{9f}"), r"\u{85}\u{9f}", "the C1 range");
+        assert_eq!(shown("a\x7fb"), r"a\u{7f}b", "DEL");
+        assert_eq!(shown("one\ntwo\r\n"), r"one\ntwo\r\n");
+        assert_eq!(shown("a\tb\0"), r"a\tb\0");
+        assert_eq!(
+            shown("ad\u{202e}nimda"),
+            r"ad\u{202e}nimda",
+            "bidi override"
+        );
+        assert_eq!(
+            shown("\u{2066}x\u{2069}"),
+            r"\u{2066}x\u{2069}",
+            "bidi isolates"
+        );
+        assert_eq!(shown("Al\u{200b}ice"), r"Al\u{200b}ice", "zero width");
+        assert_eq!(
+            shown(r"\u{1b}"),
+            r"\\u{1b}",
+            "a written escape stays told apart"
+        );
+    }
+
+    #[test]
+    fn ordinary_text_is_shown_as_it_is() {
+        for text in [
+            "alice",
+            "김민준",
+            "Zoë Ångström",
+            "Nguye\u{0302}\u{0303}n",
+            "देवनागरी",
+            "山田 太郎",
+            "O'Brien \"Bob\"",
+            "",
+        ] {
+            assert!(
+                matches!(shown(text), Cow::Borrowed(t) if t == text),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_escapes_what_serde_json_leaves_raw_and_reads_back_the_same() {
+        let hostile = "\x1b]52;c;SGVsbG8=\x07\x1b[2J\u{9b}\x7f\u{202e}\u{E0041}김";
+        let value = serde_json::json!({ "k\u{9b}": hostile, "n": [1, null] });
+        for pretty in [false, true] {
+            let text = json(&value, pretty).expect("json");
+            assert!(!text.chars().any(|c| c != '\n' && hidden(c)), "{text:?}");
+            assert!(
+                text.contains(
+                    r"\u001b]52;c;SGVsbG8=\u0007\u001b[2J\u009b\u007f\u202e\udb40\udc41김"
+                ),
+                "{text}"
+            );
+            assert!(text.contains(r#""k\u009b""#), "keys too: {text}");
+            let back: serde_json::Value = serde_json::from_str(&text).expect("parses");
+            assert_eq!(back, value);
+        }
+        assert_eq!(json(&"김민준", false).expect("json"), "\"김민준\"");
+    }
 
     #[test]
     fn spans_and_sizes_read_as_a_person_writes_them() {

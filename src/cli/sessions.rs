@@ -11,7 +11,7 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::output::{self, bytes, table, until, when};
+use super::output::{self, bytes, shown, table, until, when};
 use super::{CliError, SessionsCommand};
 use crate::config::{Config, StoreType};
 use crate::store::{self, SessionRecord, SessionSummary, Store, StoreError};
@@ -179,7 +179,7 @@ async fn list(
                 })
             })
             .collect();
-        return output::page(&format!("{}\n", json!(rows)));
+        return output::page(&format!("{}\n", output::json(&rows, false)?));
     }
     if seen.is_empty() {
         eprintln!("no sessions");
@@ -189,8 +189,8 @@ async fn list(
         .iter()
         .map(|s| {
             vec![
-                s.short().to_owned(),
-                s.user().unwrap_or("-").to_owned(),
+                shown(s.short()).into_owned(),
+                shown(s.user().unwrap_or("-")).into_owned(),
                 s.record
                     .as_ref()
                     .map_or_else(|| "?".into(), |r| when(r.created_at)),
@@ -236,7 +236,7 @@ async fn stats(store: &Store, by_user: bool, as_json: bool) -> Result<(), CliErr
             "newest_created_at": newest.map(rfc3339),
             "by_user": by_user.then_some(&users),
         });
-        return output::page(&format!("{doc}\n"));
+        return output::page(&format!("{}\n", output::json(&doc, false)?));
     }
     let mut text = table(
         &["type", store.kind()],
@@ -260,7 +260,7 @@ async fn stats(store: &Store, by_user: bool, as_json: bool) -> Result<(), CliErr
     if by_user {
         let rows: Vec<Vec<String>> = users
             .iter()
-            .map(|(u, n)| vec![u.clone(), n.to_string()])
+            .map(|(u, n)| vec![shown(u).into_owned(), n.to_string()])
             .collect();
         text.push('\n');
         text.push_str(&table(&["USER", "LIVE SESSIONS"], &rows));
@@ -295,7 +295,7 @@ async fn gc(store: &Store) -> Result<(), CliError> {
 async fn purge(store: &Store, user: Option<&str>, yes: bool) -> Result<(), CliError> {
     let ended = end_sessions(store, user, yes).await?;
     match user {
-        Some(u) => println!("ended {ended} sessions of {u}"),
+        Some(u) => println!("ended {ended} sessions of {}", shown(u)),
         None => println!("ended {ended} sessions"),
     }
     Ok(())
@@ -323,7 +323,7 @@ pub(super) async fn end_sessions(
         return Ok(0);
     }
     let question = match user {
-        Some(u) => format!("End {} sessions of {u}?", targets.len()),
+        Some(u) => format!("End {} sessions of {}?", targets.len(), shown(u)),
         None => format!(
             "End all {} sessions (everyone is logged out)?",
             targets.len()

@@ -6,7 +6,7 @@
 use actix_web::cookie::{Cookie, CookieJar};
 use time::OffsetDateTime;
 
-use super::output::{self, span, until, when};
+use super::output::{self, shown, span, until, when};
 use super::sessions::{digest_of, explain, user_of};
 use super::CliError;
 use crate::config::{Config, StoreType};
@@ -67,12 +67,11 @@ pub async fn show(config: &Config, store: &Store, text: &str, json: bool) -> Res
             })?,
     };
     let stem = id::stem(&digest);
-    let shown = masked(record);
+    let record = masked(record);
     if json {
-        let text = serde_json::to_string_pretty(&shown).unwrap_or_default();
-        return output::page(&format!("{text}\n"));
+        return output::page(&format!("{}\n", output::json(&record, true)?));
     }
-    output::page(&describe(config, &stem, &shown))
+    output::page(&describe(config, &stem, &record)?)
 }
 
 /// The one stored session whose hash starts with `prefix`.
@@ -156,9 +155,10 @@ fn masked(mut record: SessionRecord) -> SessionRecord {
     record
 }
 
-fn describe(config: &Config, stem: &str, record: &SessionRecord) -> String {
+fn describe(config: &Config, stem: &str, record: &SessionRecord) -> Result<String, CliError> {
     let now = OffsetDateTime::now_utc();
-    let data = serde_json::to_string_pretty(&record.data).unwrap_or_default();
+    // The data is shown as the JSON it is stored as, so its escapes are JSON's.
+    let data = output::json(&record.data, true)?;
     let ends = if record.is_expired(now) {
         until(record.expires_at, now)
     } else {
@@ -171,7 +171,7 @@ fn describe(config: &Config, stem: &str, record: &SessionRecord) -> String {
         ],
         vec![
             "user".into(),
-            user_of(record).unwrap_or("(not logged in)").to_owned(),
+            shown(user_of(record).unwrap_or("(not logged in)")).into_owned(),
         ],
         vec!["created".into(), format!("{} UTC", when(record.created_at))],
         vec![
@@ -180,10 +180,10 @@ fn describe(config: &Config, stem: &str, record: &SessionRecord) -> String {
         ],
         vec!["lifetime".into(), span(record.ttl_seconds)],
     ];
-    format!(
+    Ok(format!(
         "{}data:\n{data}\n",
         output::table(&["session", stem], &rows)
-    )
+    ))
 }
 
 #[cfg(test)]

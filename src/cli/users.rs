@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::output::{self, table};
+use super::output::{self, shown, table};
 use super::{CliError, UsersCommand};
 use crate::config::{Config, StoreType};
 use crate::users::{password_problem, valid_display_name, valid_id, UserDb, UserError};
@@ -40,7 +40,7 @@ fn add(config: &Config, users: &UserDb, id: &str, name: &str, stdin: bool) -> Re
     let password = checked_password(config, stdin)?;
     match users.register(id, name, &password) {
         Ok(user) => {
-            println!("added {} ({})", user.spelling, user.name);
+            println!("added {} ({})", shown(&user.spelling), shown(&user.name));
             Ok(())
         }
         Err(UserError::Taken(_)) => Err(CliError::Failed(format!("user id {id:?} is taken"))),
@@ -70,7 +70,7 @@ fn list(users: &UserDb, as_json: bool) -> Result<(), CliError> {
                 })
             })
             .collect();
-        return output::page(&format!("{}\n", json!(rows)));
+        return output::page(&format!("{}\n", output::json(&rows, false)?));
     }
     if accounts.is_empty() {
         eprintln!("no users");
@@ -80,9 +80,9 @@ fn list(users: &UserDb, as_json: bool) -> Result<(), CliError> {
         .iter()
         .map(|a| {
             vec![
-                a.user.spelling.clone(),
-                a.user.name.clone(),
-                a.created_at.clone(),
+                shown(&a.user.spelling).into_owned(),
+                shown(&a.user.name).into_owned(),
+                shown(&a.created_at).into_owned(),
             ]
         })
         .collect();
@@ -92,8 +92,10 @@ fn list(users: &UserDb, as_json: bool) -> Result<(), CliError> {
 /// Deletes the account, then ends its sessions where the store can list them: a removed user
 /// must not stay logged in.
 fn remove(config: &Config, users: &UserDb, id: &str, yes: bool) -> Result<(), CliError> {
+    // The id as typed is echoed escaped too: it may have been pasted from stored text.
+    let shown_id = shown(id);
     if !output::confirm(
-        &format!("Remove the account {id} and end its sessions?"),
+        &format!("Remove the account {shown_id} and end its sessions?"),
         yes,
     )? {
         return Err(CliError::Failed("nothing removed".into()));
@@ -101,7 +103,7 @@ fn remove(config: &Config, users: &UserDb, id: &str, yes: bool) -> Result<(), Cl
     if !users.remove(id)? {
         return Err(CliError::Failed(format!("no user {id:?}")));
     }
-    println!("removed {id}; every session of {id} ends at its next request");
+    println!("removed {shown_id}; every session of {shown_id} ends at its next request");
     end_listed_sessions(config, id)
 }
 
@@ -110,7 +112,8 @@ fn passwd(config: &Config, users: &UserDb, id: &str, stdin: bool) -> Result<(), 
     if users.set_password(id, &password)?.is_none() {
         return Err(CliError::Failed(format!("no user {id:?}")));
     }
-    println!("password of {id} changed; every session of {id} ends at its next request");
+    let shown_id = shown(id);
+    println!("password of {shown_id} changed; every session of {shown_id} ends at its next request");
     end_listed_sessions(config, id)
 }
 
@@ -130,6 +133,6 @@ fn end_listed_sessions(config: &Config, id: &str) -> Result<(), CliError> {
         let store = crate::store::open(s)?;
         super::sessions::end_sessions(&store, Some(id), true).await
     })?;
-    println!("deleted {ended} stored sessions of {id}");
+    println!("deleted {ended} stored sessions of {}", shown(id));
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::output::{table, until};
+use super::output::{shown, table, until};
 use super::sessions::{gather, Seen};
 use super::CliError;
 use crate::store::Store;
@@ -82,10 +82,10 @@ fn changes(
     let clock = super::output::when(now);
     let clock = clock.get(11..).unwrap_or(&clock);
     let line = |what: &str, stem: &str, look: &Look| {
-        let who = look.user.as_deref().unwrap_or("-");
+        let who = shown(look.user.as_deref().unwrap_or("-"));
         format!(
             "{clock}  {what:<8} {}  user={who}  ends {}",
-            stem.get(..12).unwrap_or(stem),
+            shown(stem.get(..12).unwrap_or(stem)),
             until(look.expires_at, now)
         )
     };
@@ -125,8 +125,8 @@ fn screen(store: &Store, seen: &[Seen], recent: &[String], now: OffsetDateTime) 
         .iter()
         .map(|s| {
             vec![
-                s.short().to_owned(),
-                s.user().unwrap_or("-").to_owned(),
+                shown(s.short()).into_owned(),
+                shown(s.user().unwrap_or("-")).into_owned(),
                 until(s.summary.expires_at, now),
             ]
         })
@@ -197,6 +197,14 @@ mod tests {
                 "{what}: {events}"
             );
         }
+        let mut hostile = look(later, 1);
+        hostile.user = Some("\x1b]52;c;SGVsbG8=\x07\x1b[2J".into());
+        let created = changes(&HashMap::new(), &[(stems[0].clone(), hostile)].into(), now);
+        assert!(
+            created[0].contains(r"user=\u{1b}]52;c;SGVsbG8=\u{7}\u{1b}[2J  "),
+            "{created:?}"
+        );
+        assert!(!created[0].contains(['\x1b', '\x07']), "{created:?}");
         let gone: HashMap<_, _> =
             [(stems[0].clone(), look(now - time::Duration::SECOND, 1))].into();
         assert!(changes(&gone, &HashMap::new(), now)[0].contains("expired"));

@@ -87,7 +87,7 @@ fn noncharacter(c: char) -> bool {
 /// and paragraph separators, variation selectors, the fillers and symbols that render as blank,
 /// and the object replacement character. No crate in the build carries Unicode categories; this
 /// list is the Cf set of Unicode 15 plus those.
-fn invisible(c: char) -> bool {
+pub(crate) fn invisible(c: char) -> bool {
     const RANGES: &[(char, char)] = &[
         ('\u{00AD}', '\u{00AD}'),   // soft hyphen
         ('\u{034F}', '\u{034F}'),   // combining grapheme joiner

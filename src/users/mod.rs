@@ -27,6 +27,8 @@ use sqlite::SqliteUsers;
 pub use storage::{NewUser, Row, UserStorage};
 
 pub use ids::{canonical_id, valid_display_name, valid_id, MAX_ID_LEN, MAX_NAME_CHARS};
+// The operator's commands escape the characters a name may not hold when they print stored text.
+pub(crate) use ids::invisible;
 pub use legacy::imported_path;
 
 /// What can go wrong with the user database.
