@@ -287,16 +287,36 @@ fn magic_name(magic: u32) -> String {
 /// on it; the waiter would then hold a lock on a file nobody else can reach, beside a newcomer
 /// locking the new file at `path`. So, once locked, the path must still name the locked file;
 /// if not, the lock is dropped and taken again on what the path names now.
+///
+/// Anything but a regular file at `path` (a FIFO, a link) is an error at once, never waited on:
+/// the open neither blocks nor follows a link.
 pub fn lock_exclusive(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::MetadataExt;
     let mut options = OpenOptions::new();
     options.create(true).truncate(false).write(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    // A FIFO without a reader then fails with ENXIO instead of holding the request; `flock`
+    // still waits for another holder (it ignores O_NONBLOCK).
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::OFlags;
+        let flags = OFlags::NONBLOCK.union(OFlags::NOFOLLOW).bits();
+        std::os::unix::fs::OpenOptionsExt::custom_flags(
+            &mut options,
+            i32::try_from(flags).unwrap_or_default(),
+        );
+    }
     loop {
         let file = options.open(path)?;
-        file.lock()?;
         let held = file.metadata()?;
+        if !held.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a regular file", path.display()),
+            ));
+        }
+        file.lock()?;
         match std::fs::metadata(path) {
             Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => return Ok(file),
             Ok(_) => continue,
@@ -404,6 +424,40 @@ mod tests {
         rx.recv_timeout(std::time::Duration::from_secs(5))
             .expect("the waiter gets the lock once the newcomer is done");
         waiter.join().expect("no panic");
+    }
+
+    /// A FIFO at a session's lock path (`.locks/<hex>`) held every request of that session in
+    /// `open()` until a reader came, with `lock = true`; a link there was followed. Both are
+    /// refused at once now (the request is then served without the lock, logged).
+    #[test]
+    fn a_fifo_or_a_link_at_a_lock_path_is_refused_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        let link = dir.path().join("link");
+        std::fs::write(dir.path().join("target"), b"").expect("write");
+        std::os::unix::fs::symlink(dir.path().join("target"), &link).expect("symlink");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (f, l) = (fifo.clone(), link.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send((lock_exclusive(&f).is_err(), lock_exclusive(&l).is_err()));
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(refused) => assert_eq!(refused, (true, true), "(FIFO, link) refused"),
+            Err(_) => {
+                // Wakes the open() stuck on the FIFO, so that the test ends either way.
+                let _reader = std::os::unix::fs::OpenOptionsExt::custom_flags(
+                    OpenOptions::new().read(true),
+                    0o4000,
+                )
+                .open(&fifo);
+                panic!("locking a FIFO was still blocked after 10 s");
+            }
+        }
     }
 
     #[test]

@@ -106,6 +106,11 @@ pub(super) async fn gather(store: &Store, records: bool) -> Result<Vec<Seen>, Cl
                     Some(d) => match backend.inspect(&d).await {
                         Ok(record) => record,
                         Err(StoreError::NotARecord(_)) => None,
+                        // Junk that took a session's place since the listing: skipped, said.
+                        Err(e @ StoreError::NotASessionFile { .. }) => {
+                            tracing::warn!(error = %e, "skipped");
+                            None
+                        }
                         Err(e) => return Err(e),
                     },
                     None => None,

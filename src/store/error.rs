@@ -57,6 +57,14 @@ pub enum StoreError {
     /// What is stored under a session's key is not a session record this build reads.
     #[error("the stored session is not a session record: {0}")]
     NotARecord(#[source] super::record::RecordError),
+    /// What is at a path in the session folder is not what the store keeps there (a FIFO, a
+    /// link, a file over the size limit): a read-only look (`sessions show`) leaves it in place;
+    /// the next sweep moves it to `.corrupt/`.
+    #[error("{path} is not a session file: it is {what}")]
+    NotASessionFile {
+        path: PathBuf,
+        what: super::file::Junk,
+    },
     /// The store type cannot do this (listing sessions of a cookie store, say).
     #[error("the {kind} store does not support {what}")]
     Unsupported {

@@ -11,7 +11,8 @@ use std::time::SystemTime;
 use time::OffsetDateTime;
 
 use super::delete::Expiry;
-use super::folder::{claim_temp_dir, create_private_dir, read_capped};
+use super::entry::{self, Found};
+use super::folder::{claim_temp_dir, create_private_dir};
 use super::version::FileVersion;
 use super::Inner;
 use crate::atomic::{self, Durability, Placed};
@@ -34,44 +35,6 @@ impl Drop for Pending {
             let _ = std::fs::remove_file(&self.path);
         }
     }
-}
-
-/// A session file as opened for reading.
-enum Opened {
-    Missing,
-    /// A FIFO, a device, a link, a folder: never a session, and never waited on.
-    NotRegular,
-    Regular(File, std::fs::Metadata),
-}
-
-/// Opens `path` without blocking on a FIFO or following a link, and says what it found.
-fn open_regular(path: &Path) -> io::Result<Opened> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::fs::OFlags;
-        let flags = OFlags::NONBLOCK.union(OFlags::NOFOLLOW).bits();
-        std::os::unix::fs::OpenOptionsExt::custom_flags(
-            &mut options,
-            i32::try_from(flags).unwrap_or_default(),
-        );
-    }
-    let file = match options.open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Opened::Missing),
-        #[cfg(target_os = "linux")]
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
-            return Ok(Opened::NotRegular)
-        }
-        Err(e) => return Err(e),
-    };
-    let meta = file.metadata()?;
-    Ok(if meta.is_file() {
-        Opened::Regular(file, meta)
-    } else {
-        Opened::NotRegular
-    })
 }
 
 /// The modification time a version is written with: its expiry (so the sweeper finds due files
@@ -196,25 +159,16 @@ impl Inner {
     }
 
     fn read_file(&self, path: &Path) -> Result<Read, StoreError> {
-        let (file, meta) = match open_regular(path).map_err(StoreError::io(path))? {
-            Opened::Regular(file, meta) => (file, meta),
-            Opened::Missing => return Ok(Read::Missing),
-            Opened::NotRegular => {
-                self.quarantine(path, "not a regular file");
+        let (bytes, meta) = match entry::read(path, self.max_bytes).map_err(StoreError::io(path))? {
+            Found::Bytes(bytes, meta) => (bytes, meta),
+            Found::Missing => return Ok(Read::Missing),
+            Found::Junk(junk) => {
+                self.quarantine(path, &junk.to_string());
                 return Ok(Read::Quarantined);
             }
-        };
-        let version = FileVersion::of(&meta);
-        let bytes = match read_capped(file, self.max_bytes) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
-                self.quarantine(path, &format!("larger than {} bytes", self.max_bytes));
-                return Ok(Read::Quarantined);
-            }
-            Err(e) => return Err(StoreError::io(path)(e)),
         };
         match SessionRecord::from_bytes(&bytes) {
-            Ok(r) => Ok(Read::Record(r, version)),
+            Ok(r) => Ok(Read::Record(r, FileVersion::of(&meta))),
             Err(e) => {
                 self.quarantine(path, &e.to_string());
                 Ok(Read::Quarantined)
@@ -420,23 +374,13 @@ impl Inner {
     /// Moves an unreadable session file out of the way so it is looked at once, logged, and kept
     /// for a person to inspect.
     pub(super) fn quarantine(&self, path: &Path, why: &str) {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let target = self.corrupt_dir.join(format!("{name}.{nanos}"));
-        let moved = create_private_dir(&self.corrupt_dir)
-            .map_err(|e| e.to_string())
-            .and_then(|()| std::fs::rename(path, &target).map_err(|e| e.to_string()));
-        match moved {
-            Ok(()) => tracing::warn!(
+        match entry::set_aside(&self.corrupt_dir, path, "") {
+            Ok(target) => tracing::warn!(
                 file = %path.display(), moved_to = %target.display(), reason = why,
                 "unreadable session file moved aside; the request is served without a session"
             ),
             Err(e) => {
+                // Unlinking never opens it: safe for a FIFO too.
                 let removed = std::fs::remove_file(path).is_ok();
                 tracing::warn!(
                     file = %path.display(), reason = why, error = %e, removed,

@@ -10,8 +10,9 @@
 //!   is free belong to dead processes and are removed at start-up and by the sweeper.
 //! - `.locks/`: one lock file per session when `[session] lock = true` (see
 //!   [`crate::web::lock`]).
-//! - `.corrupt/`: files that could not be read as sessions, moved aside for inspection and removed
-//!   after [`QUARANTINE_DAYS`] days.
+//! - `.corrupt/`: files that could not be read as sessions, and anything in the folder that is not
+//!   what the store keeps at its place (a FIFO, a socket, a link, a file over the size limit),
+//!   moved aside for inspection and removed after [`QUARANTINE_DAYS`] days.
 //!
 //! Ordering: every job that touches one session's file (load, write, delete, and the sweeper's
 //! deletion of an expired file) runs on the I/O thread chosen by the session's digest, so within a
@@ -26,10 +27,11 @@
 //! write never renames over an existing file (see [`crate::atomic`]); and all other file work
 //! runs on the store's own I/O thread, never on an actix worker.
 //!
-//! Files: `mod.rs` is the store's face; `disk.rs` reads and writes one session; `delete.rs`
-//! deletes one; `version.rs`
-//! tells file versions apart; `memo.rs` remembers session times for the writes; `sweep.rs`
-//! deletes expired sessions; `folder.rs` keeps the folders.
+//! Files: `mod.rs` is the store's face; `entry.rs` is the one open (no link followed, no FIFO
+//! waited on, no read past the size cap) everything in the folder goes through; `disk.rs` reads
+//! and writes one session; `delete.rs` deletes one; `version.rs` tells file versions apart;
+//! `memo.rs` remembers session times for the writes; `sweep.rs` deletes expired sessions and
+//! moves junk aside; `folder.rs` keeps the folders.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -42,12 +44,15 @@ use time::OffsetDateTime;
 
 mod delete;
 mod disk;
+mod entry;
 mod folder;
 mod memo;
 mod sweep;
 mod version;
 mod versioned;
 
+use entry::Found;
+pub use entry::Junk;
 use folder::{claim_temp_dir, create_private_dir, remove_dead_temp_dirs};
 use memo::Memo;
 pub use version::FileVersion;
@@ -190,6 +195,8 @@ struct Inner {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SweepReport {
     pub expired: usize,
+    /// Moved to `.corrupt/`: unreadable session files, and junk anywhere in the folder (a FIFO,
+    /// a socket, a link, a file over the size limit).
     pub quarantined: usize,
     pub stale_temp_dirs: usize,
 }
@@ -202,7 +209,9 @@ impl FileSessionStore {
         create_private_dir(&dir)?;
         let tmp_root = dir.join(".tmp");
         create_private_dir(&tmp_root)?;
-        let removed = remove_dead_temp_dirs(&tmp_root);
+        let corrupt_dir = dir.join(".corrupt");
+        // Each piece of junk in `.tmp/` is logged as it is moved aside.
+        let removed = remove_dead_temp_dirs(&tmp_root, &corrupt_dir).removed;
         if removed > 0 {
             tracing::info!(
                 folders = removed,
@@ -212,7 +221,7 @@ impl FileSessionStore {
         let tmp = claim_temp_dir(&tmp_root)?;
         let io = IoThreads::start("session-io", options.io_threads)?;
         let inner = Arc::new(Inner {
-            corrupt_dir: dir.join(".corrupt"),
+            corrupt_dir,
             dir,
             tmp_root,
             durability: options.durability,
@@ -410,16 +419,24 @@ impl SessionBackend for FileSessionStore {
         Ok(())
     }
 
+    /// Read as a request reads (no link followed, no FIFO waited on, nothing past the size cap)
+    /// but moving nothing: what is not a session file is [`StoreError::NotASessionFile`], left
+    /// for the sweeper.
     async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
         let path = self.inner.path_of(digest);
-        let bytes = match tokio::fs::read(&path).await {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(StoreError::Io { path, source }),
-        };
-        SessionRecord::from_bytes(&bytes)
-            .map(Some)
-            .map_err(StoreError::NotARecord)
+        let limit = self.inner.max_bytes;
+        let at = path.clone();
+        let found = tokio::task::spawn_blocking(move || entry::read(&at, limit))
+            .await
+            .map_err(|e| StoreError::JobPanicked(e.to_string()))?
+            .map_err(StoreError::io(&path))?;
+        match found {
+            Found::Missing => Ok(None),
+            Found::Junk(what) => Err(StoreError::NotASessionFile { path, what }),
+            Found::Bytes(bytes, _) => SessionRecord::from_bytes(&bytes)
+                .map(Some)
+                .map_err(StoreError::NotARecord),
+        }
     }
 
     async fn remove(&self, digest: &[u8; 32]) -> Result<(), StoreError> {

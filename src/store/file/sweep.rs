@@ -2,15 +2,16 @@
 //! and has each session's own I/O thread delete it after judging it again, so that a deletion is
 //! ordered with the session's other jobs and never removes a version that a request has just
 //! written. Also clears stale temporary folders, lock files of ended sessions and old
-//! quarantined files.
+//! quarantined files, and moves junk (a FIFO, a socket, a link, a file over the size limit)
+//! aside wherever it lies: nothing it meets is waited on or read past the size cap.
 
-use std::fs::File;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use time::OffsetDateTime;
 
 use super::delete::Expiry;
+use super::entry::{self, Junk, Opened, Want};
 use super::folder::remove_dead_temp_dirs;
 use super::{Inner, SweepReport, QUARANTINE_DAYS};
 use crate::store::backend::SessionSummary;
@@ -41,8 +42,10 @@ impl Inner {
 
     /// Deletes what has expired at `now`. Blocking; never call it on an I/O thread.
     pub(super) fn sweep(self: &Arc<Self>, now: OffsetDateTime) -> SweepReport {
+        let temp = remove_dead_temp_dirs(&self.tmp_root, &self.corrupt_dir);
         let mut report = SweepReport {
-            stale_temp_dirs: remove_dead_temp_dirs(&self.tmp_root),
+            stale_temp_dirs: temp.removed,
+            quarantined: temp.set_aside,
             ..SweepReport::default()
         };
         let threads = self.io.count();
@@ -58,11 +61,12 @@ impl Inner {
             self.expire(batch, now, &mut report);
         }
         self.sweep_quarantine(now.into());
-        self.sweep_lock_files();
+        report.quarantined += self.sweep_lock_files();
         report
     }
 
-    /// Digests of the session files whose modification time (their expiry) has passed.
+    /// Digests of the session files whose modification time (their expiry) has passed, and of
+    /// the junk named like sessions whatever its time, for their I/O threads to move aside.
     fn due_files(&self, now: SystemTime) -> Vec<[u8; 32]> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
@@ -75,14 +79,28 @@ impl Inner {
             .flatten()
             .filter_map(|entry| {
                 let digest = entry.file_name().to_str().and_then(parse_file_name)?;
-                let expiry = entry.metadata().and_then(|m| m.modified()).ok()?;
-                (expiry <= now).then_some(digest)
+                // `lstat`: a link is judged, not followed.
+                let meta = entry.metadata().ok()?;
+                let due = meta.modified().is_ok_and(|expiry| expiry <= now);
+                (due || self.junk(&meta).is_some()).then_some(digest)
             })
             .collect()
     }
 
+    /// What a session-named entry is, if not a session file, by its `lstat`.
+    fn junk(&self, meta: &std::fs::Metadata) -> Option<Junk> {
+        Junk::of(meta.file_type(), Want::File).or_else(|| {
+            let limit = self.max_bytes;
+            (meta.len() > u64::try_from(limit).unwrap_or(u64::MAX)).then_some(Junk::TooLarge {
+                size: meta.len(),
+                limit,
+            })
+        })
+    }
+
     /// Every session file, with its end (its modification time, less the sub-millisecond
-    /// stamp) and size: one `stat` per file, no file is read.
+    /// stamp) and size: one `stat` per file, no file is read. Junk named like a session is
+    /// not one: it is left out, with a warning (the sweep moves it aside).
     pub(super) fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {
         let entries = std::fs::read_dir(&self.dir).map_err(StoreError::io(&self.dir))?;
         Ok(entries
@@ -91,6 +109,13 @@ impl Inner {
                 let name = entry.file_name();
                 let digest = name.to_str().and_then(parse_file_name)?;
                 let meta = entry.metadata().ok()?;
+                if let Some(what) = self.junk(&meta) {
+                    tracing::warn!(
+                        file = %entry.path().display(), what = %what,
+                        "not a session file: skipped (the next sweep moves it aside)"
+                    );
+                    return None;
+                }
                 let expiry = meta.modified().ok()?;
                 Some(SessionSummary {
                     stem: crate::store::id::stem(&digest),
@@ -133,22 +158,45 @@ impl Inner {
     }
 
     /// Removes the lock files (`[session] lock = true`) of sessions that no longer exist and that
-    /// nobody holds.
-    fn sweep_lock_files(&self) {
+    /// nobody holds, and moves aside whatever in `.locks/` is not a regular file (a request's
+    /// lock would wait on a FIFO there); returns how many were moved aside.
+    fn sweep_lock_files(&self) -> usize {
         let Ok(entries) = std::fs::read_dir(self.dir.join(".locks")) else {
-            return;
+            return 0;
         };
+        let mut set_aside = 0;
         for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if self.dir.join(format!("{name}.json")).exists() {
-                continue;
-            }
             let path = entry.path();
-            if File::open(&path).is_ok_and(|f| f.try_lock().is_ok()) {
-                let _ = std::fs::remove_file(&path);
-            }
+            // The listing's own type settles most junk without an open; the open catches the
+            // rest (an entry swapped since the listing).
+            let junk = match entry.file_type().ok().and_then(|t| Junk::of(t, Want::File)) {
+                Some(junk) => junk,
+                None => {
+                    let name = entry.file_name();
+                    let Some(name) = name.to_str() else { continue };
+                    if self.dir.join(format!("{name}.json")).exists() {
+                        continue;
+                    }
+                    match entry::open(&path, Want::File) {
+                        Ok(Opened::Open(file, _)) => {
+                            if file.try_lock().is_ok() {
+                                let _ = std::fs::remove_file(&path);
+                            }
+                            continue;
+                        }
+                        Ok(Opened::Junk(junk)) => junk,
+                        Ok(Opened::Missing) | Err(_) => continue,
+                    }
+                }
+            };
+            set_aside += usize::from(entry::set_aside_logged(
+                &self.corrupt_dir,
+                &path,
+                "lock-",
+                &junk,
+            ));
         }
+        set_aside
     }
 
     /// Deletes quarantined files once they are [`QUARANTINE_DAYS`] old, by the time in their name
@@ -168,7 +216,12 @@ impl Inner {
                 .and_then(|n| n.rsplit('.').next())
                 .and_then(|t| t.parse::<u128>().ok());
             if moved_at.is_some_and(|t| now.saturating_sub(t) > max_age) {
-                let _ = std::fs::remove_file(entry.path());
+                // A folder moved aside (junk found in `.locks/`) goes whole.
+                let _ = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    std::fs::remove_dir_all(entry.path())
+                } else {
+                    std::fs::remove_file(entry.path())
+                };
             }
         }
     }
