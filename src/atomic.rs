@@ -291,6 +291,16 @@ fn magic_name(magic: u32) -> String {
 /// Anything but a regular file at `path` (a FIFO, a link) is an error at once, never waited on:
 /// the open neither blocks nor follows a link.
 pub fn lock_exclusive(path: &Path) -> io::Result<File> {
+    lock_at(path, true)?.ok_or_else(|| io::Error::from(io::ErrorKind::WouldBlock))
+}
+
+/// [`lock_exclusive`] without the wait: `Ok(None)` when another holds the lock, so that a
+/// caller can bound its wait (`[session] lock_timeout`).
+pub fn try_lock_exclusive(path: &Path) -> io::Result<Option<File>> {
+    lock_at(path, false)
+}
+
+fn lock_at(path: &Path, wait: bool) -> io::Result<Option<File>> {
     use std::os::unix::fs::MetadataExt;
     let mut options = OpenOptions::new();
     options.create(true).truncate(false).write(true);
@@ -316,44 +326,14 @@ pub fn lock_exclusive(path: &Path) -> io::Result<File> {
                 format!("{} is not a regular file", path.display()),
             ));
         }
-        file.lock()?;
-        match std::fs::metadata(path) {
-            Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => return Ok(file),
-            Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// [`lock_exclusive`] without the wait: `Ok(None)` when another holds the lock. The file is
-/// opened without following a symlink and without blocking (a FIFO planted in its place fails
-/// rather than hangs), and must be a regular file.
-pub fn try_lock_exclusive(path: &Path) -> io::Result<Option<File>> {
-    use std::os::unix::fs::MetadataExt;
-    let mut options = OpenOptions::new();
-    options.create(true).truncate(false).write(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    #[cfg(target_os = "linux")]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(
-        &mut options,
-        i32::try_from((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits())
-            .unwrap_or(0),
-    );
-    loop {
-        let file = options.open(path)?;
-        let held = file.metadata()?;
-        if !held.is_file() {
-            return Err(io::Error::other(format!(
-                "{} is not a regular file",
-                path.display()
-            )));
-        }
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        if wait {
+            file.lock()?;
+        } else {
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+                Err(std::fs::TryLockError::Error(e)) => return Err(e),
+            }
         }
         match std::fs::metadata(path) {
             Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => return Ok(Some(file)),

@@ -113,7 +113,9 @@ fn passwd(config: &Config, users: &UserDb, id: &str, stdin: bool) -> Result<(), 
         return Err(CliError::Failed(format!("no user {id:?}")));
     }
     let shown_id = shown(id);
-    println!("password of {shown_id} changed; every session of {shown_id} ends at its next request");
+    println!(
+        "password of {shown_id} changed; every session of {shown_id} ends at its next request"
+    );
     end_listed_sessions(config, id)
 }
 
