@@ -175,6 +175,27 @@ impl Config {
         let auth = raw.auth.validate(base, session.store).map_err(in_file)?;
         let log = raw.log.validate().map_err(in_file)?;
         let metrics = raw.metrics.validate(&server.bind).map_err(in_file)?;
+        if let Some(static_dir) = &server.static_dir {
+            let mut private: Vec<(&str, &Path)> =
+                vec![("the secret key file", session.secret_key_file.as_path())];
+            if let Some(config) = &source {
+                private.push(("the config file", config.as_path()));
+            }
+            if auth.users == UserStoreKind::Sqlite {
+                private.push(("the user database", auth.users_db.as_path()));
+            }
+            private.push(("the legacy user file", auth.users_file.as_path()));
+            match session.store {
+                StoreType::Filesystem => {
+                    private.push(("the session folder", session.filesystem.dir.as_path()));
+                }
+                StoreType::Sqlite => {
+                    private.push(("the session database", session.sqlite.path.as_path()));
+                }
+                _ => {}
+            }
+            server::refuse_private_in_static(static_dir, &private).map_err(in_file)?;
+        }
         Ok(Self {
             source,
             server,

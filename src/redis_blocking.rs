@@ -70,19 +70,25 @@ impl RedisBlocking {
 
     /// Runs `work` on a pooled connection. A connection that broke is dropped by the pool (its
     /// `is_open` check), not reused. One that Redis closed while it sat idle (its `timeout`, a
-    /// failover) fails its next command through no fault of the engine: `work` is then tried
-    /// again on another connection, as many times as the pool may hold dead ones, plus one on a
-    /// new connection. Everything sent here may run more than once that way: lookups, and
+    /// failover) fails its next command at once, through no fault of the engine: `work` is then
+    /// tried again on another connection, as many times as the pool may hold dead ones, plus
+    /// one on a new connection, while the command bound has not passed. A command that timed
+    /// out is never tried again: an engine that stalls gets one `command_timeout`, not one per
+    /// pooled connection. Everything sent here may run more than once that way: lookups, and
     /// scripts that check before they write.
     pub fn run<T>(
         &self,
         work: impl Fn(&mut dyn ConnectionLike) -> Result<T, RedisError>,
     ) -> Result<T, RedisBlockingError> {
+        let started = std::time::Instant::now();
         let mut tries = self.max_size;
         loop {
             match self.run_once(&work) {
                 Err(RedisBlockingError::Redis(e))
-                    if tries > 0 && (e.is_connection_dropped() || e.is_io_error()) =>
+                    if tries > 0
+                        && !e.is_timeout()
+                        && (e.is_connection_dropped() || e.is_io_error())
+                        && started.elapsed() < self.command_timeout =>
                 {
                     tries -= 1;
                 }

@@ -119,7 +119,8 @@ fn an_unknown_key_in_a_sub_table_is_named_once_with_its_value() {
     assert_refused(
         "[session.mongodb]\nurl = \"mongodb://127.0.0.1\"\n",
         "session.mongodb = { url = \"mongodb://127.0.0.1\" }: unknown key; expected one of \
-         `type`, `permanent`, `lifetime`, `refresh_each_request`, `max_session_bytes`, `lock`, \
+         `type`, `permanent`, `lifetime`, `absolute_lifetime`, `refresh_each_request`, `max_session_bytes`, \
+         `lock`, `lock_timeout`, \
          `cookie_name`, `cookie_secure`, `cookie_samesite`, `cookie_domain`, `secret_key_file`, \
          `filesystem`, `redis`, `sqlite`, `postgres`, `memcached`",
     );

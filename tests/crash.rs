@@ -112,6 +112,10 @@ fn lock_serializes_one_session_across_two_processes() {
         ),
         &format!("dir = {:?}", dir.path().join("sessions")),
     );
+    // And the same accounts: a session is bound to its account, which b must be able to read.
+    let mut text = std::fs::read_to_string(&config_b).expect("read config");
+    text.push_str(&format!("users_db = {:?}\n", dir.path().join("users.db")));
+    std::fs::write(&config_b, text).expect("write config");
     let b = ServerProcess::start(&config_b, addr_b);
 
     common::fifty_parallel_visits_all_count(addr_a, addr_b);

@@ -104,3 +104,47 @@ impl RawServer {
         })
     }
 }
+
+/// Refuses a `static_dir` that holds (or is) any of `private`, named paths the server keeps
+/// for itself (the config file, the secret key, the user database, the session folder): every
+/// file under `static_dir` is served to anyone, and the secret key alone forges sessions.
+pub(super) fn refuse_private_in_static(
+    static_dir: &Path,
+    private: &[(&str, &Path)],
+) -> Result<(), Invalid> {
+    let public = absolute(static_dir);
+    for (what, path) in private {
+        let path = absolute(path);
+        if path.starts_with(&public) {
+            return Err(Invalid::new(
+                "server.static_dir",
+                format!("{:?}", static_dir.display().to_string()),
+                format!(
+                    "it holds {what} ({}), which every visitor could then download: point \
+                     static_dir at a folder of public files only",
+                    path.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `path` with links resolved as far as it exists, and the rest (a file not made yet) as
+/// written: where it is or will be.
+fn absolute(path: &Path) -> PathBuf {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return rest.iter().rev().fold(real, |p, part| p.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent.to_path_buf();
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}

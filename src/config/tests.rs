@@ -107,7 +107,8 @@ fn unknown_keys_are_named_once_with_their_value_and_the_allowed_keys() {
     assert_eq!(
         err("[session.mongodb]\nurl = \"x\"\n"),
         "/etc/app/config.toml: session.mongodb = { url = \"x\" }: unknown key; expected one of \
-         `type`, `permanent`, `lifetime`, `refresh_each_request`, `max_session_bytes`, `lock`, \
+         `type`, `permanent`, `lifetime`, `absolute_lifetime`, `refresh_each_request`, `max_session_bytes`, \
+         `lock`, `lock_timeout`, \
          `cookie_name`, `cookie_secure`, `cookie_samesite`, `cookie_domain`, `secret_key_file`, \
          `filesystem`, `redis`, `sqlite`, `postgres`, `memcached`"
     );

@@ -276,9 +276,11 @@ pub fn app(
     let session = state.session_middleware();
     let flash = state.flash_framework();
     let static_files = match &state.config.server.static_dir {
-        // The operator's folder: its files only, no listing, misses get the 404 page.
+        // The operator's folder: its own regular files only (no link is followed out of it),
+        // no listing, misses get the 404 page.
         Some(dir) => web::scope("/static").service(
             actix_files::Files::new("", dir)
+                .path_filter(pages::own_regular_file(dir.clone()))
                 .default_handler(actix_web::dev::fn_service(pages::static_miss)),
         ),
         None => web::scope("/static")

@@ -140,3 +140,26 @@ pub async fn static_miss(
     };
     Ok(actix_web::dev::ServiceResponse::new(req, res))
 }
+
+/// The `static_dir` filter: a request path is served only if it names a regular file under
+/// `dir` through no symbolic link (a link planted in the folder, `ln -s ../secret.key
+/// public/key.txt`, must not publish what it points at).
+pub fn own_regular_file(
+    dir: std::path::PathBuf,
+) -> impl Fn(&std::path::Path, &actix_web::dev::RequestHead) -> bool + 'static {
+    move |relative, _| {
+        let mut at = dir.clone();
+        for part in relative.components() {
+            let std::path::Component::Normal(part) = part else {
+                return false;
+            };
+            at.push(part);
+            match std::fs::symlink_metadata(&at) {
+                Ok(meta) if meta.file_type().is_symlink() => return false,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        std::fs::symlink_metadata(&at).is_ok_and(|meta| meta.file_type().is_file())
+    }
+}
