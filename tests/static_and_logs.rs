@@ -1,0 +1,179 @@
+//! Review round 2, findings 8 and 9, against the built binary: `static_dir` serves only its own
+//! regular files (no link leads out of it) and may not hold the server's private files; an
+//! outage logs one line per cause, never a backtrace, whatever `RUST_BACKTRACE` says.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, raw_http, ServerProcess, BIN};
+
+fn get(server: &ServerProcess, path: &str) -> (u16, String) {
+    raw_http(
+        server.addr,
+        format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
+    )
+    .expect("an answer")
+}
+
+fn write_config(dir: &Path, lines: &str) -> (std::path::PathBuf, std::net::SocketAddr) {
+    let port = free_port();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\nbind = \"127.0.0.1:{port}\"\nworkers = 1\n{lines}"),
+    )
+    .expect("config");
+    (config, format!("127.0.0.1:{port}").parse().expect("addr"))
+}
+
+#[test]
+fn no_link_in_static_dir_serves_what_it_points_at() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let public = dir.path().join("public");
+    std::fs::create_dir_all(public.join("css")).expect("mkdir");
+    std::fs::write(public.join("css/site.css"), "body {}").expect("write");
+    std::fs::write(dir.path().join("private.txt"), "not for you").expect("write");
+    std::os::unix::fs::symlink("../private.txt", public.join("key.txt")).expect("link");
+    std::os::unix::fs::symlink("..", public.join("up")).expect("link");
+    std::os::unix::fs::symlink("css", public.join("styles")).expect("link");
+    let (config, addr) = write_config(dir.path(), "static_dir = \"public\"\n");
+    let server = ServerProcess::start(&config, addr);
+    let (status, text) = get(&server, "/static/css/site.css");
+    assert_eq!(status, 200, "{text}");
+    for path in [
+        "/static/key.txt",
+        "/static/up/private.txt",
+        "/static/up/config.toml",
+        "/static/up/secret.key",
+        "/static/styles/site.css",
+        "/static/css",
+        "/static/css/",
+    ] {
+        let (status, text) = get(&server, path);
+        assert_eq!(status, 404, "{path}: {text}");
+        assert!(!text.contains("not for you"), "{path}");
+    }
+}
+
+#[test]
+fn a_static_dir_that_holds_private_files_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("public")).expect("mkdir");
+    std::fs::create_dir(dir.path().join("keys")).expect("mkdir");
+    for (lines, names) in [
+        ("static_dir = \".\"\n", "the secret key file"),
+        (
+            "static_dir = \"keys\"\n[session]\nsecret_key_file = \"keys/app.key\"\n",
+            "the secret key file",
+        ),
+        (
+            "static_dir = \"public\"\n[auth]\nusers_db = \"public/users.db\"\n",
+            "the user database",
+        ),
+        (
+            "static_dir = \"public\"\n[session.filesystem]\ndir = \"public/sessions\"\n",
+            "the session folder",
+        ),
+    ] {
+        let (config, _) = write_config(dir.path(), lines);
+        for args in [&["--check"][..], &["config", "check"][..]] {
+            let out = Command::new(BIN)
+                .arg("--config")
+                .arg(&config)
+                .args(args)
+                .output()
+                .expect("run");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{lines} {args:?}: {stderr}");
+            assert!(
+                stderr.contains("server.static_dir") && stderr.contains(names),
+                "{lines}: {stderr}"
+            );
+        }
+    }
+    // A folder of public files only is fine.
+    let (config, _) = write_config(dir.path(), "static_dir = \"public\"\n");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("--check")
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A dead Redis behind every request, with `RUST_BACKTRACE=1` as many servers run: the log
+/// holds one line for the cause, not one (with a backtrace, ~217 KB) per request.
+#[test]
+fn an_outage_logs_each_cause_once_without_a_backtrace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dead = free_port();
+    let (config, addr) = write_config(
+        dir.path(),
+        &format!(
+            "[session]\ntype = \"redis\"\n[session.redis]\nurl = \"redis://127.0.0.1:{dead}\"\n\
+             connect_timeout = 0.2\ncommand_timeout = 0.2\n"
+        ),
+    );
+    let log = dir.path().join("server.log");
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_BACKTRACE", "1")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while raw_http(
+        addr,
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .is_none()
+    {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A session cookie makes every request load its session from the dead engine.
+    let master =
+        session_server::secret::load_or_create(&dir.path().join("secret.key"), None).expect("key");
+    let key = session_server::secret::derive_key(&master, "session");
+    let cookie = common::signed_cookie_value(
+        &key,
+        "session",
+        "Aq3kVbXr0tZxYw1uE5sJm8nGc2hLp9fDd4iKo7BaSeU",
+    );
+    for _ in 0..50 {
+        let (status, _) = raw_http(
+            addr,
+            format!("GET / HTTP/1.1\r\nHost: t\r\nCookie: session={cookie}\r\nConnection: close\r\n\r\n"),
+        )
+        .expect("answer");
+        assert_eq!(status, 503);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        !text.contains("stack backtrace") && !text.contains("Backtrace"),
+        "{text}"
+    );
+    let failures = text
+        .lines()
+        .filter(|l| l.contains("engine failure"))
+        .count();
+    assert!(
+        (1..=3).contains(&failures),
+        "{failures} failure lines for 50 failed requests:\n{text}"
+    );
+    assert!(text.len() < 64 * 1024, "{} bytes of log", text.len());
+}
