@@ -15,6 +15,7 @@ use session_server::web::account::CACHE_FOR;
 
 for_every_store_type!(
     a_removed_account_is_logged_out_everywhere,
+    logins_racing_a_removal_all_end_logged_out,
     a_re_registered_id_never_inherits_an_old_session,
     a_password_changed_by_the_operator_ends_every_session,
     changing_ones_own_password_keeps_this_session_and_ends_the_others,
@@ -230,4 +231,39 @@ async fn absolute_lifetime_ends_a_session_however_often_it_is_used(kind: StoreKi
     // A new login starts a new absolute lifetime.
     me.login(&app, "grace", "password123").await;
     assert_eq!(me.visit(&app).await, Some(1));
+}
+
+/// Review round 2, finding 2: a login whose password check was in flight when the account was
+/// removed saved its session after the removal had ended the stored ones, and stayed logged
+/// in (8 of 8 trials). Eight logins race the removal here; every one ends logged out.
+async fn logins_racing_a_removal_all_end_logged_out(kind: StoreKind) {
+    let Some(site) = Site::of(kind, "") else {
+        return;
+    };
+    let app = start(&site).await;
+    Browser::new().register(&app, "heidi").await;
+    let mut browsers: Vec<(Browser, String)> = Vec::new();
+    for _ in 0..8 {
+        let mut b = Browser::new();
+        let token = b.get(&app, "/login").await.csrf_token();
+        browsers.push((b, token));
+    }
+    let users = site.state.users.clone();
+    let removal = async move {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        tokio::task::spawn_blocking(move || users.remove("heidi"))
+            .await
+            .expect("join")
+            .expect("remove")
+    };
+    let logins = futures_util::future::join_all(
+        browsers
+            .iter_mut()
+            .map(|(b, token)| b.post_login(&app, "heidi", "password123", token)),
+    );
+    let (_, removed) = tokio::join!(logins, removal);
+    assert!(removed);
+    for (i, (b, _)) in browsers.iter_mut().enumerate() {
+        logged_out_soon(b, &app, &format!("login {i}")).await;
+    }
 }

@@ -6,6 +6,7 @@
 //!   ends; a browser restart with a browser-session cookie and with a permanent one.
 //! - [`forms`]: a form posted from another origin is refused.
 //! - [`languages`]: Korean from `Accept-Language`, the switch link, every page in both.
+//! - [`password`]: changing one's password keeps this browser in and logs the other out.
 //! - [`pages`]: the 404 and 503 pages styled; axe-core on every page, both languages, desktop
 //!   and phone width; the README's screenshots.
 //!
@@ -19,4 +20,5 @@ mod harness;
 mod languages;
 mod page;
 mod pages;
+mod password;
 mod session;

@@ -91,6 +91,9 @@ async fn visit_every_page(
     page.register(server, user).await;
     check_page(page, &format!("{lang}-{width}-home"), lang).await;
     check("home".into());
+    page.goto(&server.url("/password")).await;
+    check_page(page, &format!("{lang}-{width}-password"), lang).await;
+    check("password".into());
     // A logout link on another site gets the confirmation page, whose button logs out.
     let (elsewhere, _thread) = other_site(format!(
         "<!doctype html><html lang=en><title>Links</title><a id=out href=\"{}\">out</a>",
@@ -135,7 +138,7 @@ async fn every_page_is_accessible_in_both_languages_at_both_widths() {
         let (page, _chrome) = open_variant(variant).await;
         let user = format!("{lang}-{width_name}");
         let seen = visit_every_page(&page, &server, lang, width_name, &user).await;
-        assert_eq!(seen.len(), 9, "{lang} {width_name}: {seen:?}");
+        assert_eq!(seen.len(), 10, "{lang} {width_name}: {seen:?}");
         page.close().await;
     }
 }
