@@ -16,16 +16,7 @@ fn write_config(dir: &Path, text: &str) -> PathBuf {
 }
 
 fn check(config: &Path) -> (i32, String) {
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .arg("--check")
-        .output()
-        .expect("run");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::check_config(config)
 }
 
 #[test]

@@ -96,18 +96,8 @@ fn a_static_dir_that_holds_private_files_is_refused() {
     }
     // A folder of public files only is fine.
     let (config, _) = write_config(dir.path(), "static_dir = \"public\"\n");
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .arg("--check")
-        .output()
-        .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, stderr) = common::check_config(&config);
+    assert_eq!(code, 0, "{stderr}");
 }
 
 /// A dead Redis behind every request, with `RUST_BACKTRACE=1` as many servers run: the log

@@ -223,14 +223,8 @@ pub async fn check(
             }
             Err(e) => {
                 crate::telemetry::engine_failure("accounts", &e);
-                let (http, _) = req.into_parts();
-                let page = state.error_page_in(
-                    state.lang(&http),
-                    http.path(),
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "error-accounts",
-                );
-                return Ok(ServiceResponse::new(http, page).map_into_right_body());
+                let refused = state.refusal(req, StatusCode::SERVICE_UNAVAILABLE, "error-accounts");
+                return Ok(refused.map_into_right_body());
             }
         }
     }

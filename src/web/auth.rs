@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::csrf::{self, Csrf};
 use super::render::{see_other, with_cookie, Flash};
-use super::throttle::{Origin, Refused};
+use super::throttle::{Origin, Refused, Reservation};
 use super::{flashes_of, AppState};
 use crate::i18n::Lang;
 use crate::users::{
@@ -95,33 +95,13 @@ pub async fn login(
         return csrf_refused(&state, &req);
     }
     let lang = state.lang(&req);
-    let address = req
-        .peer_addr()
-        .map(|a| super::throttle::address_key(a.ip()));
     // Valid ids are at most 64 characters: longer input is cut before it is kept, counted or
     // logged, but checked whole (so it matches nobody). User input is logged with Debug quoting
     // (`?`), so a newline cannot forge a log line.
     let claimed: String = form.user_id.chars().take(MAX_ID_LEN).collect();
-    let user_key = canonical_id(&claimed);
-    let device = state.devices.device_of(&req, &user_key);
-    let origin = Origin {
-        address: address.as_deref(),
-        device: device.as_deref(),
-    };
-    // Counted before the password is checked, so parallel guesses see each other.
-    let reserved = state.throttle.clone().reserve_login_async(
-        user_key.clone(),
-        origin.address.map(str::to_owned),
-        origin.device.map(str::to_owned),
-    );
-    let attempt = match reserved.await {
-        Ok(attempt) => attempt,
-        Err(Refused::Wait(wait)) => {
-            tracing::warn!(user_id = ?claimed, address = ?address, known_device = device.is_some(), "login throttled");
-            crate::telemetry::login("throttled");
-            return too_many_attempts(&state, &req, wait, "throttle-logins-title");
-        }
-        Err(Refused::Unavailable(e)) => return users_unavailable(&state, &req, &e),
+    let (attempt, address) = match reserve_password_check(&state, &req, &claimed).await {
+        Ok(reserved) => reserved,
+        Err(refused) => return refused,
     };
     let users = state.users.clone();
     let (user_id, password) = (form.user_id, form.password);
@@ -257,7 +237,25 @@ fn registration_problems(
     if !valid_display_name(user_name) {
         problems.push(Flash::error(lang.t("problem-name")));
     }
-    match crate::users::password_problem(&form.password, min_password) {
+    problems.extend(new_password_problems(
+        &form.password,
+        &form.repassword,
+        min_password,
+        lang,
+    ));
+    problems
+}
+
+/// Why a new password (typed twice) is refused, if it is: registration's and the password
+/// page's rule.
+pub(super) fn new_password_problems(
+    password: &str,
+    repeated: &str,
+    min_password: usize,
+    lang: Lang,
+) -> Vec<Flash> {
+    let mut problems = Vec::new();
+    match crate::users::password_problem(password, min_password) {
         Some(PasswordProblem::TooShort { min }) => problems.push(Flash::error(
             lang.t_with("problem-password-short", &[("min", min.into())]),
         )),
@@ -266,10 +264,43 @@ fn registration_problems(
         )),
         None => {}
     }
-    if form.password != form.repassword {
+    if password != repeated {
         problems.push(Flash::error(lang.t("problem-password-mismatch")));
     }
     problems
+}
+
+/// Counts a password check of the account `claimed` (as typed) from this client before the
+/// password is checked, so that parallel guesses see each other; the attempt and the client's
+/// address key, or the page that refuses it (429, or 503 when the counters are down).
+pub(super) async fn reserve_password_check(
+    state: &AppState,
+    req: &HttpRequest,
+    claimed: &str,
+) -> Result<(Reservation, Option<String>), HttpResponse> {
+    let address = req
+        .peer_addr()
+        .map(|a| super::throttle::address_key(a.ip()));
+    let user_key = canonical_id(claimed);
+    let device = state.devices.device_of(req, &user_key);
+    let origin = Origin {
+        address: address.as_deref(),
+        device: device.as_deref(),
+    };
+    let reserved = state.throttle.clone().reserve_login_async(
+        user_key,
+        origin.address.map(str::to_owned),
+        origin.device.map(str::to_owned),
+    );
+    match reserved.await {
+        Ok(attempt) => Ok((attempt, address)),
+        Err(Refused::Wait(wait)) => {
+            tracing::warn!(user_id = ?claimed, address = ?address, known_device = device.is_some(), "login throttled");
+            crate::telemetry::login("throttled");
+            Err(too_many_attempts(state, req, wait, "throttle-logins-title"))
+        }
+        Err(Refused::Unavailable(e)) => Err(users_unavailable(state, req, &e)),
+    }
 }
 
 /// Makes the session `user`'s: nothing of the session before (another user's data must not

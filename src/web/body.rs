@@ -67,11 +67,13 @@ pub async fn read_within(
             "request body did not arrive in time; connection closed"
         );
     }
-    let (http, _) = req.into_parts();
-    let mut page = state.error_page_in(state.lang(&http), http.path(), status, prefix);
+    let mut refused = state.refusal(req, status, prefix);
     // What is left of the body would be read as the next request: the connection ends here.
-    page.head_mut().set_connection_type(ConnectionType::Close);
-    Ok(ServiceResponse::new(http, page).map_into_right_body())
+    refused
+        .response_mut()
+        .head_mut()
+        .set_connection_type(ConnectionType::Close);
+    Ok(refused.map_into_right_body())
 }
 
 fn has_body(req: &ServiceRequest) -> bool {

@@ -64,6 +64,19 @@ impl AppState {
         self.templates.error_page(ctx, status, &title, &text)
     }
 
+    /// The answer of a middleware that refuses `req` before the handlers: the error page for
+    /// `status`, in the request's language.
+    pub fn refusal(
+        &self,
+        req: actix_web::dev::ServiceRequest,
+        status: StatusCode,
+        prefix: &str,
+    ) -> actix_web::dev::ServiceResponse {
+        let (http, _) = req.into_parts();
+        let page = self.error_page_in(self.lang(&http), http.path(), status, prefix);
+        actix_web::dev::ServiceResponse::new(http, page)
+    }
+
     /// The error page with a title and a message already in the language of `req`.
     pub fn error_page_text(
         &self,

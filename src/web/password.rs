@@ -10,12 +10,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_flash_messages::{FlashMessage, IncomingFlashMessages};
 use serde::Deserialize;
 
-use super::auth::{csrf_refused, logged_in_user, too_many_attempts, users_unavailable};
+use super::auth::{
+    csrf_refused, logged_in_user, new_password_problems, reserve_password_check, users_unavailable,
+};
 use super::csrf::{self, Csrf};
 use super::render::{see_other, Flash};
-use super::throttle::Refused;
 use super::{flashes_of, AppState};
-use crate::users::{canonical_id, password_problem, PasswordProblem, UserError};
+use crate::users::{canonical_id, UserError};
 
 #[derive(Deserialize)]
 pub struct PasswordForm {
@@ -68,38 +69,19 @@ pub async fn change(
         let ctx = state.context(&req, Some(&user), flashes);
         state.form_page(&req, &session, status, "password.html", ctx)
     };
-    let mut problems = Vec::new();
-    match password_problem(&form.password, state.config.auth.min_password_length) {
-        Some(PasswordProblem::TooShort { min }) => problems.push(Flash::error(
-            lang.t_with("problem-password-short", &[("min", min.into())]),
-        )),
-        Some(PasswordProblem::TooLong { max }) => problems.push(Flash::error(
-            lang.t_with("problem-password-long", &[("max", max.into())]),
-        )),
-        None => {}
-    }
-    if form.password != form.repassword {
-        problems.push(Flash::error(lang.t("problem-password-mismatch")));
-    }
+    let problems = new_password_problems(
+        &form.password,
+        &form.repassword,
+        state.config.auth.min_password_length,
+        lang,
+    );
     if !problems.is_empty() {
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, problems);
     }
     let key = canonical_id(&user);
-    let address = req
-        .peer_addr()
-        .map(|a| super::throttle::address_key(a.ip()));
-    let device = state.devices.device_of(&req, &key);
-    let attempt = match state
-        .throttle
-        .clone()
-        .reserve_login_async(key.clone(), address, device)
-        .await
-    {
-        Ok(attempt) => attempt,
-        Err(Refused::Wait(wait)) => {
-            return too_many_attempts(&state, &req, wait, "throttle-logins-title")
-        }
-        Err(Refused::Unavailable(e)) => return users_unavailable(&state, &req, &e),
+    let attempt = match reserve_password_check(&state, &req, &user).await {
+        Ok((attempt, _)) => attempt,
+        Err(refused) => return refused,
     };
     let users = state.users.clone();
     let (id, current, new) = (user.clone(), form.current_password, form.password);

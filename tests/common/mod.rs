@@ -21,7 +21,7 @@ pub mod engines;
 pub mod faults;
 mod server;
 pub use client::{block_on, Browser, Client, Tcp, Transport};
-pub use server::{free_port, raw_http, server_config, ServerProcess, BIN};
+pub use server::{check_config, free_port, raw_http, server_config, ServerProcess, BIN};
 
 /// A temporary deployment: its folder, config and state.
 pub struct Site {

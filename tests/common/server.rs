@@ -101,3 +101,17 @@ pub fn server_config(
     std::fs::write(&path, text).expect("write config");
     (path, format!("127.0.0.1:{port}").parse().expect("addr"))
 }
+
+/// Runs `session-server --config <config> --check`: its exit code and what it wrote to stderr.
+pub fn check_config(config: &Path) -> (i32, String) {
+    let out = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .arg("--check")
+        .output()
+        .expect("run");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

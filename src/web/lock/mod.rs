@@ -204,18 +204,16 @@ pub async fn one_request_per_session(
         Ok(held) => held,
         Err(e) => {
             tracing::warn!(error = %e, path = ?req.path(), "session busy: answering 503");
-            let (http, _) = req.into_parts();
-            let mut page = state.error_page_in(
-                state.lang(&http),
-                http.path(),
+            let mut refused = state.refusal(
+                req,
                 actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
                 "error-lock",
             );
-            page.headers_mut().insert(
+            refused.response_mut().headers_mut().insert(
                 actix_web::http::header::RETRY_AFTER,
                 actix_web::http::header::HeaderValue::from(RETRY_AFTER),
             );
-            return Ok(ServiceResponse::new(http, page).map_into_right_body());
+            return Ok(refused.map_into_right_body());
         }
     };
     let res = next.call(req).await;
