@@ -111,9 +111,22 @@ fn a_login_rehashes_a_password_stored_at_another_cost() {
         Some(5),
         "only a login rehashes"
     );
+    let before = db.credential("dave").expect("db");
     assert!(db.verify("dave", "dave password").expect("db").is_some());
     assert_eq!(db.stored_cost("dave").expect("db"), Some(4));
     assert!(db.verify("dave", "dave password").expect("db").is_some());
+    // The re-hash keeps the salt: sessions bound to the password stay.
+    assert_eq!(db.credential("dave").expect("db"), before);
+    // A new password (or a new account under the same id) has a new one.
+    let changed = db.set_password("dave", "new password!").expect("db");
+    assert!(changed.is_some() && changed != before);
+    assert_eq!(db.credential("dave").expect("db"), changed);
+    assert!(db.remove("dave").expect("db"));
+    assert_eq!(db.credential("dave").expect("db"), None);
+    db.register("DAVE", "Dave", "new password!")
+        .expect("registered");
+    let again = db.credential("dave").expect("db");
+    assert!(again.is_some() && again != changed);
 }
 
 #[test]

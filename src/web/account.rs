@@ -83,6 +83,9 @@ pub struct Accounts {
     key: Vec<u8>,
     absolute: Option<Duration>,
     read: Mutex<HashMap<String, (Instant, Option<String>)>>,
+    /// Counts [`Accounts::forget`] calls: a read that started before one is not cached, since
+    /// it may predate the change that was forgotten.
+    forgotten: std::sync::atomic::AtomicU64,
 }
 
 impl Accounts {
@@ -92,6 +95,7 @@ impl Accounts {
             key: key.signing().to_vec(),
             absolute,
             read: Mutex::default(),
+            forgotten: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -134,7 +138,10 @@ impl Accounts {
     /// Forgets what this process read of the account `user_key`: after a change made here
     /// (a registration, a password change), the next request reads it again.
     pub fn forget(&self, user_key: &str) {
-        self.read.lock().remove(user_key);
+        let mut cache = self.read.lock();
+        cache.remove(user_key);
+        self.forgotten
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// The end of a session logged in at `logged_in_at`, if it has one.
@@ -185,9 +192,13 @@ impl Accounts {
                 return Ok(credential.clone());
             }
         }
+        let forgotten = self.forgotten.load(std::sync::atomic::Ordering::Acquire);
         let (users, owned) = (Arc::clone(users), key.to_owned());
         let read = web::block(move || users.credential(&owned)).await??;
         let mut cache = self.read.lock();
+        if self.forgotten.load(std::sync::atomic::Ordering::Acquire) != forgotten {
+            return Ok(read);
+        }
         if cache.len() >= PRUNE_AT {
             cache.retain(|_, (at, _)| at.elapsed() < CACHE_FOR);
         }
@@ -231,4 +242,107 @@ pub async fn check(
     next.call(req)
         .await
         .map(ServiceResponse::map_into_left_body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cache of accounts is shared by every worker: read from many tasks at once, each
+    /// answer is the account's own, and it holds one entry per account.
+    #[actix_web::test]
+    async fn the_account_cache_read_from_many_tasks_answers_each_account_right() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let users = Arc::new(UserDb::open(dir.path().join("users.db"), None, 4).expect("db"));
+        let credentials: Arc<Vec<String>> = Arc::new(
+            (0..20)
+                .map(|i| {
+                    users
+                        .register(&format!("user{i}"), "n", "password123")
+                        .expect("register")
+                        .credential
+                })
+                .collect(),
+        );
+        let accounts = Arc::new(Accounts::new(&Key::generate(), None));
+        let tasks: Vec<_> = (0..8)
+            .map(|t| {
+                let (users, accounts, credentials) = (
+                    Arc::clone(&users),
+                    Arc::clone(&accounts),
+                    Arc::clone(&credentials),
+                );
+                actix_web::rt::spawn(async move {
+                    for n in 0..200 {
+                        // user20 does not exist.
+                        let i = (n * 7 + t) % 21;
+                        let got = accounts
+                            .credential(&users, &format!("user{i}"))
+                            .await
+                            .expect("read");
+                        assert_eq!(got.as_ref(), credentials.get(i), "user{i}");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task");
+        }
+        assert_eq!(accounts.read.lock().len(), 21);
+    }
+
+    /// A change made elsewhere is seen once the cache bound has passed; one made here, at once.
+    #[actix_web::test]
+    async fn a_removal_is_seen_within_the_cache_bound_and_forget_makes_it_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let users = Arc::new(UserDb::open(dir.path().join("users.db"), None, 4).expect("db"));
+        let accounts = Accounts::new(&Key::generate(), None);
+        users
+            .register("ann", "Ann", "password123")
+            .expect("register");
+        users.register("bo", "Bo", "password123").expect("register");
+        assert!(accounts
+            .credential(&users, "ann")
+            .await
+            .expect("read")
+            .is_some());
+        assert!(accounts
+            .credential(&users, "bo")
+            .await
+            .expect("read")
+            .is_some());
+        users.remove("ann").expect("remove");
+        users.remove("bo").expect("remove");
+        accounts.forget("bo");
+        assert!(accounts
+            .credential(&users, "bo")
+            .await
+            .expect("read")
+            .is_none());
+        let deadline = Instant::now() + CACHE_FOR + Duration::from_secs(2);
+        while accounts
+            .credential(&users, "ann")
+            .await
+            .expect("read")
+            .is_some()
+        {
+            assert!(Instant::now() < deadline, "the removal was never seen");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[test]
+    fn the_stamp_depends_on_the_account_the_credential_and_the_key() {
+        let key = Key::generate();
+        let a = Accounts::new(&key, None);
+        let stamp = a.stamp("ann", "salt-1");
+        assert_eq!(stamp, Accounts::new(&key, None).stamp("ann", "salt-1"));
+        assert_ne!(stamp, a.stamp("ann", "salt-2"));
+        assert_ne!(stamp, a.stamp("bo", "salt-1"));
+        assert_ne!(
+            stamp,
+            Accounts::new(&Key::generate(), None).stamp("ann", "salt-1")
+        );
+        assert_eq!(stamp.len(), 32);
+    }
 }
