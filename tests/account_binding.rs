@@ -209,6 +209,12 @@ async fn absolute_lifetime_ends_a_session_however_often_it_is_used(kind: StoreKi
     let logged_in = Instant::now();
     me.register(&app, "grace").await;
     let copy = me.clone();
+    let home = me.get(&app, "/").await;
+    assert!(
+        home.element_text("login-ends-at").is_some(),
+        "the panel says when the login ends: {}",
+        home.body
+    );
     let mut visits = 0;
     while me.visit(&app).await.is_some() {
         visits += 1;

@@ -143,3 +143,5 @@ error-408-title = Request timed out
 error-408-text = The form did not arrive in time. Please send it again.
 error-lock-title = Session busy
 error-lock-text = Another request of your session is still running. Please try again in a moment.
+panel-login-ends = Login ends
+panel-login-ends-hint = (for good, however often you use it: absolute_lifetime after the login; a removed account or a changed password ends it sooner)

@@ -137,3 +137,5 @@ error-408-title = 요청 시간 초과
 error-408-text = 양식이 제시간에 도착하지 않았습니다. 다시 보내 주세요.
 error-lock-title = 세션 사용 중
 error-lock-text = 세션의 다른 요청이 아직 처리 중입니다. 잠시 뒤 다시 시도하세요.
+panel-login-ends = 로그인 종료
+panel-login-ends-hint = (사용 여부와 관계없이 로그인 후 absolute_lifetime이 지나면 끝납니다. 계정이 삭제되거나 비밀번호가 바뀌면 더 일찍 끝납니다)

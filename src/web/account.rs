@@ -149,6 +149,12 @@ impl Accounts {
         logged_in_at.checked_add(time::Duration::try_from(self.absolute?).ok()?)
     }
 
+    /// When `session` was logged in, as its binding says.
+    pub fn logged_in_at(session: &Session) -> Option<OffsetDateTime> {
+        let at = session.get::<String>(LOGGED_IN_AT_KEY).ok().flatten()?;
+        OffsetDateTime::parse(&at, &Rfc3339).ok()
+    }
+
     /// Whether the session logged in as `user_id` still stands; an error when the accounts
     /// cannot be read.
     pub async fn verdict(
@@ -158,11 +164,7 @@ impl Accounts {
         user_id: &str,
     ) -> Result<Option<Ended>, CheckError> {
         let stamp = session.get::<String>(ACCOUNT_KEY).ok().flatten();
-        let at = session
-            .get::<String>(LOGGED_IN_AT_KEY)
-            .ok()
-            .flatten()
-            .and_then(|at| OffsetDateTime::parse(&at, &Rfc3339).ok());
+        let at = Self::logged_in_at(session);
         let (Some(stamp), Some(at)) = (stamp, at) else {
             return Ok(Some(Ended::Unbound));
         };

@@ -1,6 +1,7 @@
 //! The session panel of the home page: what the browser holds (the cookie's name, flags and
 //! kind), what the server keeps (the session's data with the CSRF token masked, and where it is
-//! stored), and when it ends, with the seconds left that `static/session.js` counts down. It
+//! stored), and when it ends (after idling, and for good: `absolute_lifetime` after the login),
+//! with the seconds left that `static/session.js` counts down. It
 //! teaches what the Flask tutorials explain with the browser's developer tools.
 
 use actix_session::Session;
@@ -23,6 +24,9 @@ pub struct Panel {
     pub expires_text: String,
     /// From this answer to the end: the countdown's start.
     pub seconds_left: i64,
+    /// The login's absolute end (`absolute_lifetime`); empty when there is none.
+    pub login_ends_at: String,
+    pub login_ends_text: String,
     pub refresh_each_request: bool,
     pub cookie_name: String,
     pub same_site: String,
@@ -81,7 +85,11 @@ impl Panel {
             Place::PostgresRow { table, id } => ("panel-place-postgres", id, table),
             Place::Cookie => ("panel-place-cookie", String::new(), String::new()),
         };
+        let login_ends = super::account::Accounts::logged_in_at(session)
+            .and_then(|at| state.accounts.ends_at(at));
         Some(Panel {
+            login_ends_at: login_ends.map(rfc3339).unwrap_or_default(),
+            login_ends_text: login_ends.map(clock).unwrap_or_default(),
             started_at: started.map(rfc3339).unwrap_or_default(),
             started_text: started.map(clock).unwrap_or_default(),
             expires_at: rfc3339(expires),
@@ -109,6 +117,8 @@ impl Panel {
             expires_at: "2026-01-01T00:00:30Z".into(),
             expires_text: "00:00:30 UTC".into(),
             seconds_left: 30,
+            login_ends_at: "2026-01-08T00:00:00Z".into(),
+            login_ends_text: "00:00:00 UTC".into(),
             refresh_each_request: true,
             cookie_name: "session".into(),
             same_site: "Lax".into(),
