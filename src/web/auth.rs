@@ -99,6 +99,10 @@ pub async fn login(
     // logged, but checked whole (so it matches nobody). User input is logged with Debug quoting
     // (`?`), so a newline cannot forge a log line.
     let claimed: String = form.user_id.chars().take(MAX_ID_LEN).collect();
+    let turn = match state.hashing.turn().await {
+        Ok(turn) => turn,
+        Err(busy) => return super::hashing::refused(&state, &req, &busy),
+    };
     let (attempt, address) = match reserve_password_check(&state, &req, &claimed).await {
         Ok(reserved) => reserved,
         Err(refused) => return refused,
@@ -107,7 +111,7 @@ pub async fn login(
     let (user_id, password) = (form.user_id, form.password);
     // The account is read again after the password check: a removal or a password change that
     // landed during the check wins, and this login fails (see `account`).
-    let checked = super::hashing::run(&state, move || -> Result<Option<User>, UserError> {
+    let checked = turn.run(move || -> Result<Option<User>, UserError> {
         let user = users.verify(&user_id, &password)?;
         Ok(match user {
             Some(user) if users.credential(&user.id)?.as_ref() == Some(&user.credential) => {
@@ -183,6 +187,10 @@ pub async fn register(
     if !problems.is_empty() {
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, problems);
     }
+    let turn = match state.hashing.turn().await {
+        Ok(turn) => turn,
+        Err(busy) => return super::hashing::refused(&state, &req, &busy),
+    };
     let address = req
         .peer_addr()
         .map(|a| super::throttle::address_key(a.ip()));
@@ -205,7 +213,10 @@ pub async fn register(
         user_name.clone(),
         form.password.clone(),
     );
-    match super::hashing::run(&state, move || users.register(&id, &name, &password)).await {
+    match turn
+        .run(move || users.register(&id, &name, &password))
+        .await
+    {
         Ok(Ok(user)) => {
             tracing::info!(user_id = ?user.spelling, "registered");
             // A removed account's id registered again: its old sessions must not pass on

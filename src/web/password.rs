@@ -79,13 +79,17 @@ pub async fn change(
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, problems);
     }
     let key = canonical_id(&user);
+    let turn = match state.hashing.turn().await {
+        Ok(turn) => turn,
+        Err(busy) => return super::hashing::refused(&state, &req, &busy),
+    };
     let attempt = match reserve_password_check(&state, &req, &user).await {
         Ok((attempt, _)) => attempt,
         Err(refused) => return refused,
     };
     let users = state.users.clone();
     let (id, current, new) = (user.clone(), form.current_password, form.password);
-    let checked = super::hashing::run(&state, move || -> Result<Outcome, UserError> {
+    let checked = turn.run(move || -> Result<Outcome, UserError> {
         if users.verify(&id, &current)?.is_none() {
             return Ok(Outcome::WrongPassword);
         }

@@ -54,10 +54,19 @@ fn log_text() -> String {
     String::from_utf8_lossy(&logs().lock()).into_owned()
 }
 
+/// A site whose throttle is under test: the bound on password checks running at once is
+/// raised out of the way (it refuses parallel guesses with 503 before the throttle counts them;
+/// `tests/bounded_waits.rs` tests it).
 fn site(max_failed_logins: u32, cost: u32) -> Site {
-    Site::with_config(&format!(
+    let mut site = Site::with_config(&format!(
         "[session]\nlifetime = 60\n[auth]\nbcrypt_cost = {cost}\nmax_failed_logins = {max_failed_logins}\nfailed_login_window = \"10m\"\n"
-    ))
+    ));
+    site.state.hashing = std::sync::Arc::new(session_server::web::hashing::Hashing::new(
+        1,
+        64,
+        std::time::Duration::from_secs(60),
+    ));
+    site
 }
 
 fn addr(last: u8) -> SocketAddr {
