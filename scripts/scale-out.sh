@@ -55,7 +55,7 @@ dir = \"$WORK/shared/sessions\""
   *) echo "usage: $0 [redis|filesystem] [seconds] [connections]" >&2; exit 2 ;;
 esac
 
-# The same signing key on every instance: the README's "Scaling out" rule.
+# The same signing key on every instance: docs/scaling.md's rule.
 export SESSION_SERVER_SECRET_KEY=$(head -c 64 /dev/urandom | base64 -w0)
 
 PORTS=("$(free_port)" "$(free_port)" "$(free_port)")

@@ -1,4 +1,4 @@
-//! Login and registration throttling. The policy (README, "Login protection"):
+//! Login and registration throttling. The policy (docs/security.md, "Login protection"):
 //!
 //! - An attempt is counted *before* its password is checked (a [`Reservation`]), atomically
 //!   with the check of the limits, so parallel guesses cannot all slip in under them, whichever
