@@ -178,36 +178,21 @@ impl EngineLock {
                 return Acquired::Unavailable;
             }
         };
-        let deadline = Instant::now().checked_add(within.min(self.0.wait));
-        let mut pause = FIRST_PAUSE;
-        loop {
-            let (lock, k, t) = (self.clone(), key.clone(), token.clone());
-            match web::block(move || lock.try_take(&k, &t)).await {
-                Ok(Ok(true)) => {
-                    return Acquired::Held(EngineGuard {
-                        lock: self.clone(),
-                        key,
-                        token,
-                        taken: Instant::now(),
-                        released: false,
-                    })
-                }
-                Ok(Ok(false)) => {}
-                Ok(Err(e)) => {
-                    crate::telemetry::engine_failure("locks", &e);
-                    self.release_in_background(key, token);
-                    return Acquired::Unavailable;
-                }
-                Err(e) => {
-                    crate::telemetry::engine_failure("locks", &e);
-                    return Acquired::Unavailable;
-                }
-            }
-            if deadline.is_none_or(|d| Instant::now() >= d) {
-                return Acquired::TimedOut;
-            }
-            actix_web::rt::time::sleep(pause).await;
-            pause = pause.saturating_mul(2).min(MAX_PAUSE);
+        let (lock, k, t) = (self.clone(), key.clone(), token.clone());
+        let attempt = move || lock.try_take(&k, &t).map(|taken| taken.then_some(()));
+        let (lock, k, t) = (self.clone(), key.clone(), token.clone());
+        let failed = move || lock.release_in_background(k, t);
+        let within = within.min(self.0.wait);
+        match super::poll(within, FIRST_PAUSE, MAX_PAUSE, attempt, failed).await {
+            Acquired::Held(()) => Acquired::Held(EngineGuard {
+                lock: self.clone(),
+                key,
+                token,
+                taken: Instant::now(),
+                released: false,
+            }),
+            Acquired::Unavailable => Acquired::Unavailable,
+            Acquired::TimedOut => Acquired::TimedOut,
         }
     }
 

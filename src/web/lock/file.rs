@@ -6,9 +6,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
-use actix_web::web;
+use std::time::Duration;
 
 use super::Acquired;
 use crate::store::id;
@@ -22,29 +20,16 @@ fn try_lock_file(dir: &Path, digest: &[u8; 32]) -> std::io::Result<Option<File>>
     crate::atomic::try_lock_exclusive(&dir.join(id::stem(digest)))
 }
 
-/// Waits at most `within` for the lock of `digest` in `dir`, trying on a blocking thread and
-/// pausing on the worker between tries. When the lock file cannot be had at all, the request is
-/// served without it (logged).
+/// Waits at most `within` for the lock of `digest` in `dir` (see [`super::poll`]). When the
+/// lock file cannot be had at all, the request is served without it: serving unlocked beats
+/// refusing, since the lock only guards against lost updates.
 pub(super) async fn acquire(dir: PathBuf, digest: [u8; 32], within: Duration) -> Acquired<File> {
-    let deadline = Instant::now().checked_add(within);
-    loop {
-        let dir = dir.clone();
-        match web::block(move || try_lock_file(&dir, &digest)).await {
-            Ok(Ok(Some(file))) => return Acquired::Held(file),
-            Ok(Ok(None)) => {}
-            // Serving unlocked beats refusing: the lock only guards against lost updates.
-            Ok(Err(e)) => {
-                crate::telemetry::engine_failure("locks", &e);
-                return Acquired::Unavailable;
-            }
-            Err(e) => {
-                crate::telemetry::engine_failure("locks", &e);
-                return Acquired::Unavailable;
-            }
-        }
-        if deadline.is_none_or(|d| Instant::now() >= d) {
-            return Acquired::TimedOut;
-        }
-        actix_web::rt::time::sleep(PAUSE).await;
-    }
+    super::poll(
+        within,
+        PAUSE,
+        PAUSE,
+        move || try_lock_file(&dir, &digest),
+        || {},
+    )
+    .await
 }

@@ -45,6 +45,40 @@ const RETRY_AFTER: u32 = 1;
 #[error("the session's lock was not free within {0:?}")]
 pub struct TimedOut(pub Duration);
 
+/// Tries `attempt` (on a blocking thread) until it takes the lock or `within` has passed,
+/// pausing on the worker between tries, from `pause` doubling up to `max_pause`. A try that
+/// fails leaves the request to go on without the lock (logged); `failed` runs first, for a try
+/// whose answer was lost.
+pub(crate) async fn poll<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+    within: Duration,
+    mut pause: Duration,
+    max_pause: Duration,
+    attempt: impl Fn() -> Result<Option<T>, E> + Clone + Send + 'static,
+    failed: impl FnOnce(),
+) -> Acquired<T> {
+    let deadline = Instant::now().checked_add(within);
+    loop {
+        match web::block(attempt.clone()).await {
+            Ok(Ok(Some(taken))) => return Acquired::Held(taken),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                crate::telemetry::engine_failure("locks", &e);
+                failed();
+                return Acquired::Unavailable;
+            }
+            Err(e) => {
+                crate::telemetry::engine_failure("locks", &e);
+                return Acquired::Unavailable;
+            }
+        }
+        if deadline.is_none_or(|d| Instant::now() >= d) {
+            return Acquired::TimedOut;
+        }
+        actix_web::rt::time::sleep(pause).await;
+        pause = pause.saturating_mul(2).min(max_pause);
+    }
+}
+
 /// How a try for the lock across processes ended.
 pub(crate) enum Acquired<T> {
     Held(T),
