@@ -41,7 +41,8 @@ cpu_ticks() {
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
 # start_server NAME SESSION_TOML FILESYSTEM_TOML: sets PORT, SERVER_PID, STARTUP_MS. Runs
-# $SERVER_BIN when set (another build, for a before/after comparison in one run), else $BIN.
+# $SERVER_BIN when set (another build, for a before/after comparison in one run), else $BIN;
+# passwords at $BCRYPT_COST (default 4: the benchmarks measure sessions, not bcrypt).
 start_server() {
   local name=$1 dir="$WORK/$1"
   mkdir -p "$dir"
@@ -57,7 +58,7 @@ $2
 [session.filesystem]
 $3
 [auth]
-bcrypt_cost = 4
+bcrypt_cost = ${BCRYPT_COST:-4}
 max_failed_logins = 100000
 TOML
   local t0; t0=$(date +%s%N)
