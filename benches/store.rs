@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use actix_session::storage::{SessionKey, SessionStore};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use session_server::store::file::CACHE_BYTES;
-use session_server::store::{
-    CachingStore, FileSessionStore, FileStoreOptions, MemorySessionStore, SessionState, Store,
-};
+use session_server::engines::filesystem::CACHE_BYTES;
+use session_server::engines::filesystem::{FileSessionStore, FileStoreOptions};
+use session_server::engines::memory::MemorySessionStore;
+use session_server::store::{CachingStore, SessionState, Store};
 
 fn state(visits: u64) -> SessionState {
     [
@@ -128,12 +128,11 @@ fn stores(c: &mut Criterion) {
         .collect();
     for n in sizes {
         let (dir, keys) = populated(n);
-        let files = FileSessionStore::open(FileStoreOptions::new(&dir).cleanup_interval(None))
-            .expect("open");
+        let files = FileSessionStore::open(FileStoreOptions::new(&dir)).expect("open");
         let store = Store::new(CachingStore::new(files, CACHE_BYTES));
         bench_store(c, &format!("file/{n}"), &store, &keys);
 
-        let memory = MemorySessionStore::new(None);
+        let memory = MemorySessionStore::new();
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");

@@ -16,7 +16,8 @@ use std::io::Write;
 
 use actix_session::storage::SessionStore;
 use actix_web::cookie::{Cookie, CookieJar};
-use session_server::store::{FileSessionStore, FileStoreOptions, SessionState};
+use session_server::engines::filesystem::{FileSessionStore, FileStoreOptions};
+use session_server::store::SessionState;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,11 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => None,
     };
-    let store = FileSessionStore::open(
-        FileStoreOptions::new(dir)
-            .cleanup_interval(None)
-            .io_threads(4),
-    )?;
+    let store = FileSessionStore::open(FileStoreOptions::new(dir).io_threads(4))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

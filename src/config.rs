@@ -3,42 +3,31 @@
 //!
 //! Each `[table]` has its own file: the raw struct as written (its `Default` is where every
 //! default lives), the validated struct the server uses, and a `validate` that turns one into the
-//! other; [`Config`] runs them all in one pass. A store type is a variant in `store_type.rs` and
-//! a table file, named as a field of `[session]` and in `unknown.rs`' list of tables.
+//! other; [`Config`] runs them all in one pass. Each session engine's table is in the engine's
+//! folder (`crate::engines`), joined to `[session]` by the registry.
 
 mod auth;
-mod check;
-mod duration;
+pub(crate) mod check;
+pub(crate) mod duration;
 pub mod effective;
-mod filesystem;
 mod log;
-mod memcached;
-mod postgres;
-mod redis;
 mod server;
 mod session;
-mod sqlite;
-mod store_type;
 mod unknown;
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use self::memcached::MemcachedConfig;
-pub use self::postgres::PostgresConfig;
-pub use self::redis::RedisConfig;
 pub use crate::atomic::Durability;
-pub use auth::{AuthConfig, UserStoreKind};
-pub use filesystem::FilesystemConfig;
+pub use crate::engines::StoreType;
+pub use auth::AuthConfig;
+pub use check::Invalid;
 pub use log::{LogConfig, LogFormat, MetricsConfig};
 pub use server::ServerConfig;
 pub use session::{SameSite, SessionConfig};
-pub use sqlite::SqliteConfig;
-pub use store_type::StoreType;
 
 use auth::RawAuth;
-use check::Invalid;
 use log::{RawLog, RawMetrics};
 use server::RawServer;
 use session::RawSession;
@@ -176,24 +165,20 @@ impl Config {
         let log = raw.log.validate().map_err(in_file)?;
         let metrics = raw.metrics.validate(&server.bind).map_err(in_file)?;
         if let Some(static_dir) = &server.static_dir {
-            let mut private: Vec<(&str, &Path)> =
-                vec![("the secret key file", session.secret_key_file.as_path())];
+            let mut private: Vec<(&str, PathBuf)> =
+                vec![("the secret key file", session.secret_key_file.clone())];
             if let Some(config) = &source {
-                private.push(("the config file", config.as_path()));
+                private.push(("the config file", config.clone()));
             }
-            if auth.users == UserStoreKind::Sqlite {
-                private.push(("the user database", auth.users_db.as_path()));
+            if auth.users.keeps_accounts_in_users_db() {
+                private.push(("the user database", auth.users_db.clone()));
             }
-            private.push(("the legacy user file", auth.users_file.as_path()));
-            match session.store {
-                StoreType::Filesystem => {
-                    private.push(("the session folder", session.filesystem.dir.as_path()));
-                }
-                StoreType::Sqlite => {
-                    private.push(("the session database", session.sqlite.path.as_path()));
-                }
-                _ => {}
-            }
+            private.push(("the legacy user file", auth.users_file.clone()));
+            private.extend(crate::engines::private_paths(&session));
+            let private: Vec<(&str, &Path)> = private
+                .iter()
+                .map(|(what, p)| (*what, p.as_path()))
+                .collect();
             server::refuse_private_in_static(static_dir, &private).map_err(in_file)?;
         }
         Ok(Self {
@@ -208,4 +193,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -122,7 +122,7 @@ fn an_unknown_key_in_a_sub_table_is_named_once_with_its_value() {
          `type`, `permanent`, `lifetime`, `absolute_lifetime`, `refresh_each_request`, `max_session_bytes`, \
          `lock`, `lock_timeout`, \
          `cookie_name`, `cookie_secure`, `cookie_samesite`, `cookie_domain`, `secret_key_file`, \
-         `filesystem`, `redis`, `sqlite`, `postgres`, `memcached`",
+         `filesystem`, `memory`, `redis`, `sqlite`, `postgres`, `memcached`, `cookie`",
     );
     assert_refused(
         "[session.redis]\nprefix = \"app:\"\n",

@@ -10,7 +10,8 @@ use actix_session::storage::{SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::http::{header, StatusCode};
 use common::{start, Browser, Site};
 use futures_util::future::join_all;
-use session_server::store::{FileSessionStore, FileStoreOptions, MemorySessionStore};
+use session_server::engines::filesystem::{FileSessionStore, FileStoreOptions};
+use session_server::engines::memory::MemorySessionStore;
 
 /// Every log line of this test binary, for tests that check what was logged.
 fn logs() -> Arc<Mutex<Vec<u8>>> {
@@ -198,15 +199,10 @@ async fn oversized_writes_are_refused_and_the_old_state_kept(store: impl Session
 #[actix_web::test]
 async fn both_stores_refuse_oversized_sessions() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = FileSessionStore::open(
-        FileStoreOptions::new(dir.path())
-            .cleanup_interval(None)
-            .max_session_bytes(1024),
-    )
-    .expect("open");
+    let file = FileSessionStore::open(FileStoreOptions::new(dir.path()).max_session_bytes(1024))
+        .expect("open");
     oversized_writes_are_refused_and_the_old_state_kept(file).await;
-    oversized_writes_are_refused_and_the_old_state_kept(MemorySessionStore::with_limit(None, 1024))
-        .await;
+    oversized_writes_are_refused_and_the_old_state_kept(MemorySessionStore::with_limit(1024)).await;
 }
 
 #[actix_web::test]

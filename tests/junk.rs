@@ -13,7 +13,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use actix_session::storage::SessionStore;
 use common::{server_config, ServerProcess, BIN};
-use session_server::store::{FileSessionStore, FileStoreOptions, SessionState};
+use session_server::engines::filesystem::{FileSessionStore, FileStoreOptions};
+use session_server::store::SessionState;
 
 /// How long one command may take on a busy machine before it counts as hung.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -220,8 +221,7 @@ fn the_server_starts_past_junk_in_the_temporary_folder() {
 #[actix_web::test]
 async fn list_stats_and_show_skip_junk_session_files_and_leave_them_in_place() {
     let f = Folder::new();
-    let store = FileSessionStore::open(FileStoreOptions::new(&f.sessions).cleanup_interval(None))
-        .expect("open");
+    let store = FileSessionStore::open(FileStoreOptions::new(&f.sessions)).expect("open");
     let state: SessionState = [("visits".to_owned(), "1".to_owned())].into();
     let kept = store
         .save(state, &time::Duration::seconds(600))

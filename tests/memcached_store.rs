@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use common::engines::MemcachedServer;
 use session_server::config::Config;
-use session_server::store::memcached::MemcachedSessionStore;
+use session_server::engines::memcached::MemcachedSessionStore;
 use session_server::store::{SessionBackend, SessionState};
 
 fn store(mc: &MemcachedServer) -> MemcachedSessionStore {

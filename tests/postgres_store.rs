@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::engines::PostgresServer;
 use session_server::config::Config;
-use session_server::postgres::Postgres;
-use session_server::store::postgres::{PostgresSessionStore, SWEEP_BATCH};
+use session_server::engines::postgres::Postgres;
+use session_server::engines::postgres::{PostgresSessionStore, SWEEP_BATCH};
 use session_server::store::{SessionBackend, SessionId, SessionState};
 
 fn store(pg: &PostgresServer) -> (PostgresSessionStore, String) {

@@ -11,14 +11,17 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::engines::{PostgresServer, RedisCluster, RedisServer};
-use session_server::postgres::Postgres;
-use session_server::redis_blocking::{RedisBlocking, RedisTarget};
-use session_server::store::memcached::MemcachedLocks;
+use session_server::engines::memcached::MemcachedLocks;
+use session_server::engines::postgres::Postgres;
+use session_server::engines::postgres::PostgresCounters;
+use session_server::engines::postgres::PostgresLocks;
+use session_server::engines::redis::RedisCounters;
+use session_server::engines::redis::RedisLocks;
+use session_server::engines::redis::{RedisBlocking, RedisTarget};
+use session_server::engines::sqlite::SqliteCounters;
 use session_server::users::{UserDb, UserError};
-use session_server::web::lock::{Across, EngineLock, LockEngine, SessionLocks};
-use session_server::web::throttle::{
-    Counters, LoginThrottle, Origin, PostgresCounters, RedisCounters, Refused, SqliteCounters,
-};
+use session_server::web::lock::{Across, EngineLock, SessionLocks};
+use session_server::web::throttle::{Counters, LoginThrottle, Origin, Refused};
 
 const PREFIX: &str = "session:";
 /// Cheap hashes: these tests are about sharing, not hashing.
@@ -170,7 +173,7 @@ async fn requests_of_one_session_through_two_postgres_servers_run_one_at_a_time(
     let dbs = parking_lot::Mutex::new(vec![a, b]);
     let sets = lock_sets(|| {
         let db = dbs.lock().pop().expect("one database handle per set");
-        Across::Engine(EngineLock::new(LockEngine::postgres(db, "s")))
+        Across::Engine(EngineLock::new(PostgresLocks::new(db, "s")))
     });
     assert_eq!(counter_after_parallel_requests(sets).await, 20);
     assert_eq!(
@@ -507,12 +510,8 @@ async fn requests_of_one_session_through_two_servers_run_one_at_a_time() {
         "two process-only lock sets let requests overlap: {lost}"
     );
     let url = redis.url();
-    let sets = lock_sets(|| {
-        Across::Engine(EngineLock::new(LockEngine::redis(
-            pool(&url, vec![]),
-            PREFIX,
-        )))
-    });
+    let sets =
+        lock_sets(|| Across::Engine(EngineLock::new(RedisLocks::new(pool(&url, vec![]), PREFIX))));
     assert_eq!(counter_after_parallel_requests(sets).await, 20);
     let keys: Vec<String> =
         common::engines::query(&redis.url(), &["KEYS", "session:lock:*"]).expect("keys");
@@ -527,7 +526,7 @@ async fn a_lock_left_by_a_dead_server_expires_and_is_taken_over() {
     let url = redis.url();
     let short = |wait| {
         EngineLock::with_timing(
-            LockEngine::redis(pool(&url, vec![]), PREFIX),
+            RedisLocks::new(pool(&url, vec![]), PREFIX),
             Duration::from_secs(1),
             wait,
         )
@@ -561,7 +560,7 @@ async fn a_lock_left_by_a_dead_server_expires_and_is_taken_over() {
         actix_web::cookie::Key::generate(),
         "s",
         Across::Engine(EngineLock::with_timing(
-            LockEngine::redis(pool(&url, vec![]), PREFIX),
+            RedisLocks::new(pool(&url, vec![]), PREFIX),
             Duration::from_secs(30),
             Duration::from_secs(1),
         )),
@@ -624,7 +623,7 @@ async fn requests_of_one_session_through_two_memcached_servers_run_one_at_a_time
     config.servers = vec![mc.server()];
     let sets = lock_sets(|| {
         let locks = MemcachedLocks::new(&config).expect("locks");
-        Across::Engine(EngineLock::new(LockEngine::Memcached(locks)))
+        Across::Engine(EngineLock::new(locks))
     });
     assert_eq!(counter_after_parallel_requests(sets).await, 20);
     let held = mc.command(&format!("mg session:lock:{} v", hex::encode(digest())));

@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use actix_session::storage::{SaveError, SessionKey, SessionStore};
 use common::engines::{MemcachedServer, PostgresServer, RedisCluster, RedisServer};
-use session_server::store::file::CACHE_BYTES;
-use session_server::store::memcached::MemcachedSessionStore;
-use session_server::store::postgres::PostgresSessionStore;
-use session_server::store::redis::{EngineOptions, RedisOptions, RedisSessionStore};
-use session_server::store::sqlite::SqliteSessionStore;
-use session_server::store::{
-    id, CachingStore, Capabilities, FileSessionStore, FileStoreOptions, MemorySessionStore, Store,
-};
+use session_server::engines::filesystem::CACHE_BYTES;
+use session_server::engines::filesystem::{FileSessionStore, FileStoreOptions};
+use session_server::engines::memcached::MemcachedSessionStore;
+use session_server::engines::memory::MemorySessionStore;
+use session_server::engines::postgres::PostgresSessionStore;
+use session_server::engines::redis::{EngineOptions, RedisOptions, RedisSessionStore};
+use session_server::engines::sqlite::SqliteSessionStore;
+use session_server::store::{id, CachingStore, Capabilities, Store};
 
 type State = HashMap<String, String>;
 
@@ -475,9 +475,7 @@ fn file_store() -> (Store, tempfile::TempDir) {
 fn plain_file_store() -> (FileSessionStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = FileSessionStore::open(
-        FileStoreOptions::new(dir.path().join("sessions"))
-            .cleanup_interval(None)
-            .max_session_bytes(LIMIT),
+        FileStoreOptions::new(dir.path().join("sessions")).max_session_bytes(LIMIT),
     )
     .expect("open");
     (store, dir)
@@ -486,7 +484,6 @@ fn plain_file_store() -> (FileSessionStore, tempfile::TempDir) {
 fn uncached_file_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = FileStoreOptions::new(dir.path().join("sessions"))
-        .cleanup_interval(None)
         .max_session_bytes(LIMIT)
         .io_threads(4);
     (
@@ -498,7 +495,6 @@ fn uncached_file_store() -> (Store, tempfile::TempDir) {
 fn fsync_file_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = FileStoreOptions::new(dir.path().join("sessions"))
-        .cleanup_interval(None)
         .max_session_bytes(LIMIT)
         .durability(session_server::atomic::Durability::Fsync);
     let store = FileSessionStore::open(options).expect("open");
@@ -557,7 +553,7 @@ fn postgres_store(url: impl Fn(&PostgresServer) -> String) -> Option<(Store, Arc
         .postgres;
     config.url = url(&server);
     let table = fresh_prefix().replace(':', "_");
-    let db = session_server::postgres::Postgres::new(&config).expect("pool");
+    let db = session_server::engines::postgres::Postgres::new(&config).expect("pool");
     let store = PostgresSessionStore::new(db, &table, LIMIT);
     Some((Store::new(store), server))
 }
@@ -601,7 +597,7 @@ conformance!(filesystem_fsync, Some(fsync_file_store()));
 conformance!(filesystem_uncached, Some(uncached_file_store()));
 conformance!(
     memory,
-    Some((Store::new(MemorySessionStore::with_limit(None, LIMIT)), ()))
+    Some((Store::new(MemorySessionStore::with_limit(LIMIT)), ()))
 );
 conformance!(redis, redis_store());
 conformance!(redis_unix, redis_unix_store());
@@ -613,9 +609,10 @@ conformance!(memcached, memcached_store(MemcachedServer::start()));
 conformance!(
     cookie,
     Some((
-        Store::cookie(session_server::store::cookie::CookieCodec::new(
-            "session", LIMIT
-        )),
+        Store::client_side(
+            session_server::engines::cookie::CookieBackend,
+            session_server::engines::cookie::CookieCodec::new("session", LIMIT)
+        ),
         ()
     ))
 );
@@ -627,7 +624,7 @@ conformance!(
 #[actix_web::test]
 async fn sweepers_delete_only_expired_sessions() {
     let (file, _dir) = plain_file_store();
-    let memory = MemorySessionStore::new(None);
+    let memory = MemorySessionStore::new();
     for _ in 0..3 {
         file.save(state(&[("a", "1")]), &ttl(1))
             .await
@@ -666,18 +663,26 @@ async fn sweepers_delete_only_expired_sessions() {
     );
 }
 
-/// The memory store sweeps every `cleanup_interval`, like the file store: not every second.
+/// The one sweeper runs a store's `delete_expired` every `cleanup_interval`: not every second,
+/// and only while the store lives.
 #[actix_web::test]
-async fn the_memory_sweeper_honours_its_interval() {
-    let hourly = MemorySessionStore::new(Some(Duration::from_secs(3600)));
-    let every_second = MemorySessionStore::new(Some(Duration::from_secs(1)));
+async fn the_sweeper_honours_its_interval() {
+    let hourly = MemorySessionStore::new();
+    let every_second = MemorySessionStore::new();
+    let hourly_store = Store::new(hourly.clone());
+    let every_second_store = Store::new(every_second.clone());
+    hourly_store.start_sweeper(Duration::from_secs(3600));
+    every_second_store.start_sweeper(Duration::from_secs(1));
     for store in [&hourly, &every_second] {
         store
             .save(state(&[("a", "1")]), &ttl(1))
             .await
             .expect("save");
     }
-    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !every_second.is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(every_second.len(), 0, "swept");
     assert_eq!(hourly.len(), 1, "not yet: its sweep is hourly");
 }

@@ -5,10 +5,9 @@
 use std::time::{Duration, SystemTime};
 
 use actix_session::storage::{SessionKey, SessionStore};
-use session_server::store::file::CACHE_BYTES;
-use session_server::store::{
-    CachingStore, FileSessionStore, FileStoreOptions, SessionState, Store,
-};
+use session_server::engines::filesystem::CACHE_BYTES;
+use session_server::engines::filesystem::{FileSessionStore, FileStoreOptions};
+use session_server::store::{CachingStore, SessionState, Store};
 
 fn state(visits: u64) -> SessionState {
     [("visits".to_owned(), visits.to_string())].into()
@@ -19,7 +18,7 @@ fn key(s: &str) -> SessionKey {
 }
 
 fn open(dir: &std::path::Path) -> FileSessionStore {
-    FileSessionStore::open(FileStoreOptions::new(dir).cleanup_interval(None)).expect("open")
+    FileSessionStore::open(FileStoreOptions::new(dir)).expect("open")
 }
 
 fn tmp_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -106,12 +105,8 @@ async fn two_quick_writes_by_another_process_are_never_read_stale() {
 #[actix_web::test]
 async fn no_temporary_file_outlives_its_write() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = FileSessionStore::open(
-        FileStoreOptions::new(dir.path())
-            .cleanup_interval(None)
-            .max_session_bytes(512),
-    )
-    .expect("open");
+    let store = FileSessionStore::open(FileStoreOptions::new(dir.path()).max_session_bytes(512))
+        .expect("open");
     let (short, long) = (time::Duration::seconds(1), time::Duration::seconds(600));
     let big: SessionState = [("k".to_owned(), format!("\"{}\"", "x".repeat(600)))].into();
     let mut keys = Vec::new();

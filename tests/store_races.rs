@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use actix_session::storage::{SessionKey, SessionStore};
 use common::{start, Browser, Site};
-use session_server::store::file::CACHE_BYTES;
-use session_server::store::{
-    CachingStore, FileSessionStore, FileStoreOptions, SessionState, Store,
-};
+use session_server::engines::filesystem::CACHE_BYTES;
+use session_server::engines::filesystem::{FileSessionStore, FileStoreOptions};
+use session_server::store::{CachingStore, SessionState, Store};
 
 fn state(visits: u64) -> SessionState {
     [("visits".to_owned(), visits.to_string())].into()
@@ -22,7 +21,7 @@ fn key(s: &str) -> SessionKey {
 }
 
 fn open(dir: &std::path::Path) -> FileSessionStore {
-    FileSessionStore::open(FileStoreOptions::new(dir).cleanup_interval(None)).expect("open")
+    FileSessionStore::open(FileStoreOptions::new(dir)).expect("open")
 }
 
 /// The file store behind the read cache, as `read_cache = true` builds it.

@@ -228,6 +228,8 @@ pub enum CliError {
     Users(#[from] UserError),
     #[error("{0}")]
     Start(#[from] StartError),
+    #[error("{0}")]
+    Engine(#[from] crate::engines::EngineError),
     #[error("template {0}")]
     Templates(#[from] crate::web::render::TemplateError),
     #[error("{what}: {source}")]

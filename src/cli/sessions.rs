@@ -42,15 +42,16 @@ pub async fn run(config: &Config, cmd: &SessionsCommand) -> Result<(), CliError>
     }
 }
 
-/// The configured store; the `memory` type is refused, since its sessions live inside the
-/// server process and no other process can see them.
+/// The configured store; a type that is not shared is refused, since its sessions live inside
+/// the server process and no other process can see them.
 fn open(config: &Config) -> Result<Store, CliError> {
-    if config.session.store == StoreType::Memory {
-        return Err(CliError::Failed(
-            "type = \"memory\" keeps sessions inside the server process: no other process can \
-             see them (use a shared type such as \"filesystem\" to inspect sessions)"
-                .into(),
-        ));
+    let store = config.session.store;
+    if !store.capabilities().shared {
+        return Err(CliError::Failed(format!(
+            "type = \"{store}\" keeps sessions inside the server process: no other process can \
+             see them (use a shared type such as \"{}\" to inspect sessions)",
+            StoreType::DEFAULT
+        )));
     }
     Ok(store::open(&config.session)?)
 }
@@ -138,16 +139,24 @@ pub(super) fn explain(store: &Store, e: StoreError) -> CliError {
     if !matches!(e, StoreError::Unsupported { .. }) {
         return e.into();
     }
-    let why = match store.kind() {
-        "cookie" => {
-            "type = \"cookie\" keeps each session in its browser's cookie: the server holds no \
+    let (kind, can) = (store.kind(), store.capabilities());
+    let why = if !can.server_side {
+        format!(
+            "type = \"{kind}\" keeps each session in its browser's cookie: the server holds no \
              sessions to list or delete (`sessions show <cookie value>` decodes one)"
-        }
-        "memcached" => {
-            "memcached cannot list its keys: `sessions show` works with a full hash or a cookie \
-             value; memcached drops expired sessions by itself"
-        }
-        _ => return e.into(),
+        )
+    } else if !can.can_list {
+        let expiry = if can.expires_by_itself {
+            format!("; {kind} drops expired sessions by itself")
+        } else {
+            String::new()
+        };
+        format!(
+            "{kind} cannot list its keys: `sessions show` works with a full hash or a cookie \
+             value{expiry}"
+        )
+    } else {
+        return e.into();
     };
     CliError::Failed(format!("{e}: {why}"))
 }

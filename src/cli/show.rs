@@ -9,9 +9,8 @@ use time::OffsetDateTime;
 use super::output::{self, shown, span, until, when};
 use super::sessions::{digest_of, explain, user_of};
 use super::CliError;
-use crate::config::{Config, StoreType};
-use crate::store::cookie::CookieCodec;
-use crate::store::{id, Place, SessionId, SessionRecord, Store};
+use crate::config::Config;
+use crate::store::{id, SessionId, SessionRecord, Store};
 use crate::web::csrf;
 
 /// What the operator gave, once recognised.
@@ -133,13 +132,14 @@ fn from_cookie(config: &Config, value: &str) -> Result<FromCookie, CliError> {
                 .into(),
         )
     };
-    if s.store == StoreType::Cookie {
+    if !s.store.capabilities().server_side {
+        // The session is the cookie, encrypted: its store decodes it.
         let payload = jar.private(&key).get(&s.cookie_name).ok_or_else(refused)?;
-        let record = CookieCodec::decode(payload.value()).ok_or_else(refused)?;
-        let sid = serde_json::from_str::<serde_json::Value>(payload.value())
-            .ok()
-            .and_then(|v| v.get("sid")?.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let store = crate::store::open(s)?;
+        let (sid, record) = store
+            .client()
+            .and_then(|codec| codec.decode(payload.value()))
+            .ok_or_else(refused)?;
         return Ok(FromCookie::Record(sid, record));
     }
     let verified = jar.signed(&key).get(&s.cookie_name).ok_or_else(refused)?;
@@ -167,7 +167,7 @@ fn describe(config: &Config, stem: &str, record: &SessionRecord) -> Result<Strin
     let rows = vec![
         vec![
             "stored at".into(),
-            Place::of(&config.session, stem).to_string(),
+            crate::engines::place(&config.session, stem).to_string(),
         ],
         vec![
             "user".into(),

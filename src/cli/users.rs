@@ -1,16 +1,16 @@
 //! `users add | list | remove | passwd`: the accounts the login pages use, in whichever storage
-//! the config gives them (SQLite `users_db`, Redis, PostgreSQL), under the rules registration
+//! the config gives them (`[auth] users`), under the rules registration
 //! follows (the same id, name and password checks, the same bcrypt cost).
 
 use serde_json::json;
 
 use super::output::{self, shown, table};
 use super::{CliError, UsersCommand};
-use crate::config::{Config, StoreType};
+use crate::config::Config;
 use crate::users::{password_problem, valid_display_name, valid_id, UserDb, UserError};
 
 pub fn run(config: &Config, cmd: &UsersCommand) -> Result<(), CliError> {
-    let users = crate::web::open_users(config)?;
+    let users = crate::engines::open_accounts(config)?;
     match cmd {
         UsersCommand::Add { id, name, password } => add(
             config,
@@ -124,10 +124,9 @@ fn passwd(config: &Config, users: &UserDb, id: &str, stdin: bool) -> Result<(), 
 /// `web::account`).
 fn end_listed_sessions(config: &Config, id: &str) -> Result<(), CliError> {
     let s = &config.session;
-    if matches!(
-        s.store,
-        StoreType::Memory | StoreType::Cookie | StoreType::Memcached
-    ) {
+    // Sessions this process cannot see (inside the server) or cannot find by account.
+    let can = s.store.capabilities();
+    if !can.shared || !can.can_list {
         return Ok(());
     }
     let runtime = super::runtime()?;

@@ -12,10 +12,11 @@ use super::StoreType;
 /// Validated `[auth]`.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
-    /// Where user accounts are kept: `users` as written, or the one that follows the session
-    /// store.
-    pub users: UserStoreKind,
-    /// The user database (SQLite), when `users` is [`UserStoreKind::Sqlite`].
+    /// The engine that keeps user accounts: `users` as written, or the one that follows the
+    /// session store ([`StoreType::accounts_following`]); always one that holds accounts.
+    pub users: StoreType,
+    /// The accounts' file, when `users` keeps accounts there; the login counters' file when
+    /// the session engine keeps none.
     pub users_db: PathBuf,
     /// The JSON user file of earlier versions, imported into `users_db` once if it exists.
     pub users_file: PathBuf,
@@ -26,42 +27,13 @@ pub struct AuthConfig {
     pub failed_login_window: Duration,
 }
 
-/// Where user accounts are kept (`[auth] users`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum UserStoreKind {
-    /// The SQLite file `users_db`: shared by the processes of one machine.
-    Sqlite,
-    /// The Redis of `[session.redis]`: shared by every server using that Redis.
-    Redis,
-    /// The PostgreSQL database of `[session.postgres]`: a `<table>_users` table beside the
-    /// sessions, shared by every server using that database.
-    Postgres,
-}
-
-impl UserStoreKind {
-    /// The accounts' home when `users` is not written: the session engine's own when it can hold
-    /// them, so that changing `type` alone makes a deployment shareable.
-    fn following(store: StoreType) -> Self {
-        match store {
-            StoreType::Redis => Self::Redis,
-            StoreType::Postgres => Self::Postgres,
-            StoreType::Filesystem
-            | StoreType::Memory
-            | StoreType::Sqlite
-            | StoreType::Memcached
-            | StoreType::Cookie => Self::Sqlite,
-        }
-    }
-}
-
 /// `[auth]` as written; missing keys take [`Default`]'s values.
 #[derive(Deserialize)]
 #[serde(default)]
 pub(super) struct RawAuth {
     /// Unset: follows `[session] type`.
-    users: Option<UserStoreKind>,
+    #[serde(deserialize_with = "crate::engines::accounts_engine")]
+    users: Option<StoreType>,
     users_db: PathBuf,
     users_file: PathBuf,
     bcrypt_cost: u32,
@@ -107,9 +79,7 @@ impl RawAuth {
             })?;
         let Positive(max_failed_logins) = self.max_failed_logins;
         Ok(AuthConfig {
-            users: self
-                .users
-                .unwrap_or_else(|| UserStoreKind::following(store)),
+            users: self.users.unwrap_or_else(|| store.accounts_following()),
             users_db: resolve(base, self.users_db),
             users_file: resolve(base, self.users_file),
             bcrypt_cost: self.bcrypt_cost,

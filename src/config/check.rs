@@ -9,18 +9,14 @@ use serde::Deserialize;
 /// A wrong value found by a table's `validate`: its dotted key, the value as written and what is
 /// allowed. [`super::Config`] turns it into [`super::ConfigError::Invalid`] naming the file.
 #[derive(Debug)]
-pub(super) struct Invalid {
-    pub(super) key: &'static str,
-    pub(super) value: String,
-    pub(super) allowed: String,
+pub struct Invalid {
+    pub(crate) key: &'static str,
+    pub(crate) value: String,
+    pub(crate) allowed: String,
 }
 
 impl Invalid {
-    pub(super) fn new(
-        key: &'static str,
-        value: impl Into<String>,
-        allowed: impl Into<String>,
-    ) -> Self {
+    pub fn new(key: &'static str, value: impl Into<String>, allowed: impl Into<String>) -> Self {
         Self {
             key,
             value: value.into(),
@@ -31,7 +27,7 @@ impl Invalid {
 
 /// An integer >= 1.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Positive(pub(super) u64);
+pub(crate) struct Positive(pub(crate) u64);
 
 impl<'de> Deserialize<'de> for Positive {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -44,7 +40,7 @@ impl<'de> Deserialize<'de> for Positive {
 }
 
 /// `path` as the server will open it: relative ones against `base`, the config file's folder.
-pub(super) fn resolve(base: &Path, path: PathBuf) -> PathBuf {
+pub(crate) fn resolve(base: &Path, path: PathBuf) -> PathBuf {
     if path.is_absolute() {
         path
     } else {
@@ -56,7 +52,7 @@ pub(super) fn resolve(base: &Path, path: PathBuf) -> PathBuf {
 const MAX_POOL_SIZE: u64 = 256;
 
 /// A `pool_size`: 1 to [`MAX_POOL_SIZE`].
-pub(super) fn pool_size(key: &'static str, Positive(n): Positive) -> Result<usize, Invalid> {
+pub(crate) fn pool_size(key: &'static str, Positive(n): Positive) -> Result<usize, Invalid> {
     usize::try_from(n)
         .ok()
         .filter(|_| n <= MAX_POOL_SIZE)
@@ -69,12 +65,12 @@ pub(super) fn pool_size(key: &'static str, Positive(n): Positive) -> Result<usiz
         })
 }
 
-/// The longest `key_prefix`: a key is at most 250 bytes in memcached, the prefix and 64
+/// The longest `key_prefix`: a key is at most 250 bytes in some engines, the prefix and 64
 /// characters of digest.
 const MAX_KEY_PREFIX: usize = 64;
 
 /// A `key_prefix`: 0 to [`MAX_KEY_PREFIX`] printable ASCII characters, no spaces.
-pub(super) fn key_prefix(key: &'static str, prefix: &str) -> Result<(), Invalid> {
+pub(crate) fn key_prefix(key: &'static str, prefix: &str) -> Result<(), Invalid> {
     if prefix.len() > MAX_KEY_PREFIX || !prefix.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(Invalid::new(
             key,

@@ -7,23 +7,23 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-pub(super) const DAY: u64 = 24 * 60 * 60;
+pub(crate) const DAY: u64 = 24 * 60 * 60;
 const MAX_LIFETIME_DAYS: i64 = 400;
 /// Browsers keep a cookie at most 400 days (RFC 6265bis), so a longer session could never be
 /// presented again; the cap also keeps every deadline far inside the `time` crate's range.
-pub(super) const MAX_LIFETIME: u64 = MAX_LIFETIME_DAYS.unsigned_abs() * DAY;
-pub(super) const MAX_TTL: time::Duration = time::Duration::days(MAX_LIFETIME_DAYS);
+pub(crate) const MAX_LIFETIME: u64 = MAX_LIFETIME_DAYS.unsigned_abs() * DAY;
+pub(crate) const MAX_TTL: time::Duration = time::Duration::days(MAX_LIFETIME_DAYS);
 /// Expired session files keep users' data on disk until swept; sweeping less than daily only lets
 /// them pile up (reads refuse expired sessions whatever this is).
-pub(super) const MAX_CLEANUP_INTERVAL: u64 = DAY;
+pub(crate) const MAX_CLEANUP_INTERVAL: u64 = DAY;
 /// Failures are remembered for the whole window: a day already holds a guesser to
 /// `max_failed_logins` tries a day, and a longer memory only keeps the counters, and any delay
 /// they put on the account's owner, for longer.
-pub(super) const MAX_FAILED_LOGIN_WINDOW: u64 = DAY;
+pub(crate) const MAX_FAILED_LOGIN_WINDOW: u64 = DAY;
 
 /// A positive duration of at most `MAX` seconds: integer seconds (`30`) or a string with a unit
 /// (`"30s"`, `"12h"`, `"31d"`).
-pub(super) struct Seconds<const MAX: u64>(pub(super) Duration);
+pub(crate) struct Seconds<const MAX: u64>(pub(crate) Duration);
 
 /// What a duration key accepts, its maximum included (written with a unit when it has a whole one).
 fn duration_allowed(max: u64) -> String {
@@ -73,15 +73,15 @@ impl<'de, const MAX: u64> Deserialize<'de> for Seconds<MAX> {
 
 /// The shortest network timeout: a loopback round trip on a loaded machine can take a few
 /// milliseconds, so less would fail healthy requests.
-pub(super) const MIN_TIMEOUT: Duration = Duration::from_millis(10);
+pub(crate) const MIN_TIMEOUT: Duration = Duration::from_millis(10);
 /// The longest network timeout: a request waiting a minute on its store is already lost to its
 /// user, and holds a worker and a connection all that time.
-pub(super) const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A network timeout from [`MIN_TIMEOUT`] to [`MAX_TIMEOUT`]: seconds, whole or not (`2`, `0.5`),
 /// or a string with a unit (`"500ms"`, `"2s"`).
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Timeout(pub(super) Duration);
+pub(crate) struct Timeout(pub(crate) Duration);
 
 fn timeout_allowed() -> String {
     format!(
@@ -125,7 +125,7 @@ impl<'de> Deserialize<'de> for Timeout {
 }
 
 /// A duration key that may also be `"none"` (no such bound): `OrNone(None)`.
-pub(super) struct OrNone<T>(pub(super) Option<T>);
+pub(crate) struct OrNone<T>(pub(crate) Option<T>);
 
 impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for OrNone<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

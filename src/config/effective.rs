@@ -5,12 +5,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Config, StoreType, UserStoreKind};
+use super::Config;
 
 /// One key as the server uses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// The table, e.g. `session.filesystem`.
+    /// The table, e.g. `session` or `server`.
     pub table: &'static str,
     pub key: &'static str,
     /// As TOML would write it (strings quoted), or `(unset)` / `(embedded)`.
@@ -19,16 +19,62 @@ pub struct Entry {
     pub flask: Option<&'static str>,
 }
 
-fn s(text: &str) -> String {
+/// The keys of one table, as an engine adds its own.
+pub struct Keys<'a> {
+    out: &'a mut Vec<Entry>,
+    table: &'static str,
+}
+
+impl<'a> Keys<'a> {
+    pub(crate) fn new(out: &'a mut Vec<Entry>, table: &'static str) -> Self {
+        Self { out, table }
+    }
+
+    /// One key: its value as TOML writes it, and the Flask setting with the same job.
+    pub fn add(&mut self, key: &'static str, value: String, flask: Option<&'static str>) {
+        self.out.push(Entry {
+            table: self.table,
+            key,
+            value,
+            flask,
+        });
+    }
+}
+
+/// A string as TOML writes it.
+pub fn s(text: &str) -> String {
     format!("{text:?}")
 }
 
-fn path(p: &Path) -> String {
+pub fn path(p: &Path) -> String {
     s(&p.display().to_string())
 }
 
+/// A list of strings as TOML writes it, each through `show`.
+pub fn list(items: &[String], show: impl Fn(&str) -> String) -> String {
+    let shown: Vec<String> = items.iter().map(|x| show(x)).collect();
+    format!("[{}]", shown.join(", "))
+}
+
+/// A URL with its password masked (`user:***@host`, `password=***`), quoted.
+pub fn url(url: &str) -> String {
+    let mut text = url.to_owned();
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((userinfo, host)) = rest.rsplit_once('@') {
+            if let Some((user, _)) = userinfo.split_once(':') {
+                text = format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    if let Some(at) = text.find("password=") {
+        let end = text[at..].find('&').map_or(text.len(), |n| at + n);
+        text.replace_range(at + "password=".len()..end, "***");
+    }
+    format!("{text:?}")
+}
+
 /// A duration in the largest unit that divides it, as config.toml takes it: `"31d"`, `"15m"`.
-fn secs(d: Duration) -> String {
+pub fn secs(d: Duration) -> String {
     let n = d.as_secs();
     if d.subsec_nanos() != 0 {
         return s(&humantime::format_duration(d).to_string());
@@ -143,111 +189,16 @@ pub fn entries(config: &Config) -> Vec<Entry> {
         path(&se.secret_key_file),
         Some("SECRET_KEY"),
     );
-    match se.store {
-        StoreType::Filesystem => {
-            let fs = &se.filesystem;
-            let t = "session.filesystem";
-            add(t, "dir", path(&fs.dir), Some("SESSION_FILE_DIR"));
-            add(t, "cleanup_interval", secs(fs.cleanup_interval), None);
-            add(
-                t,
-                "durability",
-                s(&format!("{:?}", fs.durability).to_lowercase()),
-                None,
-            );
-            add(t, "io_threads", fs.io_threads.to_string(), None);
-            add(t, "read_cache", fs.read_cache.to_string(), None);
-        }
-        StoreType::Redis => {
-            let r = &se.redis;
-            let t = "session.redis";
-            add(
-                t,
-                "url",
-                super::postgres::shown(&r.url),
-                Some("SESSION_REDIS"),
-            );
-            let nodes: Vec<String> = r
-                .cluster_urls
-                .iter()
-                .map(|u| super::postgres::shown(u))
-                .collect();
-            add(t, "cluster_urls", format!("[{}]", nodes.join(", ")), None);
-            add(
-                t,
-                "key_prefix",
-                s(&r.key_prefix),
-                Some("SESSION_KEY_PREFIX"),
-            );
-            add(t, "pool_size", r.pool_size.to_string(), None);
-            add(t, "connect_timeout", secs(r.connect_timeout), None);
-            add(t, "command_timeout", secs(r.command_timeout), None);
-        }
-        StoreType::Postgres => {
-            let p = &se.postgres;
-            let t = "session.postgres";
-            add(
-                t,
-                "url",
-                super::postgres::shown(&p.url),
-                Some("SQLALCHEMY_DATABASE_URI"),
-            );
-            add(t, "table", s(&p.table), Some("SESSION_SQLALCHEMY_TABLE"));
-            add(t, "pool_size", p.pool_size.to_string(), None);
-            add(t, "connect_timeout", secs(p.connect_timeout), None);
-            add(t, "command_timeout", secs(p.command_timeout), None);
-            add(
-                t,
-                "cleanup_interval",
-                secs(p.cleanup_interval),
-                Some("SESSION_CLEANUP_N_REQUESTS"),
-            );
-        }
-        StoreType::Sqlite => {
-            let q = &se.sqlite;
-            let t = "session.sqlite";
-            add(
-                t,
-                "path",
-                path(&q.path),
-                Some("SQLALCHEMY_DATABASE_URI = \"sqlite:///...\""),
-            );
-            add(t, "busy_timeout", secs(q.busy_timeout), None);
-            add(
-                t,
-                "cleanup_interval",
-                secs(q.cleanup_interval),
-                Some("SESSION_CLEANUP_N_REQUESTS"),
-            );
-        }
-        StoreType::Memcached => {
-            let m = &se.memcached;
-            let t = "session.memcached";
-            let servers: Vec<String> = m.servers.iter().map(|x| s(x)).collect();
-            add(
-                t,
-                "servers",
-                format!("[{}]", servers.join(", ")),
-                Some("SESSION_MEMCACHED"),
-            );
-            add(
-                t,
-                "key_prefix",
-                s(&m.key_prefix),
-                Some("SESSION_KEY_PREFIX"),
-            );
-            add(t, "pool_size", m.pool_size.to_string(), None);
-            add(t, "connect_timeout", secs(m.connect_timeout), None);
-            add(t, "command_timeout", secs(m.command_timeout), None);
-        }
-        StoreType::Memory | StoreType::Cookie => {}
-    }
-    let users = match au.users {
-        UserStoreKind::Sqlite => "sqlite",
-        UserStoreKind::Redis => "redis",
-        UserStoreKind::Postgres => "postgres",
+    crate::engines::effective(se, &mut out);
+    let mut add = |table, key, value: String, flask| {
+        out.push(Entry {
+            table,
+            key,
+            value,
+            flask,
+        });
     };
-    add("auth", "users", s(users), None);
+    add("auth", "users", s(au.users.name()), None);
     add("auth", "users_db", path(&au.users_db), None);
     add("auth", "users_file", path(&au.users_file), None);
     add("auth", "bcrypt_cost", au.bcrypt_cost.to_string(), None);

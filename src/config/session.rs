@@ -1,5 +1,6 @@
 //! `[session]`: the store type, lifetime and refresh rules, size limit, locking, the cookie and
-//! its signing key; each store's own table is a sub-table (`[session.filesystem]`, ...).
+//! its signing key; each engine's own table is a sub-table (`[session.<type>]`), from the
+//! engines' registry.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,13 +9,11 @@ use serde::Deserialize;
 
 use super::check::{resolve, Invalid, Positive};
 use super::duration::{OrNone, Seconds, Timeout, DAY, MAX_LIFETIME, MAX_TTL};
-use super::filesystem::{FilesystemConfig, RawFilesystem};
-use super::memcached::{MemcachedConfig, RawMemcached};
-use super::postgres::{PostgresConfig, RawPostgres};
-use super::redis::{RawRedis, RedisConfig};
-use super::sqlite::{RawSqlite, SqliteConfig};
-use super::store_type::{self, StoreType};
+use crate::engines::{for_each_engine, Engine, StoreType};
 
+/// `[session]`'s structs with one sub-table per engine of the registry, named after it.
+macro_rules! session_tables {
+    ($($module:ident $Type:ident,)*) => {
 /// Validated `[session]` with its sub-tables.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -36,11 +35,101 @@ pub struct SessionConfig {
     pub cookie_samesite: SameSite,
     pub cookie_domain: Option<String>,
     pub secret_key_file: PathBuf,
-    pub filesystem: FilesystemConfig,
-    pub redis: RedisConfig,
-    pub sqlite: SqliteConfig,
-    pub postgres: PostgresConfig,
-    pub memcached: MemcachedConfig,
+    $(pub $module: <crate::engines::$module::Kind as Engine>::Config,)*
+}
+
+/// `[session]` as written; missing keys take [`Default`]'s values.
+#[derive(Deserialize)]
+#[serde(default)]
+pub(super) struct RawSession {
+    #[serde(rename = "type")]
+    store: StoreType,
+    permanent: bool,
+    lifetime: Seconds<MAX_LIFETIME>,
+    absolute_lifetime: OrNone<Seconds<MAX_LIFETIME>>,
+    refresh_each_request: bool,
+    max_session_bytes: Positive,
+    lock: bool,
+    lock_timeout: Timeout,
+    cookie_name: String,
+    cookie_secure: bool,
+    cookie_samesite: SameSite,
+    cookie_domain: Option<String>,
+    secret_key_file: PathBuf,
+    $($module: <crate::engines::$module::Kind as Engine>::Raw,)*
+}
+
+impl Default for RawSession {
+    fn default() -> Self {
+        Self {
+            store: StoreType::DEFAULT,
+            permanent: true,
+            lifetime: Seconds(Duration::from_secs(31 * DAY)),
+            absolute_lifetime: OrNone(Some(Seconds(Duration::from_secs(7 * DAY)))),
+            refresh_each_request: true,
+            max_session_bytes: Positive(64 * 1024),
+            lock: false,
+            lock_timeout: Timeout(Duration::from_secs(5)),
+            cookie_name: "session".into(),
+            cookie_secure: false,
+            cookie_samesite: SameSite::Lax,
+            cookie_domain: None,
+            secret_key_file: "secret.key".into(),
+            $($module: Default::default(),)*
+        }
+    }
+}
+
+/// What each engine's table validates to, whichever `type` is chosen: a wrong value is
+/// reported before someone switches to its store.
+struct Tables {
+    $($module: <crate::engines::$module::Kind as Engine>::Config,)*
+}
+
+impl Tables {
+    fn validate(raw: &mut RawSession, base: &Path) -> Result<Self, Invalid> {
+        Ok(Self {
+            $($module: <crate::engines::$module::Kind as Engine>::validate(
+                std::mem::take(&mut raw.$module),
+                base,
+            )?,)*
+        })
+    }
+
+    fn into_config(self, common: SessionConfigCommon) -> SessionConfig {
+        let SessionConfigCommon {
+            store, permanent, lifetime, absolute_lifetime, refresh_each_request,
+            max_session_bytes, lock, lock_timeout, cookie_name, cookie_secure,
+            cookie_samesite, cookie_domain, secret_key_file,
+        } = common;
+        SessionConfig {
+            store, permanent, lifetime, absolute_lifetime, refresh_each_request,
+            max_session_bytes, lock, lock_timeout, cookie_name, cookie_secure,
+            cookie_samesite, cookie_domain, secret_key_file,
+            $($module: self.$module,)*
+        }
+    }
+}
+    };
+}
+
+for_each_engine!(session_tables);
+
+/// `[session]`'s own keys, validated: the engines' tables join them in [`Tables::into_config`].
+struct SessionConfigCommon {
+    store: StoreType,
+    permanent: bool,
+    lifetime: Duration,
+    absolute_lifetime: Option<Duration>,
+    refresh_each_request: bool,
+    max_session_bytes: usize,
+    lock: bool,
+    lock_timeout: Duration,
+    cookie_name: String,
+    cookie_secure: bool,
+    cookie_samesite: SameSite,
+    cookie_domain: Option<String>,
+    secret_key_file: PathBuf,
 }
 
 impl SessionConfig {
@@ -61,61 +150,11 @@ pub enum SameSite {
     None,
 }
 
-/// `[session]` as written; missing keys take [`Default`]'s values.
-#[derive(Deserialize)]
-#[serde(default)]
-pub(super) struct RawSession {
-    #[serde(rename = "type", deserialize_with = "store_type::deserialize")]
-    store: StoreType,
-    permanent: bool,
-    lifetime: Seconds<MAX_LIFETIME>,
-    absolute_lifetime: OrNone<Seconds<MAX_LIFETIME>>,
-    refresh_each_request: bool,
-    max_session_bytes: Positive,
-    lock: bool,
-    lock_timeout: Timeout,
-    cookie_name: String,
-    cookie_secure: bool,
-    cookie_samesite: SameSite,
-    cookie_domain: Option<String>,
-    secret_key_file: PathBuf,
-    filesystem: RawFilesystem,
-    redis: RawRedis,
-    sqlite: RawSqlite,
-    postgres: RawPostgres,
-    memcached: RawMemcached,
-}
-
-impl Default for RawSession {
-    fn default() -> Self {
-        Self {
-            store: StoreType::Filesystem,
-            permanent: true,
-            lifetime: Seconds(Duration::from_secs(31 * DAY)),
-            absolute_lifetime: OrNone(Some(Seconds(Duration::from_secs(7 * DAY)))),
-            refresh_each_request: true,
-            max_session_bytes: Positive(64 * 1024),
-            lock: false,
-            lock_timeout: Timeout(Duration::from_secs(5)),
-            cookie_name: "session".into(),
-            cookie_secure: false,
-            cookie_samesite: SameSite::Lax,
-            cookie_domain: None,
-            secret_key_file: "secret.key".into(),
-            filesystem: RawFilesystem::default(),
-            redis: RawRedis::default(),
-            sqlite: RawSqlite::default(),
-            postgres: RawPostgres::default(),
-            memcached: RawMemcached::default(),
-        }
-    }
-}
-
 impl RawSession {
     /// Validates this table and every store's table, whichever `type` is chosen: a wrong value
     /// is reported before someone switches to its store.
-    pub(super) fn validate(self, base: &Path) -> Result<SessionConfig, Invalid> {
-        let cookie_name = self.cookie_name;
+    pub(super) fn validate(mut self, base: &Path) -> Result<SessionConfig, Invalid> {
+        let cookie_name = std::mem::take(&mut self.cookie_name);
         if cookie_name.is_empty()
             || !cookie_name
                 .bytes()
@@ -143,12 +182,15 @@ impl RawSession {
                 ));
             }
         }
-        if self.lock && self.store == StoreType::Cookie {
+        if self.lock && !self.store.capabilities().server_side {
             return Err(Invalid::new(
                 "session.lock",
                 "true",
-                "type = \"cookie\" keeps each session in its cookie, where requests cannot be \
-                 serialized: set lock = false, or keep sessions on the server",
+                format!(
+                    "type = \"{}\" keeps each session in its cookie, where requests cannot be \
+                     serialized: set lock = false, or keep sessions on the server",
+                    self.store
+                ),
             ));
         }
         let Positive(max_session_bytes) = self.max_session_bytes;
@@ -162,7 +204,8 @@ impl RawSession {
                     "expected an integer from 256 to 16777216 (16 MiB)",
                 )
             })?;
-        Ok(SessionConfig {
+        let tables = Tables::validate(&mut self, base)?;
+        Ok(tables.into_config(SessionConfigCommon {
             store: self.store,
             permanent: self.permanent,
             lifetime: self.lifetime.0,
@@ -176,11 +219,6 @@ impl RawSession {
             cookie_samesite: self.cookie_samesite,
             cookie_domain: self.cookie_domain,
             secret_key_file: resolve(base, self.secret_key_file),
-            filesystem: self.filesystem.validate(base)?,
-            redis: self.redis.validate()?,
-            sqlite: self.sqlite.validate(base)?,
-            postgres: self.postgres.validate()?,
-            memcached: self.memcached.validate()?,
-        })
+        }))
     }
 }

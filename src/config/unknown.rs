@@ -6,17 +6,12 @@ use std::path::Path;
 use serde::{Deserialize, Deserializer};
 
 use super::auth::RawAuth;
-use super::filesystem::RawFilesystem;
 use super::log::{RawLog, RawMetrics};
-use super::memcached::RawMemcached;
-use super::postgres::RawPostgres;
-use super::redis::RawRedis;
 use super::server::RawServer;
 use super::session::RawSession;
-use super::sqlite::RawSqlite;
 use super::{ConfigError, RawConfig};
 
-/// A key's place in the file, table by table: `["session", "redis"]`.
+/// A key's place in the file, table by table: `["session", "cookie_name"]`.
 pub(super) type KeyPath = Vec<String>;
 
 /// Deserializes `de` into `T`; the keys that no field took are returned beside it, each as its
@@ -63,7 +58,7 @@ pub(super) fn error(text: &str, file: &Path, keys: &[String]) -> ConfigError {
     }
 }
 
-/// The dotted key path of a key serde skipped, e.g. `["session", "redis"]`.
+/// The dotted key path of a key serde skipped, e.g. `["server", "bind"]`.
 fn key_path(path: &serde_ignored::Path) -> KeyPath {
     use serde_ignored::Path as P;
     match path {
@@ -85,7 +80,7 @@ fn key_path(path: &serde_ignored::Path) -> KeyPath {
 }
 
 /// The keys the table at `table` (empty for the top level) takes. A new table in the file's
-/// types needs its line here.
+/// types needs its line here; the engines' tables come from the registry.
 fn keys_of(table: &[String]) -> &'static [&'static str] {
     use serde_aux::serde_introspection::serde_introspect;
     match table
@@ -97,11 +92,7 @@ fn keys_of(table: &[String]) -> &'static [&'static str] {
         [] => serde_introspect::<RawConfig>(),
         ["server"] => serde_introspect::<RawServer>(),
         ["session"] => serde_introspect::<RawSession>(),
-        ["session", "filesystem"] => serde_introspect::<RawFilesystem>(),
-        ["session", "redis"] => serde_introspect::<RawRedis>(),
-        ["session", "sqlite"] => serde_introspect::<RawSqlite>(),
-        ["session", "postgres"] => serde_introspect::<RawPostgres>(),
-        ["session", "memcached"] => serde_introspect::<RawMemcached>(),
+        ["session", engine] => crate::engines::table_keys(engine).unwrap_or(&[]),
         ["auth"] => serde_introspect::<RawAuth>(),
         ["log"] => serde_introspect::<RawLog>(),
         ["metrics"] => serde_introspect::<RawMetrics>(),

@@ -16,9 +16,16 @@ pub(crate) async fn load(
     key: &SessionKey,
 ) -> Result<Option<SessionState>, LoadError> {
     let Some(id) = SessionId::parse(key.as_ref()) else {
+        super::seen::loaded(key.as_ref(), None, None);
         return Ok(None);
     };
-    Ok(b.load(&id).await?)
+    let loaded = b.load_live(&id).await?;
+    super::seen::loaded(
+        key.as_ref(),
+        Some(&id),
+        loaded.as_ref().map(super::seen::Times::of),
+    );
+    Ok(loaded.map(|l| l.state))
 }
 
 pub(crate) async fn save(
@@ -123,3 +130,4 @@ macro_rules! actix_store {
         }
     };
 }
+pub(crate) use actix_store;

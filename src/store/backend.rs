@@ -34,7 +34,7 @@ pub struct Capabilities {
     pub shared: bool,
     /// Sessions can be counted and listed ([`SessionBackend::list`]).
     pub can_list: bool,
-    /// The engine drops expired sessions by itself (Redis `EX`): no sweep is needed.
+    /// The engine drops expired sessions by itself (a key's expiry): no sweep is needed.
     pub expires_by_itself: bool,
 }
 
@@ -53,6 +53,25 @@ impl SessionSummary {
     /// no sweep has deleted yet).
     pub fn is_live(&self, now: OffsetDateTime) -> bool {
         self.expires_at > now
+    }
+}
+
+/// A live session as a load finds it: its data, and the times the session panel and the
+/// request context need without asking the store again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    pub state: SessionState,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+impl From<&SessionRecord> for Loaded {
+    fn from(record: &SessionRecord) -> Self {
+        Self {
+            state: record.state(),
+            created_at: record.created_at,
+            expires_at: record.expires_at,
+        }
     }
 }
 
@@ -79,7 +98,13 @@ pub trait SessionBackend: Send + Sync + 'static {
 
     fn capabilities(&self) -> Capabilities;
 
-    async fn load(&self, id: &SessionId) -> Result<Option<SessionState>, StoreError>;
+    /// The live session `id` with its times (the contract's `load`).
+    async fn load_live(&self, id: &SessionId) -> Result<Option<Loaded>, StoreError>;
+
+    /// The live session's data: [`Self::load_live`] without the times.
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionState>, StoreError> {
+        Ok(self.load_live(id).await?.map(|loaded| loaded.state))
+    }
 
     async fn save(
         &self,

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::backend::{Capabilities, SessionBackend, SessionSummary};
+use super::backend::{Capabilities, Loaded, SessionBackend, SessionSummary};
 use super::id::SessionId;
 use super::record::{SessionRecord, SessionState};
 use super::StoreError;
@@ -35,6 +35,26 @@ pub struct Snapshot<V> {
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub state: SessionState,
+}
+
+impl<V> From<&Snapshot<V>> for Loaded {
+    fn from(s: &Snapshot<V>) -> Self {
+        Self {
+            state: s.state.clone(),
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+        }
+    }
+}
+
+impl<V> From<Snapshot<V>> for Loaded {
+    fn from(s: Snapshot<V>) -> Self {
+        Self {
+            state: s.state,
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+        }
+    }
 }
 
 /// A store that can tell, cheaply and without reading the session, which version of a session
@@ -116,7 +136,8 @@ impl<V> quick_cache::Weighter<[u8; 32], Arc<Snapshot<V>>> for ByBytes {
 ///
 /// # Example
 /// ```no_run
-/// use session_server::store::{CachingStore, FileSessionStore, FileStoreOptions, Store};
+/// use session_server::engines::filesystem::{FileSessionStore, FileStoreOptions};
+/// use session_server::store::{CachingStore, Store};
 /// let files = FileSessionStore::open(FileStoreOptions::new("sessions"))?;
 /// let store = Store::new(CachingStore::new(files, 64 << 20));
 /// # Ok::<(), session_server::store::StoreError>(())
@@ -186,17 +207,17 @@ impl<S: Versioned> SessionBackend for CachingStore<S> {
         self.inner.capabilities()
     }
 
-    async fn load(&self, id: &SessionId) -> Result<Option<SessionState>, StoreError> {
+    async fn load_live(&self, id: &SessionId) -> Result<Option<Loaded>, StoreError> {
         match self.look_up(id).await? {
             Lookup::NoSession => return Ok(None),
-            Lookup::Hit(seen) => return Ok(Some(seen.state.clone())),
+            Lookup::Hit(seen) => return Ok(Some(Loaded::from(&*seen))),
             Lookup::Miss => {}
         }
         match self.inner.load_versioned(id).await? {
             Some(snapshot) => {
-                let state = snapshot.state.clone();
+                let loaded = Loaded::from(&snapshot);
                 self.remember(id, snapshot);
-                Ok(Some(state))
+                Ok(Some(loaded))
             }
             None => {
                 self.forget(id.digest());

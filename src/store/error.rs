@@ -41,7 +41,7 @@ pub enum StoreError {
     /// A job panicked on an I/O thread: that one request fails, the thread goes on.
     #[error("a session store job panicked: {0}")]
     JobPanicked(String),
-    /// The engine behind the store (Redis, a database) refused, failed or could not be reached.
+    /// The engine behind the store (a key-value server, a database) refused, failed or could not be reached.
     #[error("the {engine} session engine failed: {source}")]
     Engine {
         engine: &'static str,
@@ -61,10 +61,7 @@ pub enum StoreError {
     /// link, a file over the size limit): a read-only look (`sessions show`) leaves it in place;
     /// the next sweep moves it to `.corrupt/`.
     #[error("{path} is not a session file: it is {what}")]
-    NotASessionFile {
-        path: PathBuf,
-        what: super::file::Junk,
-    },
+    NotASessionFile { path: PathBuf, what: Junk },
     /// The store type cannot do this (listing sessions of a cookie store, say).
     #[error("the {kind} store does not support {what}")]
     Unsupported {
@@ -156,4 +153,24 @@ impl From<StoreError> for UpdateError {
             UpdateError::Other(e.into())
         }
     }
+}
+
+/// Something in the session folder that is not what the store keeps there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Junk {
+    #[error("a symbolic link")]
+    Link,
+    #[error("a FIFO")]
+    Fifo,
+    #[error("a socket")]
+    Socket,
+    #[error("a device")]
+    Device,
+    #[error("a folder")]
+    Folder,
+    #[error("a regular file")]
+    File,
+    #[error("{size} bytes, over the limit of {limit} bytes")]
+    TooLarge { size: u64, limit: usize },
 }

@@ -81,6 +81,40 @@ impl std::fmt::Debug for SessionId {
 /// Length of a session id: 32 random bytes in unpadded base64url.
 pub const ID_LEN: usize = 43;
 
+/// How many fresh ids a new session draws before giving up: a collision of 256 random bits is
+/// astronomically rare, so eight in a row mean the random source is broken.
+const FRESH_ID_TRIES: usize = 8;
+
+/// Stores a new session under a fresh id: draws ids until `try_insert` takes one (`Some`: it
+/// was free and the session is stored under it), so that two sessions never share an id.
+pub fn with_fresh_id<T>(
+    mut try_insert: impl FnMut(&SessionId) -> Result<Option<T>, StoreError>,
+) -> Result<(SessionId, T), StoreError> {
+    for _ in 0..FRESH_ID_TRIES {
+        let id = SessionId::generate()?;
+        if let Some(done) = try_insert(&id)? {
+            return Ok((id, done));
+        }
+    }
+    Err(StoreError::IdsExhausted)
+}
+
+/// [`with_fresh_id`] for an engine whose insert is awaited.
+pub async fn with_fresh_id_async<
+    T,
+    F: std::future::Future<Output = Result<Option<T>, StoreError>>,
+>(
+    mut try_insert: impl FnMut(SessionId) -> F,
+) -> Result<(SessionId, T), StoreError> {
+    for _ in 0..FRESH_ID_TRIES {
+        let id = SessionId::generate()?;
+        if let Some(done) = try_insert(id.clone()).await? {
+            return Ok((id, done));
+        }
+    }
+    Err(StoreError::IdsExhausted)
+}
+
 /// A fresh session id.
 pub fn generate() -> Result<SessionKey, StoreError> {
     SessionId::generate()?.into_key()

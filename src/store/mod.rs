@@ -4,78 +4,55 @@
 //! - [`backend`]: [`SessionBackend`], what every store type implements, and its contract.
 //! - [`Store`]: any backend, adapted to actix-session's `SessionStore` by [`actix`], which checks
 //!   the cookie's id once, for every type.
-//! - One file (or folder) per store type: [`file`](mod@file) (`filesystem`), [`memory`],
-//!   [`redis`](mod@redis), [`sqlite`], [`postgres`](mod@postgres), [`memcached`], [`cookie`]
-//!   (sessions in the cookie itself).
-//! - Shared pieces: [`record`] (what a stored session is), [`id`] (session ids), [`error`].
+//! - Shared pieces: [`record`] (what a stored session is), [`id`] (session ids), [`error`],
+//!   [`cache`] (the versioned read cache), [`io_threads`], [`sweeper`].
 //!
-//! Adding a store type is its own file, its config table, and one line in [`open`].
+//! The engines themselves are in [`crate::engines`], one folder each; [`open`] asks the
+//! registry there for the one `config.toml` names.
 
-#[macro_use]
-mod actix;
+pub(crate) mod actix;
 pub mod backend;
 pub mod cache;
-pub mod cookie;
+pub mod client;
 pub mod error;
-pub mod file;
 pub mod health;
 pub mod id;
 pub mod io_threads;
-pub mod memcached;
-pub mod memory;
 pub mod place;
-pub mod postgres;
 pub mod record;
-pub mod redis;
-pub mod sqlite;
-mod sweeper;
+pub mod seen;
+pub(crate) mod sweeper;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::config::{SessionConfig, StoreType};
+pub use crate::engines::open;
 use crate::telemetry::{self, Event, Ignored};
-pub use backend::{Capabilities, SessionBackend, SessionSummary};
+pub use backend::{Capabilities, Loaded, SessionBackend, SessionSummary};
 pub use cache::{CachingStore, Snapshot, Versioned};
+pub use client::ClientSide;
 pub use error::StoreError;
-pub use file::{FileSessionStore, FileStoreOptions, SweepReport};
 pub use id::SessionId;
-pub use memory::MemorySessionStore;
 pub use place::Place;
 pub use record::{SessionRecord, SessionState};
 
-/// Opens the store `config` names. Connections to an engine are made when first needed (and made
-/// again after a failure), so that a server whose engine is down starts, answers 503 for
-/// sessions, and recovers by itself.
-pub fn open(config: &SessionConfig) -> Result<Store, StoreError> {
-    match config.store {
-        StoreType::Filesystem => file::open(config),
-        StoreType::Memory => memory::open(config),
-        StoreType::Redis => redis::open(config),
-        StoreType::Sqlite => sqlite::open(config),
-        StoreType::Postgres => postgres::open(config),
-        StoreType::Memcached => memcached::open(config),
-        StoreType::Cookie => Ok(Store::cookie(cookie::CookieCodec::new(
-            &config.cookie_name,
-            config.max_session_bytes,
-        ))),
-    }
-}
+/// The largest serialized session unless `[session] max_session_bytes` says otherwise.
+pub const DEFAULT_MAX_SESSION_BYTES: usize = 64 * 1024;
 
 /// A session store of any type. Cheap to clone: clones share the backend.
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn SessionBackend>,
-    /// Set for the `cookie` type, whose sessions are in the cookie: the five session calls go
-    /// to it, not to `backend`.
-    cookie: Option<Arc<cookie::CookieCodec>>,
+    /// Set for a type whose sessions are kept by the client: the five session calls go to it,
+    /// not to `backend`.
+    client: Option<Arc<dyn ClientSide>>,
 }
 
 impl Store {
     pub fn new(backend: impl SessionBackend) -> Self {
         Self {
             backend: Arc::new(backend),
-            cookie: None,
+            client: None,
         }
     }
 
@@ -83,15 +60,28 @@ impl Store {
     pub fn from_shared(backend: Arc<impl SessionBackend>) -> Self {
         Self {
             backend,
-            cookie: None,
+            client: None,
         }
     }
 
-    /// The `cookie` type: sessions kept in the cookie by `codec`.
-    pub fn cookie(codec: cookie::CookieCodec) -> Self {
+    /// Sessions kept by the client through `codec`; `backend` answers what is asked beside
+    /// the session calls (health, capabilities).
+    pub fn client_side(backend: impl SessionBackend, codec: impl ClientSide) -> Self {
         Self {
-            backend: Arc::new(cookie::CookieBackend),
-            cookie: Some(Arc::new(codec)),
+            backend: Arc::new(backend),
+            client: Some(Arc::new(codec)),
+        }
+    }
+
+    /// The codec of a store whose sessions are kept by the client.
+    pub fn client(&self) -> Option<&dyn ClientSide> {
+        self.client.as_deref()
+    }
+
+    /// Starts the store's sweeper (every `every`), unless its engine expires sessions by itself.
+    pub fn start_sweeper(&self, every: Duration) {
+        if !self.capabilities().expires_by_itself {
+            sweeper::start(Arc::downgrade(&self.backend), self.kind(), every);
         }
     }
 
@@ -121,7 +111,7 @@ impl Store {
 
     /// When the live session with this cookie value began: for the page's session panel.
     pub async fn created_at(&self, key: &str) -> Result<Option<time::OffsetDateTime>, StoreError> {
-        if let Some(codec) = &self.cookie {
+        if let Some(codec) = &self.client {
             return Ok(codec.created_at(key));
         }
         match SessionId::parse(key) {
@@ -132,7 +122,7 @@ impl Store {
 
     /// When the session with this cookie value ends, if it is live.
     pub async fn expires_at(&self, key: &str) -> Result<Option<time::OffsetDateTime>, StoreError> {
-        if let Some(codec) = &self.cookie {
+        if let Some(codec) = &self.client {
             return Ok(codec.expires_at(key));
         }
         match SessionId::parse(key) {
@@ -151,8 +141,12 @@ impl actix_session::storage::SessionStore for Store {
         key: &actix_session::storage::SessionKey,
     ) -> Result<Option<SessionState>, actix_session::storage::LoadError> {
         let started = Instant::now();
-        let loaded = match &self.cookie {
-            Some(codec) => Ok(codec.load(key.as_ref())),
+        let loaded = match &self.client {
+            Some(codec) => {
+                let (tag, live) = codec.load(key.as_ref());
+                seen::loaded_client(key.as_ref(), tag, live.as_ref().map(seen::Times::of));
+                Ok(live.map(|l| l.state))
+            }
             None => actix::load(&*self.backend, key).await,
         };
         telemetry::store_call("load", self.kind(), started);
@@ -170,7 +164,7 @@ impl actix_session::storage::SessionStore for Store {
         ttl: &time::Duration,
     ) -> Result<actix_session::storage::SessionKey, actix_session::storage::SaveError> {
         let started = Instant::now();
-        let saved = match &self.cookie {
+        let saved = match &self.client {
             Some(codec) => codec
                 .save(&state, ttl)
                 .and_then(cookie_key)
@@ -191,7 +185,7 @@ impl actix_session::storage::SessionStore for Store {
         ttl: &time::Duration,
     ) -> Result<actix_session::storage::SessionKey, actix_session::storage::UpdateError> {
         let started = Instant::now();
-        let updated = match &self.cookie {
+        let updated = match &self.client {
             Some(codec) => codec
                 .update(key.as_ref(), &state, ttl)
                 .and_then(cookie_key)
@@ -213,7 +207,7 @@ impl actix_session::storage::SessionStore for Store {
         ttl: &time::Duration,
     ) -> Result<(), anyhow::Error> {
         let started = Instant::now();
-        let renewed = match &self.cookie {
+        let renewed = match &self.client {
             Some(_) => Ok(()),
             None => actix::update_ttl(&*self.backend, key, ttl).await,
         };
@@ -228,7 +222,7 @@ impl actix_session::storage::SessionStore for Store {
     /// copy of it before its end.
     async fn delete(&self, key: &actix_session::storage::SessionKey) -> Result<(), anyhow::Error> {
         let started = Instant::now();
-        let deleted = match &self.cookie {
+        let deleted = match &self.client {
             Some(_) => Ok(()),
             None => actix::delete(&*self.backend, key).await,
         };

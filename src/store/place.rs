@@ -1,68 +1,40 @@
 //! Where one session lives, in its store's own terms (a file, a key, a row): what
-//! `sessions show` prints and what the page's session panel names.
+//! `sessions show` prints and what the page's session panel names. Each engine says it for its
+//! own sessions (`crate::engines::Engine::place`).
 
-use std::path::PathBuf;
-
-use crate::config::{SessionConfig, StoreType};
-
-/// The place of the session whose id hashes to `stem`.
+/// The place of one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Place {
-    File {
-        dir: PathBuf,
-        name: String,
-    },
-    Memory,
-    RedisKey(String),
-    MemcachedKey(String),
-    SqliteRow {
-        db: PathBuf,
-        id: String,
-    },
-    PostgresRow {
-        table: String,
-        id: String,
-    },
-    /// `type = "cookie"`: the session is the cookie.
-    Cookie,
+pub struct Place {
+    /// The panel's message that names it, `panel-place-<engine>` in the locale files.
+    pub message: &'static str,
+    /// The message's `name` argument: a file name, a key, a row's id; empty when there is none.
+    pub name: String,
+    /// The message's `table` argument, where the engine has tables.
+    pub table: String,
+    /// For the operator: the whole place, full paths included.
+    pub full: String,
 }
 
 impl Place {
-    pub fn of(s: &SessionConfig, stem: &str) -> Self {
-        match s.store {
-            StoreType::Filesystem => Place::File {
-                dir: s.filesystem.dir.clone(),
-                name: format!("{stem}.json"),
-            },
-            StoreType::Memory => Place::Memory,
-            StoreType::Redis => Place::RedisKey(format!("{}{stem}", s.redis.key_prefix)),
-            StoreType::Memcached => {
-                Place::MemcachedKey(format!("{}{stem}", s.memcached.key_prefix))
-            }
-            StoreType::Sqlite => Place::SqliteRow {
-                db: s.sqlite.path.clone(),
-                id: stem.to_owned(),
-            },
-            StoreType::Postgres => Place::PostgresRow {
-                table: s.postgres.table.clone(),
-                id: stem.to_owned(),
-            },
-            StoreType::Cookie => Place::Cookie,
+    /// A place the panel names with `message` (`name` and `table` its arguments) and the
+    /// operator with `full`.
+    pub fn new(
+        message: &'static str,
+        name: impl Into<String>,
+        table: impl Into<String>,
+        full: impl Into<String>,
+    ) -> Self {
+        Self {
+            message,
+            name: name.into(),
+            table: table.into(),
+            full: full.into(),
         }
     }
 }
 
-/// For the operator: full paths included.
 impl std::fmt::Display for Place {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Place::File { dir, name } => write!(f, "{}", dir.join(name).display()),
-            Place::Memory => f.write_str("this process's memory"),
-            Place::RedisKey(key) => write!(f, "Redis key {key}"),
-            Place::MemcachedKey(key) => write!(f, "memcached key {key}"),
-            Place::SqliteRow { db, id } => write!(f, "{}: table sessions, id {id}", db.display()),
-            Place::PostgresRow { table, id } => write!(f, "table {table}, id {id}"),
-            Place::Cookie => f.write_str("the cookie itself (encrypted with the server's key)"),
-        }
+        f.write_str(&self.full)
     }
 }

@@ -1,17 +1,49 @@
-//! The background thread every store with expiring sessions runs: it calls the store's sweep
-//! every `cleanup_interval` (checking once a second whether the store is still there, so that a
-//! dropped store's thread ends soon after it) and ends with the store.
+//! The one sweeper, for every store whose engine does not expire sessions by itself
+//! ([`super::Capabilities::expires_by_itself`]): a thread that calls the backend's
+//! `delete_expired` every `cleanup_interval`, checking once a second whether the store is still
+//! there, so that a dropped store's thread ends soon after it. The registry starts it when it
+//! opens a store (`crate::engines::open`), from the engine's own interval.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use super::SessionBackend;
+use crate::telemetry::{self, Event};
+
+/// Starts the sweeper of `backend`, every `every`, for as long as the backend lives.
+pub(crate) fn start(backend: Weak<dyn SessionBackend>, kind: &'static str, every: Duration) {
+    // The backends' sweeps are async (some hand the work to blocking threads): a small runtime
+    // of the sweeper's own drives them, apart from the server's workers.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(store = kind, error = %e, "could not start the sweeper; expired sessions stay until read");
+            return;
+        }
+    };
+    spawn(
+        &format!("{kind}-sweeper"),
+        backend,
+        every,
+        move |backend| match runtime.block_on(backend.delete_expired()) {
+            Ok(n) => telemetry::sessions(Event::Expired, n),
+            Err(e) => {
+                tracing::warn!(store = kind, error = %e, "sweep failed; expired sessions stay until the next one")
+            }
+        },
+    );
+}
+
 /// Starts a thread named `name` that runs `sweep` on the store every `every`, for as long as the
-/// store lives. `sweep` gets the store's `Arc`, so that it can hand the store to other threads.
-pub(crate) fn spawn<T: Send + Sync + 'static>(
+/// store lives.
+fn spawn<T: ?Sized + Send + Sync + 'static>(
     name: &str,
     store: Weak<T>,
     every: Duration,
-    sweep: fn(&Arc<T>),
+    sweep: impl Fn(&Arc<T>) + Send + 'static,
 ) {
     let spawned = std::thread::Builder::new()
         .name(name.to_owned())
@@ -57,7 +89,10 @@ mod tests {
             Duration::from_secs(3600),
             bump,
         );
-        std::thread::sleep(Duration::from_millis(2500));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while every_second.load(Ordering::SeqCst) < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         assert!(every_second.load(Ordering::SeqCst) >= 2);
         assert_eq!(
             every_hour.load(Ordering::SeqCst),

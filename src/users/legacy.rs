@@ -1,8 +1,8 @@
 //! The one-time import of the JSON user file of earlier versions (`[auth] users_file`) into the
-//! user storage (SQLite or Redis). Each entry must pass the rules a registration passes (id, display name) and
+//! user storage (a file or an engine). Each entry must pass the rules a registration passes (id, display name) and
 //! hold a bcrypt hash; one that does not is skipped and named in the log, never failing the
-//! import. In SQLite the import runs in one write transaction, so that processes starting
-//! together import once (in Redis each user is added on its own, and a second import adds
+//! import. In a file the import runs in one write transaction, so that processes starting
+//! together import once (in an engine that adds each user on its own, and a second import adds
 //! nothing); the file is then renamed `<name>.imported` (or `.imported.1`, `.2`, ... when an earlier
 //! import's file is there: none is ever overwritten) and kept, never deleted. A crash between
 //! the commit and the rename only repeats an import that changes nothing.
@@ -154,7 +154,7 @@ pub fn import(storage: &dyn UserStorage, legacy: &Path) -> Result<usize, UserErr
         Ok(None) => {}
         Ok(Some(target)) => tracing::info!(
             from = %legacy.display(),
-            to = %storage.path().map_or("redis".into(), |p| p.display().to_string()),
+            to = %storage.path().map_or("the accounts engine".into(), |p| p.display().to_string()),
             kept_as = %target.display(),
             "imported the user file"
         ),

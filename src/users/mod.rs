@@ -1,7 +1,6 @@
 //! The user database: accounts (case-folded id, the id as typed, display name, bcrypt hash) in a
-//! storage that several server processes may share: the SQLite file `[auth] users_db`
-//! (`sqlite.rs`), the Redis of `[session.redis]` (`redis.rs`) or the PostgreSQL database of
-//! `[session.postgres]` (`postgres.rs`), behind the small seam in `storage.rs`. This file keeps
+//! storage that several server processes may share, behind the small seam in `storage.rs`: the
+//! engine `[auth] users` names implements it in its folder (`crate::engines`). This file keeps
 //! the policy: a login is one lookup and a bcrypt check that a failure never makes cheaper than
 //! the check of an unknown id; a successful login re-hashes a password whose hash has another
 //! cost than the configured one. The JSON file of earlier versions is imported once
@@ -9,9 +8,6 @@
 
 mod ids;
 mod legacy;
-mod postgres;
-mod redis;
-pub(crate) mod sqlite;
 mod storage;
 
 use std::io;
@@ -21,9 +17,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
-use crate::redis_blocking::{RedisBlocking, RedisBlockingError};
-use redis::RedisUsers;
-use sqlite::SqliteUsers;
 pub use storage::{NewUser, Row, UserStorage};
 
 pub use ids::{canonical_id, valid_display_name, valid_id, MAX_ID_LEN, MAX_NAME_CHARS};
@@ -54,10 +47,9 @@ pub enum UserError {
     },
     #[error("password hashing failed: {0}")]
     Hash(#[from] bcrypt::BcryptError),
+    /// The engine keeping the accounts failed.
     #[error("user database: {0}")]
-    Redis(#[from] RedisBlockingError),
-    #[error("user database: {0}")]
-    Postgres(#[from] crate::postgres::PostgresError),
+    Engine(#[from] crate::engines::EngineError),
     #[error("user database: a stored user {key:?} is not whole")]
     Damaged { key: String },
     #[error("user id {0:?} is taken")]
@@ -86,7 +78,7 @@ pub const MAX_PASSWORD_BYTES: usize = 72;
 /// What unknown user ids are checked against, so that they cost what a real user costs.
 const DUMMY_PASSWORD: &str = "not a password anyone has";
 
-/// The user database: the policy over a [`UserStorage`]. All methods block (SQLite, Redis,
+/// The user database: the policy over a [`UserStorage`]. All methods block (the engine,
 /// bcrypt): call them off the async workers.
 pub struct UserDb {
     storage: Box<dyn UserStorage>,
@@ -98,43 +90,6 @@ pub struct UserDb {
 }
 
 impl UserDb {
-    /// Opens (or creates) the SQLite database at `path`, importing `legacy` (a JSON user file
-    /// of an earlier version) if it exists. New and re-hashed passwords get bcrypt `cost`.
-    pub fn open(
-        path: impl Into<PathBuf>,
-        legacy: Option<&Path>,
-        cost: u32,
-    ) -> Result<Self, UserError> {
-        let storage = SqliteUsers::open(&path.into())?;
-        Self::over(Box::new(storage), legacy, cost)
-    }
-
-    /// Accounts in the Redis of `redis`, keys starting with `key_prefix` (see `redis.rs`);
-    /// `legacy` is imported into it as into SQLite.
-    pub fn open_redis(
-        redis: RedisBlocking,
-        key_prefix: &str,
-        legacy: Option<&Path>,
-        cost: u32,
-    ) -> Result<Self, UserError> {
-        Self::over(Box::new(RedisUsers::new(redis, key_prefix)), legacy, cost)
-    }
-
-    /// Accounts in the PostgreSQL table `<table>_users` (see `postgres.rs`); `legacy` is
-    /// imported into it as into SQLite.
-    pub fn open_postgres(
-        db: crate::postgres::Postgres,
-        table: &str,
-        legacy: Option<&Path>,
-        cost: u32,
-    ) -> Result<Self, UserError> {
-        Self::over(
-            Box::new(postgres::PostgresUsers::new(db, table)),
-            legacy,
-            cost,
-        )
-    }
-
     /// The policy over `storage`, after importing `legacy` into it if it exists.
     pub fn over(
         storage: Box<dyn UserStorage>,
@@ -143,9 +98,9 @@ impl UserDb {
     ) -> Result<Self, UserError> {
         if let Some(legacy) = legacy {
             match legacy::import(&*storage, legacy) {
-                // Redis down at start: the file stays where it is (it is renamed only once
+                // The engine down at start: the file stays where it is (it is renamed only once
                 // imported), so the next start imports it; this one serves meanwhile.
-                Err(e @ (UserError::Redis(_) | UserError::Postgres(_))) => tracing::warn!(
+                Err(e @ UserError::Engine(_)) => tracing::warn!(
                     error = %e,
                     file = %legacy.display(),
                     "user store unreachable: the legacy user file will be imported at the next start"
@@ -155,7 +110,7 @@ impl UserDb {
                 }
             }
         }
-        // A server must start while Redis is down, and come up by itself: the dummy is made
+        // A server must start while the engine is down, and come up by itself: the dummy is made
         // again at the first check that finds another highest cost.
         let dummy_cost = match storage.highest_cost() {
             Ok(highest) => highest.unwrap_or(cost),
@@ -174,7 +129,7 @@ impl UserDb {
         })
     }
 
-    /// The SQLite file the accounts are in; `None` when they are in Redis.
+    /// The file the accounts are in; `None` when they are in an engine over the network.
     pub fn path(&self) -> Option<&Path> {
         self.storage.path()
     }
@@ -420,7 +375,7 @@ fn salt_of(hash: &str) -> Option<[u8; 16]> {
 }
 
 /// The bcrypt cost written in `hash`.
-fn cost_of(hash: &str) -> Option<u32> {
+pub(crate) fn cost_of(hash: &str) -> Option<u32> {
     hash.parse::<bcrypt::HashParts>().ok().map(|p| p.get_cost())
 }
 

@@ -1,5 +1,5 @@
 //! The storage seam under the user database: the few operations the policy in `UserDb` needs
-//! from wherever accounts are kept (SQLite in `sqlite.rs`, Redis in `redis.rs`). Every write is
+//! from wherever accounts are kept (each engine's `users.rs`). Every write is
 //! atomic on its own, so that several server processes sharing one storage agree: an insert
 //! fails when the id is taken, a re-hash fails when the hash changed meanwhile, and the highest
 //! cost in use is kept by the storage itself, not by one process.

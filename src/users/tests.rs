@@ -246,7 +246,7 @@ fn opening_makes_the_database_and_its_wal_files_private() {
         std::fs::set_permissions(dir.path().join(name), std::fs::Permissions::from_mode(mode))
             .expect("chmod")
     };
-    // A database restored at 0644 with no WAL files: the files SQLite makes take its mode.
+    // A database restored at 0644 with no WAL files: the files the database makes take its mode.
     db_in(dir.path(), 4)
         .register("m", "M", "m password")
         .expect("registered");

@@ -30,7 +30,8 @@ pub fn notice(req: &HttpRequest, state: &AppState, session: &Session) -> Option<
     };
     let ended = super::auth::logged_in_user(session).is_none()
         && session.entries().is_empty()
-        && super::session_cookie_value(req, state).is_some_and(|v| could_have_been(&v));
+        && crate::store::seen::with(|seen| seen.asked.as_deref().is_some_and(could_have_been))
+            .unwrap_or(false);
     if !ended {
         return None;
     }

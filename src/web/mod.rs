@@ -2,9 +2,9 @@
 //! stack) and [`serve`]. Handlers live in [`pages`], [`auth`] and [`lang`] (the language switch);
 //! `context.rs` gives every page its language, user and flash messages; [`panel`] builds the home
 //! page's session panel; [`ended`] tells a person their session ended; [`errors`] makes sure
-//! every answer is a page; [`csrf`] guards the forms; [`render`] owns the templates; `shared.rs` picks
-//! where the accounts, the throttle's counters and the session locks live for the session type,
-//! so that several server processes agree on them.
+//! every answer is a page; [`csrf`] guards the forms; [`render`] owns the templates. Where the
+//! accounts, the throttle's counters and the session locks live is the session engine's choice
+//! ([`crate::engines::open_shared`]), so that several server processes agree on them.
 //!
 //! `/static/` is served outside the session, flash and lock layers: a publicly cacheable file must
 //! never read or refresh a session, nor carry its cookie.
@@ -25,8 +25,6 @@ pub mod pages;
 pub mod panel;
 pub mod password;
 pub mod render;
-mod shared;
-pub use shared::open_users;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -44,7 +42,6 @@ use actix_web_flash_messages::storage::CookieMessageStore;
 use actix_web_flash_messages::{FlashMessagesFramework, IncomingFlashMessages, Level};
 
 use crate::config::{self, Config};
-use crate::redis_blocking::RedisBlockingError;
 use crate::store::{Store, StoreError};
 use crate::users::UserDb;
 use csrf::Csrf;
@@ -104,9 +101,7 @@ pub enum StartError {
     #[error("{0}")]
     Users(#[from] crate::users::UserError),
     #[error("{0}")]
-    Redis(#[from] RedisBlockingError),
-    #[error("{0}")]
-    Postgres(#[from] crate::postgres::PostgresError),
+    Engine(#[from] crate::engines::EngineError),
     #[error("{0}")]
     Throttle(#[from] throttle::ThrottleError),
     #[error("template {0}")]
@@ -131,10 +126,10 @@ impl AppState {
         let s = &config.session;
         let store = crate::store::open(s)?;
         let auth = &config.auth;
-        let shared = shared::open(&config)?;
+        let shared = crate::engines::open_shared(&config)?;
         let locks = s.lock.then(|| {
             web::Data::new(
-                lock::SessionLocks::new(keys.session.clone(), &s.cookie_name, shared.locks_across)
+                lock::SessionLocks::new(keys.session.clone(), &s.cookie_name, shared.locks)
                     .with_timeout(s.lock_timeout),
             )
         });
@@ -219,23 +214,6 @@ pub(crate) fn same_site(s: config::SameSite) -> SameSite {
     }
 }
 
-/// The session cookie's value as the store reads it: checked (signed types) or decrypted
-/// (`cookie`, whose value is the encrypted session).
-pub(crate) fn session_cookie_value(req: &HttpRequest, state: &AppState) -> Option<String> {
-    let name = &state.config.session.cookie_name;
-    if state.store.capabilities().server_side {
-        return signed_cookie_value(req, &state.keys.session, name);
-    }
-    let mut jar = actix_web::cookie::CookieJar::new();
-    jar.add_original(req.cookie(name)?);
-    Some(
-        jar.private(&state.keys.session)
-            .get(name)?
-            .value()
-            .to_owned(),
-    )
-}
-
 /// The value of the cookie `name` if its signature under `key` holds.
 pub(crate) fn signed_cookie_value(req: &HttpRequest, key: &Key, name: &str) -> Option<String> {
     let mut jar = actix_web::cookie::CookieJar::new();
@@ -318,7 +296,8 @@ pub fn app(
         .wrap(session)
         .wrap(from_fn(ended::forget_stale_cookie))
         .wrap(from_fn(lock::one_request_per_session))
-        .wrap(flash);
+        .wrap(flash)
+        .wrap(from_fn(observe::in_session_layer));
     App::new()
         .app_data(web::Data::new(state))
         .app_data(web::FormConfig::default().limit(FORM_LIMIT))
@@ -369,8 +348,8 @@ pub async fn serve(state: AppState) -> Result<(), StartError> {
     crate::telemetry::FAILURES.summarise_every(std::time::Duration::from_secs(60));
     tracing::info!(
         address = %bind,
-        store = ?config.session.store,
-        sessions = %config.session.filesystem.dir.display(),
+        store = %config.session.store,
+        sessions = %crate::engines::place(&config.session, "<id>"),
         "session-server listening on http://{bind}"
     );
     actix_web::rt::spawn(observe::stop_on_signal(handles));

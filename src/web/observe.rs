@@ -15,8 +15,8 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tracing::Instrument;
 
-use super::{session_cookie_value, AppState, StartError};
-use crate::store::{id, Store};
+use super::{AppState, StartError};
+use crate::store::{seen, Store};
 use crate::telemetry::{self, Ignored, IGNORED};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -30,11 +30,12 @@ pub async fn log_request(
     let request_id = new_request_id();
     let method = req.method().clone();
     let path = req.path().to_owned();
-    let incoming = req
+    let cookie_sent = req
         .app_data::<web::Data<AppState>>()
-        .and_then(|state| incoming_session(&req, state));
+        .is_some_and(|state| req.cookie(&state.config.session.cookie_name).is_some());
     let span = tracing::info_span!("request", id = %request_id);
-    let outcome = next.call(req).instrument(span.clone()).await;
+    let (outcome, seen) = seen::scope(next.call(req).instrument(span.clone())).await;
+    let incoming = incoming_session(cookie_sent, seen);
     let (status, mut res) = match outcome {
         Ok(res) => (res.status(), Ok(res)),
         Err(e) => (e.as_response_error().status_code(), Err(e)),
@@ -71,22 +72,24 @@ fn new_request_id() -> String {
     hex::encode(bytes)
 }
 
-/// The short hash of the session the request's cookie names, if its signature holds; a cookie
-/// that fails it is counted (not logged: a flood of forged cookies must not fill the disk).
-fn incoming_session(req: &ServiceRequest, state: &AppState) -> Option<String> {
-    let name = &state.config.session.cookie_name;
-    req.cookie(name)?;
-    let http = req.request();
-    let Some(value) = session_cookie_value(http, state) else {
+/// The short hash of the session the request's cookie named, as the session layer verified it;
+/// a cookie the session layer did not take (its signature failed) is counted, not logged: a
+/// flood of forged cookies must not fill the disk.
+fn incoming_session(cookie_sent: bool, seen: seen::Seen) -> Option<String> {
+    if cookie_sent && seen.entered && seen.asked.is_none() {
         IGNORED.count(Ignored::Forged);
-        return None;
-    };
-    if state.store.capabilities().server_side {
-        return Some(id::log_tag(&value));
     }
-    // The `cookie` type: its payload carries a random id for exactly this.
-    let sid = serde_json::from_str::<serde_json::Value>(&value).ok()?;
-    Some(sid.get("sid")?.as_str()?.get(..12)?.to_owned())
+    seen.tag
+}
+
+/// Marks that the session layer runs for this request (static files are served outside it),
+/// so that a cookie it did not take can be told from one it was never shown.
+pub async fn in_session_layer(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    seen::entered();
+    next.call(req).await
 }
 
 /// The `errors_total` label of an answer's status, if it is an error.

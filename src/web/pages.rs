@@ -36,7 +36,7 @@ pub async fn index(
             }
         }
         ctx.insert("visits", &visits);
-        if let Some(panel) = Panel::of(&state, &req, &session, counted).await {
+        if let Some(panel) = Panel::of(&state, &session, counted) {
             ctx.insert("panel", &panel);
         }
         return state.form_page(&req, &session, StatusCode::OK, "index.html", ctx);
@@ -46,11 +46,7 @@ pub async fn index(
 
 /// `GET /api/session`: the current session as JSON, read without changing it (only the expiry
 /// slides, as on any request); 401 when not logged in.
-pub async fn api_session(
-    req: HttpRequest,
-    session: Session,
-    state: web::Data<AppState>,
-) -> HttpResponse {
+pub async fn api_session(session: Session, state: web::Data<AppState>) -> HttpResponse {
     let Some(user_id) = logged_in_user(&session) else {
         return HttpResponse::Unauthorized().json(serde_json::json!({ "error": "not logged in" }));
     };
@@ -61,11 +57,8 @@ pub async fn api_session(
         let ttl = s.ttl();
         expiry_after(time::OffsetDateTime::now_utc(), &ttl).ok()
     } else {
-        // The expiry is the store's bookkeeping, not session data: ask the store.
-        match super::session_cookie_value(&req, &state) {
-            Some(id) => state.store.expires_at(&id).await.ok().flatten(),
-            None => None,
-        }
+        // The expiry is the store's bookkeeping, not session data: as the load found it.
+        crate::store::seen::with(|seen| seen.live.map(|live| live.expires_at)).flatten()
     };
     let expires_at = expires_at.and_then(|at| {
         at.format(&time::format_description::well_known::Rfc3339)

@@ -5,13 +5,12 @@
 //! teaches what the Flask tutorials explain with the browser's developer tools.
 
 use actix_session::Session;
-use actix_web::HttpRequest;
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::AppState;
 use crate::store::record::expiry_after;
-use crate::store::{id, Place};
+use crate::store::{id, seen, Place};
 
 /// What the panel shows, as the template reads it.
 #[derive(Debug, Clone, Serialize)]
@@ -31,7 +30,7 @@ pub struct Panel {
     pub cookie_name: String,
     pub same_site: String,
     pub secure: bool,
-    /// false for `type = "cookie"`, whose cookie is the session itself.
+    /// false for a type whose cookie is the session itself.
     pub server_side: bool,
     pub store: &'static str,
     /// The message that names the place, and its arguments.
@@ -45,46 +44,28 @@ pub struct Panel {
 impl Panel {
     /// The panel of `session`, logged in, answered now. `changed`: this request changes the
     /// session (so the store moves its expiry whatever `refresh_each_request` says).
-    pub async fn of(
-        state: &AppState,
-        req: &HttpRequest,
-        session: &Session,
-        changed: bool,
-    ) -> Option<Panel> {
+    pub fn of(state: &AppState, session: &Session, changed: bool) -> Option<Panel> {
         let s = &state.config.session;
-        let cookie = super::session_cookie_value(req, state)?;
-        // The start is the store's bookkeeping, not session data. Behind the read cache it
-        // costs one `stat`: the session was just loaded.
-        let started = match state.store.created_at(&cookie).await {
-            Ok(at) => at,
-            Err(e) => {
-                tracing::warn!(error = %e, "the session panel could not tell when it started");
-                None
-            }
-        };
+        // The start and the end are the store's bookkeeping, not session data: as this
+        // request's load found them (no second look, no second check of the cookie).
+        let seen = seen::current()?;
+        seen.asked.as_ref()?;
+        let started = seen.live.map(|live| live.created_at);
         let now = OffsetDateTime::now_utc();
         let expires = if changed || s.refresh_each_request {
             // This very answer moves the expiry (a change, or every request).
             expiry_after(now, &s.ttl()).ok()
         } else {
-            state.store.expires_at(&cookie).await.ok().flatten()
+            seen.live.map(|live| live.expires_at)
         }?;
         let server_side = state.store.capabilities().server_side;
-        let stem = if server_side {
-            id::stem(&id::digest(&cookie))
-        } else {
-            String::new()
-        };
-        let place = Place::of(s, &stem);
-        let (place_key, place_name, place_table) = match place {
-            Place::File { name, .. } => ("panel-place-file", name, String::new()),
-            Place::Memory => ("panel-place-memory", String::new(), String::new()),
-            Place::RedisKey(key) => ("panel-place-redis", key, String::new()),
-            Place::MemcachedKey(key) => ("panel-place-memcached", key, String::new()),
-            Place::SqliteRow { id, .. } => ("panel-place-sqlite", id, String::new()),
-            Place::PostgresRow { table, id } => ("panel-place-postgres", id, table),
-            Place::Cookie => ("panel-place-cookie", String::new(), String::new()),
-        };
+        let stem = seen.digest.map(|d| id::stem(&d)).unwrap_or_default();
+        let Place {
+            message: place_key,
+            name: place_name,
+            table: place_table,
+            ..
+        } = crate::engines::place(s, &stem);
         let login_ends = super::account::Accounts::logged_in_at(session)
             .and_then(|at| state.accounts.ends_at(at));
         Some(Panel {
@@ -124,7 +105,7 @@ impl Panel {
             same_site: "Lax".into(),
             secure: false,
             server_side: true,
-            store: "filesystem",
+            store: crate::engines::StoreType::DEFAULT.name(),
             place_key: "panel-place-file",
             place_name: "0000.json".into(),
             place_table: String::new(),

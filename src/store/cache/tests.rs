@@ -98,8 +98,8 @@ impl SessionBackend for Shelf {
         }
     }
 
-    async fn load(&self, id: &SessionId) -> Result<Option<SessionState>, StoreError> {
-        Ok(self.load_versioned(id).await?.map(|s| s.state))
+    async fn load_live(&self, id: &SessionId) -> Result<Option<Loaded>, StoreError> {
+        Ok(self.load_versioned(id).await?.map(Loaded::from))
     }
 
     async fn save(

@@ -1,23 +1,17 @@
-//! The lock across servers in the session engine, for the `redis`, `postgres` and `memcached`
-//! types: a lock per session with this request's random token and an expiry, taken only if free
-//! (Redis: `SET <key_prefix>lock:<file stem> <token> NX PX <ttl>`; PostgreSQL: an upsert into
-//! `<table>_locks` that takes a row only if it is free or expired, by the database's clock;
-//! memcached: an `add` with an expiry, `store::memcached::MemcachedLocks`), retried with a
-//! growing pause until [`WAIT`]; released by deleting it only while it still holds this
-//! request's token, so a request whose lock expired never frees another's. The expiry ([`TTL`])
-//! frees a lock whose server died holding it; a request running longer than that loses its
-//! guarantee (it is logged), never the session.
+//! The lock across servers in a session engine that keeps one ([`EngineLocks`], implemented in
+//! each engine's folder): a lock per session with this request's random token and an expiry,
+//! taken only if free, retried with a growing pause until [`WAIT`]; released by deleting it only
+//! while it still holds this request's token, so a request whose lock expired never frees
+//! another's. The expiry ([`TTL`]) frees a lock whose server died holding it; a request running
+//! longer than that loses its guarantee (it is logged), never the session.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::web;
-use redis::Script;
 
-use crate::postgres::{Postgres, PostgresError};
-use crate::redis_blocking::{RedisBlocking, RedisBlockingError};
+use crate::engines::EngineError;
 use crate::store::id;
-use crate::store::memcached::MemcachedLocks;
 
 /// How long a lock lives if its holder never releases it.
 pub const TTL: Duration = Duration::from_secs(30);
@@ -28,65 +22,19 @@ pub const WAIT: Duration = Duration::from_secs(60);
 const FIRST_PAUSE: Duration = Duration::from_millis(2);
 const MAX_PAUSE: Duration = Duration::from_millis(50);
 
-/// Deletes KEYS[1] if it holds ARGV[1].
-const RELEASE: &str = r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"#;
-
 /// Why the engine could not take or release a lock.
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    #[error(transparent)]
-    Redis(#[from] RedisBlockingError),
-    #[error(transparent)]
-    Postgres(#[from] PostgresError),
-    #[error(transparent)]
-    Memcached(#[from] crate::store::StoreError),
-}
+pub type LockError = EngineError;
 
-/// Where the locks are kept.
-pub enum LockEngine {
-    /// Keys `<key_prefix>lock:<stem>` in one Redis (or Cluster).
-    Redis {
-        redis: RedisBlocking,
-        prefix: String,
-        release: Script,
-    },
-    /// Rows of `<table>_locks` in PostgreSQL.
-    Postgres {
-        db: Postgres,
-        take: String,
-        release: String,
-    },
-    /// Keys `<key_prefix>lock:<stem>` in memcached.
-    Memcached(MemcachedLocks),
-}
+/// Per-session locks in an engine, each named by the session's digest (`stem`) and held by a
+/// random `token`. Both calls block: they run on blocking threads.
+pub trait EngineLocks: Send + Sync + 'static {
+    /// Takes the lock of `stem` for `token` if it is free (or already held by `token`: a try
+    /// whose answer was lost and that was sent again finds its own token), expiring after
+    /// `ttl`.
+    fn try_take(&self, stem: &str, token: &str, ttl: Duration) -> Result<bool, LockError>;
 
-impl LockEngine {
-    pub fn redis(redis: RedisBlocking, key_prefix: &str) -> Self {
-        Self::Redis {
-            redis,
-            prefix: format!("{key_prefix}lock:"),
-            release: Script::new(RELEASE),
-        }
-    }
-
-    /// Locks in `<table>_locks`, which is created now if the database answers (and else by
-    /// the sessions store's first call, which creates it with the sessions table).
-    pub fn postgres(db: Postgres, table: &str) -> Self {
-        let locks = format!("{table}_locks");
-        Self::Postgres {
-            db,
-            take: format!(
-                "INSERT INTO {locks} (id, token, until) \
-                 VALUES ($1, $2, now() + $3::bigint * interval '1 millisecond') \
-                 ON CONFLICT (id) DO UPDATE SET token = EXCLUDED.token, until = EXCLUDED.until \
-                 WHERE {locks}.until <= now() OR {locks}.token = EXCLUDED.token"
-            ),
-            release: format!("DELETE FROM {locks} WHERE id = $1 AND token = $2"),
-        }
-    }
+    /// Deletes the lock of `stem` if it still holds `token`; whether it did.
+    fn release(&self, stem: &str, token: &str) -> Result<bool, LockError>;
 }
 
 /// Session locks in one engine. Cheap to clone.
@@ -94,54 +42,32 @@ impl LockEngine {
 pub struct EngineLock(Arc<Inner>);
 
 struct Inner {
-    engine: LockEngine,
+    engine: Box<dyn EngineLocks>,
     ttl: Duration,
     wait: Duration,
 }
 
 impl EngineLock {
-    pub fn new(engine: LockEngine) -> Self {
+    pub fn new(engine: impl EngineLocks) -> Self {
         Self::with_timing(engine, TTL, WAIT)
     }
 
     /// Locks that expire after `ttl`, waited for at most `wait`.
-    pub fn with_timing(engine: LockEngine, ttl: Duration, wait: Duration) -> Self {
-        Self(Arc::new(Inner { engine, ttl, wait }))
+    pub fn with_timing(engine: impl EngineLocks, ttl: Duration, wait: Duration) -> Self {
+        Self(Arc::new(Inner {
+            engine: Box::new(engine),
+            ttl,
+            wait,
+        }))
     }
 
-    /// Takes the lock if it is free. `GET` makes a try whose answer was lost (and that was
-    /// sent again on another connection) find its own token: taken, not "held by another".
-    /// PostgreSQL's upsert does the same: a row holding this token is taken again.
     fn try_take(&self, stem: &str, token: &str) -> Result<bool, LockError> {
-        let ttl_ms = i64::try_from(self.0.ttl.as_millis()).unwrap_or(i64::MAX);
-        match &self.0.engine {
-            LockEngine::Redis { redis, prefix, .. } => {
-                let before: Option<String> = redis.run(|conn| {
-                    redis::cmd("SET")
-                        .arg(format!("{prefix}{stem}"))
-                        .arg(token)
-                        .arg("NX")
-                        .arg("PX")
-                        .arg(ttl_ms)
-                        .arg("GET")
-                        .query(conn)
-                })?;
-                Ok(before.is_none_or(|held| held == token))
-            }
-            LockEngine::Memcached(locks) => Ok(locks.try_take(stem, token, self.0.ttl)?),
-            LockEngine::Postgres { db, take, .. } => {
-                let (sql, stem, token) = (take.clone(), stem.to_owned(), token.to_owned());
-                let taken = db.run_blocking(move |c| async move {
-                    c.execute(sql.as_str(), &[&stem, &token, &ttl_ms]).await
-                })?;
-                Ok(taken == 1)
-            }
-        }
+        self.0.engine.try_take(stem, token, self.0.ttl)
     }
 
-    /// After a try that failed without an answer (Redis stalled past the command bound), the
-    /// `SET` may still be carried out when Redis resumes, leaving a lock nobody holds for the
-    /// whole [`TTL`]: release this token in the background until Redis has answered twice (or
+    /// After a try that failed without an answer (the engine stalled past its command bound),
+    /// the take may still be carried out when it resumes, leaving a lock nobody holds for the
+    /// whole [`TTL`]: release this token in the background until the engine has answered twice (or
     /// the lock would have expired anyway).
     fn release_in_background(&self, key: String, token: String) {
         let lock = self.clone();
@@ -197,25 +123,7 @@ impl EngineLock {
     }
 
     fn release(&self, stem: &str, token: &str) -> Result<bool, LockError> {
-        match &self.0.engine {
-            LockEngine::Redis {
-                redis,
-                prefix,
-                release,
-            } => {
-                let key = format!("{prefix}{stem}");
-                let deleted: i64 = redis.run(|conn| release.key(&key).arg(token).invoke(conn))?;
-                Ok(deleted == 1)
-            }
-            LockEngine::Memcached(locks) => Ok(locks.release(stem, token)?),
-            LockEngine::Postgres { db, release, .. } => {
-                let (sql, stem, token) = (release.clone(), stem.to_owned(), token.to_owned());
-                let deleted = db.run_blocking(move |c| async move {
-                    c.execute(sql.as_str(), &[&stem, &token]).await
-                })?;
-                Ok(deleted == 1)
-            }
-        }
+        self.0.engine.release(stem, token)
     }
 }
 

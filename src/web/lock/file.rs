@@ -1,4 +1,4 @@
-//! The lock across processes for the `filesystem` type: an exclusive `flock` on
+//! The lock across processes in lock files, for the engines that keep sessions in files: an exclusive `flock` on
 //! `<session folder>/.locks/<file name>`, released when the file is closed (also when the process
 //! dies). Lock files are removed by the sweeper once their session is gone and nobody holds them;
 //! a request that was waiting on a removed file locks the new one instead (see

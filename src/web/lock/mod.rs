@@ -6,16 +6,15 @@
 //! Off by default: like Flask-Session and actix-session, parallel requests of one session then
 //! run side by side and the last write wins (each file is still always whole).
 //!
-//! The lock across processes is the session engine's: a lock file for `filesystem`
-//! ([`file`]) and `sqlite`, a Redis key, a PostgreSQL row or a memcached key with an expiry for
-//! `redis`, `postgres` and `memcached` ([`engine`]), none for `memory` (one process by design)
-//! and `cookie` (nothing on the server to lock). The in-process mutex stays in front of it, so that one process's own requests
+//! The lock across processes is the session engine's ([`Across`], chosen by the engine): lock
+//! files in a folder ([`file`]), a lock with an expiry in the engine itself ([`engine`]), or none
+//! (a store of one process, or sessions kept by the client). The in-process mutex stays in front of it, so that one process's own requests
 //! queue here rather than poll the engine.
 
 mod engine;
 mod file;
 
-pub use self::engine::{EngineLock, LockEngine, LockError};
+pub use self::engine::{EngineLock, EngineLocks, LockError};
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -95,7 +94,7 @@ pub enum Across {
     None,
     /// A lock file per session in this folder (`<session folder>/.locks`).
     Files(PathBuf),
-    /// A key per session in Redis, or a row in PostgreSQL.
+    /// A lock per session in the engine, with an expiry.
     Engine(EngineLock),
 }
 

@@ -23,25 +23,18 @@
 //! (unix milliseconds), the one clock several processes share. Behind a reverse proxy the client
 //! address is the proxy's.
 //!
-//! This file is the policy; the counts live behind [`Counters`], chosen by the session type:
-//! process memory for `memory` ([`memory`]; not shared, by design), a table in the user
-//! database's SQLite file for `filesystem` ([`sqlite`]), Redis for `redis` ([`redis`]). Each
-//! makes one reservation atomic across every process using it. When the counters cannot be
+//! This file is the policy; the counts live behind [`Counters`], chosen by the session engine
+//! (`crate::engines::Engine::shared`; by default a table in the accounts' file). Each makes one
+//! reservation atomic across every process using it. When the counters cannot be
 //! reached, an attempt is refused ([`Refused::Unavailable`], the "Accounts unavailable" page):
 //! failing open would let a guesser through unthrottled by taking the engine down.
 
-pub mod memory;
-pub mod postgres;
-pub mod redis;
-pub mod sqlite;
+mod in_process;
+
+pub use in_process::InProcessCounters;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-pub use memory::MemoryCounters;
-pub use postgres::PostgresCounters;
-pub use redis::RedisCounters;
-pub use sqlite::SqliteCounters;
 
 /// How many more attempts an address (or a user id from all addresses) has than one
 /// (user id, address) pair before delays start: several people behind one NAT.
@@ -52,12 +45,9 @@ const FIRST_DELAY_MS: u64 = 1_000;
 /// Why the counters could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ThrottleError {
+    /// The engine keeping the counters failed.
     #[error("login throttle: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("login throttle: {0}")]
-    Redis(#[from] crate::redis_blocking::RedisBlockingError),
-    #[error("login throttle: {0}")]
-    Postgres(#[from] crate::postgres::PostgresError),
+    Engine(#[from] crate::engines::EngineError),
     #[error("login throttle: {0}")]
     Open(#[from] crate::users::UserError),
     #[error("login throttle: no random attempt name: {0}")]
@@ -155,7 +145,7 @@ pub struct Plan {
 
 impl Plan {
     /// How long the reservation must wait, given each entry's recent attempts (in the order of
-    /// `entries`, already trimmed to the window). The Redis script computes the same.
+    /// `entries`, already trimmed to the window). An engine's script computes the same.
     pub fn wait(&self, recent: &[Recent]) -> Option<Duration> {
         let pair_has_failed = self
             .entries
@@ -194,7 +184,7 @@ impl Plan {
     }
 }
 
-/// Where attempts are counted. Every method blocks (SQLite, Redis): call it off the async
+/// Where attempts are counted. Every method blocks (a file or an engine): call it off the async
 /// workers, as the `*_async` methods of [`LoginThrottle`] do.
 pub trait Counters: Send + Sync {
     /// Atomically (across every process using these counters): trims each entry to the window,
@@ -267,7 +257,7 @@ impl LoginThrottle {
         Self::with_counters(
             max_failed_logins,
             window,
-            Box::new(MemoryCounters::default()),
+            Box::new(InProcessCounters::default()),
         )
     }
 
@@ -438,4 +428,4 @@ async fn blocking<T: Send + 'static>(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

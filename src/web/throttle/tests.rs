@@ -1,5 +1,6 @@
-//! The policy's tests, run against every counter backend a unit test can open (process memory
-//! and SQLite; Redis in `tests/shared_state.rs`), so that each backend keeps the same policy.
+//! The policy's tests, run against the counters in process memory here, and by
+//! [`policy_tests!`] against each engine's counters that a unit test can open (in the engine's
+//! folder; those behind a server in `tests/shared_state.rs`), so that each keeps the same policy.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,7 +24,7 @@ fn wait_of<T>(r: Result<T, Refused>) -> Option<Duration> {
     r.err().and_then(|e| e.wait())
 }
 
-fn free_attempts_then_doubling_delays_capped_at_the_window(t: LoginThrottle) {
+pub(crate) fn free_attempts_then_doubling_delays_capped_at_the_window(t: LoginThrottle) {
     let start = start();
     for i in 0..3 {
         let r = t
@@ -59,7 +60,7 @@ fn free_attempts_then_doubling_delays_capped_at_the_window(t: LoginThrottle) {
     assert!(t.reserve_login("alice", elsewhere, start + secs(2)).is_ok());
 }
 
-fn a_success_takes_back_its_attempt_and_clears_its_pair(t: LoginThrottle) {
+pub(crate) fn a_success_takes_back_its_attempt_and_clears_its_pair(t: LoginThrottle) {
     let now = start();
     let _ = t.reserve_login("bob", FROM_A, now).expect("1");
     let ok = t.reserve_login("bob", FROM_A, now).expect("2");
@@ -77,7 +78,10 @@ fn a_success_takes_back_its_attempt_and_clears_its_pair(t: LoginThrottle) {
 
 /// The review's starvation: an attacker polling from rotating addresses all day long must
 /// not keep the owner out, even on a browser that is not a known device.
-fn an_owner_on_a_new_browser_gets_in_whatever_others_guess(t: LoginThrottle, minutes: u64) {
+pub(crate) fn an_owner_on_a_new_browser_gets_in_whatever_others_guess(
+    t: LoginThrottle,
+    minutes: u64,
+) {
     let start = start();
     let owner = Origin {
         address: Some("192.0.2.1"),
@@ -102,7 +106,7 @@ fn an_owner_on_a_new_browser_gets_in_whatever_others_guess(t: LoginThrottle, min
     }
 }
 
-fn a_known_device_is_counted_apart(t: LoginThrottle) {
+pub(crate) fn a_known_device_is_counted_apart(t: LoginThrottle) {
     let now = start();
     // A spread attack: every address has free attempts, the user id as a whole does not.
     for i in 0..8 {
@@ -132,7 +136,7 @@ fn a_known_device_is_counted_apart(t: LoginThrottle) {
     assert!(t.reserve_login("carol", device, now).is_ok());
 }
 
-fn one_address_is_slowed_across_user_ids_and_for_registrations(t: LoginThrottle) {
+pub(crate) fn one_address_is_slowed_across_user_ids_and_for_registrations(t: LoginThrottle) {
     let now = start();
     for i in 0..8 {
         let _ = t.reserve_login(&format!("user{i}"), FROM_A, now);
@@ -153,7 +157,7 @@ fn one_address_is_slowed_across_user_ids_and_for_registrations(t: LoginThrottle)
     );
 }
 
-fn attempts_leave_the_count_after_the_window(t: LoginThrottle) {
+pub(crate) fn attempts_leave_the_count_after_the_window(t: LoginThrottle) {
     let now = start();
     for _ in 0..2 {
         let _ = t.reserve_login("erin", FROM_A, now).expect("free");
@@ -180,17 +184,17 @@ macro_rules! policy_tests {
 
             #[test]
             fn free_attempts_then_doubling_delays_capped_at_the_window() {
-                super::free_attempts_then_doubling_delays_capped_at_the_window($make(3, 60));
+                $crate::web::throttle::tests::free_attempts_then_doubling_delays_capped_at_the_window($make(3, 60));
             }
 
             #[test]
             fn a_success_takes_back_its_attempt_and_clears_its_pair() {
-                super::a_success_takes_back_its_attempt_and_clears_its_pair($make(2, 60));
+                $crate::web::throttle::tests::a_success_takes_back_its_attempt_and_clears_its_pair($make(2, 60));
             }
 
             #[test]
             fn an_owner_on_a_new_browser_gets_in_whatever_others_guess() {
-                super::an_owner_on_a_new_browser_gets_in_whatever_others_guess(
+                $crate::web::throttle::tests::an_owner_on_a_new_browser_gets_in_whatever_others_guess(
                     $make(5, 900),
                     $minutes,
                 );
@@ -198,55 +202,28 @@ macro_rules! policy_tests {
 
             #[test]
             fn a_known_device_is_counted_apart() {
-                super::a_known_device_is_counted_apart($make(2, 60));
+                $crate::web::throttle::tests::a_known_device_is_counted_apart($make(2, 60));
             }
 
             #[test]
             fn one_address_is_slowed_across_user_ids_and_for_registrations() {
-                super::one_address_is_slowed_across_user_ids_and_for_registrations($make(2, 60));
+                $crate::web::throttle::tests::one_address_is_slowed_across_user_ids_and_for_registrations($make(2, 60));
             }
 
             #[test]
             fn attempts_leave_the_count_after_the_window() {
-                super::attempts_leave_the_count_after_the_window($make(2, 60));
+                $crate::web::throttle::tests::attempts_leave_the_count_after_the_window($make(2, 60));
             }
         }
     };
 }
+pub(crate) use policy_tests;
 
 fn memory(free: u32, window: u64) -> LoginThrottle {
     LoginThrottle::new(free, secs(window))
 }
 
-/// SQLite counters with the folder of their file, removed when the throttle is dropped.
-struct InTempDir {
-    counters: SqliteCounters,
-    _dir: tempfile::TempDir,
-}
-
-impl Counters for InTempDir {
-    fn reserve(&self, plan: &Plan) -> Result<Option<Duration>, ThrottleError> {
-        self.counters.reserve(plan)
-    }
-    fn give_back(&self, k: &[String], c: &[String], m: &str) -> Result<(), ThrottleError> {
-        self.counters.give_back(k, c, m)
-    }
-}
-
-fn sqlite(free: u32, window: u64) -> LoginThrottle {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let counters = SqliteCounters::open(&dir.path().join("users.db")).expect("open");
-    let counters = InTempDir {
-        counters,
-        _dir: dir,
-    };
-    LoginThrottle::with_counters(free, secs(window), Box::new(counters))
-}
-
 policy_tests!(in_memory, memory, 120);
-// Fewer minutes: each attempt is a SQLite transaction, and 120 x 100 of them add nothing the
-// memory run does not show.
-policy_tests!(in_sqlite, sqlite, 20);
 
 #[test]
 fn ipv6_clients_are_counted_by_their_64_network() {
@@ -259,8 +236,8 @@ fn ipv6_clients_are_counted_by_their_64_network() {
 
 #[test]
 fn a_flood_of_keys_prunes_at_most_once_a_second() {
-    let counters = std::sync::Arc::new(MemoryCounters::default());
-    struct Shared(std::sync::Arc<MemoryCounters>);
+    let counters = std::sync::Arc::new(InProcessCounters::default());
+    struct Shared(std::sync::Arc<InProcessCounters>);
     impl Counters for Shared {
         fn reserve(&self, plan: &Plan) -> Result<Option<Duration>, ThrottleError> {
             self.0.reserve(plan)

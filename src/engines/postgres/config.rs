@@ -1,0 +1,119 @@
+//! `[session.postgres]`: which PostgreSQL database (a libpq URL), the sessions table's name, the
+//! connections per server process and their timeouts.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::effective::url as shown;
+
+use crate::config::check::{pool_size, Invalid, Positive};
+use crate::config::duration::{Seconds, Timeout, MAX_CLEANUP_INTERVAL};
+
+/// Validated `[session.postgres]`. Its `Debug` hides the URL's password.
+#[derive(Clone)]
+pub struct PostgresConfig {
+    /// A libpq connection URL: `postgresql://user:password@host:port/db`, or with a unix-socket
+    /// folder as host: `postgresql:///db?host=/var/run/postgresql`.
+    pub url: String,
+    /// The sessions table (Flask-Session's `SESSION_SQLALCHEMY_TABLE`); the accounts, throttle
+    /// and lock tables are named after it.
+    pub table: String,
+    /// Connections per server process.
+    pub pool_size: usize,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    /// How often expired rows are deleted.
+    pub cleanup_interval: Duration,
+}
+
+impl fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &format_args!("{}", shown(&self.url)))
+            .field("table", &self.table)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .field("cleanup_interval", &self.cleanup_interval)
+            .finish()
+    }
+}
+
+const MAX_TABLE: usize = 48;
+
+/// `[session.postgres]` as written; missing keys take [`Default`]'s values.
+#[derive(Deserialize)]
+#[serde(default)]
+pub struct RawPostgres {
+    url: String,
+    table: String,
+    pool_size: Positive,
+    connect_timeout: Timeout,
+    command_timeout: Timeout,
+    cleanup_interval: Seconds<MAX_CLEANUP_INTERVAL>,
+}
+
+impl Default for RawPostgres {
+    fn default() -> Self {
+        Self {
+            url: "postgresql://session@127.0.0.1:5432/sessions".into(),
+            table: "sessions".into(),
+            pool_size: Positive(8),
+            connect_timeout: Timeout(Duration::from_secs(2)),
+            command_timeout: Timeout(Duration::from_secs(2)),
+            cleanup_interval: Seconds(Duration::from_secs(60)),
+        }
+    }
+}
+
+impl RawPostgres {
+    pub(crate) fn validate(self) -> Result<PostgresConfig, Invalid> {
+        if !self.url.starts_with("postgresql://") && !self.url.starts_with("postgres://")
+            || tokio_postgres::Config::from_str(&self.url).is_err()
+        {
+            return Err(Invalid::new(
+                "session.postgres.url",
+                shown(&self.url),
+                "expected postgresql://[user[:password]@]host[:port]/database, or \
+                 postgresql:///database?host=/path/to/socket/folder",
+            ));
+        }
+        let t = &self.table;
+        let first_ok = t
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_');
+        if !first_ok
+            || t.len() > MAX_TABLE
+            || !t
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(Invalid::new(
+                "session.postgres.table",
+                format!("{t:?}"),
+                format!(
+                    "expected 1 to {MAX_TABLE} lower-case letters, digits or '_', not starting \
+                     with a digit, such as \"sessions\""
+                ),
+            ));
+        }
+        let pool_size = pool_size("session.postgres.pool_size", self.pool_size)?;
+        Ok(PostgresConfig {
+            url: self.url,
+            table: self.table,
+            pool_size,
+            connect_timeout: self.connect_timeout.0,
+            command_timeout: self.command_timeout.0,
+            cleanup_interval: self.cleanup_interval.0,
+        })
+    }
+}
+
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,115 @@
+//! `type = "postgres"` (Flask-Session's `sqlalchemy` on PostgreSQL): sessions in a table, and
+//! beside it the accounts (`<table>_users`), login counters (`<table>_throttle`) and session
+//! locks (`<table>_locks`) every server on that database shares.
+//!
+//! - [`config`]: the `[session.postgres]` table.
+//! - [`connection`]: the pool on the engine's own runtime, and schema creation.
+//! - [`sessions`]: the session backend; [`users`], [`throttle`], [`lock`]: the concerns'
+//!   implementations.
+
+pub mod config;
+pub mod connection;
+mod lock;
+mod sessions;
+pub mod throttle;
+pub mod users;
+
+use std::path::Path;
+
+pub use config::PostgresConfig;
+pub use connection::{Postgres, PostgresError, Schema};
+pub use lock::PostgresLocks;
+pub use sessions::*;
+pub use throttle::PostgresCounters;
+pub use users::PostgresUsers;
+
+use crate::config::effective::{s, secs, url, Keys};
+use crate::config::{Config, Invalid, SessionConfig};
+use crate::engines::{Engine, EngineError, Shared, StoreType};
+use crate::store::{Capabilities, Place, Store, StoreError};
+use crate::users::UserDb;
+use crate::web::lock::{Across, EngineLock};
+
+engine_errors!(PostgresError);
+
+/// The `postgres` engine.
+pub struct Kind;
+
+impl Engine for Kind {
+    const NAME: &'static str = "postgres";
+    const CAPABILITIES: Capabilities = Capabilities {
+        server_side: true,
+        shared: true,
+        can_list: true,
+        expires_by_itself: false,
+    };
+    const HOLDS_ACCOUNTS: bool = true;
+    type Raw = config::RawPostgres;
+    type Config = PostgresConfig;
+
+    fn validate(raw: Self::Raw, _: &Path) -> Result<PostgresConfig, Invalid> {
+        raw.validate()
+    }
+
+    fn effective(p: &PostgresConfig, keys: &mut Keys<'_>) {
+        keys.add("url", url(&p.url), Some("SQLALCHEMY_DATABASE_URI"));
+        keys.add("table", s(&p.table), Some("SESSION_SQLALCHEMY_TABLE"));
+        keys.add("pool_size", p.pool_size.to_string(), None);
+        keys.add("connect_timeout", secs(p.connect_timeout), None);
+        keys.add("command_timeout", secs(p.command_timeout), None);
+        keys.add(
+            "cleanup_interval",
+            secs(p.cleanup_interval),
+            Some("SESSION_CLEANUP_N_REQUESTS"),
+        );
+    }
+
+    fn open(session: &SessionConfig) -> Result<Store, StoreError> {
+        sessions::open(session)
+    }
+
+    fn sweep_every(session: &SessionConfig) -> Option<std::time::Duration> {
+        Some(session.postgres.cleanup_interval)
+    }
+
+    fn place(session: &SessionConfig, stem: &str) -> Place {
+        let table = &session.postgres.table;
+        Place::new(
+            "panel-place-postgres",
+            stem,
+            table,
+            format!("table {table}, id {stem}"),
+        )
+    }
+
+    /// One pool for accounts, counters and locks; connections are made when first used.
+    fn shared(config: &Config) -> Result<Shared, EngineError> {
+        let p = &config.session.postgres;
+        let db = Postgres::new(p)?;
+        let users = if config.auth.users == StoreType::Postgres {
+            Some(users_on(config, db.clone())?)
+        } else {
+            None
+        };
+        Ok(Shared {
+            counters: Some(Box::new(PostgresCounters::new(db.clone(), &p.table))),
+            locks: Across::Engine(EngineLock::new(PostgresLocks::new(db, &p.table))),
+            users,
+        })
+    }
+
+    fn accounts(config: &Config) -> Result<Option<UserDb>, EngineError> {
+        let db = Postgres::new(&config.session.postgres)?;
+        Ok(Some(users_on(config, db)?))
+    }
+}
+
+fn users_on(config: &Config, db: Postgres) -> Result<UserDb, EngineError> {
+    let auth = &config.auth;
+    Ok(UserDb::open_postgres(
+        db,
+        &config.session.postgres.table,
+        Some(auth.users_file.as_path()),
+        auth.bcrypt_cost,
+    )?)
+}

@@ -1,0 +1,156 @@
+//! Blocking connections to the Redis of `[session.redis]`, for the shared state that is read and
+//! written on blocking threads beside bcrypt: user accounts, login throttling and
+//! session locks. Sessions themselves use the async engine in `connection.rs`.
+//!
+//! One pool (r2d2) of connections to a single Redis or to a Redis Cluster; a connection is made
+//! when first needed and again after a failure, so that a server started while Redis is down
+//! starts and recovers by itself.
+
+use std::time::Duration;
+
+use redis::cluster::{ClusterClient, ClusterConnection};
+use redis::{Client, Connection, ConnectionLike, RedisError};
+
+/// Why Redis could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisBlockingError {
+    #[error("redis: {0}")]
+    Redis(#[from] RedisError),
+    #[error("redis: no connection within {0:?}: {1}")]
+    Pool(Duration, #[source] r2d2::Error),
+}
+
+/// Where to connect and how long to wait.
+#[derive(Debug, Clone)]
+pub struct RedisTarget {
+    /// `redis://`, `rediss://` or `unix://` URL of a single Redis; ignored when `cluster_urls`.
+    pub url: String,
+    /// Seed nodes of a Redis Cluster; empty for a single Redis.
+    pub cluster_urls: Vec<String>,
+    pub pool_size: u32,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+}
+
+enum Pool {
+    Single(r2d2::Pool<Client>),
+    Cluster(r2d2::Pool<ClusterClient>),
+}
+
+/// A pool of blocking connections. Cheap to clone: clones share the pool.
+#[derive(Clone)]
+pub struct RedisBlocking {
+    pool: std::sync::Arc<Pool>,
+    wait: Duration,
+    command_timeout: Duration,
+    /// Connections the pool may hold, all of which may have been closed by Redis at once.
+    max_size: u32,
+}
+
+impl RedisBlocking {
+    /// Checks the URLs and builds the pool, without connecting.
+    pub fn new(target: &RedisTarget) -> Result<Self, RedisBlockingError> {
+        let pool = if target.cluster_urls.is_empty() {
+            let client = Client::open(target.url.as_str())?;
+            Pool::Single(pool_builder(target).build_unchecked(client))
+        } else {
+            let client = ClusterClient::builder(target.cluster_urls.clone())
+                .connection_timeout(target.connect_timeout)
+                .response_timeout(target.command_timeout)
+                .build()?;
+            Pool::Cluster(pool_builder(target).build_unchecked(client))
+        };
+        Ok(Self {
+            pool: std::sync::Arc::new(pool),
+            wait: target.connect_timeout,
+            command_timeout: target.command_timeout,
+            max_size: target.pool_size.max(1),
+        })
+    }
+
+    /// Runs `work` on a pooled connection. A connection that broke is dropped by the pool (its
+    /// `is_open` check), not reused. One that Redis closed while it sat idle (its `timeout`, a
+    /// failover) fails its next command at once, through no fault of the engine: `work` is then
+    /// tried again on another connection, as many times as the pool may hold dead ones, plus
+    /// one on a new connection, while the command bound has not passed. A command that timed
+    /// out is never tried again: an engine that stalls gets one `command_timeout`, not one per
+    /// pooled connection. Everything sent here may run more than once that way: lookups, and
+    /// scripts that check before they write.
+    pub fn run<T>(
+        &self,
+        work: impl Fn(&mut dyn ConnectionLike) -> Result<T, RedisError>,
+    ) -> Result<T, RedisBlockingError> {
+        let started = std::time::Instant::now();
+        let mut tries = self.max_size;
+        loop {
+            match self.run_once(&work) {
+                Err(RedisBlockingError::Redis(e))
+                    if tries > 0
+                        && !e.is_timeout()
+                        && (e.is_connection_dropped() || e.is_io_error())
+                        && started.elapsed() < self.command_timeout =>
+                {
+                    tries -= 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Whether this is a Redis Cluster (whose keys no single `SCAN` sees).
+    pub fn is_cluster(&self) -> bool {
+        matches!(&*self.pool, Pool::Cluster(_))
+    }
+
+    fn run_once<T>(
+        &self,
+        work: &impl Fn(&mut dyn ConnectionLike) -> Result<T, RedisError>,
+    ) -> Result<T, RedisBlockingError> {
+        let pool_error = |e| RedisBlockingError::Pool(self.wait, e);
+        match &*self.pool {
+            Pool::Single(pool) => {
+                let mut conn = pool.get_timeout(self.wait).map_err(pool_error)?;
+                // r2d2 makes plain connections: bound each command here, as the cluster's are.
+                conn.set_read_timeout(Some(self.command_timeout))?;
+                conn.set_write_timeout(Some(self.command_timeout))?;
+                Ok(work(&mut *conn as &mut Connection)?)
+            }
+            Pool::Cluster(pool) => {
+                let mut conn = pool.get_timeout(self.wait).map_err(pool_error)?;
+                Ok(work(&mut *conn as &mut ClusterConnection)?)
+            }
+        }
+    }
+}
+
+fn pool_builder<M: r2d2::ManageConnection>(target: &RedisTarget) -> r2d2::Builder<M> {
+    r2d2::Pool::builder()
+        .max_size(target.pool_size.max(1))
+        .min_idle(Some(0))
+        .connection_timeout(target.connect_timeout)
+        .test_on_check_out(false)
+}
+
+impl From<&super::config::RedisConfig> for RedisTarget {
+    fn from(c: &super::config::RedisConfig) -> Self {
+        Self {
+            url: c.url.clone(),
+            cluster_urls: c.cluster_urls.clone(),
+            pool_size: u32::try_from(c.pool_size).unwrap_or(u32::MAX),
+            connect_timeout: c.connect_timeout,
+            command_timeout: c.command_timeout,
+        }
+    }
+}
+
+/// `text` with `SCAN MATCH`'s glob characters escaped.
+pub(crate) fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
