@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,7 @@ fn sigkill_mid_storm_tears_nothing_and_loses_no_acknowledged_visit() {
 
     // The storm: 16 threads, each cycling through its share of the sessions.
     let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(AtomicU64::new(0));
     let handles: Vec<_> = (0..16)
         .map(|t| {
             let mut mine: Vec<(Client, u64)> = clients
@@ -37,7 +38,7 @@ fn sigkill_mid_storm_tears_nothing_and_loses_no_acknowledged_visit() {
                 .filter(|(i, _)| i % 16 == t)
                 .map(|(_, c)| (c.clone(), 0))
                 .collect();
-            let stop = stop.clone();
+            let (stop, acknowledged) = (stop.clone(), acknowledged.clone());
             std::thread::spawn(move || {
                 block_on(async {
                     let deadline = Instant::now() + Duration::from_secs(20);
@@ -45,6 +46,7 @@ fn sigkill_mid_storm_tears_nothing_and_loses_no_acknowledged_visit() {
                         for (client, acked) in &mut mine {
                             if let Some(v) = client.visit(&tcp).await {
                                 *acked = (*acked).max(v);
+                                acknowledged.fetch_add(1, Ordering::Relaxed);
                             }
                         }
                     }
@@ -53,7 +55,17 @@ fn sigkill_mid_storm_tears_nothing_and_loses_no_acknowledged_visit() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(1500));
+    // The storm is at full strength once its threads have had twice as many visits acknowledged
+    // as there are sessions; then the kill lands while requests are in flight.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while acknowledged.load(Ordering::Relaxed) < 400 {
+        assert!(
+            Instant::now() < deadline,
+            "the storm did not get going: {} visits acknowledged in 15 s",
+            acknowledged.load(Ordering::Relaxed)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     drop(server); // SIGKILL while requests are in flight
     stop.store(true, Ordering::Relaxed);
     let mut acked: Vec<(Client, u64)> = handles

@@ -77,6 +77,20 @@ fn start(extra: &str, level: &str) -> Started {
     );
 }
 
+/// Polls the server's log until `ready` holds for it, for at most 10 s: a request's line is
+/// written once its answer has gone out, so shortly after the client has read it.
+fn log_once(log: &Path, what: &str, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if ready(&text) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "no {what} in 10 s: {text}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn signal(child: &Child, name: &str) {
     let status = Command::new("kill")
         .arg(format!("-{name}"))
@@ -140,9 +154,16 @@ fn stops_cleanly_under_load(signal_name: &str) {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(500));
-    let before = answered.load(Ordering::Relaxed);
-    assert!(before > 20, "under load: {before} requests answered");
+    // Under load: the workers have had more than 20 answers.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while answered.load(Ordering::Relaxed) <= 20 {
+        assert!(
+            Instant::now() < deadline,
+            "not under load: {} requests answered in 10 s",
+            answered.load(Ordering::Relaxed)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     signal(&s.child, signal_name);
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
@@ -210,8 +231,15 @@ async fn each_request_is_one_line_with_its_id_and_forged_cookies_are_only_counte
             "GET / HTTP/1.1\r\nHost: t\r\nCookie: session=forged-value\r\nConnection: close\r\n\r\n",
         );
     }
-    std::thread::sleep(Duration::from_millis(200));
-    let log = std::fs::read_to_string(&s.log).expect("log");
+    // Every forged request's line is written (each after whatever its request logged).
+    let log = log_once(&s.log, "line for each forged request", |log| {
+        log.contains(&format!("id={id}"))
+            && log
+                .lines()
+                .filter(|l| l.contains("path=\"/\" status=200") && l.contains("session=\"-\""))
+                .count()
+                >= 200
+    });
     let line = log
         .lines()
         .find(|l| l.contains(&format!("id={id}")))
@@ -248,8 +276,9 @@ async fn json_logs_are_one_object_per_line() {
         s.addr,
         "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
     );
-    std::thread::sleep(Duration::from_millis(100));
-    let log = std::fs::read_to_string(&s.log).expect("log");
+    let log = log_once(&s.log, "request line", |log| {
+        log.contains("\"message\":\"request\"")
+    });
     let mut requests = 0;
     for line in log.lines().filter(|l| !l.trim().is_empty()) {
         let v: serde_json::Value =

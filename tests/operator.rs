@@ -332,6 +332,7 @@ async fn gc_deletes_what_has_expired_and_list_shows_it_until_then() {
 async fn watch_reports_a_login_as_it_happens() {
     let d = Deployment::start("[session]\ntype = \"filesystem\"\nlifetime = 600\n");
     ok(d.cli(&["users", "add", "alice", "--stdin"], "password123\n"));
+    ok(d.cli(&["users", "add", "probe", "--stdin"], "password123\n"));
     let mut watch = Command::new(BIN)
         .arg("--config")
         .arg(&d.config)
@@ -352,11 +353,18 @@ async fn watch_reports_a_login_as_it_happens() {
             }
         }
     });
-    std::thread::sleep(Duration::from_millis(400));
+    // watch reports changes from its first look on, and prints nothing for the first look
+    // itself: logins of `probe` until one is reported show it has looked.
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.is_empty() {
+        assert!(Instant::now() < deadline, "watch reported no login in 10 s");
+        Browser::new().login(&d.via(), "probe", "password123").await;
+        seen.extend(rx.recv_timeout(Duration::from_millis(500)));
+    }
     let mut alice = Browser::new();
     alice.login(&d.via(), "alice", "password123").await;
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut seen = Vec::new();
     while Instant::now() < deadline {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
             let done = line.contains("created") && line.contains("user=alice");

@@ -76,12 +76,54 @@ async fn parallel_wrong_passwords_are_checked_at_most_the_limit() {
     assert_eq!(checked + refused, 16, "{answers:?}");
 }
 
+/// The site's throttle counters (SQLite, in the site's user database, as the site opens them),
+/// telling how many attempts they have let through.
+struct Observed {
+    counters: session_server::engines::sqlite::SqliteCounters,
+    let_through: tokio::sync::watch::Sender<usize>,
+}
+
+impl session_server::web::throttle::Counters for Observed {
+    fn reserve(
+        &self,
+        plan: &session_server::web::throttle::Plan,
+    ) -> Result<Option<Duration>, session_server::web::throttle::ThrottleError> {
+        let wait = self.counters.reserve(plan);
+        if matches!(wait, Ok(None)) {
+            self.let_through.send_modify(|n| *n += 1);
+        }
+        wait
+    }
+
+    fn give_back(
+        &self,
+        keys: &[String],
+        clear: &[String],
+        member: &str,
+    ) -> Result<(), session_server::web::throttle::ThrottleError> {
+        self.counters.give_back(keys, clear, member)
+    }
+}
+
 #[actix_web::test]
 async fn the_right_password_behind_parallel_guesses_does_not_log_in() {
     // A cost that keeps the guesses hashing while the right password arrives.
-    let site = site(5, 10);
+    let mut site = site(5, 10);
+    let (let_through, mut counted) = tokio::sync::watch::channel(0);
+    let auth = &site.state.config.auth;
+    let counters = session_server::engines::sqlite::SqliteCounters::open(&auth.users_db)
+        .expect("the site's throttle counters");
+    site.state.throttle = Arc::new(session_server::web::throttle::LoginThrottle::with_counters(
+        auth.max_failed_logins,
+        auth.failed_login_window,
+        Box::new(Observed {
+            counters,
+            let_through,
+        }),
+    ));
     let app = start(&site).await;
     Browser::new().register(&app, "target").await;
+    let registered = *counted.borrow_and_update();
     let mut attacker = Browser::new();
     let token = attacker.get(&app, "/login").await.csrf_token();
     let guesses = (0..15).map(|i| {
@@ -95,8 +137,15 @@ async fn the_right_password_behind_parallel_guesses_does_not_log_in() {
     });
     let mut b = attacker.clone();
     let right = Box::pin(async {
-        // After the 15 guesses have arrived, while they are still being checked.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Once the guesses have spent the limit (5 let through by the throttle, the others
+        // waiting for their turn), not after a guess at how long that takes.
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            counted.wait_for(|n| *n >= registered + 5),
+        )
+        .await
+        .expect("5 guesses counted within 60 s")
+        .expect("the counters live as long as the site");
         b.post_login(&app, "target", "password123", &token)
             .await
             .status

@@ -8,7 +8,7 @@
 //! - [`languages`]: Korean from `Accept-Language`, the switch link, every page in both.
 //! - [`password`]: changing one's password keeps this browser in and logs the other out.
 //! - [`pages`]: the 404 and 503 pages styled; axe-core on every page, both languages, desktop
-//!   and phone width; the README's screenshots.
+//!   and phone width; and, ignored by the suite, the README's screenshots (`scripts/screenshots`).
 //!
 //! Needs `chromium` and `chromium-driver` (Debian packages; `scripts/test` installs them) and
 //! axe-core (`npm ci --prefix tests/browser`, also run by `scripts/test`).

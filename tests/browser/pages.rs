@@ -158,9 +158,11 @@ async fn open_variant(variant: (&str, &'static str, &str, (u32, u32))) -> (Page,
 }
 
 /// The README's screenshots: the logged-in page at phone and desktop width, in both languages.
-/// Always written under `target/e2e/docs/`; `scripts/screenshots` (which sets
-/// `SESSION_SERVER_DOCS=1`) writes them into `docs/` too.
+/// Not a test (it checks nothing the tests above do not): ignored by the suite, run by
+/// `scripts/screenshots` (`--ignored --exact`, with `SESSION_SERVER_DOCS=1`), which writes them
+/// under `target/e2e/docs/` and into `docs/screenshots/`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a generator, not a test: scripts/screenshots runs it"]
 async fn screenshots_for_the_readme() {
     if !browser_installed() {
         return;

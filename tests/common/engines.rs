@@ -182,7 +182,9 @@ impl RedisServer {
         }
     }
 
-    fn log_path(&self) -> PathBuf {
+    /// Where [`log`](Self::log) reads from: for a thread that must watch it while another
+    /// holds the server.
+    pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("redis.log")
     }
 
