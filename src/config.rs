@@ -13,6 +13,7 @@ pub mod effective;
 mod log;
 mod server;
 mod session;
+pub(crate) mod shown;
 mod unknown;
 
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use crate::atomic::Durability;
-pub use crate::engines::StoreType;
+pub use crate::engines::list::StoreType;
 pub use auth::AuthConfig;
 pub use check::Invalid;
 pub use log::{LogConfig, LogFormat, MetricsConfig};
@@ -174,7 +175,16 @@ impl Config {
                 private.push(("the user database", auth.users_db.clone()));
             }
             private.push(("the legacy user file", auth.users_file.clone()));
-            private.extend(crate::engines::private_paths(&session));
+            macro_rules! engine_files {
+                ($($module:ident $Type:ident,)*) => {
+                    match session.store {
+                        $(StoreType::$Type => {
+                            crate::engines::list::configs::$module::private_paths(&session.$module)
+                        })*
+                    }
+                };
+            }
+            private.extend(crate::engines::list::for_each_engine!(engine_files));
             let private: Vec<(&str, &Path)> = private
                 .iter()
                 .map(|(what, p)| (*what, p.as_path()))

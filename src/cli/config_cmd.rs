@@ -19,7 +19,10 @@ pub fn check(config: &Config) -> Result<(), CliError> {
         Some(_) => format!("{} (present)", key_file.display()),
         None => format!("{} (created at the first start)", key_file.display()),
     };
-    crate::web::render::Templates::load(config.server.templates_dir.as_deref())?;
+    crate::web::render::Templates::load(
+        config.server.templates_dir.as_deref(),
+        crate::web::sample::context,
+    )?;
     let source = config
         .source
         .as_deref()

@@ -6,6 +6,7 @@
 //! configuration problem (nothing was done).
 
 mod config_cmd;
+mod gather;
 mod output;
 mod sessions;
 mod show;

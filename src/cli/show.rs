@@ -6,8 +6,8 @@
 use actix_web::cookie::{Cookie, CookieJar};
 use time::OffsetDateTime;
 
+use super::gather::{digest_of, explain, user_of};
 use super::output::{self, shown, span, until, when};
-use super::sessions::{digest_of, explain, user_of};
 use super::CliError;
 use crate::config::Config;
 use crate::store::{id, SessionId, SessionRecord, Store};

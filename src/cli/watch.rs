@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::gather::{gather, Seen};
 use super::output::{shown, table, until};
-use super::sessions::{gather, Seen};
 use super::CliError;
 use crate::store::Store;
 

@@ -32,7 +32,7 @@ pub struct AuthConfig {
 #[serde(default)]
 pub(super) struct RawAuth {
     /// Unset: follows `[session] type`.
-    #[serde(deserialize_with = "crate::engines::accounts_engine")]
+    #[serde(deserialize_with = "crate::engines::list::accounts_engine")]
     users: Option<StoreType>,
     users_db: PathBuf,
     users_file: PathBuf,

@@ -83,3 +83,16 @@ pub(crate) fn key_prefix(key: &'static str, prefix: &str) -> Result<(), Invalid>
     }
     Ok(())
 }
+
+/// The `[session.<type>]` table of a type that has none: any value there is refused.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoTable;
+
+impl<'de> Deserialize<'de> for NoTable {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let _ = serde::de::IgnoredAny::deserialize(d)?;
+        Err(de::Error::custom(
+            "this session type has no table of its own (its cookie's keys are [session]'s cookie_*)",
+        ))
+    }
+}

@@ -2,89 +2,10 @@
 //! its value after defaults and path resolution, and the Flask / Flask-Session setting it
 //! stands for. Only the table of the chosen store type is listed; passwords in URLs are masked.
 
-use std::path::Path;
-use std::time::Duration;
-
+use super::shown::{path, s, secs};
+pub use super::shown::{Entry, Keys};
 use super::Config;
-
-/// One key as the server uses it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// The table, e.g. `session` or `server`.
-    pub table: &'static str,
-    pub key: &'static str,
-    /// As TOML would write it (strings quoted), or `(unset)` / `(embedded)`.
-    pub value: String,
-    /// The Flask or Flask-Session setting with the same job, if there is one.
-    pub flask: Option<&'static str>,
-}
-
-/// The keys of one table, as an engine adds its own.
-pub struct Keys<'a> {
-    out: &'a mut Vec<Entry>,
-    table: &'static str,
-}
-
-impl<'a> Keys<'a> {
-    pub(crate) fn new(out: &'a mut Vec<Entry>, table: &'static str) -> Self {
-        Self { out, table }
-    }
-
-    /// One key: its value as TOML writes it, and the Flask setting with the same job.
-    pub fn add(&mut self, key: &'static str, value: String, flask: Option<&'static str>) {
-        self.out.push(Entry {
-            table: self.table,
-            key,
-            value,
-            flask,
-        });
-    }
-}
-
-/// A string as TOML writes it.
-pub fn s(text: &str) -> String {
-    format!("{text:?}")
-}
-
-pub fn path(p: &Path) -> String {
-    s(&p.display().to_string())
-}
-
-/// A list of strings as TOML writes it, each through `show`.
-pub fn list(items: &[String], show: impl Fn(&str) -> String) -> String {
-    let shown: Vec<String> = items.iter().map(|x| show(x)).collect();
-    format!("[{}]", shown.join(", "))
-}
-
-/// A URL with its password masked (`user:***@host`, `password=***`), quoted.
-pub fn url(url: &str) -> String {
-    let mut text = url.to_owned();
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((userinfo, host)) = rest.rsplit_once('@') {
-            if let Some((user, _)) = userinfo.split_once(':') {
-                text = format!("{scheme}://{user}:***@{host}");
-            }
-        }
-    }
-    if let Some(at) = text.find("password=") {
-        let end = text[at..].find('&').map_or(text.len(), |n| at + n);
-        text.replace_range(at + "password=".len()..end, "***");
-    }
-    format!("{text:?}")
-}
-
-/// A duration in the largest unit that divides it, as config.toml takes it: `"31d"`, `"15m"`.
-pub fn secs(d: Duration) -> String {
-    let n = d.as_secs();
-    if d.subsec_nanos() != 0 {
-        return s(&humantime::format_duration(d).to_string());
-    }
-    let (count, unit) = [(86_400, "d"), (3600, "h"), (60, "m")]
-        .into_iter()
-        .find(|&(u, _)| n > 0 && n.is_multiple_of(u))
-        .map_or((n, "s"), |(u, name)| (n / u, name));
-    s(&format!("{count}{unit}"))
-}
+use crate::engines::list::{for_each_engine, StoreType};
 
 /// Every key of `config` in file order.
 pub fn entries(config: &Config) -> Vec<Entry> {
@@ -189,7 +110,17 @@ pub fn entries(config: &Config) -> Vec<Entry> {
         path(&se.secret_key_file),
         Some("SECRET_KEY"),
     );
-    crate::engines::effective(se, &mut out);
+    macro_rules! engine_table {
+        ($($module:ident $Type:ident,)*) => {
+            match se.store {
+                $(StoreType::$Type => crate::engines::list::configs::$module::effective(
+                    &se.$module,
+                    &mut Keys::new(&mut out, concat!("session.", stringify!($module))),
+                ),)*
+            }
+        };
+    }
+    for_each_engine!(engine_table);
     let mut add = |table, key, value: String, flask| {
         out.push(Entry {
             table,

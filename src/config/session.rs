@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::check::{resolve, Invalid, Positive};
 use super::duration::{OrNone, Seconds, Timeout, DAY, MAX_LIFETIME, MAX_TTL};
-use crate::engines::{for_each_engine, Engine, StoreType};
+use crate::engines::list::{for_each_engine, StoreType};
 
 /// `[session]`'s structs with one sub-table per engine of the registry, named after it.
 macro_rules! session_tables {
@@ -35,7 +35,7 @@ pub struct SessionConfig {
     pub cookie_samesite: SameSite,
     pub cookie_domain: Option<String>,
     pub secret_key_file: PathBuf,
-    $(pub $module: <crate::engines::$module::Kind as Engine>::Config,)*
+    $(pub $module: crate::engines::list::configs::$module::Table,)*
 }
 
 /// `[session]` as written; missing keys take [`Default`]'s values.
@@ -56,7 +56,7 @@ pub(super) struct RawSession {
     cookie_samesite: SameSite,
     cookie_domain: Option<String>,
     secret_key_file: PathBuf,
-    $($module: <crate::engines::$module::Kind as Engine>::Raw,)*
+    $($module: crate::engines::list::configs::$module::Raw,)*
 }
 
 impl Default for RawSession {
@@ -83,13 +83,13 @@ impl Default for RawSession {
 /// What each engine's table validates to, whichever `type` is chosen: a wrong value is
 /// reported before someone switches to its store.
 struct Tables {
-    $($module: <crate::engines::$module::Kind as Engine>::Config,)*
+    $($module: crate::engines::list::configs::$module::Table,)*
 }
 
 impl Tables {
     fn validate(raw: &mut RawSession, base: &Path) -> Result<Self, Invalid> {
         Ok(Self {
-            $($module: <crate::engines::$module::Kind as Engine>::validate(
+            $($module: crate::engines::list::configs::$module::validate(
                 std::mem::take(&mut raw.$module),
                 base,
             )?,)*

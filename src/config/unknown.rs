@@ -92,12 +92,28 @@ fn keys_of(table: &[String]) -> &'static [&'static str] {
         [] => serde_introspect::<RawConfig>(),
         ["server"] => serde_introspect::<RawServer>(),
         ["session"] => serde_introspect::<RawSession>(),
-        ["session", engine] => crate::engines::table_keys(engine).unwrap_or(&[]),
+        ["session", engine] => engine_table_keys(engine),
         ["auth"] => serde_introspect::<RawAuth>(),
         ["log"] => serde_introspect::<RawLog>(),
         ["metrics"] => serde_introspect::<RawMetrics>(),
         _ => &[],
     }
+}
+
+/// The keys `[session.<engine>]` takes, for each engine of the list.
+fn engine_table_keys(engine: &str) -> &'static [&'static str] {
+    use serde_aux::serde_introspection::serde_introspect;
+    macro_rules! tables {
+        ($($module:ident $Type:ident,)*) => {
+            $(
+                if engine == stringify!($module) {
+                    return serde_introspect::<crate::engines::list::configs::$module::Raw>();
+                }
+            )*
+        };
+    }
+    crate::engines::list::for_each_engine!(tables);
+    &[]
 }
 
 /// A value as TOML on one line, shortened past 60 characters: for naming it in an error.

@@ -136,11 +136,10 @@ impl<V> quick_cache::Weighter<[u8; 32], Arc<Snapshot<V>>> for ByBytes {
 ///
 /// # Example
 /// ```no_run
-/// use session_server::engines::filesystem::{FileSessionStore, FileStoreOptions};
-/// use session_server::store::{CachingStore, Store};
-/// let files = FileSessionStore::open(FileStoreOptions::new("sessions"))?;
-/// let store = Store::new(CachingStore::new(files, 64 << 20));
-/// # Ok::<(), session_server::store::StoreError>(())
+/// use session_server::store::{CachingStore, Store, Versioned};
+/// fn cached(inner: impl Versioned) -> Store {
+///     Store::new(CachingStore::new(inner, 64 << 20))
+/// }
 /// ```
 pub struct CachingStore<S: Versioned> {
     inner: S,

@@ -155,6 +155,12 @@ impl From<StoreError> for UpdateError {
     }
 }
 
+impl From<StoreError> for crate::engines::error::EngineError {
+    fn from(e: StoreError) -> Self {
+        Self::new(e)
+    }
+}
+
 /// Something in the session folder that is not what the store keeps there.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -49,7 +49,7 @@ pub enum UserError {
     Hash(#[from] bcrypt::BcryptError),
     /// The engine keeping the accounts failed.
     #[error("user database: {0}")]
-    Engine(#[from] crate::engines::EngineError),
+    Engine(#[from] crate::engines::error::EngineError),
     #[error("user database: a stored user {key:?} is not whole")]
     Damaged { key: String },
     #[error("user id {0:?} is taken")]
@@ -381,3 +381,9 @@ pub(crate) fn cost_of(hash: &str) -> Option<u32> {
 
 #[cfg(test)]
 mod tests;
+
+impl From<UserError> for crate::engines::error::EngineError {
+    fn from(e: UserError) -> Self {
+        Self::new(e)
+    }
+}

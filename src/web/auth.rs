@@ -15,7 +15,8 @@ use actix_web_flash_messages::{FlashMessage, IncomingFlashMessages};
 use serde::Deserialize;
 
 use super::csrf::{self, Csrf};
-use super::render::{see_other, with_cookie, Flash};
+use super::flash::Flash;
+use super::respond::{see_other, with_cookie};
 use super::throttle::{Origin, Refused, Reservation};
 use super::{flashes_of, AppState};
 use crate::i18n::Lang;

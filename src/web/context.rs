@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use tera::Context;
 
-use super::render::{self, Flash};
+use super::flash::Flash;
 use super::{lang, AppState};
 use crate::i18n::Lang;
 
@@ -104,7 +104,7 @@ impl AppState {
         ctx.insert("csrf_token", &token);
         let res = self.templates.page(status, template, &ctx);
         match cookie {
-            Some(cookie) => render::with_cookie(res, &cookie),
+            Some(cookie) => super::respond::with_cookie(res, &cookie),
             None => res,
         }
     }

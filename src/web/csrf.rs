@@ -38,7 +38,7 @@ impl Csrf {
 
     /// A cookie that deletes the anonymous token: set at login and logout.
     pub fn forget(&self) -> Cookie<'static> {
-        super::render::removal(&self.cookie_name, self.secure)
+        super::respond::removal(&self.cookie_name, self.secure)
     }
 
     /// A fresh random token.

@@ -14,7 +14,7 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest};
 
-use super::render::Flash;
+use super::flash::Flash;
 use super::AppState;
 
 /// Marks a request whose session cookie is stale.
@@ -58,7 +58,7 @@ pub async fn forget_stale_cookie(
         .get_all(header::SET_COOKIE)
         .any(|v| v.as_bytes().starts_with(prefix.as_bytes()));
     if !sets_one {
-        let mut cookie = super::render::removal(&s.cookie_name, s.cookie_secure);
+        let mut cookie = super::respond::removal(&s.cookie_name, s.cookie_secure);
         if let Some(domain) = &s.cookie_domain {
             cookie.set_domain(domain.clone());
         }

@@ -85,7 +85,7 @@ pub async fn switch(
     let res = HttpResponse::SeeOther()
         .insert_header((header::LOCATION, to))
         .finish();
-    super::render::with_cookie(res, &cookie)
+    super::respond::with_cookie(res, &cookie)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod csrf;
 pub mod device;
 pub mod ended;
 pub mod errors;
+pub mod flash;
 pub mod hashing;
 pub mod lang;
 pub mod lock;
@@ -25,6 +26,8 @@ pub mod pages;
 pub mod panel;
 pub mod password;
 pub mod render;
+pub mod respond;
+pub mod sample;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -45,7 +48,8 @@ use crate::config::{self, Config};
 use crate::store::{Store, StoreError};
 use crate::users::UserDb;
 use csrf::Csrf;
-use render::{Flash, Templates};
+use flash::Flash;
+use render::Templates;
 
 /// Longest form body accepted, in bytes.
 pub const FORM_LIMIT: usize = 16 * 1024;
@@ -149,7 +153,10 @@ impl AppState {
                 s.cookie_secure,
             ),
             csrf: Csrf::new(keys.csrf.clone(), &s.cookie_name, s.cookie_secure),
-            templates: Arc::new(Templates::load(config.server.templates_dir.as_deref())?),
+            templates: Arc::new(Templates::load(
+                config.server.templates_dir.as_deref(),
+                sample::context,
+            )?),
             store,
             keys,
             config: Arc::new(config),

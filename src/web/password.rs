@@ -14,7 +14,8 @@ use super::auth::{
     csrf_refused, logged_in_user, new_password_problems, reserve_password_check, users_unavailable,
 };
 use super::csrf::{self, Csrf};
-use super::render::{see_other, Flash};
+use super::flash::Flash;
+use super::respond::see_other;
 use super::{flashes_of, AppState};
 use crate::users::{canonical_id, UserError};
 

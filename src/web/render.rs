@@ -6,13 +6,13 @@ use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use std::collections::HashMap;
 
-use serde::Serialize;
+use super::flash::Flash;
 use tera::{Context, Tera};
 
 use crate::i18n::Lang;
 
 /// The page templates, compiled into the binary so it runs from any folder.
-const TEMPLATES: &[(&str, &str)] = &[
+pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("../../templates/layout.html")),
     ("index.html", include_str!("../../templates/index.html")),
     ("login.html", include_str!("../../templates/login.html")),
@@ -39,29 +39,6 @@ pub const SCRIPT: &str = include_str!("../../static/session.js");
 /// Served when even the error template cannot be rendered: never an empty 500.
 const LAST_RESORT: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error</title></head>\
 <body><h1>Something went wrong</h1><p>The page could not be shown. Please try again.</p></body></html>";
-
-/// One flash message as a page shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Flash {
-    /// `error` or `info`: the second class of the element.
-    pub kind: &'static str,
-    pub text: String,
-}
-
-impl Flash {
-    pub fn error(text: impl Into<String>) -> Self {
-        Self {
-            kind: "error",
-            text: text.into(),
-        }
-    }
-    pub fn info(text: impl Into<String>) -> Self {
-        Self {
-            kind: "info",
-            text: text.into(),
-        }
-    }
-}
 
 /// The compiled templates.
 pub struct Templates {
@@ -90,15 +67,18 @@ pub enum TemplateError {
 
 impl Templates {
     /// The embedded templates.
-    pub fn new() -> Result<Self, TemplateError> {
-        Self::load(None)
+    pub fn new(sample: fn(Lang) -> Context) -> Result<Self, TemplateError> {
+        Self::load(None, sample)
     }
 
     /// The embedded templates, each replaced by its namesake in `dir` when there is one
     /// (`[server] templates_dir`). Every page is rendered once with sample values, so that a
     /// template that parses but fails to render (an unknown variable, a missing block) stops
     /// the start, naming its file.
-    pub fn load(dir: Option<&std::path::Path>) -> Result<Self, TemplateError> {
+    pub fn load(
+        dir: Option<&std::path::Path>,
+        sample: fn(Lang) -> Context,
+    ) -> Result<Self, TemplateError> {
         let mut sources = Vec::with_capacity(TEMPLATES.len());
         for &(name, embedded) in TEMPLATES {
             let file = dir.map(|d| d.join(name)).filter(|f| f.exists());
@@ -144,7 +124,7 @@ impl Templates {
             .collect();
         let templates = Self { tera, messages };
         for lang in Lang::ALL {
-            let ctx = templates.with_messages(sample_context(lang), lang);
+            let ctx = templates.with_messages(sample(lang), lang);
             for (name, _, file) in &sources {
                 templates
                     .tera
@@ -220,26 +200,6 @@ fn broken(file: &std::path::Path, e: &tera::Error) -> TemplateError {
     }
 }
 
-/// Values for every variable a page uses: what the start-up check renders each template with.
-pub fn sample_context(lang: Lang) -> Context {
-    let mut ctx = Context::new();
-    super::lang::insert(&mut ctx, lang, "/");
-    ctx.insert("permanent", &false);
-    ctx.insert("lifetime_seconds", &30);
-    ctx.insert("min_password", &8);
-    ctx.insert("panel", &super::panel::Panel::sample());
-    ctx.insert("user", "alice");
-    ctx.insert("visits", &1);
-    ctx.insert("flashes", &vec![Flash::info("sample")]);
-    ctx.insert("csrf_token", "token");
-    ctx.insert("form_user_id", "alice");
-    ctx.insert("form_user_name", "Alice");
-    ctx.insert("status", &400);
-    ctx.insert("title", "Title");
-    ctx.insert("message", "Message");
-    ctx
-}
-
 fn html(status: StatusCode, body: String) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((
@@ -247,64 +207,4 @@ fn html(status: StatusCode, body: String) -> HttpResponse {
             HeaderValue::from_static("text/html; charset=utf-8"),
         ))
         .body(body)
-}
-
-/// `res` with `cookie` added; a cookie that cannot be set is logged, never an error page.
-pub fn with_cookie(mut res: HttpResponse, cookie: &actix_web::cookie::Cookie<'_>) -> HttpResponse {
-    if let Err(e) = res.add_cookie(cookie) {
-        tracing::error!(error = %e, cookie = cookie.name(), "could not set a cookie");
-    }
-    res
-}
-
-/// A cookie that deletes the cookie `name` (at path `/`) from the browser.
-pub fn removal(name: &str, secure: bool) -> actix_web::cookie::Cookie<'static> {
-    let mut cookie = actix_web::cookie::Cookie::build(name.to_owned(), "")
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(actix_web::cookie::SameSite::Lax)
-        .finish();
-    cookie.make_removal();
-    cookie
-}
-
-/// A 303 to `location`: the answer to every successful form.
-pub fn see_other(location: &'static str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .finish()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn all_templates_compile_and_escape() {
-        let t = Templates::new().expect("templates compile");
-        let hostile = "<i>\"x\"</i>";
-        let mut ctx = t.with_messages(sample_context(Lang::Ko), Lang::Ko);
-        ctx.insert("user", hostile);
-        ctx.insert("visits", &1);
-        ctx.insert("flashes", &vec![Flash::error(hostile)]);
-        ctx.insert("csrf_token", hostile);
-        ctx.insert("form_user_id", hostile);
-        ctx.insert("form_user_name", hostile);
-        ctx.insert("status", &400);
-        ctx.insert("title", hostile);
-        ctx.insert("message", hostile);
-        for (name, _) in TEMPLATES {
-            let r = t.page(StatusCode::OK, name, &ctx);
-            assert_eq!(r.status(), StatusCode::OK, "{name} renders");
-            let body = actix_web::body::MessageBody::try_into_bytes(r.into_body())
-                .unwrap_or_else(|_| panic!("{name}: body in one piece"));
-            let body = String::from_utf8_lossy(&body);
-            assert!(!body.contains("<i>"), "{name} let markup through: {body}");
-            assert!(
-                body.contains("&lt;i&gt;&quot;x&quot;&lt;&#x2F;i&gt;"),
-                "{name} shows the value escaped: {body}"
-            );
-        }
-    }
 }

@@ -173,7 +173,7 @@ impl SessionBackend for CookieBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        <super::Kind as crate::engines::Engine>::CAPABILITIES
+        super::config::CAPABILITIES
     }
 
     async fn load_live(&self, _: &SessionId) -> Result<Option<Loaded>, StoreError> {

@@ -3,37 +3,20 @@
 //! locked; accounts and login counters are in the accounts' file (`[auth] users_db`).
 
 pub mod codec;
+pub mod config;
 
-use std::path::Path;
 
 pub use codec::{CookieBackend, CookieCodec, BROWSER_LIMIT};
 
-use crate::config::effective::Keys;
-use crate::config::{Config, Invalid, SessionConfig};
-use crate::engines::{Engine, EngineError, NoTable, Shared};
-use crate::store::{Capabilities, Place, Store, StoreError};
+use crate::config::{Config, SessionConfig};
+use crate::engines::{Engine, EngineError, Shared};
+use crate::store::{Place, Store, StoreError};
 use crate::web::lock::Across;
 
 /// The `cookie` engine.
 pub struct Kind;
 
 impl Engine for Kind {
-    const NAME: &'static str = "cookie";
-    const CAPABILITIES: Capabilities = Capabilities {
-        server_side: false,
-        shared: true,
-        can_list: false,
-        expires_by_itself: true,
-    };
-    type Raw = NoTable;
-    type Config = NoTable;
-
-    fn validate(raw: NoTable, _: &Path) -> Result<NoTable, Invalid> {
-        Ok(raw)
-    }
-
-    fn effective(_: &NoTable, _: &mut Keys<'_>) {}
-
     fn open(session: &SessionConfig) -> Result<Store, StoreError> {
         Ok(Store::client_side(
             CookieBackend,

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::config::shown::{path, s, secs, Keys};
+use crate::store::backend::Capabilities;
+
 use crate::config::check::{resolve, Invalid, Positive};
 use crate::config::duration::{Seconds, MAX_CLEANUP_INTERVAL};
 use crate::atomic::Durability;
@@ -69,4 +72,41 @@ impl RawFilesystem {
             read_cache: self.read_cache,
         })
     }
+}
+
+/// What the registry knows of the engine: its sessions' capabilities.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    server_side: true,
+    // Every process on this machine serving the same folder sees the same sessions.
+    shared: true,
+    can_list: true,
+    expires_by_itself: false,
+};
+/// Accounts are kept in the accounts' own file, not among the sessions.
+pub const HOLDS_ACCOUNTS: bool = false;
+
+/// `[session.filesystem]` as written and validated, for the registry.
+pub type Raw = RawFilesystem;
+pub type Table = FilesystemConfig;
+
+pub fn validate(raw: RawFilesystem, base: &Path) -> Result<FilesystemConfig, Invalid> {
+    raw.validate(base)
+}
+
+/// The table's keys as `config check` prints them.
+pub fn effective(fs: &FilesystemConfig, keys: &mut Keys<'_>) {
+    keys.add("dir", path(&fs.dir), Some("SESSION_FILE_DIR"));
+    keys.add("cleanup_interval", secs(fs.cleanup_interval), None);
+    keys.add(
+        "durability",
+        s(&format!("{:?}", fs.durability).to_lowercase()),
+        None,
+    );
+    keys.add("io_threads", fs.io_threads.to_string(), None);
+    keys.add("read_cache", fs.read_cache.to_string(), None);
+}
+
+/// The files of this engine that no static folder may serve.
+pub fn private_paths(table: &FilesystemConfig) -> Vec<(&'static str, PathBuf)> {
+    vec![("the session folder", table.dir.clone())]
 }

@@ -7,20 +7,12 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 
-use super::disk::Read;
+use super::disk::{Expiry, Read};
 use super::version::FileVersion;
 use super::Inner;
 use crate::atomic::{self, Placed};
 use crate::store::StoreError;
 
-/// What a delete-if-expired found.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Expiry {
-    Deleted,
-    Live,
-    Absent,
-    Quarantined,
-}
 
 impl Inner {
     /// Deletes the session's file (a logout): whatever version is there.

@@ -10,9 +10,9 @@ use std::time::SystemTime;
 
 use time::OffsetDateTime;
 
-use super::delete::Expiry;
 use super::entry::{self, Found};
-use super::folder::{claim_temp_dir, create_private_dir};
+use super::entry::create_private_dir;
+use super::folder::claim_temp_dir;
 use super::version::FileVersion;
 use super::Inner;
 use crate::atomic::{self, Durability, Placed};
@@ -54,6 +54,15 @@ pub(super) enum Read {
     /// Not a session (unparsable, too large, not a regular file): moved aside.
     Quarantined,
     Record(SessionRecord, FileVersion),
+}
+
+/// What a delete-if-expired found.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Expiry {
+    Deleted,
+    Live,
+    Absent,
+    Quarantined,
 }
 
 /// What swapping a new version in did.

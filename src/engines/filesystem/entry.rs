@@ -13,7 +13,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::folder::create_private_dir;
 use crate::store::StoreError;
 
 /// What the caller expects at a path.
@@ -179,4 +178,34 @@ pub(super) fn set_aside_logged(corrupt: &Path, path: &Path, prefix: &str, junk: 
             false
         }
     }
+}
+
+pub(super) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(StoreError::io(dir))?;
+    let meta = std::fs::metadata(dir).map_err(StoreError::io(dir))?;
+    if !meta.is_dir() {
+        return Err(StoreError::Io {
+            path: dir.to_owned(),
+            source: io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "exists and is not a directory",
+            ),
+        });
+    }
+    // A folder that already existed (a git checkout makes it 0755) is narrowed too: the listing
+    // tells who has sessions and when they end.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot make the session folder private (0700)");
+            }
+        }
+    }
+    Ok(())
 }

@@ -5,38 +5,9 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::entry::{self, Junk, Opened, Want};
+use super::entry::{create_private_dir, self, Junk, Opened, Want};
 use crate::store::StoreError;
 
-pub(super) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(StoreError::io(dir))?;
-    let meta = std::fs::metadata(dir).map_err(StoreError::io(dir))?;
-    if !meta.is_dir() {
-        return Err(StoreError::Io {
-            path: dir.to_owned(),
-            source: io::Error::new(
-                io::ErrorKind::NotADirectory,
-                "exists and is not a directory",
-            ),
-        });
-    }
-    // A folder that already existed (a git checkout makes it 0755) is narrowed too: the listing
-    // tells who has sessions and when they end.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if meta.permissions().mode() & 0o077 != 0 {
-            if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
-                tracing::warn!(dir = %dir.display(), error = %e, "cannot make the session folder private (0700)");
-            }
-        }
-    }
-    Ok(())
-}
 
 /// Creates and locks a temporary folder for this process.
 pub(super) fn claim_temp_dir(root: &Path) -> Result<(PathBuf, File), StoreError> {

@@ -54,7 +54,8 @@ mod versioned;
 
 use entry::Found;
 pub use entry::Junk;
-use folder::{claim_temp_dir, create_private_dir, remove_dead_temp_dirs};
+use entry::create_private_dir;
+use folder::{claim_temp_dir, remove_dead_temp_dirs};
 use memo::Memo;
 pub use config::FilesystemConfig;
 pub use engine::Kind;

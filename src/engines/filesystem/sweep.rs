@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use time::OffsetDateTime;
 
-use super::delete::Expiry;
+use super::disk::Expiry;
 use super::entry::{self, Junk, Opened, Want};
 use super::folder::remove_dead_temp_dirs;
 use super::{Inner, SweepReport, QUARANTINE_DAYS};

@@ -1,9 +1,13 @@
 //! `[session.memcached]`: which memcached servers (each key on one of them), the prefix of the
 //! keys, the connections per server and process, and their timeouts.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::config::shown::{list, s, secs, Keys};
+use crate::store::backend::Capabilities;
 
 use crate::config::check::{key_prefix, pool_size, Invalid, Positive};
 use crate::config::duration::Timeout;
@@ -94,4 +98,36 @@ impl RawMemcached {
             command_timeout: self.command_timeout.0,
         })
     }
+}
+
+/// What the registry knows of the engine: its sessions' capabilities.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    server_side: true,
+    shared: true,
+    can_list: false,
+    expires_by_itself: true,
+};
+/// memcached may evict: accounts are never kept there.
+pub const HOLDS_ACCOUNTS: bool = false;
+
+/// `[session.memcached]` as written and validated, for the registry.
+pub type Raw = RawMemcached;
+pub type Table = MemcachedConfig;
+
+pub fn validate(raw: RawMemcached, _: &Path) -> Result<MemcachedConfig, Invalid> {
+    raw.validate()
+}
+
+/// The table's keys as `config check` prints them.
+pub fn effective(m: &MemcachedConfig, keys: &mut Keys<'_>) {
+    keys.add("servers", list(&m.servers, s), Some("SESSION_MEMCACHED"));
+    keys.add("key_prefix", s(&m.key_prefix), Some("SESSION_KEY_PREFIX"));
+    keys.add("pool_size", m.pool_size.to_string(), None);
+    keys.add("connect_timeout", secs(m.connect_timeout), None);
+    keys.add("command_timeout", secs(m.command_timeout), None);
+}
+
+/// Nothing of this engine is a file of the server's.
+pub fn private_paths(_: &MemcachedConfig) -> Vec<(&'static str, PathBuf)> {
+    Vec::new()
 }

@@ -8,39 +8,18 @@
 pub mod config;
 mod sessions;
 
-use std::path::Path;
-
 pub use config::MemoryConfig;
 pub use sessions::*;
 
-use crate::config::effective::{secs, Keys};
-use crate::config::{Config, Invalid, SessionConfig};
+use crate::config::{Config, SessionConfig};
 use crate::engines::{Engine, EngineError, Shared};
-use crate::store::{Capabilities, Place, Store, StoreError};
+use crate::store::{Place, Store, StoreError};
 use crate::web::lock::Across;
 
 /// The `memory` engine.
 pub struct Kind;
 
 impl Engine for Kind {
-    const NAME: &'static str = "memory";
-    const CAPABILITIES: Capabilities = Capabilities {
-        server_side: true,
-        shared: false,
-        can_list: true,
-        expires_by_itself: false,
-    };
-    type Raw = config::RawMemory;
-    type Config = MemoryConfig;
-
-    fn validate(raw: Self::Raw, base: &Path) -> Result<MemoryConfig, Invalid> {
-        raw.validate(base)
-    }
-
-    fn effective(m: &MemoryConfig, keys: &mut Keys<'_>) {
-        keys.add("cleanup_interval", secs(m.cleanup_interval), None);
-    }
-
     fn open(session: &SessionConfig) -> Result<Store, StoreError> {
         sessions::open(session)
     }

@@ -3,11 +3,15 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::effective::url as shown;
+use crate::config::shown::{s, secs, url, Keys};
+use crate::store::backend::Capabilities;
+
+use crate::config::shown::url as shown;
 
 use crate::config::check::{pool_size, Invalid, Positive};
 use crate::config::duration::{Seconds, Timeout, MAX_CLEANUP_INTERVAL};
@@ -113,6 +117,43 @@ impl RawPostgres {
     }
 }
 
+
+/// What the registry knows of the engine: its sessions' capabilities.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    server_side: true,
+    shared: true,
+    can_list: true,
+    expires_by_itself: false,
+};
+/// Accounts may be kept in PostgreSQL (`<table>_users`).
+pub const HOLDS_ACCOUNTS: bool = true;
+
+/// `[session.postgres]` as written and validated, for the registry.
+pub type Raw = RawPostgres;
+pub type Table = PostgresConfig;
+
+pub fn validate(raw: RawPostgres, _: &Path) -> Result<PostgresConfig, Invalid> {
+    raw.validate()
+}
+
+/// The table's keys as `config check` prints them.
+pub fn effective(p: &PostgresConfig, keys: &mut Keys<'_>) {
+    keys.add("url", url(&p.url), Some("SQLALCHEMY_DATABASE_URI"));
+    keys.add("table", s(&p.table), Some("SESSION_SQLALCHEMY_TABLE"));
+    keys.add("pool_size", p.pool_size.to_string(), None);
+    keys.add("connect_timeout", secs(p.connect_timeout), None);
+    keys.add("command_timeout", secs(p.command_timeout), None);
+    keys.add(
+        "cleanup_interval",
+        secs(p.cleanup_interval),
+        Some("SESSION_CLEANUP_N_REQUESTS"),
+    );
+}
+
+/// Nothing of this engine is a file of the server's.
+pub fn private_paths(_: &PostgresConfig) -> Vec<(&'static str, PathBuf)> {
+    Vec::new()
+}
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

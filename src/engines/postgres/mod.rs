@@ -14,7 +14,6 @@ mod sessions;
 pub mod throttle;
 pub mod users;
 
-use std::path::Path;
 
 pub use config::PostgresConfig;
 pub use connection::{Postgres, PostgresError, Schema};
@@ -23,47 +22,18 @@ pub use sessions::*;
 pub use throttle::PostgresCounters;
 pub use users::PostgresUsers;
 
-use crate::config::effective::{s, secs, url, Keys};
-use crate::config::{Config, Invalid, SessionConfig};
+use crate::config::{Config, SessionConfig};
 use crate::engines::{Engine, EngineError, Shared, StoreType};
-use crate::store::{Capabilities, Place, Store, StoreError};
+use crate::store::{Place, Store, StoreError};
 use crate::users::UserDb;
 use crate::web::lock::{Across, EngineLock};
 
-engine_errors!(PostgresError);
+crate::engines::error::engine_errors!(PostgresError);
 
 /// The `postgres` engine.
 pub struct Kind;
 
 impl Engine for Kind {
-    const NAME: &'static str = "postgres";
-    const CAPABILITIES: Capabilities = Capabilities {
-        server_side: true,
-        shared: true,
-        can_list: true,
-        expires_by_itself: false,
-    };
-    const HOLDS_ACCOUNTS: bool = true;
-    type Raw = config::RawPostgres;
-    type Config = PostgresConfig;
-
-    fn validate(raw: Self::Raw, _: &Path) -> Result<PostgresConfig, Invalid> {
-        raw.validate()
-    }
-
-    fn effective(p: &PostgresConfig, keys: &mut Keys<'_>) {
-        keys.add("url", url(&p.url), Some("SQLALCHEMY_DATABASE_URI"));
-        keys.add("table", s(&p.table), Some("SESSION_SQLALCHEMY_TABLE"));
-        keys.add("pool_size", p.pool_size.to_string(), None);
-        keys.add("connect_timeout", secs(p.connect_timeout), None);
-        keys.add("command_timeout", secs(p.command_timeout), None);
-        keys.add(
-            "cleanup_interval",
-            secs(p.cleanup_interval),
-            Some("SESSION_CLEANUP_N_REQUESTS"),
-        );
-    }
-
     fn open(session: &SessionConfig) -> Result<Store, StoreError> {
         sessions::open(session)
     }

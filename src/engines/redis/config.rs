@@ -2,10 +2,14 @@
 //! its keys, the connections per server process and their timeouts.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ::redis::IntoConnectionInfo;
 use serde::Deserialize;
+
+use crate::config::shown::{list, s, secs, url, Keys};
+use crate::store::backend::Capabilities;
 
 use crate::config::check::{key_prefix, pool_size, Invalid, Positive};
 use crate::config::duration::Timeout;
@@ -198,6 +202,39 @@ fn shown(url: &str) -> String {
         parsed.query_pairs_mut().clear().extend_pairs(pairs);
     }
     format!("{:?}", parsed.as_str())
+}
+
+/// What the registry knows of the engine: its sessions' capabilities.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    server_side: true,
+    shared: true,
+    can_list: true,
+    expires_by_itself: true,
+};
+/// Accounts may be kept in Redis (`[auth] users = "redis"`).
+pub const HOLDS_ACCOUNTS: bool = true;
+
+/// `[session.redis]` as written and validated, for the registry.
+pub type Raw = RawRedis;
+pub type Table = RedisConfig;
+
+pub fn validate(raw: RawRedis, _: &Path) -> Result<RedisConfig, Invalid> {
+    raw.validate()
+}
+
+/// The table's keys as `config check` prints them.
+pub fn effective(r: &RedisConfig, keys: &mut Keys<'_>) {
+    keys.add("url", url(&r.url), Some("SESSION_REDIS"));
+    keys.add("cluster_urls", list(&r.cluster_urls, url), None);
+    keys.add("key_prefix", s(&r.key_prefix), Some("SESSION_KEY_PREFIX"));
+    keys.add("pool_size", r.pool_size.to_string(), None);
+    keys.add("connect_timeout", secs(r.connect_timeout), None);
+    keys.add("command_timeout", secs(r.command_timeout), None);
+}
+
+/// Nothing of Redis's is a file of this machine.
+pub fn private_paths(_: &RedisConfig) -> Vec<(&'static str, PathBuf)> {
+    Vec::new()
 }
 
 #[cfg(test)]

@@ -17,7 +17,6 @@ mod sessions;
 pub mod throttle;
 pub mod users;
 
-use std::path::Path;
 
 pub use blocking::{RedisBlocking, RedisBlockingError, RedisTarget};
 pub use config::RedisConfig;
@@ -27,43 +26,18 @@ pub use sessions::*;
 pub use throttle::RedisCounters;
 pub use users::RedisUsers;
 
-use crate::config::effective::{list, s, secs, url, Keys};
-use crate::config::{Config, Invalid, SessionConfig};
+use crate::config::{Config, SessionConfig};
 use crate::engines::{Engine, EngineError, Shared};
-use crate::store::{Capabilities, Place, Store, StoreError};
+use crate::store::{Place, Store, StoreError};
 use crate::users::UserDb;
 use crate::web::lock::{Across, EngineLock};
 
-engine_errors!(RedisBlockingError);
+crate::engines::error::engine_errors!(RedisBlockingError);
 
 /// The `redis` engine.
 pub struct Kind;
 
 impl Engine for Kind {
-    const NAME: &'static str = "redis";
-    const CAPABILITIES: Capabilities = Capabilities {
-        server_side: true,
-        shared: true,
-        can_list: true,
-        expires_by_itself: true,
-    };
-    const HOLDS_ACCOUNTS: bool = true;
-    type Raw = config::RawRedis;
-    type Config = RedisConfig;
-
-    fn validate(raw: Self::Raw, _: &Path) -> Result<RedisConfig, Invalid> {
-        raw.validate()
-    }
-
-    fn effective(r: &RedisConfig, keys: &mut Keys<'_>) {
-        keys.add("url", url(&r.url), Some("SESSION_REDIS"));
-        keys.add("cluster_urls", list(&r.cluster_urls, url), None);
-        keys.add("key_prefix", s(&r.key_prefix), Some("SESSION_KEY_PREFIX"));
-        keys.add("pool_size", r.pool_size.to_string(), None);
-        keys.add("connect_timeout", secs(r.connect_timeout), None);
-        keys.add("command_timeout", secs(r.command_timeout), None);
-    }
-
     fn open(session: &SessionConfig) -> Result<Store, StoreError> {
         sessions::open(session)
     }

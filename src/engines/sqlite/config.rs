@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::config::shown::{path, secs, Keys};
+use crate::store::backend::Capabilities;
+
 use crate::config::check::{resolve, Invalid};
 use crate::config::duration::{Seconds, Timeout, MAX_CLEANUP_INTERVAL};
 
@@ -54,6 +57,44 @@ impl RawSqlite {
             cleanup_interval: self.cleanup_interval.0,
         })
     }
+}
+
+/// What the registry knows of the engine: its sessions' capabilities.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    server_side: true,
+    shared: true,
+    can_list: true,
+    expires_by_itself: false,
+};
+/// Accounts may be kept in a SQLite file (`[auth] users_db`).
+pub const HOLDS_ACCOUNTS: bool = true;
+
+/// `[session.sqlite]` as written and validated, for the registry.
+pub type Raw = RawSqlite;
+pub type Table = SqliteConfig;
+
+pub fn validate(raw: RawSqlite, base: &Path) -> Result<SqliteConfig, Invalid> {
+    raw.validate(base)
+}
+
+/// The table's keys as `config check` prints them.
+pub fn effective(q: &SqliteConfig, keys: &mut Keys<'_>) {
+    keys.add(
+        "path",
+        path(&q.path),
+        Some("SQLALCHEMY_DATABASE_URI = \"sqlite:///...\""),
+    );
+    keys.add("busy_timeout", secs(q.busy_timeout), None);
+    keys.add(
+        "cleanup_interval",
+        secs(q.cleanup_interval),
+        Some("SESSION_CLEANUP_N_REQUESTS"),
+    );
+}
+
+/// The files of this engine that no static folder may serve.
+pub fn private_paths(table: &SqliteConfig) -> Vec<(&'static str, PathBuf)> {
+    vec![("the session database", table.path.clone())]
 }
 
 #[cfg(test)]

@@ -19,10 +19,9 @@ pub use sessions::*;
 pub use throttle::SqliteCounters;
 pub use users::SqliteUsers;
 
-use crate::config::effective::{path, secs, Keys};
-use crate::config::{Config, Invalid, SessionConfig};
+use crate::config::{Config, SessionConfig};
 use crate::engines::{Engine, EngineError, Shared};
-use crate::store::{Capabilities, Place, Store, StoreError};
+use crate::store::{Place, Store, StoreError};
 use crate::users::{UserDb, UserError};
 use crate::web::lock::Across;
 
@@ -30,35 +29,6 @@ use crate::web::lock::Across;
 pub struct Kind;
 
 impl Engine for Kind {
-    const NAME: &'static str = "sqlite";
-    const CAPABILITIES: Capabilities = Capabilities {
-        server_side: true,
-        shared: true,
-        can_list: true,
-        expires_by_itself: false,
-    };
-    const HOLDS_ACCOUNTS: bool = true;
-    type Raw = config::RawSqlite;
-    type Config = SqliteConfig;
-
-    fn validate(raw: Self::Raw, base: &Path) -> Result<SqliteConfig, Invalid> {
-        raw.validate(base)
-    }
-
-    fn effective(q: &SqliteConfig, keys: &mut Keys<'_>) {
-        keys.add(
-            "path",
-            path(&q.path),
-            Some("SQLALCHEMY_DATABASE_URI = \"sqlite:///...\""),
-        );
-        keys.add("busy_timeout", secs(q.busy_timeout), None);
-        keys.add(
-            "cleanup_interval",
-            secs(q.cleanup_interval),
-            Some("SESSION_CLEANUP_N_REQUESTS"),
-        );
-    }
-
     fn open(session: &SessionConfig) -> Result<Store, StoreError> {
         sessions::open(session)
     }
@@ -77,10 +47,6 @@ impl Engine for Kind {
         )
     }
 
-    fn private_paths(session: &SessionConfig) -> Vec<(&'static str, PathBuf)> {
-        vec![("the session database", session.sqlite.path.clone())]
-    }
-
     /// Accounts and counters in `users_db` (the registry's default); locks in files beside the
     /// database, so that every process sharing the file shares them.
     fn shared(config: &Config) -> Result<Shared, EngineError> {
@@ -89,6 +55,13 @@ impl Engine for Kind {
             locks: Across::Files(locks_beside(&config.session.sqlite.path)),
             users: None,
         })
+    }
+
+    /// The counters in a table of the accounts' file.
+    fn counters_beside_accounts(
+        config: &Config,
+    ) -> Result<Option<Box<dyn crate::web::throttle::Counters>>, EngineError> {
+        Ok(Some(Box::new(SqliteCounters::open(&config.auth.users_db)?)))
     }
 
     /// The accounts in the SQLite file `[auth] users_db`.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::web;
 
-use crate::engines::EngineError;
+use crate::engines::error::EngineError;
 use crate::store::id;
 
 /// How long a lock lives if its holder never releases it.

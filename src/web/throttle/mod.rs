@@ -47,13 +47,19 @@ const FIRST_DELAY_MS: u64 = 1_000;
 pub enum ThrottleError {
     /// The engine keeping the counters failed.
     #[error("login throttle: {0}")]
-    Engine(#[from] crate::engines::EngineError),
+    Engine(#[from] crate::engines::error::EngineError),
     #[error("login throttle: {0}")]
     Open(#[from] crate::users::UserError),
     #[error("login throttle: no random attempt name: {0}")]
     Random(#[from] getrandom::Error),
     #[error("login throttle: the check could not run: {0}")]
     Blocking(String),
+}
+
+impl From<ThrottleError> for crate::engines::error::EngineError {
+    fn from(e: ThrottleError) -> Self {
+        Self::new(e)
+    }
 }
 
 /// Why an attempt was not let through.
