@@ -11,6 +11,9 @@
 //! (other systems) or refused (NFS, many FUSE file systems), a check and a plain rename take its
 //! place: a delete can then slip between the two and be undone by the rename. [`probe_swaps`]
 //! finds out at start-up which case a folder is in, and warns once.
+//!
+//! One file: the crash-safe replacement protocol (write aside, swap, compare, clean up) and the
+//! probe of what the file system supports are one set of invariants, tested together below.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};

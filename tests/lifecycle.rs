@@ -224,7 +224,8 @@ async fn each_request_is_one_line_with_its_id_and_forged_cookies_are_only_counte
         .expect("X-Request-Id")
         .trim()
         .to_owned();
-    assert_eq!(id.len(), 16);
+    let parsed = uuid::Uuid::parse_str(&id).expect("the request id is a UUID");
+    assert_eq!(parsed.get_version_num(), 7, "time-ordered: UUIDv7, {id}");
     for _ in 0..200 {
         raw_http(
             s.addr,

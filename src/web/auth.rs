@@ -1,4 +1,5 @@
-//! Login, registration and logout: the handlers that change who a session belongs to. Passwords
+//! Login and logout (and what registration shares with them): the handlers that change who a
+//! session belongs to. Passwords
 //! are checked with bcrypt off the async workers, never put in a session; every login starts a
 //! clean session under a new id. Attempts go through [`super::throttle`] before any password
 //! is checked. User input is logged with Debug quoting only.
@@ -19,10 +20,7 @@ use super::flash::Flash;
 use super::respond::{see_other, with_cookie};
 use super::throttle::{Origin, Refused, Reservation};
 use super::{flashes_of, AppState};
-use crate::i18n::Lang;
-use crate::users::{
-    canonical_id, valid_display_name, valid_id, PasswordProblem, User, UserError, MAX_ID_LEN,
-};
+use crate::users::{canonical_id, User, UserError, MAX_ID_LEN};
 
 /// Session key holding the logged-in user's id, spelled as the user registered it (ids compare
 /// without case everywhere, so this is the same account however it was typed at login).
@@ -44,20 +42,6 @@ pub struct LoginForm {
 }
 
 #[derive(Deserialize)]
-pub struct RegisterForm {
-    #[serde(default)]
-    user_id: String,
-    #[serde(default)]
-    user_name: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    repassword: String,
-    #[serde(default)]
-    csrf_token: String,
-}
-
-#[derive(Deserialize)]
 pub struct LogoutForm {
     #[serde(default)]
     csrf_token: String,
@@ -73,7 +57,7 @@ pub async fn login_page(
 }
 
 /// A form page as first shown: the flash messages waiting for it and a fresh form.
-fn empty_form(
+pub(super) fn empty_form(
     req: &HttpRequest,
     session: &Session,
     state: &AppState,
@@ -152,136 +136,6 @@ pub async fn login(
     }
 }
 
-pub async fn register_page(
-    req: HttpRequest,
-    session: Session,
-    state: web::Data<AppState>,
-    incoming: IncomingFlashMessages,
-) -> HttpResponse {
-    empty_form(&req, &session, &state, &incoming, "register.html")
-}
-
-pub async fn register(
-    req: HttpRequest,
-    session: Session,
-    state: web::Data<AppState>,
-    form: web::Form<RegisterForm>,
-) -> HttpResponse {
-    let form = form.into_inner();
-    if !state.csrf.verify(&req, &session, &form.csrf_token) {
-        return csrf_refused(&state, &req);
-    }
-    let lang = state.lang(&req);
-    let user_name = form.user_name.trim().to_owned();
-    let problems = registration_problems(
-        &form,
-        &user_name,
-        state.config.auth.min_password_length,
-        lang,
-    );
-    let refuse = |status: StatusCode, flashes: Vec<Flash>| {
-        let mut ctx = state.context(&req, logged_in_user(&session).as_deref(), flashes);
-        ctx.insert("form_user_id", &form.user_id);
-        ctx.insert("form_user_name", &user_name);
-        state.form_page(&req, &session, status, "register.html", ctx)
-    };
-    if !problems.is_empty() {
-        return refuse(StatusCode::UNPROCESSABLE_ENTITY, problems);
-    }
-    let turn = match state.hashing.turn().await {
-        Ok(turn) => turn,
-        Err(busy) => return super::hashing::refused(&state, &req, &busy),
-    };
-    let address = req
-        .peer_addr()
-        .map(|a| super::throttle::address_key(a.ip()));
-    match state
-        .throttle
-        .clone()
-        .reserve_registration_async(address.clone())
-        .await
-    {
-        Ok(()) => {}
-        Err(Refused::Wait(wait)) => {
-            tracing::warn!(address = ?address, "registration throttled");
-            return too_many_attempts(&state, &req, wait, "throttle-address-title");
-        }
-        Err(Refused::Unavailable(e)) => return users_unavailable(&state, &req, &e),
-    }
-    let users = state.users.clone();
-    let (id, name, password) = (
-        form.user_id.clone(),
-        user_name.clone(),
-        form.password.clone(),
-    );
-    match turn
-        .run(move || users.register(&id, &name, &password))
-        .await
-    {
-        Ok(Ok(user)) => {
-            tracing::info!(user_id = ?user.spelling, "registered");
-            // A removed account's id registered again: its old sessions must not pass on
-            // what this process read of the old account.
-            state.accounts.forget(&user.id);
-            let welcome = lang.t_with("flash-welcome-new", &[("name", user.name.clone().into())]);
-            log_in(&state, &req, &session, &user, welcome)
-        }
-        Ok(Err(UserError::Taken(_))) => refuse(
-            StatusCode::CONFLICT,
-            vec![Flash::error(lang.t("flash-id-taken"))],
-        ),
-        Ok(Err(e)) => users_unavailable(&state, &req, &e),
-        Err(busy) => super::hashing::refused(&state, &req, &busy),
-    }
-}
-
-/// Every reason a registration form is refused, in the order of its fields.
-fn registration_problems(
-    form: &RegisterForm,
-    user_name: &str,
-    min_password: usize,
-    lang: Lang,
-) -> Vec<Flash> {
-    let mut problems = Vec::new();
-    if !valid_id(&form.user_id) {
-        problems.push(Flash::error(lang.t("problem-user-id")));
-    }
-    if !valid_display_name(user_name) {
-        problems.push(Flash::error(lang.t("problem-name")));
-    }
-    problems.extend(new_password_problems(
-        &form.password,
-        &form.repassword,
-        min_password,
-        lang,
-    ));
-    problems
-}
-
-/// Why a new password (typed twice) is refused, if it is: registration's and the password
-/// page's rule.
-pub(super) fn new_password_problems(
-    password: &str,
-    repeated: &str,
-    min_password: usize,
-    lang: Lang,
-) -> Vec<Flash> {
-    let mut problems = Vec::new();
-    match crate::users::password_problem(password, min_password) {
-        Some(PasswordProblem::TooShort { min }) => problems.push(Flash::error(
-            lang.t_with("problem-password-short", &[("min", min.into())]),
-        )),
-        Some(PasswordProblem::TooLong { max }) => problems.push(Flash::error(
-            lang.t_with("problem-password-long", &[("max", max.into())]),
-        )),
-        None => {}
-    }
-    if password != repeated {
-        problems.push(Flash::error(lang.t("problem-password-mismatch")));
-    }
-    problems
-}
-
 /// Counts a password check of the account `claimed` (as typed) from this client before the
 /// password is checked, so that parallel guesses see each other; the attempt and the client's
 /// address key, or the page that refuses it (429, or 503 when the counters are down).
@@ -318,7 +172,7 @@ pub(super) async fn reserve_password_check(
 /// Makes the session `user`'s: nothing of the session before (another user's data must not
 /// carry over), a new session id, a new CSRF token (and the anonymous one dropped), no password.
 /// The browser also becomes a known device of `user` (see [`super::device`]).
-fn log_in(
+pub(super) fn log_in(
     state: &AppState,
     req: &HttpRequest,
     session: &Session,

@@ -25,6 +25,7 @@ pub mod observe;
 pub mod pages;
 pub mod panel;
 pub mod password;
+pub mod register;
 pub mod render;
 pub mod respond;
 pub mod sample;
@@ -282,8 +283,8 @@ pub fn app(
         )
         .service(
             web::resource("/register")
-                .route(web::get().to(auth::register_page))
-                .route(web::post().to(auth::register)),
+                .route(web::get().to(register::register_page))
+                .route(web::post().to(register::register)),
         )
         .service(
             web::resource("/logout")

@@ -10,11 +10,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_flash_messages::{FlashMessage, IncomingFlashMessages};
 use serde::Deserialize;
 
-use super::auth::{
-    csrf_refused, logged_in_user, new_password_problems, reserve_password_check, users_unavailable,
-};
+use super::auth::{csrf_refused, logged_in_user, reserve_password_check, users_unavailable};
 use super::csrf::{self, Csrf};
 use super::flash::Flash;
+use super::register::new_password_problems;
 use super::respond::see_other;
 use super::{flashes_of, AppState};
 use crate::users::{canonical_id, UserError};

@@ -32,6 +32,9 @@
 //! and writes one session; `delete.rs` deletes one; `version.rs` tells file versions apart;
 //! `memo.rs` remembers session times for the writes; `sweep.rs` deletes expired sessions and
 //! moves junk aside; `folder.rs` keeps the folders.
+//!
+//! One file: the store's public face (options, `open`, the `SessionBackend` calls); each of
+//! them is a few lines over the modules named above, where the work is.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;

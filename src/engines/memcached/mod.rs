@@ -3,15 +3,18 @@
 //! memcached keys with an expiry.
 //!
 //! - [`config`]: the `[session.memcached]` table.
-//! - [`sessions`]: the session backend and its connection pools; [`lock`]: the session lock.
+//! - [`connection`]: the pools, which server a key lives on, exptimes.
+//! - [`sessions`]: the session backend; [`lock`]: the session lock.
 
 pub mod config;
+pub mod connection;
 mod lock;
 mod sessions;
 
 
 pub use config::MemcachedConfig;
 pub use lock::MemcachedLocks;
+pub use connection::{exptime, server_for, RELATIVE_LIMIT};
 pub use sessions::*;
 
 use crate::config::{Config, SessionConfig};

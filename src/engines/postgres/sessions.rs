@@ -12,6 +12,9 @@
 //!
 //! Each call is one statement, so one round trip: `update` keeps the row's creation time and
 //! writes nothing to a row that is gone or expired (deletion wins).
+//!
+//! One file: each session call is one SQL statement prepared here with the others, so the
+//! statements, the schema they share and the calls that send them are read together.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -20,8 +20,11 @@
 //! from memory) does the update run `update.lua`, which reads it inside Redis, still one round
 //! trip.
 //!
-//! Files: `mod.rs` the store, `connection.rs` the engine handle, `nodes.rs` what the engine does
-//! on every node (health, `SCAN`), `update.lua` the update of a session this process never saw.
+//! Beside it: `connection.rs` the engine handle, `nodes.rs` what the engine does on every node
+//! (health, `SCAN`), `update.lua` the update of a session this process never saw.
+//!
+//! One file: each session call is one command or script, kept beside the others so that their
+//! shared rules (expiry by `EXAT`, deletion wins, the remembered creation times) read together.
 
 use std::sync::LazyLock;
 use std::time::Duration;

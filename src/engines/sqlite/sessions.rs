@@ -11,6 +11,9 @@
 //! rusqlite is blocking, so every call runs on the store's own threads ([`IoThreads`]), each
 //! taking a connection from a small pool; expired rows are deleted by the sweeper in batches, so
 //! that a sweep of many rows never holds the write lock for long.
+//!
+//! One file: the schema, the pooled connections and the statements every call runs share one
+//! set of rules (one writer, batches for the sweep); the unit tests are in `tests.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -28,6 +28,10 @@
 //! reservation atomic across every process using it. When the counters cannot be
 //! reached, an attempt is refused ([`Refused::Unavailable`], the "Accounts unavailable" page):
 //! failing open would let a guesser through unthrottled by taking the engine down.
+//!
+//! One file: the policy above is one set of rules over one [`Plan`]; the counters that carry it
+//! out are in each engine's folder, the in-process ones in `in_process.rs`, the tests in
+//! `tests.rs`.
 
 mod in_process;
 
