@@ -4,7 +4,8 @@
 #
 #   scripts/bench.sh [seconds per run, default 10] [connections, default 32]
 #   SETUPS="memory fs-disk" scripts/bench.sh 5     # only some setups (memory is always run)
-#   OLD_BIN=path/to/older/session-server scripts/bench.sh   # adds fs-disk-before: that build, same run
+#   OLD_BIN=path/to/older/session-server scripts/bench.sh   # adds memory-, fs-disk- and
+#       redis-before: that build, each run right after today's, so the two face the same machine
 #
 # For each setup it logs in one session per connection, then measures GET / (loads and writes
 # the session on every request: the visit counter) and GET /api/session (loads it and slides the
@@ -53,14 +54,28 @@ run_setup() {
 }
 
 echo "machine: $(nproc) cores; $DURATION s per run, $CONNS connections; repo disk: $(df --output=fstype . | tail -1), tmpfs at /dev/shm" >&2
+# before NAME SESSION_TOML FILESYSTEM_TOML: the same setup on OLD_BIN, when given.
+before() {
+  if [ -n "${OLD_BIN:-}" ] && { [ "$1" = memory ] || wanted "$1"; }; then
+    SERVER_BIN=$OLD_BIN run_setup_named "$1-before" "$2" "$3"
+  fi
+}
+# run_setup_named: run_setup for a name that SETUPS need not list (the "-before" twins).
+run_setup_named() {
+  local name=$1
+  shift
+  SETUPS="${SETUPS:+$SETUPS }$name" run_setup "$name" "$@"
+}
 run_setup memory 'type = "memory"' ''
+before memory 'type = "memory"' ''
 run_setup fs-disk 'type = "filesystem"' "dir = \"$WORK/fs-disk/sessions\""
-if [ -n "${OLD_BIN:-}" ]; then
-  SERVER_BIN=$OLD_BIN run_setup fs-disk-before 'type = "filesystem"' "dir = \"$WORK/fs-disk-before/sessions\""
-fi
+before fs-disk 'type = "filesystem"' "dir = \"$WORK/fs-disk-before/sessions\""
 if wanted redis; then
   start_redis
   run_setup redis "type = \"redis\"
+[session.redis]
+url = \"redis://127.0.0.1:$REDIS_PORT\"" ''
+  before redis "type = \"redis\"
 [session.redis]
 url = \"redis://127.0.0.1:$REDIS_PORT\"" ''
 fi
@@ -203,6 +218,17 @@ awk -F'\t' '
       printf "%-20s %-13s %10.0f %9s %9s %12s %9s %9s %9s %9s\n", f[1], f[2], f[3], f[4], f[5], f[6], r, l, c, f[7]
     }
     for (p in flask_rps) if (p in fs_rps) printf "fs-disk / flask-session on %s: %.1fx\n", p, fs_rps[p] / flask_rps[p]
+    for (i = 1; i <= NR; i++) {
+      split(rows[i], f, "\t")
+      now[f[1] "\t" f[2]] = f[3]
+    }
+    for (k in now) {
+      split(k, g, "\t")
+      if (g[1] ~ /-before$/) {
+        t = substr(g[1], 1, length(g[1]) - 7)
+        if ((t "\t" g[2]) in now) printf "%s %s: this build / OLD_BIN: %.2fx req/s\n", t, g[2], now[t "\t" g[2]] / now[k]
+      }
+    }
     for (i = 1; i <= NR; i++) {
       split(rows[i], f, "\t")
       if (f[1] ~ /-quiet$/) { quiet[substr(f[1], 1, length(f[1]) - 6)] = us(f[5]) }

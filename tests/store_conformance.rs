@@ -366,7 +366,12 @@ pub async fn a_listing_shows_digests_never_ids(store: &Store) {
         .await
         .expect("save");
     store.delete(&ended).await.expect("delete");
-    let listed = store.backend().list().await.expect("list");
+    let listed = store
+        .server("a test of server-side sessions")
+        .expect("server-side")
+        .list()
+        .await
+        .expect("list");
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0].stem, id::stem(&id::digest(kept.as_ref())));
     assert!(!listed[0].stem.contains(kept.as_ref()));
@@ -383,7 +388,8 @@ pub async fn sessions_can_be_inspected_and_removed_by_digest(store: &Store) {
         .expect("save");
     let digest = id::digest(key.as_ref());
     let record = store
-        .backend()
+        .server("a test of server-side sessions")
+        .expect("server-side")
         .inspect(&digest)
         .await
         .expect("inspect")
@@ -393,7 +399,8 @@ pub async fn sessions_can_be_inspected_and_removed_by_digest(store: &Store) {
         Some(&serde_json::json!("alice"))
     );
     assert!(store
-        .backend()
+        .server("a test of server-side sessions")
+        .expect("server-side")
         .inspect(&[7u8; 32])
         .await
         .expect("inspect")
@@ -415,7 +422,12 @@ pub async fn sessions_can_be_inspected_and_removed_by_digest(store: &Store) {
             })
         })
         .collect();
-    store.backend().remove(&digest).await.expect("remove");
+    store
+        .server("a test of server-side sessions")
+        .expect("server-side")
+        .remove(&digest)
+        .await
+        .expect("remove");
     for w in writers {
         w.await.expect("writer");
     }
@@ -430,7 +442,8 @@ pub async fn sessions_can_be_inspected_and_removed_by_digest(store: &Store) {
         "an ended session has no start"
     );
     store
-        .backend()
+        .server("a test of server-side sessions")
+        .expect("server-side")
         .remove(&digest)
         .await
         .expect("removing twice is no error");
@@ -702,10 +715,9 @@ store_types! {
     postgres_unix: postgres_store(|pg| pg.unix_url()),
     memcached: memcached_store(MemcachedServer::start()),
     cookie: Some((
-        Store::client_side(
-            session_server::engines::cookie::CookieBackend,
-            session_server::engines::cookie::CookieCodec::new("session", LIMIT),
-        ),
+        Store::client_side(session_server::engines::cookie::CookieCodec::new(
+            "session", LIMIT
+        )),
         ()
     )),
     memcached_unix: memcached_store(MemcachedServer::start_unix()),

@@ -38,11 +38,8 @@ pub(super) fn user_of(record: &SessionRecord) -> Option<&str> {
 /// Every stored session, its record read too when `records` (with a progress bar on a
 /// terminal), ordered by end then hash.
 pub(super) async fn gather(store: &Store, records: bool) -> Result<Vec<Seen>, CliError> {
-    let mut listed = store
-        .backend()
-        .list()
-        .await
-        .map_err(|e| explain(store, e))?;
+    let listing = async { store.server("listing sessions")?.list().await };
+    let mut listed = listing.await.map_err(|e| explain(store, e))?;
     listed.sort_by(|a, b| (a.expires_at, &a.stem).cmp(&(b.expires_at, &b.stem)));
     if !records {
         return Ok(listed
@@ -54,7 +51,9 @@ pub(super) async fn gather(store: &Store, records: bool) -> Result<Vec<Seen>, Cl
             .collect());
     }
     let bar = output::progress(listed.len(), "reading sessions");
-    let backend = store.backend();
+    let backend = store
+        .server("reading a session by its digest")
+        .map_err(|e| explain(store, e))?;
     let seen: Vec<Result<Seen, StoreError>> = stream::iter(listed)
         .map(|summary| {
             let bar = &bar;

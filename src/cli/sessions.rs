@@ -183,11 +183,13 @@ async fn gc(store: &Store) -> Result<(), CliError> {
     }
     let bar = output::spinner("deleting expired sessions");
     let started = Instant::now();
-    let deleted = store
-        .backend()
-        .delete_expired()
-        .await
-        .map_err(|e| explain(store, e))?;
+    let sweep = async {
+        store
+            .server("deleting expired sessions")?
+            .delete_expired()
+            .await
+    };
+    let deleted = sweep.await.map_err(|e| explain(store, e))?;
     bar.finish_and_clear();
     println!(
         "deleted {deleted} expired sessions in {:.1}s",
@@ -238,7 +240,9 @@ pub(super) async fn end_sessions(
         return Err(CliError::Failed("nothing deleted".into()));
     }
     let bar = output::progress(targets.len(), "ending sessions");
-    let backend = store.backend();
+    let backend = store
+        .server("deleting a session by its digest")
+        .map_err(|e| explain(store, e))?;
     let results: Vec<Result<(), StoreError>> = stream::iter(&targets)
         .map(|d| {
             let bar = &bar;

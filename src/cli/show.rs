@@ -53,17 +53,20 @@ pub async fn show(config: &Config, store: &Store, text: &str, json: bool) -> Res
     };
     let record = match record {
         Some(r) => r,
-        None => store
-            .backend()
-            .inspect(&digest)
-            .await
-            .map_err(|e| explain(store, e))?
-            .ok_or_else(|| {
-                CliError::Failed(format!(
-                    "no stored session {} (it ended, or was never stored here)",
-                    id::stem(&digest)
-                ))
-            })?,
+        None => async {
+            store
+                .server("reading a session by its digest")?
+                .inspect(&digest)
+                .await
+        }
+        .await
+        .map_err(|e| explain(store, e))?
+        .ok_or_else(|| {
+            CliError::Failed(format!(
+                "no stored session {} (it ended, or was never stored here)",
+                id::stem(&digest)
+            ))
+        })?,
     };
     let stem = id::stem(&digest);
     let record = masked(record);
@@ -75,11 +78,8 @@ pub async fn show(config: &Config, store: &Store, text: &str, json: bool) -> Res
 
 /// The one stored session whose hash starts with `prefix`.
 async fn by_prefix(store: &Store, prefix: &str) -> Result<[u8; 32], CliError> {
-    let listed = store
-        .backend()
-        .list()
-        .await
-        .map_err(|e| explain(store, e))?;
+    let listing = async { store.server("listing sessions")?.list().await };
+    let listed = listing.await.map_err(|e| explain(store, e))?;
     let matching: Vec<_> = listed
         .iter()
         .filter(|s| s.stem.starts_with(prefix))

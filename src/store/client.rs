@@ -4,13 +4,17 @@
 
 use time::OffsetDateTime;
 
-use super::backend::Loaded;
+use super::backend::{Capabilities, Loaded};
 use super::record::{SessionRecord, SessionState};
 use super::StoreError;
 
 /// Turns session state into a cookie value and back. The session middleware encrypts and
 /// authenticates the value; what reaches these calls is the plain text.
 pub trait ClientSide: Send + Sync + 'static {
+    /// The store type's name, as `config.toml` spells it.
+    fn kind(&self) -> &'static str;
+    /// What its sessions can do (nothing on the server).
+    fn capabilities(&self) -> Capabilities;
     /// The session in `value`: its short tag for logs (if it is one of ours), and the session
     /// itself if it has not ended.
     fn load(&self, value: &str) -> (Option<String>, Option<Loaded>);

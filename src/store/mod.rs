@@ -39,95 +39,113 @@ pub use record::{SessionRecord, SessionState};
 /// The largest serialized session unless `[session] max_session_bytes` says otherwise.
 pub const DEFAULT_MAX_SESSION_BYTES: usize = 64 * 1024;
 
-/// A session store of any type. Cheap to clone: clones share the backend.
+/// A session store of any type: sessions on the server behind a [`SessionBackend`], or kept by
+/// the client through a [`ClientSide`] codec. Cheap to clone: clones share the store.
 #[derive(Clone)]
-pub struct Store {
-    backend: Arc<dyn SessionBackend>,
-    /// Set for a type whose sessions are kept by the client: the five session calls go to it,
-    /// not to `backend`.
-    client: Option<Arc<dyn ClientSide>>,
+pub enum Store {
+    /// Sessions kept on the server, found by their id.
+    Server(Arc<dyn SessionBackend>),
+    /// Sessions kept by the client: the cookie is the session.
+    Client(Arc<dyn ClientSide>),
 }
 
 impl Store {
     pub fn new(backend: impl SessionBackend) -> Self {
-        Self {
-            backend: Arc::new(backend),
-            client: None,
-        }
+        Self::Server(Arc::new(backend))
     }
 
     /// A store on a backend the caller also holds (a sweeper's handle, say).
     pub fn from_shared(backend: Arc<impl SessionBackend>) -> Self {
-        Self {
-            backend,
-            client: None,
-        }
+        Self::Server(backend)
     }
 
-    /// Sessions kept by the client through `codec`; `backend` answers what is asked beside
-    /// the session calls (health, capabilities).
-    pub fn client_side(backend: impl SessionBackend, codec: impl ClientSide) -> Self {
-        Self {
-            backend: Arc::new(backend),
-            client: Some(Arc::new(codec)),
-        }
+    /// Sessions kept by the client through `codec`.
+    pub fn client_side(codec: impl ClientSide) -> Self {
+        Self::Client(Arc::new(codec))
     }
 
     /// The codec of a store whose sessions are kept by the client.
     pub fn client(&self) -> Option<&dyn ClientSide> {
-        self.client.as_deref()
-    }
-
-    /// Starts the store's sweeper (every `every`), unless its engine expires sessions by itself.
-    pub fn start_sweeper(&self, every: Duration) {
-        if !self.capabilities().expires_by_itself {
-            sweeper::start(Arc::downgrade(&self.backend), self.kind(), every);
+        match self {
+            Self::Client(codec) => Some(&**codec),
+            Self::Server(_) => None,
         }
     }
 
-    /// The backend, for what actix-session does not ask: health, listing, expiry.
-    pub fn backend(&self) -> &dyn SessionBackend {
-        &*self.backend
+    /// The backend of a store whose sessions are on the server: for what actix-session does
+    /// not ask (listing, inspecting, removing, sweeping). A store whose sessions are kept by
+    /// the client has none: [`StoreError::Unsupported`], naming `what` was asked.
+    pub fn server(&self, what: &'static str) -> Result<&dyn SessionBackend, StoreError> {
+        match self {
+            Self::Server(backend) => Ok(&**backend),
+            Self::Client(codec) => Err(StoreError::Unsupported {
+                kind: codec.kind(),
+                what,
+            }),
+        }
+    }
+
+    /// Starts the store's sweeper (every `every`), unless its engine expires sessions by itself
+    /// or keeps nothing on the server.
+    pub fn start_sweeper(&self, every: Duration) {
+        if let Self::Server(backend) = self {
+            if !backend.capabilities().expires_by_itself {
+                sweeper::start(Arc::downgrade(backend), backend.kind(), every);
+            }
+        }
     }
 
     /// The store type's name, as `config.toml` spells it.
     pub fn kind(&self) -> &'static str {
-        self.backend.kind()
+        match self {
+            Self::Server(backend) => backend.kind(),
+            Self::Client(codec) => codec.kind(),
+        }
     }
 
     pub fn capabilities(&self) -> Capabilities {
-        self.backend.capabilities()
+        match self {
+            Self::Server(backend) => backend.capabilities(),
+            Self::Client(codec) => codec.capabilities(),
+        }
     }
 
     /// Finishes the store's work in flight and releases what this process holds in it.
     pub async fn close(&self) -> Result<(), StoreError> {
-        self.backend.close().await
-    }
-
-    /// Whether a session could be written and read right now.
-    pub async fn check_health(&self) -> Result<(), StoreError> {
-        self.backend.check_health().await
-    }
-
-    /// When the live session with this cookie value began: for the page's session panel.
-    pub async fn created_at(&self, key: &str) -> Result<Option<time::OffsetDateTime>, StoreError> {
-        if let Some(codec) = &self.client {
-            return Ok(codec.created_at(key));
+        match self {
+            Self::Server(backend) => backend.close().await,
+            Self::Client(_) => Ok(()),
         }
-        match SessionId::parse(key) {
-            Some(id) => self.backend.created_at(&id).await,
-            None => Ok(None),
+    }
+
+    /// Whether a session could be written and read right now (for the client's sessions, the
+    /// key is in memory: nothing can fail).
+    pub async fn check_health(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Server(backend) => backend.check_health().await,
+            Self::Client(_) => Ok(()),
+        }
+    }
+
+    /// When the live session with this cookie value began.
+    pub async fn created_at(&self, key: &str) -> Result<Option<time::OffsetDateTime>, StoreError> {
+        match self {
+            Self::Client(codec) => Ok(codec.created_at(key)),
+            Self::Server(backend) => match SessionId::parse(key) {
+                Some(id) => backend.created_at(&id).await,
+                None => Ok(None),
+            },
         }
     }
 
     /// When the session with this cookie value ends, if it is live.
     pub async fn expires_at(&self, key: &str) -> Result<Option<time::OffsetDateTime>, StoreError> {
-        if let Some(codec) = &self.client {
-            return Ok(codec.expires_at(key));
-        }
-        match SessionId::parse(key) {
-            Some(id) => self.backend.expires_at(&id).await,
-            None => Ok(None),
+        match self {
+            Self::Client(codec) => Ok(codec.expires_at(key)),
+            Self::Server(backend) => match SessionId::parse(key) {
+                Some(id) => backend.expires_at(&id).await,
+                None => Ok(None),
+            },
         }
     }
 }
@@ -141,13 +159,13 @@ impl actix_session::storage::SessionStore for Store {
         key: &actix_session::storage::SessionKey,
     ) -> Result<Option<SessionState>, actix_session::storage::LoadError> {
         let started = Instant::now();
-        let loaded = match &self.client {
-            Some(codec) => {
+        let loaded = match self {
+            Self::Client(codec) => {
                 let (tag, live) = codec.load(key.as_ref());
                 seen::loaded_client(key.as_ref(), tag, live.as_ref().map(seen::Times::of));
                 Ok(live.map(|l| l.state))
             }
-            None => actix::load(&*self.backend, key).await,
+            Self::Server(backend) => actix::load(&**backend, key).await,
         };
         telemetry::store_call("load", self.kind(), started);
         match &loaded {
@@ -164,12 +182,12 @@ impl actix_session::storage::SessionStore for Store {
         ttl: &time::Duration,
     ) -> Result<actix_session::storage::SessionKey, actix_session::storage::SaveError> {
         let started = Instant::now();
-        let saved = match &self.client {
-            Some(codec) => codec
+        let saved = match self {
+            Self::Client(codec) => codec
                 .save(&state, ttl)
                 .and_then(cookie_key)
                 .map_err(Into::into),
-            None => actix::save(&*self.backend, state, ttl).await,
+            Self::Server(backend) => actix::save(&**backend, state, ttl).await,
         };
         telemetry::store_call("save", self.kind(), started);
         if saved.is_ok() {
@@ -185,12 +203,12 @@ impl actix_session::storage::SessionStore for Store {
         ttl: &time::Duration,
     ) -> Result<actix_session::storage::SessionKey, actix_session::storage::UpdateError> {
         let started = Instant::now();
-        let updated = match &self.client {
-            Some(codec) => codec
+        let updated = match self {
+            Self::Client(codec) => codec
                 .update(key.as_ref(), &state, ttl)
                 .and_then(cookie_key)
                 .map_err(Into::into),
-            None => actix::update(&*self.backend, key, state, ttl).await,
+            Self::Server(backend) => actix::update(&**backend, key, state, ttl).await,
         };
         telemetry::store_call("update", self.kind(), started);
         if updated.is_ok() {
@@ -207,9 +225,9 @@ impl actix_session::storage::SessionStore for Store {
         ttl: &time::Duration,
     ) -> Result<(), anyhow::Error> {
         let started = Instant::now();
-        let renewed = match &self.client {
-            Some(_) => Ok(()),
-            None => actix::update_ttl(&*self.backend, key, ttl).await,
+        let renewed = match self {
+            Self::Client(_) => Ok(()),
+            Self::Server(backend) => actix::update_ttl(&**backend, key, ttl).await,
         };
         telemetry::store_call("update_ttl", self.kind(), started);
         if renewed.is_ok() {
@@ -222,9 +240,9 @@ impl actix_session::storage::SessionStore for Store {
     /// copy of it before its end.
     async fn delete(&self, key: &actix_session::storage::SessionKey) -> Result<(), anyhow::Error> {
         let started = Instant::now();
-        let deleted = match &self.client {
-            Some(_) => Ok(()),
-            None => actix::delete(&*self.backend, key).await,
+        let deleted = match self {
+            Self::Client(_) => Ok(()),
+            Self::Server(backend) => actix::delete(&**backend, key).await,
         };
         telemetry::store_call("delete", self.kind(), started);
         if deleted.is_ok() {

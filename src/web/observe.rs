@@ -156,7 +156,7 @@ async fn refresh_live_count(store: &Store, counted: &parking_lot::Mutex<Option<I
         return;
     }
     *counted.lock() = Some(Instant::now());
-    match store.backend().list().await {
+    match async { store.server("listing sessions")?.list().await }.await {
         Ok(listed) => {
             let now = time::OffsetDateTime::now_utc();
             telemetry::live_sessions(listed.iter().filter(|s| s.is_live(now)).count());

@@ -177,7 +177,8 @@ impl Site {
         let mut stems: Vec<String> = self
             .state
             .store
-            .backend()
+            .server("a test of server-side sessions")
+            .expect("server-side")
             .list()
             .await
             .expect("list sessions")

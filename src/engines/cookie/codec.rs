@@ -8,15 +8,14 @@
 //! keeps sending it. What no cookie store can do: end a session on the server (a copied cookie
 //! stays valid until its end), list sessions, or hold more than a browser keeps in one cookie.
 //!
-//! [`CookieCodec`] does the work for [`crate::store::Store`]; [`CookieBackend`] is what the rest
-//! of the server asks (health, capabilities), and answers "unsupported" to what needs sessions
-//! on the server.
+//! [`CookieCodec`] is the store's [`ClientSide`]: `crate::store::Store::Client` sends
+//! actix-session's calls to it; what needs sessions on the server (listing, removing, sweeping)
+//! is refused by the store as unsupported, with no backend pretending to hold any.
 
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::store::backend::{Loaded, Capabilities, SessionBackend};
+use crate::store::backend::{Capabilities, Loaded};
 use crate::store::record::{SessionRecord, SessionState};
 use crate::store::{ClientSide, SessionId, StoreError};
 
@@ -118,6 +117,14 @@ impl CookieCodec {
 }
 
 impl ClientSide for CookieCodec {
+    fn kind(&self) -> &'static str {
+        "cookie"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        super::config::CAPABILITIES
+    }
+
     fn load(&self, value: &str) -> (Option<String>, Option<Loaded>) {
         let Ok(payload) = serde_json::from_str::<Payload>(value) else {
             return (None, None);
@@ -153,67 +160,6 @@ impl ClientSide for CookieCodec {
         serde_json::from_str::<Payload>(value)
             .ok()
             .map(|p| (p.sid, p.record))
-    }
-}
-
-/// What the server asks of the cookie type besides the five session calls.
-pub struct CookieBackend;
-
-fn on_server(what: &'static str) -> StoreError {
-    StoreError::Unsupported {
-        kind: "cookie",
-        what,
-    }
-}
-
-#[async_trait]
-impl SessionBackend for CookieBackend {
-    fn kind(&self) -> &'static str {
-        "cookie"
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        super::config::CAPABILITIES
-    }
-
-    async fn load_live(&self, _: &SessionId) -> Result<Option<Loaded>, StoreError> {
-        Err(on_server(
-            "looking a session up by id (it is in the cookie)",
-        ))
-    }
-
-    async fn save(&self, _: SessionState, _: &time::Duration) -> Result<SessionId, StoreError> {
-        Err(on_server("storing a session on the server"))
-    }
-
-    async fn update(
-        &self,
-        _: SessionId,
-        _: SessionState,
-        _: &time::Duration,
-    ) -> Result<SessionId, StoreError> {
-        Err(on_server("storing a session on the server"))
-    }
-
-    async fn update_ttl(&self, _: &SessionId, _: &time::Duration) -> Result<(), StoreError> {
-        Err(on_server("storing a session on the server"))
-    }
-
-    async fn delete(&self, _: &SessionId) -> Result<(), StoreError> {
-        Err(on_server(
-            "ending a session on the server (a copied cookie stays valid until its end)",
-        ))
-    }
-
-    async fn expires_at(&self, _: &SessionId) -> Result<Option<OffsetDateTime>, StoreError> {
-        Err(on_server(
-            "looking a session up by id (it is in the cookie)",
-        ))
-    }
-
-    /// Nothing on the server can fail: the key is in memory.
-    async fn check_health(&self) -> Result<(), StoreError> {
-        Ok(())
     }
 }
 

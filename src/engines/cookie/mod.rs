@@ -6,7 +6,7 @@ pub mod codec;
 pub mod config;
 
 
-pub use codec::{CookieBackend, CookieCodec, BROWSER_LIMIT};
+pub use codec::{CookieCodec, BROWSER_LIMIT};
 
 use crate::config::{Config, SessionConfig};
 use crate::engines::{Engine, EngineError, Shared};
@@ -18,10 +18,10 @@ pub struct Kind;
 
 impl Engine for Kind {
     fn open(session: &SessionConfig) -> Result<Store, StoreError> {
-        Ok(Store::client_side(
-            CookieBackend,
-            CookieCodec::new(&session.cookie_name, session.max_session_bytes),
-        ))
+        Ok(Store::client_side(CookieCodec::new(
+            &session.cookie_name,
+            session.max_session_bytes,
+        )))
     }
 
     fn place(_: &SessionConfig, _: &str) -> Place {
