@@ -1,15 +1,18 @@
 //! The engine harness itself (tests/common/engines): real `redis-server` processes start on
 //! their own ports and folders, answer, die when killed, come back when restarted, and a missing
-//! engine gives one SKIPPED line, or a failure when engines are required.
+//! engine gives one SKIPPED line, or a failure when engines are required. For each engine of the
+//! fault suite, what [`EngineHarness`] promises: a pause stops every process of the engine and a
+//! resume continues them all, a stop ends them, a restart brings new ones.
 
 mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use common::engines::{
-    current_test, installed_or_skip, ping, query, RedisCluster, RedisServer, REDIS_SERVER,
-    REQUIRE_ENGINES,
+    current_test, installed_or_skip, is_stopped, ping, query, EngineHarness, MemcachedServer,
+    PostgresServer, RedisCluster, RedisServer, Via, REDIS_SERVER, REQUIRE_ENGINES,
 };
 
 /// Whether a process with this pid exists (a reaped child leaves no /proc entry).
@@ -262,6 +265,57 @@ fn cluster_node_killed_then_restarted_rejoins_with_the_cluster_ok() {
         .expect("connect");
     let read: String = redis::cmd("GET").arg(&key).query(&mut con).expect("GET");
     assert_eq!(read, "after");
+}
+
+/// Pause, resume, stop and restart of one engine, checked on its processes: every one stopped
+/// (state `T`) after a pause, none after a resume, all gone after a stop, new ones after a
+/// restart.
+fn pause_resume_stop_restart<E: EngineHarness>() {
+    let Some(mut engine) = E::start_via(&current_test(), Via::Tcp) else {
+        return;
+    };
+    let before = engine.pids();
+    assert!(!before.is_empty(), "a running engine has processes");
+    engine.pause();
+    let paused = engine.pids();
+    assert!(
+        before.iter().all(|pid| paused.contains(pid)),
+        "no process of the engine ended: {before:?}, then {paused:?}"
+    );
+    let running: Vec<u32> = paused.iter().copied().filter(|&p| !is_stopped(p)).collect();
+    assert!(running.is_empty(), "not stopped by the pause: {running:?}");
+    engine.resume();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while paused.iter().any(|&pid| is_stopped(pid)) {
+        assert!(Instant::now() < deadline, "still stopped after the resume");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    engine.stop();
+    assert!(engine.pids().is_empty());
+    let left: Vec<u32> = paused.iter().copied().filter(|&pid| alive(pid)).collect();
+    assert!(left.is_empty(), "alive after the stop: {left:?}");
+    engine.restart();
+    let again = engine.pids();
+    assert!(!again.is_empty(), "processes after the restart");
+    assert!(
+        again.iter().all(|pid| !before.contains(pid)),
+        "new processes"
+    );
+}
+
+#[test]
+fn redis_pauses_resumes_stops_and_restarts_by_its_own_pids() {
+    pause_resume_stop_restart::<RedisServer>();
+}
+
+#[test]
+fn postgres_pauses_resumes_stops_and_restarts_by_its_own_pids() {
+    pause_resume_stop_restart::<PostgresServer>();
+}
+
+#[test]
+fn memcached_pauses_resumes_stops_and_restarts_by_its_own_pids() {
+    pause_resume_stop_restart::<MemcachedServer>();
 }
 
 /// Runs one test of this binary alone in a child process with an empty PATH, so that no engine

@@ -8,6 +8,10 @@
 //! stderr (past libtest's capture, so plain `cargo test` shows it) and returns `None`; with
 //! `SESSION_SERVER_REQUIRE_ENGINES=1` (what `scripts/test` and CI set) it panics instead, so
 //! that a missing engine can never pass as a silent skip.
+//!
+//! [`EngineHarness`] is what the three standalone engines have in common for the fault suite
+//! (`common::faults`): start, stop, kill, pause, resume, and the config lines that point the
+//! server at the engine.
 
 use std::fs::File;
 use std::io::Write;
@@ -93,11 +97,115 @@ fn on_path(program: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| runnable(&dir.join(program))))
 }
 
+/// How the server under test reaches an engine: its loopback TCP port, or its unix socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Tcp,
+    Unix,
+}
+
+/// An engine process a fault scenario can start, stop, kill, pause and resume, and the config
+/// lines that point the server at it. Every method acts on this instance's own processes, by
+/// their pids, and waits (with a deadline) until the change has happened.
+pub trait EngineHarness: Sized {
+    /// The `[session] type`, and the name of its `[session.<type>]` table.
+    const TYPE: &'static str;
+    /// Whether what the engine acknowledged (sessions, and accounts if it holds them) is still
+    /// there after a kill and restart: PostgreSQL's data folder; a Redis without persistence and
+    /// memcached come back empty.
+    const KEEPS_DATA: bool;
+    /// Whether the accounts and the login throttle live in the engine too (the session type's
+    /// default `[auth] users`); else they are in SQLite beside the server.
+    const HOLDS_ACCOUNTS: bool;
+
+    /// Starts one for `test` (the name the skip line prints), reachable `via`, and waits until it
+    /// answers; `None` after the skip line (see the module docs).
+    fn start_via(test: &str, via: Via) -> Option<Self>;
+
+    /// An orderly shutdown (what a service manager sends), then waits until it has exited.
+    fn stop(&mut self);
+
+    /// SIGKILL, then waits until it (and any process of its own) has exited.
+    fn kill(&mut self);
+
+    /// Stops it if it runs, starts it again on the same address and waits until it answers.
+    fn restart(&mut self);
+
+    /// SIGSTOP to every process of the engine: connections stay open, nothing answers.
+    fn pause(&mut self);
+
+    /// SIGCONT to what [`pause`](Self::pause) stopped.
+    fn resume(&mut self);
+
+    /// The lines of its `[session.<type>]` table that point the server at it (its address
+    /// `via` what it was started with).
+    fn session_table(&self) -> String;
+
+    /// The pids of its processes now (none while it is stopped or killed): what the signals
+    /// above go to.
+    fn pids(&self) -> Vec<u32>;
+}
+
+/// SIGSTOP to `pids`, then waits until each is stopped (or gone: a process may end meanwhile).
+pub fn stop_processes(pids: &[u32]) {
+    try_signal(pids, "STOP");
+    wait_for_state(pids, "stopped", |pid| is_stopped(pid) || !exists(pid));
+}
+
+/// SIGCONT to `pids`, then waits until none of them is stopped.
+pub fn continue_processes(pids: &[u32]) {
+    try_signal(pids, "CONT");
+    wait_for_state(pids, "continued", |pid| !is_stopped(pid));
+}
+
+fn wait_for_state(pids: &[u32], what: &str, reached: impl Fn(u32) -> bool) {
+    let deadline = Instant::now() + START_TIMEOUT;
+    while !pids.iter().all(|&pid| reached(pid)) {
+        assert!(
+            Instant::now() < deadline,
+            "processes {pids:?} not {what} within {START_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Whether `pid` is stopped (state `T` in `/proc/<pid>/stat`).
+pub fn is_stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('T'))
+    })
+}
+
+/// Sends `sig` (`STOP`, `CONT`, `TERM`, ...) to exactly `pids`; panics unless each got it.
+pub fn signal(pids: &[u32], sig: &str) {
+    assert!(try_signal(pids, sig), "kill -{sig} {pids:?}");
+}
+
+/// Sends `sig` to exactly `pids`; whether each got it (false when one has gone meanwhile).
+pub fn try_signal(pids: &[u32], sig: &str) -> bool {
+    if pids.is_empty() {
+        return true;
+    }
+    Command::new("kill")
+        .arg(format!("-{sig}"))
+        .args(pids.iter().map(u32::to_string))
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
 /// A standalone `redis-server` on a free loopback port and a unix socket in its own folder.
 pub struct RedisServer {
     dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
+    /// What [`EngineHarness::session_table`] points at.
+    via: Via,
 }
 
 impl RedisServer {
@@ -116,6 +224,7 @@ impl RedisServer {
             dir,
             port: 0,
             child: None,
+            via: Via::Tcp,
         };
         for _ in 0..START_ATTEMPTS {
             server.port = super::free_port();
@@ -224,6 +333,52 @@ impl Drop for RedisServer {
     }
 }
 
+impl EngineHarness for RedisServer {
+    const TYPE: &'static str = "redis";
+    const KEEPS_DATA: bool = false;
+    const HOLDS_ACCOUNTS: bool = true;
+
+    fn start_via(test: &str, via: Via) -> Option<Self> {
+        let mut server = Self::start_for(test)?;
+        server.via = via;
+        Some(server)
+    }
+
+    fn stop(&mut self) {
+        if let Some(child) = self.child.take() {
+            stop_in_order(child, "TERM", &self.log_path());
+        }
+    }
+
+    fn kill(&mut self) {
+        RedisServer::kill(self);
+    }
+
+    fn restart(&mut self) {
+        RedisServer::restart(self);
+    }
+
+    fn pause(&mut self) {
+        stop_processes(&[self.pid().expect("redis runs")]);
+    }
+
+    fn resume(&mut self) {
+        continue_processes(&[self.pid().expect("redis runs")]);
+    }
+
+    fn session_table(&self) -> String {
+        let url = match self.via {
+            Via::Tcp => self.url(),
+            Via::Unix => self.unix_url(),
+        };
+        format!("url = \"{url}\"\n")
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        self.pid().into_iter().collect()
+    }
+}
+
 /// The engine exited before it answered.
 #[derive(Debug)]
 struct Exited;
@@ -284,6 +439,25 @@ fn wait_ready(
 fn stop(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Sends `sig` (the engine's orderly shutdown) to this child's pid and waits until it has exited;
+/// after [`START_TIMEOUT`], SIGKILL and a panic with the log's tail.
+fn stop_in_order(mut child: Child, sig: &str, log: &Path) {
+    signal(&[child.id()], sig);
+    let deadline = Instant::now() + START_TIMEOUT;
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let pid = child.id();
+            stop(child);
+            panic!(
+                "engine (pid {pid}) did not exit within {START_TIMEOUT:?} of SIG{sig}; {} ends:\n{}",
+                log.display(),
+                log_tail(log)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// The last lines of a log, for panic messages.

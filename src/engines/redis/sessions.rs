@@ -32,10 +32,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-#[cfg(test)]
-#[path = "tests/mod.rs"]
-mod tests;
-
 use super::connection::{self, EngineOptions, RedisEngine};
 
 

@@ -8,7 +8,8 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use super::{
-    current_test, installed_or_skip, log_tail, spawn_logged, stop, temp_dir, wait_ready, Program,
+    continue_processes, current_test, installed_or_skip, log_tail, spawn_logged, stop,
+    stop_in_order, stop_processes, temp_dir, wait_ready, EngineHarness, Program, Via,
     START_ATTEMPTS, START_TIMEOUT,
 };
 
@@ -152,6 +153,47 @@ impl MemcachedServer {
 impl Drop for MemcachedServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+impl EngineHarness for MemcachedServer {
+    const TYPE: &'static str = "memcached";
+    const KEEPS_DATA: bool = false;
+    const HOLDS_ACCOUNTS: bool = false;
+
+    fn start_via(test: &str, via: Via) -> Option<Self> {
+        Self::started(test, via == Via::Unix)
+    }
+
+    fn stop(&mut self) {
+        if let Some(child) = self.child.take() {
+            stop_in_order(child, "TERM", &self.log_path());
+        }
+    }
+
+    fn kill(&mut self) {
+        MemcachedServer::kill(self);
+    }
+
+    fn restart(&mut self) {
+        MemcachedServer::restart(self);
+    }
+
+    fn pause(&mut self) {
+        stop_processes(&[self.pid().expect("memcached runs")]);
+    }
+
+    fn resume(&mut self) {
+        continue_processes(&[self.pid().expect("memcached runs")]);
+    }
+
+    /// Its one address: the port or the socket it was started on.
+    fn session_table(&self) -> String {
+        format!("servers = [\"{}\"]\n", self.server())
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        self.pid().into_iter().collect()
     }
 }
 

@@ -2,10 +2,13 @@
 //! folder of its own (trust authentication; fsync off, which loses nothing when only the server
 //! is killed), run as the `postgres` user when the tests run as root (PostgreSQL refuses root).
 //! `initdb` runs once per machine into a cached template that each server copies, so a start
-//! costs about as much as the postmaster's own.
+//! costs about as much as the postmaster's own. The copy goes to `/dev/shm` when it is a tmpfs
+//! with room to spare: on a disk, creating the template's thousand small files takes a second.
 //!
 //! The postmaster is stopped by the pid it wrote (`runuser` is only its launcher): SIGKILL on
-//! [`PostgresServer::kill`], an immediate shutdown on drop.
+//! [`PostgresServer::kill`], a fast shutdown on [`EngineHarness::stop`], an immediate shutdown
+//! on drop. A pause stops the postmaster and every process of its cluster (found by their
+//! working directory, the data folder), since the backends answer the connections.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -14,7 +17,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::{
-    current_test, installed_or_skip, log_tail, spawn_logged, temp_dir, Program, START_ATTEMPTS,
+    continue_processes, current_test, installed_or_skip, is_stopped, log_tail, spawn_logged,
+    stop_processes, temp_dir, try_signal, EngineHarness, Program, Via, START_ATTEMPTS,
     START_TIMEOUT,
 };
 
@@ -30,6 +34,12 @@ pub struct PostgresServer {
     dir: tempfile::TempDir,
     port: u16,
     pid: Option<i32>,
+    /// `runuser`'s pid while it waits for the postmaster (as root); `None` otherwise.
+    launcher: Option<u32>,
+    /// What [`EngineHarness::session_table`] points at.
+    via: Via,
+    /// The processes [`EngineHarness::pause`] stopped, to be continued before any shutdown.
+    paused: Vec<u32>,
 }
 
 impl PostgresServer {
@@ -42,7 +52,7 @@ impl PostgresServer {
         if !installed_or_skip(test, &[POSTGRES]) {
             return None;
         }
-        let dir = temp_dir("pg-");
+        let dir = data_parent();
         let data = dir.path().join("data");
         copy_dir(template(), &data);
         give_to_postgres(dir.path());
@@ -50,6 +60,9 @@ impl PostgresServer {
             dir,
             port: 0,
             pid: None,
+            launcher: None,
+            via: Via::Tcp,
+            paused: Vec::new(),
         };
         for _ in 0..START_ATTEMPTS {
             server.port = super::super::free_port();
@@ -84,9 +97,21 @@ impl PostgresServer {
 
     /// SIGKILL to the postmaster, then waits until it and its backends are gone.
     pub fn kill(&mut self) {
+        self.shut_down("KILL");
+    }
+
+    /// Continues what a pause stopped, sends `sig` to the postmaster and waits until it and its
+    /// backends are gone.
+    fn shut_down(&mut self, sig: &str) {
+        self.continue_paused();
+        let launcher = self.launcher.take();
         if let Some(pid) = self.pid.take() {
-            signal(pid, "KILL");
+            signal(pid, sig);
             wait_gone(pid);
+            // Reaped by its thread once the postmaster has ended.
+            if let Some(launcher) = launcher.and_then(|pid| i32::try_from(pid).ok()) {
+                wait_gone(launcher);
+            }
             // Its backends notice the postmaster's death and exit; a new postmaster refuses
             // to start while they hold the shared memory.
             let deadline = Instant::now() + START_TIMEOUT;
@@ -94,6 +119,12 @@ impl PostgresServer {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+    }
+
+    /// SIGCONT to what a pause stopped; never a panic, since a drop calls it.
+    fn continue_paused(&mut self) {
+        let paused = std::mem::take(&mut self.paused);
+        try_signal(&paused, "CONT");
     }
 
     /// Kills it if it runs, then starts it again on the same port, socket and data (crash
@@ -155,6 +186,7 @@ impl PostgresServer {
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
             .args(["-c", "full_page_writes=off"]);
         let mut launcher = spawn_logged(command, &self.log_path());
+        let launcher_pid = launcher.id();
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if launcher.try_wait().ok().flatten().is_some() {
@@ -162,6 +194,9 @@ impl PostgresServer {
             }
             if let Some(pid) = self.ready_pid() {
                 self.pid = Some(pid);
+                self.launcher = u32::try_from(pid)
+                    .is_ok_and(|pid| pid != launcher_pid)
+                    .then_some(launcher_pid);
                 // The launcher waits for the postmaster; it is reaped by a thread, not left a
                 // zombie, when the postmaster ends.
                 std::thread::spawn(move || {
@@ -190,11 +225,80 @@ impl PostgresServer {
 
 impl Drop for PostgresServer {
     fn drop(&mut self) {
+        self.continue_paused();
         if let Some(pid) = self.pid.take() {
             // SIGQUIT: immediate shutdown, nothing to keep.
             signal(pid, "QUIT");
             wait_gone(pid);
         }
+    }
+}
+
+impl EngineHarness for PostgresServer {
+    const TYPE: &'static str = "postgres";
+    const KEEPS_DATA: bool = true;
+    const HOLDS_ACCOUNTS: bool = true;
+
+    fn start_via(test: &str, via: Via) -> Option<Self> {
+        let mut server = Self::start_for(test)?;
+        server.via = via;
+        Some(server)
+    }
+
+    /// A fast shutdown (SIGINT): clients are told, the data is checkpointed.
+    fn stop(&mut self) {
+        self.shut_down("INT");
+    }
+
+    fn kill(&mut self) {
+        PostgresServer::kill(self);
+    }
+
+    fn restart(&mut self) {
+        PostgresServer::restart(self);
+    }
+
+    /// The postmaster first, so that it forks no backend meanwhile, then every process of the
+    /// cluster (a fork inherits the data folder as its working directory).
+    fn pause(&mut self) {
+        let postmaster = u32::try_from(self.pid.expect("postgres runs")).expect("pid");
+        stop_processes(&[postmaster]);
+        self.paused.push(postmaster);
+        // `runuser` answers its child's stop by stopping itself (job control), and would stay
+        // stopped, never reaping the postmaster: once it has, it is continued with the rest.
+        if let Some(launcher) = self.launcher {
+            wait_stopped(launcher);
+            self.paused.push(launcher);
+        }
+        let others: Vec<u32> = cluster_pids(self.dir.path())
+            .into_iter()
+            .filter(|&pid| pid != postmaster)
+            .collect();
+        stop_processes(&others);
+        self.paused.extend(others);
+    }
+
+    fn resume(&mut self) {
+        let paused = std::mem::take(&mut self.paused);
+        continue_processes(&paused);
+    }
+
+    fn session_table(&self) -> String {
+        let url = match self.via {
+            Via::Tcp => self.url(),
+            Via::Unix => self.unix_url(),
+        };
+        format!("url = \"{url}\"\n")
+    }
+
+    /// `runuser` (as root), the postmaster and every process of its cluster.
+    fn pids(&self) -> Vec<u32> {
+        if self.pid.is_none() {
+            return Vec::new();
+        }
+        let mut pids: Vec<u32> = self.launcher.into_iter().collect();
+        pids.extend(cluster_pids(self.dir.path()));
+        pids
     }
 }
 
@@ -291,13 +395,54 @@ fn wait_gone(pid: i32) {
     }
 }
 
-/// Whether a process of this cluster (a backend of a killed postmaster) still runs: found by
-/// the data folder on its command line or in its working directory.
+/// Where a server's folder goes: under `/dev/shm` when it is a tmpfs with at least 1 GiB free
+/// (nothing is kept, and a tmpfs creates files far faster than a disk), else the usual
+/// temporary folder.
+fn data_parent() -> tempfile::TempDir {
+    const ROOM: u64 = 1 << 30;
+    let shm = Path::new("/dev/shm");
+    let tmpfs = std::fs::read_to_string("/proc/mounts").is_ok_and(|mounts| {
+        mounts.lines().any(|mount| {
+            let fields: Vec<&str> = mount.split(' ').collect();
+            fields.get(1) == Some(&"/dev/shm") && fields.get(2) == Some(&"tmpfs")
+        })
+    });
+    let roomy = tmpfs
+        && rustix::fs::statvfs(shm).is_ok_and(|fs| fs.f_bavail.saturating_mul(fs.f_frsize) >= ROOM);
+    if roomy {
+        if let Ok(dir) = tempfile::Builder::new().prefix("pg-").tempdir_in(shm) {
+            return dir;
+        }
+    }
+    temp_dir("pg-")
+}
+
+/// Waits until `pid` is stopped: as [`EngineHarness::pause`] has it, but for a stop it did not
+/// send.
+fn wait_stopped(pid: u32) {
+    let deadline = Instant::now() + START_TIMEOUT;
+    while !is_stopped(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} did not stop within {START_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Whether a process of this cluster (a backend of a killed postmaster) still runs.
 fn backends_alive(dir: &Path) -> bool {
+    !cluster_pids(dir).is_empty()
+}
+
+/// The processes of the cluster in `dir`: found by their working directory, the data folder.
+fn cluster_pids(dir: &Path) -> Vec<u32> {
     let data = dir.join("data");
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .flatten()
-        .any(|entry| std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd == data))
+        .filter(|entry| std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd == data))
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect()
 }

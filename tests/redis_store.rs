@@ -1,84 +1,38 @@
-//! What the conformance suite cannot see of the redis store: the keys and values themselves,
-//! creation times, the set-aside of unreadable values, parallel writers, commands per request;
-//! [`engine`] the connections' time bounds, errors and runtimes.
-//! Each test runs its own `redis-server` on a unix socket in a temporary folder (stopped by pid),
-//! or prints one SKIPPED line when it is not installed.
+//! What the conformance suite cannot see of the redis store, against a real Redis: the keys and
+//! values themselves, creation times, the set-aside of unreadable values, parallel writers,
+//! commands per request; and the engine handle's own behaviour: time bounds, typed errors,
+//! connections across runtimes.
+//!
+//! Each test that needs Redis starts its own through the shared harness
+//! ([`common::engines::RedisServer`], reached here on its unix socket), which skips with one
+//! `SKIPPED` line when `redis-server` is not installed, and fails instead under
+//! `SESSION_SERVER_REQUIRE_ENGINES=1`. The store is reached only through the crate's public API.
+//!
+//! Plain `#[test]`s, each making its own runtimes: one test is about a runtime replaced on the
+//! same thread, another about writers on threads with runtimes of their own.
 
-mod engine;
+mod common;
 
-use std::io::Write;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::*;
+use common::engines::RedisServer;
+use session_server::engines::redis::{EngineOptions, RedisOptions, RedisSessionStore, QUARANTINE};
+use session_server::store::{SessionBackend, SessionId, SessionRecord, SessionState, StoreError};
+use time::OffsetDateTime;
 
-/// A private `redis-server` on a unix socket, killed (by its pid) when dropped.
-struct Server {
-    dir: tempfile::TempDir,
-    child: Child,
+/// A plain blocking connection to the test's Redis, as `redis-cli` would look.
+fn cli(server: &RedisServer) -> redis::Connection {
+    redis::Client::open(server.unix_url())
+        .and_then(|c| c.get_connection())
+        .expect("connect to the test's redis")
 }
 
-impl Server {
-    fn start(test: &str) -> Option<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("redis-unit-")
-            .tempdir()
-            .expect("tempdir");
-        let socket = dir.path().join("redis.sock");
-        let child = match Command::new("redis-server")
-            .args(["--port", "0", "--save", "", "--appendonly", "no"])
-            .arg("--unixsocket")
-            .arg(&socket)
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-        {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let _ = writeln!(
-                    std::io::stderr().lock(),
-                    "SKIPPED {test}: redis-server is not installed (apt-get install -y redis-server)"
-                );
-                return None;
-            }
-            Err(e) => panic!("redis-server: {e}"),
-        };
-        let server = Self { dir, child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        // Connected to, not only present: redis makes the socket file when it binds, a moment
-        // before it listens, and a connect in that moment is refused.
-        while std::os::unix::net::UnixStream::connect(server.dir.path().join("redis.sock")).is_err()
-        {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Some(server)
-    }
-
-    fn url(&self) -> String {
-        format!("unix://{}", self.dir.path().join("redis.sock").display())
-    }
-
-    /// A plain blocking connection, as `redis-cli` would look.
-    fn cli(&self) -> redis::Connection {
-        redis::Client::open(self.url())
-            .and_then(|c| c.get_connection())
-            .expect("connect")
-    }
-
-    fn store(&self, prefix: &str) -> RedisSessionStore {
-        RedisSessionStore::new(RedisOptions::new(EngineOptions::new(self.url())).key_prefix(prefix))
-            .expect("store")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A store on the test's Redis, through its unix socket, with keys under `prefix`.
+fn store_on(server: &RedisServer, prefix: &str) -> RedisSessionStore {
+    RedisSessionStore::new(
+        RedisOptions::new(EngineOptions::new(server.unix_url())).key_prefix(prefix),
+    )
+    .expect("store")
 }
 
 fn state(pairs: &[(&str, &str)]) -> SessionState {
@@ -97,17 +51,17 @@ fn rt() -> tokio::runtime::Runtime {
 
 #[test]
 fn the_key_is_the_prefix_and_the_digest_and_the_value_the_files_json() {
-    let Some(server) = Server::start("the_key_is_the_prefix_and_the_digest") else {
+    let Some(server) = RedisServer::start() else {
         return;
     };
-    let store = server.store("app1:");
+    let store = store_on(&server, "app1:");
     let id = rt()
         .block_on(store.save(
             state(&[("user_id", "\"alice\"")]),
             &time::Duration::minutes(1),
         ))
         .expect("save");
-    let mut cli = server.cli();
+    let mut cli = cli(&server);
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut cli).expect("KEYS");
     assert_eq!(keys, vec![format!("app1:{}", id.stem())]);
     assert!(!keys[0].contains(id.as_str()), "no usable cookie in a key");
@@ -131,15 +85,15 @@ fn the_key_is_the_prefix_and_the_digest_and_the_value_the_files_json() {
 
 #[test]
 fn an_update_keeps_the_creation_time_and_moves_the_end() {
-    let Some(server) = Server::start("an_update_keeps_the_creation_time") else {
+    let Some(server) = RedisServer::start() else {
         return;
     };
-    let store = server.store("session:");
+    let store = store_on(&server, "session:");
     let rt = rt();
     let id = rt
         .block_on(store.save(state(&[("n", "1")]), &time::Duration::seconds(30)))
         .expect("save");
-    let mut cli = server.cli();
+    let mut cli = cli(&server);
     let read = |cli: &mut redis::Connection| -> SessionRecord {
         let value: Vec<u8> = redis::cmd("GET")
             .arg(store.key_of(&id))
@@ -148,7 +102,14 @@ fn an_update_keeps_the_creation_time_and_moves_the_end() {
         SessionRecord::from_bytes(&value).expect("record")
     };
     let first = read(&mut cli);
-    std::thread::sleep(Duration::from_millis(1100));
+    // The update must happen on a later second than the creation, so that a creation time
+    // rewritten by the update would show.
+    let later = first.created_at + time::Duration::seconds(1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while OffsetDateTime::now_utc() < later {
+        assert!(Instant::now() < deadline, "the clock did not reach {later}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let same = rt
         .block_on(store.update(
             id.clone(),
@@ -166,7 +127,7 @@ fn an_update_keeps_the_creation_time_and_moves_the_end() {
 
     // Another process, which never loaded the session, keeps the creation time too (the
     // script); and a session deleted by another process stays ended for one that knew it.
-    let other = server.store("session:");
+    let other = store_on(&server, "session:");
     let same = rt
         .block_on(other.update(
             id.clone(),
@@ -197,15 +158,15 @@ fn an_update_keeps_the_creation_time_and_moves_the_end() {
 
 #[test]
 fn an_unreadable_value_is_set_aside_and_served_as_no_session() {
-    let Some(server) = Server::start("an_unreadable_value_is_set_aside") else {
+    let Some(server) = RedisServer::start() else {
         return;
     };
-    let store = server.store("session:");
+    let store = store_on(&server, "session:");
     let rt = rt();
     let id = rt
         .block_on(store.save(state(&[("n", "1")]), &time::Duration::minutes(1)))
         .expect("save");
-    let mut cli = server.cli();
+    let mut cli = cli(&server);
     let key = store.key_of(&id);
     redis::cmd("SET")
         .arg(&key)
@@ -234,10 +195,10 @@ fn an_unreadable_value_is_set_aside_and_served_as_no_session() {
 /// once: every write is whole, the last one wins, and the session keeps its creation time.
 #[test]
 fn parallel_writers_to_one_session_leave_one_whole_record() {
-    let Some(server) = Server::start("parallel_writers_to_one_session") else {
+    let Some(server) = RedisServer::start() else {
         return;
     };
-    let store = server.store("session:");
+    let store = store_on(&server, "session:");
     let ttl = time::Duration::minutes(1);
     let id = rt()
         .block_on(store.save(state(&[("w", "0")]), &ttl))
@@ -245,7 +206,7 @@ fn parallel_writers_to_one_session_leave_one_whole_record() {
     let created = {
         let value: Vec<u8> = redis::cmd("GET")
             .arg(store.key_of(&id))
-            .query(&mut server.cli())
+            .query(&mut cli(&server))
             .expect("GET");
         SessionRecord::from_bytes(&value)
             .expect("record")
@@ -275,7 +236,7 @@ fn parallel_writers_to_one_session_leave_one_whole_record() {
     }
     let value: Vec<u8> = redis::cmd("GET")
         .arg(store.key_of(&id))
-        .query(&mut server.cli())
+        .query(&mut cli(&server))
         .expect("GET");
     let record = SessionRecord::from_bytes(&value).expect("one whole record");
     assert_eq!(record.created_at, created);
@@ -310,17 +271,16 @@ fn commands_run(cli: &mut redis::Connection) -> u64 {
 /// its session costs a GET and a SET, one that only refreshes it a GET and an EXPIREAT.
 #[test]
 fn a_request_costs_actix_sessions_own_number_of_commands() {
-    let Some(server) = Server::start("a_request_costs_actix_sessions_own_number_of_commands")
-    else {
+    let Some(server) = RedisServer::start() else {
         return;
     };
-    let store = server.store("session:");
+    let store = store_on(&server, "session:");
     let rt = rt();
     let ttl = time::Duration::minutes(1);
     let id = rt
         .block_on(store.save(state(&[("n", "0")]), &ttl))
         .expect("save");
-    let mut cli = server.cli();
+    let mut cli = cli(&server);
     for n in 1..=3 {
         let before = commands_run(&mut cli);
         rt.block_on(async {
@@ -339,4 +299,107 @@ fn a_request_costs_actix_sessions_own_number_of_commands() {
         store.update_ttl(&id, &ttl).await.expect("update_ttl");
     });
     assert_eq!(commands_run(&mut cli) - before, 2, "GET + EXPIREAT");
+}
+
+// The engine handle's own behaviour: time bounds, typed errors, connections across runtimes.
+
+#[test]
+fn a_server_that_never_answers_is_a_timeout_not_a_hang() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    // Accepts and holds every connection, never answering a byte.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let options = EngineOptions::new(format!("redis://127.0.0.1:{port}"))
+        .connect_timeout(Duration::from_millis(300))
+        .command_timeout(Duration::from_millis(300));
+    let store = RedisSessionStore::new(RedisOptions::new(options)).expect("store");
+    let id = SessionId::generate().expect("id");
+    let started = Instant::now();
+    let result = rt().block_on(store.load(&id));
+    assert!(
+        matches!(
+            result,
+            Err(StoreError::EngineTimeout {
+                engine: "redis",
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let health = rt().block_on(store.check_health());
+    assert!(
+        matches!(health, Err(StoreError::EngineTimeout { .. })),
+        "{health:?}"
+    );
+}
+
+#[test]
+fn nothing_listening_is_an_engine_error() {
+    let port = common::free_port();
+    let store = RedisSessionStore::new(RedisOptions::new(EngineOptions::new(format!(
+        "redis://127.0.0.1:{port}"
+    ))))
+    .expect("made without connecting");
+    let id = SessionId::generate().expect("id");
+    let result = rt().block_on(store.load(&id));
+    assert!(
+        matches!(
+            result,
+            Err(StoreError::Engine {
+                engine: "redis",
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+}
+
+/// A thread whose runtime is dropped and replaced (as between tests, or a runtime restarted)
+/// gets fresh connections instead of failing on ones whose driver died with the old runtime.
+#[test]
+fn a_new_runtime_on_the_same_thread_gets_working_connections() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store = store_on(&server, "session:");
+    let id = rt()
+        .block_on(store.save(state(&[("n", "1")]), &time::Duration::minutes(1)))
+        .expect("save on the first runtime");
+    for _ in 0..3 {
+        let loaded = rt()
+            .block_on(store.load(&id))
+            .expect("load on a new runtime");
+        assert_eq!(loaded, Some(state(&[("n", "1")])));
+    }
+    let now = OffsetDateTime::now_utc();
+    assert!(rt()
+        .block_on(store.expires_at(&id))
+        .expect("expires_at")
+        .is_some_and(|at| at > now));
+}
+
+/// This build's `redis` crate has no TLS: a `rediss://` URL is refused when the store is made
+/// (at start), with a typed engine error, rather than failing every request later.
+#[test]
+fn rediss_is_refused_at_start_in_this_build() {
+    let made = RedisSessionStore::new(RedisOptions::new(EngineOptions::new(
+        "rediss://127.0.0.1:6380",
+    )));
+    assert!(
+        matches!(
+            made,
+            Err(StoreError::Engine {
+                engine: "redis",
+                ..
+            })
+        ),
+        "{:?}",
+        made.err()
+    );
 }
