@@ -30,8 +30,21 @@ pub trait UserStorage: Send + Sync {
     /// Adds `user` unless its key is taken (`Ok(false)`), atomically across processes.
     fn insert(&self, user: &NewUser) -> Result<bool, UserError>;
     /// Adds every user whose key is free; returns the keys held by another user (not those
-    /// already holding this very user, as after an earlier import).
-    fn insert_all(&self, users: Vec<NewUser>) -> Result<Vec<String>, UserError>;
+    /// already holding this very user, as after an earlier import). By default one insert
+    /// each; a storage that can do it in one transaction does.
+    fn insert_all(&self, users: Vec<NewUser>) -> Result<Vec<String>, UserError> {
+        let mut taken = Vec::new();
+        for user in users {
+            if !self.insert(&user)?
+                && self
+                    .find(&user.key)?
+                    .is_none_or(|had| had.password_hash != user.row.password_hash)
+            {
+                taken.push(user.key);
+            }
+        }
+        Ok(taken)
+    }
     /// Replaces the hash of `key` with `new` if it is still `old`.
     fn replace_hash(&self, key: &str, old: &str, new: &str) -> Result<bool, UserError>;
     /// Every user, ordered by key: `(key, row, created_at)`.

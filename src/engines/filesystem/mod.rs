@@ -296,13 +296,7 @@ impl SessionBackend for FileSessionStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            server_side: true,
-            // Every process on this machine serving the same folder sees the same sessions.
-            shared: true,
-            can_list: true,
-            expires_by_itself: false,
-        }
+        config::CAPABILITIES
     }
 
     async fn load_live(&self, key: &SessionId) -> Result<Option<Loaded>, StoreError> {

@@ -255,12 +255,7 @@ impl SessionBackend for MemcachedSessionStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            server_side: true,
-            shared: true,
-            can_list: false,
-            expires_by_itself: true,
-        }
+        super::config::CAPABILITIES
     }
 
     async fn load_live(&self, id: &SessionId) -> Result<Option<Loaded>, StoreError> {

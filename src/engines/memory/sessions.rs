@@ -132,12 +132,7 @@ impl SessionBackend for MemorySessionStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            server_side: true,
-            shared: false,
-            can_list: true,
-            expires_by_itself: false,
-        }
+        super::config::CAPABILITIES
     }
 
     async fn load_live(&self, id: &SessionId) -> Result<Option<Loaded>, StoreError> {

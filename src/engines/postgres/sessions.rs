@@ -316,12 +316,7 @@ impl SessionBackend for PostgresSessionStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            server_side: true,
-            shared: true,
-            can_list: true,
-            expires_by_itself: false,
-        }
+        super::config::CAPABILITIES
     }
 
     async fn load_live(&self, id: &SessionId) -> Result<Option<Loaded>, StoreError> {

@@ -101,19 +101,6 @@ impl UserStorage for PostgresUsers {
         self.insert_one(user)
     }
 
-    fn insert_all(&self, users: Vec<NewUser>) -> Result<Vec<String>, UserError> {
-        let mut taken = Vec::new();
-        for user in users {
-            if !self.insert_one(&user)?
-                && self
-                    .find(&user.key)?
-                    .is_none_or(|had| had.password_hash != user.row.password_hash)
-            {
-                taken.push(user.key);
-            }
-        }
-        Ok(taken)
-    }
 
     fn replace_hash(&self, key: &str, old: &str, new: &str) -> Result<bool, UserError> {
         self.ready()?;

@@ -209,12 +209,7 @@ impl SessionBackend for RedisSessionStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            server_side: true,
-            shared: true,
-            can_list: true,
-            expires_by_itself: true,
-        }
+        super::config::CAPABILITIES
     }
 
     async fn load_live(&self, id: &SessionId) -> Result<Option<Loaded>, StoreError> {

@@ -114,19 +114,6 @@ impl UserStorage for RedisUsers {
         Ok(added == 1)
     }
 
-    fn insert_all(&self, users: Vec<NewUser>) -> Result<Vec<String>, UserError> {
-        let mut taken = Vec::new();
-        for user in users {
-            if !self.insert(&user)?
-                && self
-                    .find(&user.key)?
-                    .is_none_or(|had| had.password_hash != user.row.password_hash)
-            {
-                taken.push(user.key);
-            }
-        }
-        Ok(taken)
-    }
 
     fn replace_hash(&self, key: &str, old: &str, new: &str) -> Result<bool, UserError> {
         let changed: i64 = self.redis.run(|conn| {
