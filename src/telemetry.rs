@@ -228,6 +228,22 @@ pub fn engine_failure(what: &'static str, error: &dyn std::fmt::Display) {
     }
 }
 
+/// A connection to `engine` at `address` (password masked) failed: told once per cause at
+/// warn, then counted into the summary, so that an engine down at start-up, or for an hour,
+/// fills no log.
+pub fn engine_unreachable(engine: &'static str, address: &str, error: &dyn std::fmt::Display) {
+    counter!("engine_failures_total", "what" => "connections").increment(1);
+    let cause = format!("{engine} at {address}: {error}");
+    if FAILURES.count("connections", &cause) {
+        tracing::warn!(
+            engine,
+            address,
+            error = %error,
+            "engine unreachable (repeats are counted and logged once a minute)"
+        );
+    }
+}
+
 impl EngineFailures {
     /// Counts a failure; `true` when its cause is new since the last summary (log it).
     pub fn count(&self, what: &'static str, error: &dyn std::fmt::Display) -> bool {

@@ -167,3 +167,59 @@ fn an_outage_logs_each_cause_once_without_a_backtrace() {
     );
     assert!(text.len() < 64 * 1024, "{} bytes of log", text.len());
 }
+
+/// A server started while its Redis is down: r2d2 tried a connection a second and logged each
+/// failure at error, without saying where. Now the log names the engine and its address once,
+/// at warn, and a few seconds of the engine being down add no line.
+#[test]
+fn an_engine_down_at_start_is_named_once_with_its_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dead = free_port();
+    let (config, addr) = write_config(
+        dir.path(),
+        &format!(
+            "[session]\ntype = \"redis\"\n[session.redis]\nurl = \"redis://app:hunter2@127.0.0.1:{dead}\"\n\
+             connect_timeout = 0.5\ncommand_timeout = 0.5\n"
+        ),
+    );
+    let log = dir.path().join("server.log");
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while raw_http(
+        addr,
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .is_none()
+    {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // What is measured is the quiet: r2d2 would have retried every second meanwhile.
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).expect("log");
+    let refused: Vec<&str> = text.lines().filter(|l| l.contains("refused")).collect();
+    let told: Vec<&&str> = refused
+        .iter()
+        .filter(|l| l.contains("engine unreachable"))
+        .collect();
+    assert_eq!(told.len(), 1, "one line names the cause:\n{text}");
+    assert!(
+        told[0].contains("WARN") && told[0].contains(&format!("127.0.0.1:{dead}")),
+        "at warn, with the address: {}",
+        told[0]
+    );
+    assert!(!text.contains("hunter2"), "never the password:\n{text}");
+    assert!(
+        !text.lines().any(|l| l.contains("r2d2")),
+        "no bare r2d2 lines:\n{text}"
+    );
+}

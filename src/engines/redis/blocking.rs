@@ -16,8 +16,14 @@ use redis::{Client, Connection, ConnectionLike, RedisError};
 pub enum RedisBlockingError {
     #[error("redis: {0}")]
     Redis(#[from] RedisError),
-    #[error("redis: no connection within {0:?}: {1}")]
-    Pool(Duration, #[source] r2d2::Error),
+    #[error("redis at {address}: no connection within {after:?}: {source}")]
+    Pool {
+        /// Where it was reached, password masked.
+        address: String,
+        after: Duration,
+        #[source]
+        source: r2d2::Error,
+    },
 }
 
 /// Where to connect and how long to wait.
@@ -45,26 +51,30 @@ pub struct RedisBlocking {
     command_timeout: Duration,
     /// Connections the pool may hold, all of which may have been closed by Redis at once.
     max_size: u32,
+    /// Where the pool connects, password masked: for error lines.
+    address: String,
 }
 
 impl RedisBlocking {
     /// Checks the URLs and builds the pool, without connecting.
     pub fn new(target: &RedisTarget) -> Result<Self, RedisBlockingError> {
+        let address = target.address();
         let pool = if target.cluster_urls.is_empty() {
             let client = Client::open(target.url.as_str())?;
-            Pool::Single(pool_builder(target).build_unchecked(client))
+            Pool::Single(pool_builder(target, &address).build_unchecked(client))
         } else {
             let client = ClusterClient::builder(target.cluster_urls.clone())
                 .connection_timeout(target.connect_timeout)
                 .response_timeout(target.command_timeout)
                 .build()?;
-            Pool::Cluster(pool_builder(target).build_unchecked(client))
+            Pool::Cluster(pool_builder(target, &address).build_unchecked(client))
         };
         Ok(Self {
             pool: std::sync::Arc::new(pool),
             wait: target.connect_timeout,
             command_timeout: target.command_timeout,
             max_size: target.pool_size.max(1),
+            address,
         })
     }
 
@@ -106,7 +116,11 @@ impl RedisBlocking {
         &self,
         work: &impl Fn(&mut dyn ConnectionLike) -> Result<T, RedisError>,
     ) -> Result<T, RedisBlockingError> {
-        let pool_error = |e| RedisBlockingError::Pool(self.wait, e);
+        let pool_error = |source| RedisBlockingError::Pool {
+            address: self.address.clone(),
+            after: self.wait,
+            source,
+        };
         match &*self.pool {
             Pool::Single(pool) => {
                 let mut conn = pool.get_timeout(self.wait).map_err(pool_error)?;
@@ -123,12 +137,45 @@ impl RedisBlocking {
     }
 }
 
-fn pool_builder<M: r2d2::ManageConnection>(target: &RedisTarget) -> r2d2::Builder<M> {
+fn pool_builder<M: r2d2::ManageConnection>(target: &RedisTarget, address: &str) -> r2d2::Builder<M> {
     r2d2::Pool::builder()
         .max_size(target.pool_size.max(1))
         .min_idle(Some(0))
         .connection_timeout(target.connect_timeout)
         .test_on_check_out(false)
+        .error_handler(Box::new(Unreachable {
+            address: address.to_owned(),
+        }))
+}
+
+/// r2d2's failed connects, told once per cause at warn with the engine's address and then
+/// counted into the once-a-minute summary, instead of r2d2's own bare line at error for every
+/// attempt (one a second while Redis is down).
+#[derive(Debug)]
+struct Unreachable {
+    address: String,
+}
+
+impl<E: std::fmt::Display> r2d2::HandleError<E> for Unreachable {
+    fn handle_error(&self, error: E) {
+        crate::telemetry::engine_unreachable("redis", &self.address, &error);
+    }
+}
+
+impl RedisTarget {
+    /// Where the target is, as error lines name it: its URL (or its nodes' URLs), passwords
+    /// masked.
+    pub fn address(&self) -> String {
+        let urls: Vec<&str> = if self.cluster_urls.is_empty() {
+            vec![self.url.as_str()]
+        } else {
+            self.cluster_urls.iter().map(String::as_str).collect()
+        };
+        urls.iter()
+            .map(|u| crate::config::shown::url(u).trim_matches('"').to_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 impl From<&super::config::RedisConfig> for RedisTarget {
