@@ -100,23 +100,17 @@ fn a_static_dir_that_holds_private_files_is_refused() {
     assert_eq!(code, 0, "{stderr}");
 }
 
-/// A dead Redis behind every request, with `RUST_BACKTRACE=1` as many servers run: the log
-/// holds one line for the cause, not one (with a backtrace, ~217 KB) per request.
-#[test]
-fn an_outage_logs_each_cause_once_without_a_backtrace() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let dead = free_port();
-    let (config, addr) = write_config(
-        dir.path(),
-        &format!(
-            "[session]\ntype = \"redis\"\n[session.redis]\nurl = \"redis://127.0.0.1:{dead}\"\n\
-             connect_timeout = 0.2\ncommand_timeout = 0.2\n"
-        ),
-    );
-    let log = dir.path().join("server.log");
-    let mut child = Command::new(BIN)
+/// The built binary on `config`, logging at info (with `RUST_BACKTRACE=1`, as many servers run)
+/// into `<dir>/server.log`, once it answers at `addr`.
+fn start_logging(
+    dir: &Path,
+    config: &Path,
+    addr: std::net::SocketAddr,
+) -> (std::process::Child, std::path::PathBuf) {
+    let log = dir.join("server.log");
+    let child = Command::new(BIN)
         .arg("--config")
-        .arg(&config)
+        .arg(config)
         .env("RUST_BACKTRACE", "1")
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -133,6 +127,23 @@ fn an_outage_logs_each_cause_once_without_a_backtrace() {
         assert!(Instant::now() < deadline, "the server did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
+    (child, log)
+}
+
+/// A dead Redis behind every request, with `RUST_BACKTRACE=1` as many servers run: the log
+/// holds one line for the cause, not one (with a backtrace, ~217 KB) per request.
+#[test]
+fn an_outage_logs_each_cause_once_without_a_backtrace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dead = free_port();
+    let (config, addr) = write_config(
+        dir.path(),
+        &format!(
+            "[session]\ntype = \"redis\"\n[session.redis]\nurl = \"redis://127.0.0.1:{dead}\"\n\
+             connect_timeout = 0.2\ncommand_timeout = 0.2\n"
+        ),
+    );
+    let (mut child, log) = start_logging(dir.path(), &config, addr);
     // A session cookie makes every request load its session from the dead engine.
     let master =
         session_server::secret::load_or_create(&dir.path().join("secret.key"), None).expect("key");
@@ -182,25 +193,7 @@ fn an_engine_down_at_start_is_named_once_with_its_address() {
              connect_timeout = 0.5\ncommand_timeout = 0.5\n"
         ),
     );
-    let log = dir.path().join("server.log");
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while raw_http(
-        addr,
-        "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-    )
-    .is_none()
-    {
-        assert!(Instant::now() < deadline, "the server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut child, log) = start_logging(dir.path(), &config, addr);
     // What is measured is the quiet: r2d2 would have retried every second meanwhile.
     std::thread::sleep(Duration::from_secs(3));
     let _ = child.kill();
