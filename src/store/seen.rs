@@ -56,7 +56,9 @@ tokio::task_local! {
 pub async fn scope<F: Future>(request: F) -> (F::Output, Seen) {
     SEEN.scope(RefCell::new(Seen::default()), async {
         let out = request.await;
-        (out, current().unwrap_or_default())
+        // Handed over, not copied: the request is over.
+        let seen = SEEN.try_with(|seen| seen.take()).unwrap_or_default();
+        (out, seen)
     })
     .await
 }

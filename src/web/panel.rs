@@ -48,18 +48,22 @@ impl Panel {
         let s = &state.config.session;
         // The start and the end are the store's bookkeeping, not session data: as this
         // request's load found them (no second look, no second check of the cookie).
-        let seen = seen::current()?;
-        seen.asked.as_ref()?;
-        let started = seen.live.map(|live| live.created_at);
+        // Only what the panel shows is copied (for the cookie type, `asked` is the session).
+        let (asked, live, digest) =
+            seen::with(|seen| (seen.asked.is_some(), seen.live, seen.digest))?;
+        if !asked {
+            return None;
+        }
+        let started = live.map(|live| live.created_at);
         let now = OffsetDateTime::now_utc();
         let expires = if changed || s.refresh_each_request {
             // This very answer moves the expiry (a change, or every request).
             expiry_after(now, &s.ttl()).ok()
         } else {
-            seen.live.map(|live| live.expires_at)
+            live.map(|live| live.expires_at)
         }?;
         let server_side = state.store.capabilities().server_side;
-        let stem = seen.digest.map(|d| id::stem(&d)).unwrap_or_default();
+        let stem = digest.map(|d| id::stem(&d)).unwrap_or_default();
         let Place {
             message: place_key,
             name: place_name,
