@@ -168,6 +168,9 @@ impl Config {
         if let Some(static_dir) = &server.static_dir {
             let mut private: Vec<(&str, PathBuf)> =
                 vec![("the secret key file", session.secret_key_file.clone())];
+            for fallback in &session.secret_key_fallbacks {
+                private.push(("a secret key fallback", fallback.clone()));
+            }
             if let Some(config) = &source {
                 private.push(("the config file", config.clone()));
             }

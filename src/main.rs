@@ -25,15 +25,17 @@ fn main() -> ExitCode {
         }
     };
     logging::init(&config.log);
-    let env_key = std::env::var(secret::ENV_VAR).ok();
-    let key = match secret::load_or_create(&config.session.secret_key_file, env_key.as_deref()) {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(config, key) {
+    let s = &config.session;
+    let env = secret::EnvKeys::from_process();
+    let keys =
+        match secret::Keyring::load_or_create(&s.secret_key_file, &s.secret_key_fallbacks, &env) {
+            Ok(k) => k,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+    match run(config, keys) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -48,7 +50,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: Config, key: actix_web::cookie::Key) -> Result<(), web::StartError> {
-    let state = web::AppState::new(config, key)?;
+fn run(config: Config, keys: secret::Keyring) -> Result<(), web::StartError> {
+    let state = web::AppState::new(config, keys)?;
     actix_web::rt::System::new().block_on(web::serve(state))
 }

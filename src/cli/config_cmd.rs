@@ -12,12 +12,16 @@ use crate::config::{effective, Config};
 const SHIPPED: &str = include_str!("../../config.toml");
 
 pub fn check(config: &Config) -> Result<(), CliError> {
-    let env_key = std::env::var(crate::secret::ENV_VAR).ok();
-    let key_file = &config.session.secret_key_file;
-    let key = match crate::secret::load_existing(key_file, env_key.as_deref())? {
-        Some(_) if env_key.is_some() => format!("from {}", crate::secret::ENV_VAR),
-        Some(_) => format!("{} (present)", key_file.display()),
-        None => format!("{} (created at the first start)", key_file.display()),
+    let s = &config.session;
+    let env = crate::secret::EnvKeys::from_process();
+    let keys =
+        crate::secret::Keyring::load_existing(&s.secret_key_file, &s.secret_key_fallbacks, &env)?;
+    let key = match keys {
+        Some(keys) => keys.describe(),
+        None => format!(
+            "{} (created at the first start)",
+            s.secret_key_file.display()
+        ),
     };
     crate::web::render::Templates::load(
         config.server.templates_dir.as_deref(),

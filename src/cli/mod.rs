@@ -1,5 +1,5 @@
 //! The command line of the one binary: `serve` (the default), and the operator's commands over
-//! the configured store and user database: `sessions`, `users`, `config`. This file holds the
+//! the configured store, user database and secret key: `sessions`, `users`, `config`, `secret`. This file holds the
 //! grammar (clap derive), the exit codes and the dispatch; each command group has its own file.
 //!
 //! Exit codes: 0 ok, 1 the command failed (an engine down, no such session), 2 a usage or
@@ -8,6 +8,7 @@
 mod config_cmd;
 mod gather;
 mod output;
+mod secret_cmd;
 mod sessions;
 mod show;
 mod users;
@@ -36,6 +37,7 @@ Examples:
   session-server sessions purge --user alice  log alice out everywhere
   session-server users add alice              add an account (asks for the password)
   session-server config check                 the effective configuration
+  session-server secret rotate                a new secret key, the old one still accepted
   session-server -c /etc/session-server.toml sessions stats";
 
 /// A web server that keeps its users' sessions on the server, one JSON file per session.
@@ -69,6 +71,32 @@ pub enum Command {
     /// Check or write the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Rotate the secret key that signs the cookies, logging nobody out.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Make a new current key; the previous one is kept beside it (`secret.key.1`, ...) and its
+    /// cookies are still accepted, and re-issued under the new key, after a restart.
+    #[command(after_help = "Examples:\n  session-server secret rotate\n  \
+        session-server secret rotate --prepare   (several instances: see docs/operations.md)")]
+    Rotate {
+        /// Only make the next key (`secret.key.next`), accepted but not yet signing: copy it to
+        /// every instance and restart them, then run `secret rotate` to make it current.
+        #[arg(long)]
+        prepare: bool,
+    },
+    /// Delete the kept older keys: cookies under them are no longer accepted once the servers
+    /// restart (their visitors become anonymous).
+    #[command(after_help = "Examples:\n  session-server secret retire\n  \
+        session-server secret retire --keep 1")]
+    Retire {
+        /// Keep the newest N kept keys.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -298,6 +326,7 @@ fn operate(cli: &Cli) -> Result<(), CliError> {
         Command::Config(ConfigCommand::Init { .. }) => Ok(()),
         Command::Sessions(cmd) => runtime()?.block_on(sessions::run(&config, cmd)),
         Command::Users(cmd) => users::run(&config, cmd),
+        Command::Secret(cmd) => secret_cmd::run(&config, cmd),
     }
 }
 

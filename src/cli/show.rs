@@ -107,15 +107,21 @@ enum FromCookie {
 /// The session a cookie value names, checked (or decrypted) with the server's key.
 fn from_cookie(config: &Config, value: &str) -> Result<FromCookie, CliError> {
     let s = &config.session;
-    let env_key = std::env::var(crate::secret::ENV_VAR).ok();
-    let Some(master) = crate::secret::load_existing(&s.secret_key_file, env_key.as_deref())? else {
+    let env = crate::secret::EnvKeys::from_process();
+    let keys =
+        crate::secret::Keyring::load_existing(&s.secret_key_file, &s.secret_key_fallbacks, &env)?;
+    let Some(keys) = keys else {
         return Err(CliError::Failed(format!(
             "no secret key at {}: the server has never started with this config, so no cookie \
              can be from it",
             s.secret_key_file.display()
         )));
     };
-    let key = crate::web::CookieKeys::derive(&master).session;
+    let keys = crate::web::CookieKeys::of(&keys);
+    // The current key first, then the older ones a rotation still accepts.
+    let session_keys: Vec<&actix_web::cookie::Key> = std::iter::once(&keys.session)
+        .chain(keys.older.iter().map(|k| &k.session))
+        .collect();
     // As copied: maybe `name=value`, maybe percent-encoded as the Set-Cookie header sent it.
     let value = value
         .strip_prefix(&format!("{}=", s.cookie_name))
@@ -134,7 +140,10 @@ fn from_cookie(config: &Config, value: &str) -> Result<FromCookie, CliError> {
     };
     if !s.store.capabilities().server_side {
         // The session is the cookie, encrypted: its store decodes it.
-        let payload = jar.private(&key).get(&s.cookie_name).ok_or_else(refused)?;
+        let payload = session_keys
+            .iter()
+            .find_map(|key| jar.private(key).get(&s.cookie_name))
+            .ok_or_else(refused)?;
         let store = crate::store::open(s)?;
         let (sid, record) = store
             .client()
@@ -142,7 +151,10 @@ fn from_cookie(config: &Config, value: &str) -> Result<FromCookie, CliError> {
             .ok_or_else(refused)?;
         return Ok(FromCookie::Record(sid, record));
     }
-    let verified = jar.signed(&key).get(&s.cookie_name).ok_or_else(refused)?;
+    let verified = session_keys
+        .iter()
+        .find_map(|key| jar.signed(key).get(&s.cookie_name))
+        .ok_or_else(refused)?;
     SessionId::parse(verified.value())
         .map(FromCookie::Id)
         .ok_or_else(refused)

@@ -2,7 +2,7 @@
 //! its value after defaults and path resolution, and the Flask / Flask-Session setting it
 //! stands for. Only the table of the chosen store type is listed; passwords in URLs are masked.
 
-use super::shown::{path, s, secs};
+use super::shown::{list, path, s, secs};
 pub use super::shown::{Entry, Keys};
 use super::Config;
 use crate::engines::list::{for_each_engine, StoreType};
@@ -109,6 +109,17 @@ pub fn entries(config: &Config) -> Vec<Entry> {
         "secret_key_file",
         path(&se.secret_key_file),
         Some("SECRET_KEY"),
+    );
+    let fallbacks: Vec<String> = se
+        .secret_key_fallbacks
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    add(
+        "session",
+        "secret_key_fallbacks",
+        list(&fallbacks, s),
+        Some("SECRET_KEY_FALLBACKS"),
     );
     macro_rules! engine_table {
         ($($module:ident $Type:ident,)*) => {

@@ -35,6 +35,9 @@ pub struct SessionConfig {
     pub cookie_samesite: SameSite,
     pub cookie_domain: Option<String>,
     pub secret_key_file: PathBuf,
+    /// Older keys still accepted (Flask's `SECRET_KEY_FALLBACKS`), beside those kept next to
+    /// `secret_key_file` by `secret rotate`.
+    pub secret_key_fallbacks: Vec<PathBuf>,
     $(pub $module: crate::engines::list::configs::$module::Table,)*
 }
 
@@ -56,6 +59,7 @@ pub(super) struct RawSession {
     cookie_samesite: SameSite,
     cookie_domain: Option<String>,
     secret_key_file: PathBuf,
+    secret_key_fallbacks: Vec<PathBuf>,
     $($module: crate::engines::list::configs::$module::Raw,)*
 }
 
@@ -75,6 +79,7 @@ impl Default for RawSession {
             cookie_samesite: SameSite::Lax,
             cookie_domain: None,
             secret_key_file: "secret.key".into(),
+            secret_key_fallbacks: Vec::new(),
             $($module: Default::default(),)*
         }
     }
@@ -100,12 +105,12 @@ impl Tables {
         let SessionConfigCommon {
             store, permanent, lifetime, absolute_lifetime, refresh_each_request,
             max_session_bytes, lock, lock_timeout, cookie_name, cookie_secure,
-            cookie_samesite, cookie_domain, secret_key_file,
+            cookie_samesite, cookie_domain, secret_key_file, secret_key_fallbacks,
         } = common;
         SessionConfig {
             store, permanent, lifetime, absolute_lifetime, refresh_each_request,
             max_session_bytes, lock, lock_timeout, cookie_name, cookie_secure,
-            cookie_samesite, cookie_domain, secret_key_file,
+            cookie_samesite, cookie_domain, secret_key_file, secret_key_fallbacks,
             $($module: self.$module,)*
         }
     }
@@ -130,6 +135,7 @@ struct SessionConfigCommon {
     cookie_samesite: SameSite,
     cookie_domain: Option<String>,
     secret_key_file: PathBuf,
+    secret_key_fallbacks: Vec<PathBuf>,
 }
 
 impl SessionConfig {
@@ -219,6 +225,11 @@ impl RawSession {
             cookie_samesite: self.cookie_samesite,
             cookie_domain: self.cookie_domain,
             secret_key_file: resolve(base, self.secret_key_file),
+            secret_key_fallbacks: self
+                .secret_key_fallbacks
+                .into_iter()
+                .map(|p| resolve(base, p))
+                .collect(),
         }))
     }
 }

@@ -81,6 +81,9 @@ pub enum CheckError {
 /// What the binding needs: the hash key, the absolute lifetime, and the accounts read lately.
 pub struct Accounts {
     key: Vec<u8>,
+    /// The hash keys of the secret's older keys: a binding made under one still holds, and is
+    /// made again under the current key (see [`super::rekey`]).
+    older: Vec<Vec<u8>>,
     absolute: Option<Duration>,
     read: Mutex<HashMap<String, (Instant, Option<String>)>>,
     /// Counts [`Accounts::forget`] calls: a read that started before one is not cached, since
@@ -89,10 +92,16 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    /// `key` is derived from the secret key for this use only.
-    pub fn new(key: &Key, absolute: Option<Duration>) -> Self {
+    /// `key` is derived from the secret key for this use only; `older` from the older keys
+    /// still accepted.
+    pub fn new<'k>(
+        key: &Key,
+        older: impl IntoIterator<Item = &'k Key>,
+        absolute: Option<Duration>,
+    ) -> Self {
         Self {
             key: key.signing().to_vec(),
+            older: older.into_iter().map(|k| k.signing().to_vec()).collect(),
             absolute,
             read: Mutex::default(),
             forgotten: std::sync::atomic::AtomicU64::new(0),
@@ -101,15 +110,22 @@ impl Accounts {
 
     /// The keyed hash of `credential` of the account `user_key` (case-folded).
     pub fn stamp(&self, user_key: &str, credential: &str) -> String {
-        // HMAC accepts keys of any length: this cannot fail.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-        mac.update(user_key.as_bytes());
-        mac.update(b"\0");
-        mac.update(credential.as_bytes());
-        hex::encode(&mac.finalize().into_bytes()[..16])
+        stamp_with(&self.key, user_key, credential)
     }
+}
 
+/// The keyed hash of `credential` of the account `user_key` under `key`.
+fn stamp_with(key: &[u8], user_key: &str, credential: &str) -> String {
+    // HMAC accepts keys of any length: this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(user_key.as_bytes());
+    mac.update(b"\0");
+    mac.update(credential.as_bytes());
+    hex::encode(&mac.finalize().into_bytes()[..16])
+}
+
+impl Accounts {
     /// Makes `session` the logged-in session of `user`, logged in now.
     pub fn bind(
         &self,
@@ -175,12 +191,24 @@ impl Accounts {
             return Ok(Some(Ended::AbsoluteLifetime));
         }
         let key = canonical_id(user_id);
-        let credential = self.credential(users, &key).await?;
-        let holds = credential.is_some_and(|c| {
-            let expected = self.stamp(&key, &c);
+        let Some(credential) = self.credential(users, &key).await? else {
+            return Ok(Some(Ended::AccountChanged));
+        };
+        let matches = |hash_key: &[u8]| -> bool {
+            let expected = stamp_with(hash_key, &key, &credential);
             subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), stamp.as_bytes()).into()
-        });
-        Ok((!holds).then_some(Ended::AccountChanged))
+        };
+        if matches(&self.key) {
+            return Ok(None);
+        }
+        if self.older.iter().any(|k| matches(k)) {
+            // Made under a key being rotated out: bound again under the current one (which
+            // also re-issues the session's cookie).
+            if self.rebind(session, &key, &credential).is_ok() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(Ended::AccountChanged))
     }
 
     /// The credential of the account `key`, as read at most [`CACHE_FOR`] ago.
@@ -266,7 +294,7 @@ mod tests {
                 })
                 .collect(),
         );
-        let accounts = Arc::new(Accounts::new(&Key::generate(), None));
+        let accounts = Arc::new(Accounts::new(&Key::generate(), [], None));
         let tasks: Vec<_> = (0..8)
             .map(|t| {
                 let (users, accounts, credentials) = (
@@ -298,7 +326,7 @@ mod tests {
     async fn a_removal_is_seen_within_the_cache_bound_and_forget_makes_it_at_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let users = Arc::new(UserDb::open(dir.path().join("users.db"), None, 4).expect("db"));
-        let accounts = Accounts::new(&Key::generate(), None);
+        let accounts = Accounts::new(&Key::generate(), [], None);
         users
             .register("ann", "Ann", "password123")
             .expect("register");
@@ -336,14 +364,14 @@ mod tests {
     #[test]
     fn the_stamp_depends_on_the_account_the_credential_and_the_key() {
         let key = Key::generate();
-        let a = Accounts::new(&key, None);
+        let a = Accounts::new(&key, [], None);
         let stamp = a.stamp("ann", "salt-1");
-        assert_eq!(stamp, Accounts::new(&key, None).stamp("ann", "salt-1"));
+        assert_eq!(stamp, Accounts::new(&key, [], None).stamp("ann", "salt-1"));
         assert_ne!(stamp, a.stamp("ann", "salt-2"));
         assert_ne!(stamp, a.stamp("bo", "salt-1"));
         assert_ne!(
             stamp,
-            Accounts::new(&Key::generate(), None).stamp("ann", "salt-1")
+            Accounts::new(&Key::generate(), [], None).stamp("ann", "salt-1")
         );
         assert_eq!(stamp.len(), 32);
     }

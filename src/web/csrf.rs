@@ -65,17 +65,27 @@ impl Csrf {
             return (token, None);
         }
         let token = Self::new_token();
+        let cookie = self.cookie_with(&token);
+        (token, cookie)
+    }
+
+    /// The anonymous token cookie holding `token`, signed with the current key.
+    pub fn cookie_with(&self, token: &str) -> Option<Cookie<'static>> {
         let mut jar = CookieJar::new();
         jar.signed_mut(&self.key).add(
-            Cookie::build(self.cookie_name.clone(), token.clone())
+            Cookie::build(self.cookie_name.clone(), token.to_owned())
                 .path("/")
                 .http_only(true)
                 .secure(self.secure)
                 .same_site(SameSite::Lax)
                 .finish(),
         );
-        let cookie = jar.get(&self.cookie_name).cloned();
-        (token, cookie)
+        jar.get(&self.cookie_name).cloned()
+    }
+
+    /// The anonymous token cookie's name.
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie_name
     }
 
     /// Whether `submitted` is this visitor's token.

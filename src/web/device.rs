@@ -53,9 +53,14 @@ impl KnownDevices {
                 hex::encode(bytes)
             }
         };
+        self.cookie_with(&format!("{device}:{user_id}"))
+    }
+
+    /// The device cookie holding `value` (`<device id>:<user id>`), signed with the current key.
+    pub fn cookie_with(&self, value: &str) -> Option<Cookie<'static>> {
         let mut jar = CookieJar::new();
         jar.signed_mut(&self.key).add(
-            Cookie::build(self.cookie_name.clone(), format!("{device}:{user_id}"))
+            Cookie::build(self.cookie_name.clone(), value.to_owned())
                 .path("/")
                 .http_only(true)
                 .secure(self.secure)
@@ -64,5 +69,10 @@ impl KnownDevices {
                 .finish(),
         );
         jar.get(&self.cookie_name).cloned()
+    }
+
+    /// The device cookie's name.
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie_name
     }
 }

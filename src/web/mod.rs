@@ -19,6 +19,7 @@ pub mod ended;
 pub mod errors;
 pub mod flash;
 pub mod hashing;
+mod keys;
 pub mod lang;
 pub mod lock;
 pub mod observe;
@@ -26,6 +27,7 @@ pub mod pages;
 pub mod panel;
 pub mod password;
 pub mod register;
+pub mod rekey;
 pub mod render;
 pub mod respond;
 pub mod sample;
@@ -50,6 +52,7 @@ use crate::store::{Store, StoreError};
 use crate::users::UserDb;
 use csrf::Csrf;
 use flash::Flash;
+pub use keys::CookieKeys;
 use render::Templates;
 
 /// Longest form body accepted, in bytes.
@@ -72,30 +75,6 @@ pub struct AppState {
     pub accounts: Arc<account::Accounts>,
     /// The password checks running and waiting (see [`hashing`]).
     pub hashing: Arc<hashing::Hashing>,
-}
-
-/// One signing key per cookie, derived from the master secret, so that the value of one cookie
-/// never verifies as another's.
-#[derive(Clone)]
-pub struct CookieKeys {
-    pub session: Key,
-    pub csrf: Key,
-    pub flash: Key,
-    pub device: Key,
-    /// Keys the hash that binds a session to its account.
-    pub account: Key,
-}
-
-impl CookieKeys {
-    pub fn derive(master: &Key) -> Self {
-        Self {
-            session: crate::secret::derive_key(master, "session"),
-            csrf: crate::secret::derive_key(master, "csrf"),
-            flash: crate::secret::derive_key(master, "flash"),
-            device: crate::secret::derive_key(master, "device"),
-            account: crate::secret::derive_key(master, "account"),
-        }
-    }
 }
 
 /// Why the application could not be built, or why the server stopped.
@@ -125,9 +104,12 @@ pub enum StartError {
 
 impl AppState {
     /// Opens the configured store and prepares templates; the cookies' keys are derived from
-    /// `key`, the master secret.
-    pub fn new(config: Config, key: Key) -> Result<Self, StartError> {
-        let keys = CookieKeys::derive(&key);
+    /// `keys`, the master secret (a [`Key`]) or a [`crate::secret::Keyring`] with older keys.
+    pub fn new(
+        config: Config,
+        keys: impl Into<crate::secret::Keyring>,
+    ) -> Result<Self, StartError> {
+        let keys = CookieKeys::of(&keys.into());
         let s = &config.session;
         let store = crate::store::open(s)?;
         let auth = &config.auth;
@@ -139,7 +121,11 @@ impl AppState {
             )
         });
         Ok(Self {
-            accounts: Arc::new(account::Accounts::new(&keys.account, s.absolute_lifetime)),
+            accounts: Arc::new(account::Accounts::new(
+                &keys.account,
+                keys.older.iter().map(|k| &k.account),
+                s.absolute_lifetime,
+            )),
             hashing: Arc::new(hashing::Hashing::for_this_machine()),
             throttle: Arc::new(throttle::LoginThrottle::with_counters(
                 auth.max_failed_logins,
@@ -205,13 +191,18 @@ impl AppState {
     fn flash_framework(&self) -> FlashMessagesFramework {
         let s = &self.config.session;
         let store = CookieMessageStore::builder(self.keys.flash.clone())
-            .cookie_name(format!("{}_flash", s.cookie_name))
+            .cookie_name(flash_cookie_name(&s.cookie_name))
             .same_site(SameSite::Lax)
             .build();
         FlashMessagesFramework::builder(store)
             .minimum_level(Level::Info)
             .build()
     }
+}
+
+/// The flash cookie's name, after the session cookie's.
+pub(crate) fn flash_cookie_name(session_cookie_name: &str) -> String {
+    format!("{session_cookie_name}_flash")
 }
 
 pub(crate) fn same_site(s: config::SameSite) -> SameSite {
@@ -301,6 +292,7 @@ pub fn app(
         .route("/healthz", get_or_head().to(pages::healthz))
         .default_service(web::to(pages::not_found))
         .wrap(from_fn(account::check))
+        .wrap(from_fn(rekey::reissue))
         .wrap(session)
         .wrap(from_fn(ended::forget_stale_cookie))
         .wrap(from_fn(lock::one_request_per_session))
@@ -314,6 +306,8 @@ pub fn app(
         .wrap(from_fn(body::read_within))
         .wrap(from_fn(errors::every_response))
         .wrap(from_fn(observe::log_request))
+        // Before any layer reads a cookie.
+        .wrap(from_fn(rekey::accept_older_keys))
 }
 
 /// A route for GET and for HEAD, which health checkers use (the server drops the body).

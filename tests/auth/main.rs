@@ -6,6 +6,7 @@
 mod accounts;
 #[path = "../common/mod.rs"]
 mod common;
+mod key_rotation;
 mod legacy_import;
 mod throttle;
 

@@ -330,6 +330,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// One response, read whole.
+#[derive(Debug)]
 pub struct Page {
     pub status: StatusCode,
     pub headers: HeaderMap,
@@ -423,7 +424,14 @@ where
 pub async fn start(
     site: &Site,
 ) -> impl Service<Request, Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error> {
-    test::init_service(app(site.state.clone())).await
+    start_state(site.state.clone()).await
+}
+
+/// The app over `state`, ready to call.
+pub async fn start_state(
+    state: AppState,
+) -> impl Service<Request, Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error> {
+    test::init_service(app(state)).await
 }
 
 /// A cookie value signed with `key`, as the server would sign it.

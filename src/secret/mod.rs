@@ -1,9 +1,19 @@
-//! The secret that signs cookies (session, CSRF, flash): taken from the environment variable
-//! [`ENV_VAR`] (base64) or from `secret_key_file`, which is created with 64 random bytes, mode
-//! 0600, the first time the server starts.
+//! The secret that signs cookies (session, CSRF, flash, device): taken from the environment
+//! variable [`ENV_VAR`] (base64) or from `secret_key_file`, which is created with 64 random bytes,
+//! mode 0600, the first time the server starts; and the older keys still accepted while a key is
+//! rotated ([`Keyring`]). `rotate.rs` owns the files `session-server secret rotate` and `retire`
+//! change.
+
+mod ring;
+mod rotate;
+#[cfg(test)]
+mod tests;
 
 use std::io;
 use std::path::{Path, PathBuf};
+
+pub use ring::{EnvKeys, KeySource, Keyring, FALLBACKS_ENV_VAR};
+pub use rotate::{prepare, retire, rotate, Rotated, LOCK_WAIT};
 
 use actix_web::cookie::Key;
 use base64::Engine;
@@ -26,8 +36,30 @@ pub enum SecretError {
     },
     #[error("{origin}: the secret key is {len} bytes; at least {MIN_LEN} are required (delete the file to have a new one made)")]
     TooShort { origin: String, len: usize },
-    #[error("{ENV_VAR}: not valid base64: {0}")]
-    NotBase64(base64::DecodeError),
+    #[error("{var}: not valid base64: {source}")]
+    NotBase64 {
+        var: &'static str,
+        #[source]
+        source: base64::DecodeError,
+    },
+    #[error("{path}: cannot read the fallback key in session.secret_key_fallbacks: {source}")]
+    Fallback {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "the secret key comes from {ENV_VAR}, not a file: to rotate it, set {FALLBACKS_ENV_VAR} \
+         to the current value and {ENV_VAR} to a new one (`head -c 64 /dev/urandom | base64 -w0`)"
+    )]
+    FromEnvironment,
+    #[error("{path}: no secret key yet (the server makes one at its first start)")]
+    NoKey { path: PathBuf },
+    #[error("{path}: another `secret` command holds the lock; still held after {waited:?}")]
+    Busy {
+        path: PathBuf,
+        waited: std::time::Duration,
+    },
 }
 
 /// The signing key: from `env_value` (the content of [`ENV_VAR`]) if given, else from `path`,
@@ -57,10 +89,14 @@ pub fn load_existing(path: &Path, env_value: Option<&str>) -> Result<Option<Key>
 }
 
 fn from_env(text: &str) -> Result<Key, SecretError> {
+    from_base64(text, ENV_VAR)
+}
+
+fn from_base64(text: &str, var: &'static str) -> Result<Key, SecretError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
-        .map_err(SecretError::NotBase64)?;
-    checked(bytes, ENV_VAR.to_owned())
+        .map_err(|source| SecretError::NotBase64 { var, source })?;
+    checked(bytes, var.to_owned())
 }
 
 fn checked(bytes: Vec<u8>, origin: String) -> Result<Key, SecretError> {
@@ -114,51 +150,5 @@ fn read_or_create(path: &Path) -> Result<Vec<u8>, SecretError> {
             let _ = std::fs::remove_file(&tmp);
             std::fs::read(path).map_err(io_err)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn created_once_with_mode_0600_then_reused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("secret.key");
-        let a = load_or_create(&path, None).expect("created");
-        let meta = std::fs::metadata(&path).expect("exists");
-        assert_eq!(meta.len(), 64);
-        assert_eq!(
-            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
-            0o600
-        );
-        let b = load_or_create(&path, None).expect("read");
-        assert_eq!(a.master(), b.master());
-    }
-
-    #[test]
-    fn derived_keys_differ_by_purpose_and_are_stable() {
-        let master = Key::generate();
-        let a = derive_key(&master, "session");
-        assert_eq!(a.master(), derive_key(&master, "session").master());
-        assert_ne!(a.master(), derive_key(&master, "csrf").master());
-        assert_ne!(a.master(), master.master());
-    }
-
-    #[test]
-    fn short_keys_are_refused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("secret.key");
-        std::fs::write(&path, b"short").expect("write");
-        let e = load_or_create(&path, None)
-            .err()
-            .expect("too short")
-            .to_string();
-        assert!(e.contains("5 bytes") && e.contains("64"), "{e}");
-        let e = load_or_create(&path, Some("c2hvcnQ="))
-            .err()
-            .expect("too short")
-            .to_string();
-        assert!(e.starts_with(ENV_VAR), "{e}");
     }
 }
