@@ -383,23 +383,3 @@ fn a_new_runtime_on_the_same_thread_gets_working_connections() {
         .expect("expires_at")
         .is_some_and(|at| at > now));
 }
-
-/// This build's `redis` crate has no TLS: a `rediss://` URL is refused when the store is made
-/// (at start), with a typed engine error, rather than failing every request later.
-#[test]
-fn rediss_is_refused_at_start_in_this_build() {
-    let made = RedisSessionStore::new(RedisOptions::new(EngineOptions::new(
-        "rediss://127.0.0.1:6380",
-    )));
-    assert!(
-        matches!(
-            made,
-            Err(StoreError::Engine {
-                engine: "redis",
-                ..
-            })
-        ),
-        "{:?}",
-        made.err()
-    );
-}

@@ -2,13 +2,15 @@
 //! written on blocking threads beside bcrypt: user accounts, login throttling and
 //! session locks. Sessions themselves use the async engine in `connection.rs`.
 //!
-//! One pool (r2d2) of connections to a single Redis or to a Redis Cluster; a connection is made
-//! when first needed and again after a failure, so that a server started while Redis is down
-//! starts and recovers by itself.
+//! One pool (r2d2) of connections to a single Redis, a Redis Cluster, or the primary the
+//! Sentinels name; a connection is made when first needed and again after a failure, so that a
+//! server started while Redis is down starts and recovers by itself, and one made after a
+//! failover goes to the new primary.
 
 use std::time::Duration;
 
 use redis::cluster::{ClusterClient, ClusterConnection};
+use redis::sentinel::LockedSentinelClient;
 use redis::{Client, Connection, ConnectionLike, RedisError};
 
 /// Why Redis could not be used.
@@ -36,11 +38,16 @@ pub struct RedisTarget {
     pub pool_size: u32,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    /// Certificates for `rediss://` URLs.
+    pub tls: super::config::TlsFiles,
+    /// The Sentinels that name the primary.
+    pub sentinel: Option<super::config::SentinelConfig>,
 }
 
 enum Pool {
     Single(r2d2::Pool<Client>),
     Cluster(r2d2::Pool<ClusterClient>),
+    Sentinel(r2d2::Pool<LockedSentinelClient>),
 }
 
 /// A pool of blocking connections. Cheap to clone: clones share the pool.
@@ -59,11 +66,15 @@ impl RedisBlocking {
     /// Checks the URLs and builds the pool, without connecting.
     pub fn new(target: &RedisTarget) -> Result<Self, RedisBlockingError> {
         let address = target.address();
-        let pool = if target.cluster_urls.is_empty() {
-            let client = Client::open(target.url.as_str())?;
+        let pool = if let Some(sentinel) = &target.sentinel {
+            let client = super::reach::sentinel(sentinel, &target.url, &target.tls)?;
+            let client = LockedSentinelClient::new(client);
+            Pool::Sentinel(pool_builder(target, &address).build_unchecked(client))
+        } else if target.cluster_urls.is_empty() {
+            let client = super::reach::client(&target.url, &target.tls)?;
             Pool::Single(pool_builder(target, &address).build_unchecked(client))
         } else {
-            let client = ClusterClient::builder(target.cluster_urls.clone())
+            let client = super::reach::cluster(&target.cluster_urls, &target.tls)?
                 .connection_timeout(target.connect_timeout)
                 .response_timeout(target.command_timeout)
                 .build()?;
@@ -97,7 +108,9 @@ impl RedisBlocking {
                 Err(RedisBlockingError::Redis(e))
                     if tries > 0
                         && !e.is_timeout()
-                        && (e.is_connection_dropped() || e.is_io_error())
+                        && (e.is_connection_dropped()
+                            || e.is_io_error()
+                            || e.code() == Some("READONLY"))
                         && started.elapsed() < self.command_timeout =>
                 {
                     tries -= 1;
@@ -133,6 +146,22 @@ impl RedisBlocking {
                 let mut conn = pool.get_timeout(self.wait).map_err(pool_error)?;
                 Ok(work(&mut *conn as &mut ClusterConnection)?)
             }
+            Pool::Sentinel(pool) => {
+                let mut conn = pool.get_timeout(self.wait).map_err(pool_error)?;
+                conn.set_read_timeout(Some(self.command_timeout))?;
+                conn.set_write_timeout(Some(self.command_timeout))?;
+                let done = work(&mut *conn as &mut Connection);
+                if let Err(e) = &done {
+                    if e.code() == Some("READONLY") {
+                        // A primary demoted by a failover: closed, so that the pool drops it
+                        // (r2d2 keeps a connection unless it reads as closed) and the next one
+                        // goes to the primary the Sentinels name now.
+                        let _ = redis::cmd("QUIT").query::<()>(&mut *conn);
+                        let _ = redis::cmd("PING").query::<()>(&mut *conn);
+                    }
+                }
+                Ok(done?)
+            }
         }
     }
 }
@@ -163,10 +192,12 @@ impl<E: std::fmt::Display> r2d2::HandleError<E> for Unreachable {
 }
 
 impl RedisTarget {
-    /// Where the target is, as error lines name it: its URL (or its nodes' URLs), passwords
-    /// masked.
+    /// Where the target is, as error lines name it: its URL (or its nodes' or Sentinels'
+    /// URLs), passwords masked.
     pub fn address(&self) -> String {
-        let urls: Vec<&str> = if self.cluster_urls.is_empty() {
+        let urls: Vec<&str> = if let Some(sentinel) = &self.sentinel {
+            sentinel.urls.iter().map(String::as_str).collect()
+        } else if self.cluster_urls.is_empty() {
             vec![self.url.as_str()]
         } else {
             self.cluster_urls.iter().map(String::as_str).collect()
@@ -186,6 +217,8 @@ impl From<&super::config::RedisConfig> for RedisTarget {
             pool_size: u32::try_from(c.pool_size).unwrap_or(u32::MAX),
             connect_timeout: c.connect_timeout,
             command_timeout: c.command_timeout,
+            tls: c.tls.clone(),
+            sentinel: c.sentinel.clone(),
         }
     }
 }

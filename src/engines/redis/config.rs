@@ -1,5 +1,6 @@
-//! `[session.redis]`: which Redis (one server, or the nodes of a Redis Cluster), the prefix of
-//! its keys, the connections per server process and their timeouts.
+//! `[session.redis]`: which Redis (one server, the nodes of a Redis Cluster, or the primary the
+//! Sentinels name), TLS to it, the prefix of its keys, the connections per server process, their
+//! timeouts, and how many replicas must have a write before it is acknowledged.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -8,19 +9,19 @@ use std::time::Duration;
 use ::redis::IntoConnectionInfo;
 use serde::Deserialize;
 
-use crate::config::shown::{list, s, secs, url, Keys};
+use crate::config::shown::{list, path, s, secs, url, Keys};
 use crate::store::backend::Capabilities;
 
-use crate::config::check::{key_prefix, pool_size, Invalid, Positive};
+use crate::config::check::{key_prefix, pool_size, resolve, Invalid, Positive};
 use crate::config::duration::Timeout;
 
-/// Validated `[session.redis]`. The URLs parse with the `redis` crate; `rediss://` is refused
-/// with its own message (this build has none of the crate's TLS features). Its `Debug` hides the
+/// Validated `[session.redis]`. The URLs parse with the `redis` crate. Its `Debug` hides the
 /// URLs' passwords, so that a logged config does not leak them.
 #[derive(Clone)]
 pub struct RedisConfig {
-    /// One Redis server: `redis://` or `unix://` (also `redis+unix://`).
-    /// Unused in cluster mode.
+    /// One Redis server: `redis://`, `rediss://` (TLS) or `unix://` (also `redis+unix://`).
+    /// Unused in cluster mode; with Sentinels, only its password, database and scheme (TLS)
+    /// count, for the primary they name.
     pub url: String,
     /// The nodes of a Redis Cluster (`redis://`); non-empty means cluster mode.
     pub cluster_urls: Vec<String>,
@@ -31,6 +32,51 @@ pub struct RedisConfig {
     pub pool_size: usize,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    /// Certificates for `rediss://`: the CA that signed the server's (else the system's roots),
+    /// and the client's own for mutual TLS.
+    pub tls: TlsFiles,
+    /// The Sentinels that name the primary; `None` for a fixed server or a cluster.
+    pub sentinel: Option<SentinelConfig>,
+    /// Replicas that must hold a session write before it is acknowledged (`WAIT`); 0: the
+    /// primary's word is enough (Redis's asynchronous replication may then lose the last writes
+    /// in a failover).
+    pub wait_replicas: u32,
+}
+
+/// `tls_ca_file`, `tls_cert_file`, `tls_key_file`: paths, checked readable at load.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    pub fn is_empty(&self) -> bool {
+        self.ca.is_none() && self.cert.is_none() && self.key.is_none()
+    }
+}
+
+/// `sentinel_urls`, `sentinel_master`, `sentinel_password`. Its `Debug` hides the passwords.
+#[derive(Clone)]
+pub struct SentinelConfig {
+    /// `redis://` or `rediss://` of each Sentinel.
+    pub urls: Vec<String>,
+    /// The name the Sentinels monitor the primary under.
+    pub master: String,
+    /// The Sentinels' own password (`requirepass` in sentinel.conf), if any.
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for SentinelConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|u| shown(u)).collect();
+        f.debug_struct("SentinelConfig")
+            .field("urls", &format_args!("[{}]", urls.join(", ")))
+            .field("master", &self.master)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 impl RedisConfig {
@@ -53,6 +99,15 @@ impl fmt::Debug for RedisConfig {
             .field("pool_size", &self.pool_size)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
+            .field("tls", &self.tls)
+            .field(
+                "sentinel",
+                &self.sentinel.as_ref().map(|s| {
+                    let urls: Vec<String> = s.urls.iter().map(|u| shown(u)).collect();
+                    format!("{} via [{}]", s.master, urls.join(", "))
+                }),
+            )
+            .field("wait_replicas", &self.wait_replicas)
             .finish()
     }
 }
@@ -69,6 +124,13 @@ pub struct RawRedis {
     pool_size: Positive,
     connect_timeout: Timeout,
     command_timeout: Timeout,
+    tls_ca_file: Option<PathBuf>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
+    sentinel_urls: Vec<String>,
+    sentinel_master: String,
+    sentinel_password: Option<String>,
+    wait_replicas: u32,
 }
 
 impl Default for RawRedis {
@@ -80,12 +142,19 @@ impl Default for RawRedis {
             pool_size: Positive(4),
             connect_timeout: Timeout(Duration::from_secs(2)),
             command_timeout: Timeout(Duration::from_secs(1)),
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            sentinel_urls: Vec::new(),
+            sentinel_master: "mymaster".into(),
+            sentinel_password: None,
+            wait_replicas: 0,
         }
     }
 }
 
 impl RawRedis {
-    pub(crate) fn validate(self) -> Result<RedisConfig, Invalid> {
+    pub(crate) fn validate(self, base: &Path) -> Result<RedisConfig, Invalid> {
         check_url("session.redis.url", &self.url, Mode::Single)?;
         // Compared by value: the default written out, as the shipped config.toml has it, is
         // still "left alone" when cluster_urls is set.
@@ -99,8 +168,56 @@ impl RawRedis {
         for url in &self.cluster_urls {
             check_url("session.redis.cluster_urls", url, Mode::Cluster)?;
         }
+        for url in &self.sentinel_urls {
+            check_url("session.redis.sentinel_urls", url, Mode::Sentinel)?;
+        }
+        if !self.sentinel_urls.is_empty() {
+            if !self.cluster_urls.is_empty() {
+                return Err(Invalid::new(
+                    "session.redis.sentinel_urls",
+                    list(&self.sentinel_urls, shown),
+                    "set either sentinel_urls (a primary the Sentinels name) or cluster_urls \
+                     (a Redis Cluster), not both",
+                ));
+            }
+            if url_scheme(&self.url).is_some_and(|s| s != "redis" && s != "rediss") {
+                return Err(Invalid::new(
+                    "session.redis.url",
+                    shown(&self.url),
+                    "with sentinel_urls, url gives the primary's password, database and TLS \
+                     (redis:// or rediss://); the Sentinels give its address",
+                ));
+            }
+        }
+        if self.sentinel_master.is_empty() || self.sentinel_master.contains(char::is_whitespace)
+        {
+            return Err(Invalid::new(
+                "session.redis.sentinel_master",
+                format!("{:?}", self.sentinel_master),
+                "expected the name the Sentinels monitor, such as \"mymaster\"",
+            ));
+        }
+        if self.wait_replicas > 0 && !self.cluster_urls.is_empty() {
+            return Err(Invalid::new(
+                "session.redis.wait_replicas",
+                self.wait_replicas.to_string(),
+                "WAIT is for one primary (url or sentinel_urls); a Redis Cluster's writes go \
+                 to many: leave it at 0",
+            ));
+        }
+        let tls = TlsFiles {
+            ca: self.tls_ca_file.map(|p| resolve(base, p)),
+            cert: self.tls_cert_file.map(|p| resolve(base, p)),
+            key: self.tls_key_file.map(|p| resolve(base, p)),
+        };
+        check_tls(&tls, &self.url, &self.cluster_urls, &self.sentinel_urls)?;
         key_prefix("session.redis.key_prefix", &self.key_prefix)?;
         let pool_size = pool_size("session.redis.pool_size", self.pool_size)?;
+        let sentinel = (!self.sentinel_urls.is_empty()).then(|| SentinelConfig {
+            urls: self.sentinel_urls,
+            master: self.sentinel_master,
+            password: self.sentinel_password,
+        });
         Ok(RedisConfig {
             url: self.url,
             cluster_urls: self.cluster_urls,
@@ -108,8 +225,71 @@ impl RawRedis {
             pool_size,
             connect_timeout: self.connect_timeout.0,
             command_timeout: self.command_timeout.0,
+            tls,
+            sentinel,
+            wait_replicas: self.wait_replicas,
         })
     }
+}
+
+fn url_scheme(url: &str) -> Option<&str> {
+    url.split_once("://").map(|(scheme, _)| scheme)
+}
+
+/// The TLS files: a client certificate with its key or neither, each one readable, and some URL
+/// in use that asks for TLS.
+fn check_tls(
+    tls: &TlsFiles,
+    url: &str,
+    cluster_urls: &[String],
+    sentinel_urls: &[String],
+) -> Result<(), Invalid> {
+    let files = [
+        ("session.redis.tls_ca_file", &tls.ca),
+        ("session.redis.tls_cert_file", &tls.cert),
+        ("session.redis.tls_key_file", &tls.key),
+    ];
+    for (key, path) in files {
+        if let Some(path) = path {
+            if let Err(e) = std::fs::read(path) {
+                return Err(Invalid::new(
+                    key,
+                    format!("{:?}", path.display().to_string()),
+                    format!("cannot read it: {e}"),
+                ));
+            }
+        }
+    }
+    if tls.cert.is_some() != tls.key.is_some() {
+        let (key, path) = if tls.cert.is_some() {
+            ("session.redis.tls_cert_file", &tls.cert)
+        } else {
+            ("session.redis.tls_key_file", &tls.key)
+        };
+        let shown_path = path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        return Err(Invalid::new(
+            key,
+            format!("{shown_path:?}"),
+            "a client certificate needs its key: set both tls_cert_file and tls_key_file, or \
+             neither",
+        ));
+    }
+    let in_use: Vec<&str> = if !cluster_urls.is_empty() {
+        cluster_urls.iter().map(String::as_str).collect()
+    } else {
+        std::iter::once(url)
+            .chain(sentinel_urls.iter().map(String::as_str))
+            .collect()
+    };
+    if !tls.is_empty() && !in_use.iter().any(|u| url_scheme(u) == Some("rediss")) {
+        return Err(Invalid::new(
+            "session.redis.tls_ca_file",
+            "(set)",
+            "TLS files are set but no URL asks for TLS: use rediss:// in url (or cluster_urls, \
+             sentinel_urls)",
+        ));
+    }
+    Ok(())
 }
 
 /// Which URLs a key takes: a cluster's nodes are reached over TCP only, in database 0.
@@ -117,25 +297,29 @@ impl RawRedis {
 enum Mode {
     Single,
     Cluster,
+    Sentinel,
 }
 
 impl Mode {
     fn schemes(self) -> &'static [&'static str] {
         match self {
-            Self::Single => &["redis", "unix", "redis+unix"],
-            Self::Cluster => &["redis"],
+            Self::Single => &["redis", "rediss", "unix", "redis+unix"],
+            Self::Cluster | Self::Sentinel => &["redis", "rediss"],
         }
     }
 
     fn allowed(self) -> &'static str {
         match self {
             Self::Single => {
-                "expected redis://[user:password@]host[:port][/db] or \
+                "expected redis://[user:password@]host[:port][/db] (rediss:// for TLS) or \
                  unix:///path/to/redis.sock[?db=N] (also redis+unix://)"
             }
             Self::Cluster => {
-                "expected redis://[user:password@]host[:port] for each cluster node (a unix \
-                 socket cannot reach a cluster)"
+                "expected redis://[user:password@]host[:port] (rediss:// for TLS) for each \
+                 cluster node (a unix socket cannot reach a cluster)"
+            }
+            Self::Sentinel => {
+                "expected redis://host:port (rediss:// for TLS) for each Sentinel"
             }
         }
     }
@@ -144,13 +328,7 @@ impl Mode {
 /// Checks that `url` is a Redis URL `mode` accepts, as the `redis` crate will read it.
 fn check_url(key: &'static str, url: &str, mode: Mode) -> Result<(), Invalid> {
     let wrong = |allowed: &str| Invalid::new(key, shown(url), allowed);
-    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
-    if scheme == Some("rediss") {
-        return Err(wrong(
-            "TLS (rediss://) is not available in this build: use redis:// on a trusted network, \
-             or a unix:// socket on the same machine",
-        ));
-    }
+    let scheme = url_scheme(url);
     if !scheme.is_some_and(|s| mode.schemes().contains(&s)) {
         return Err(wrong(mode.allowed()));
     }
@@ -218,8 +396,8 @@ pub const HOLDS_ACCOUNTS: bool = true;
 pub type Raw = RawRedis;
 pub type Table = RedisConfig;
 
-pub fn validate(raw: RawRedis, _: &Path) -> Result<RedisConfig, Invalid> {
-    raw.validate()
+pub fn validate(raw: RawRedis, base: &Path) -> Result<RedisConfig, Invalid> {
+    raw.validate(base)
 }
 
 /// The table's keys as `config check` prints them.
@@ -230,11 +408,31 @@ pub fn effective(r: &RedisConfig, keys: &mut Keys<'_>) {
     keys.add("pool_size", r.pool_size.to_string(), None);
     keys.add("connect_timeout", secs(r.connect_timeout), None);
     keys.add("command_timeout", secs(r.command_timeout), None);
+    let file = |p: &Option<PathBuf>| p.as_deref().map_or("(unset)".into(), path);
+    keys.add("tls_ca_file", file(&r.tls.ca), None);
+    keys.add("tls_cert_file", file(&r.tls.cert), None);
+    keys.add("tls_key_file", file(&r.tls.key), None);
+    let (urls, master, password) = match &r.sentinel {
+        Some(s) => (
+            s.urls.clone(),
+            s.master.clone(),
+            s.password.as_ref().map_or("(unset)", |_| "\"***\""),
+        ),
+        None => (Vec::new(), "mymaster".into(), "(unset)"),
+    };
+    keys.add("sentinel_urls", list(&urls, url), None);
+    keys.add("sentinel_master", s(&master), None);
+    keys.add("sentinel_password", password.into(), None);
+    keys.add("wait_replicas", r.wait_replicas.to_string(), None);
 }
 
-/// Nothing of Redis's is a file of this machine.
-pub fn private_paths(_: &RedisConfig) -> Vec<(&'static str, PathBuf)> {
-    Vec::new()
+/// The client's private key, if there is one: never to be served.
+pub fn private_paths(r: &RedisConfig) -> Vec<(&'static str, PathBuf)> {
+    r.tls
+        .key
+        .iter()
+        .map(|p| ("the Redis TLS client key", p.clone()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -19,10 +19,10 @@ fn redis_ok(lines: &str) -> RedisConfig {
     ok(&format!("[session.redis]\n{lines}\n")).session.redis
 }
 
-const URL_ALLOWED: &str = "expected redis://[user:password@]host[:port][/db] or \
-                           unix:///path/to/redis.sock[?db=N] (also redis+unix://)";
-const CLUSTER_ALLOWED: &str = "expected redis://[user:password@]host[:port] for each cluster \
-                               node (a unix socket cannot reach a cluster)";
+const URL_ALLOWED: &str = "expected redis://[user:password@]host[:port][/db] (rediss:// for \
+                           TLS) or unix:///path/to/redis.sock[?db=N] (also redis+unix://)";
+const CLUSTER_ALLOWED: &str = "expected redis://[user:password@]host[:port] (rediss:// for \
+                               TLS) for each cluster node (a unix socket cannot reach a cluster)";
 const TIMEOUT_ALLOWED: &str = "expected seconds from 0.01 to 60, such as 2, 0.5 or \"500ms\"";
 
 #[test]
@@ -70,19 +70,6 @@ fn url_refuses_other_schemes_and_what_redis_cannot_connect_to() {
         assert_eq!(
             redis_err(&format!("url = {url:?}")),
             format!("session.redis.url = {url:?}: {URL_ALLOWED}"),
-        );
-    }
-    for key in [
-        "url = \"rediss://127.0.0.1:6380\"",
-        "cluster_urls = [\"rediss://127.0.0.1:7000\"]",
-    ] {
-        assert!(
-            redis_err(key).ends_with(
-                "TLS (rediss://) is not available in this build: use redis:// on a trusted \
-                 network, or a unix:// socket on the same machine"
-            ),
-            "{key}: {}",
-            redis_err(key)
         );
     }
     assert!(
@@ -254,4 +241,69 @@ fn a_password_in_an_unparseable_url_is_not_shown() {
         let e = redis_err(&format!("url = {url:?}"));
         assert!(!e.contains("hunter2"), "{e}");
     }
+}
+
+#[test]
+fn tls_urls_and_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "pem").expect("write");
+    let r = redis_ok("url = \"rediss://127.0.0.1:6380\"");
+    assert_eq!(r.url, "rediss://127.0.0.1:6380");
+    assert!(r.tls.is_empty());
+    let r = redis_ok(&format!(
+        "url = \"rediss://localhost:6380\"\ntls_ca_file = {:?}",
+        ca.display().to_string()
+    ));
+    assert_eq!(r.tls.ca.as_deref(), Some(ca.as_path()));
+    redis_ok("cluster_urls = [\"rediss://127.0.0.1:7000\"]");
+
+    let missing = dir.path().join("missing.pem");
+    let e = redis_err(&format!(
+        "url = \"rediss://localhost:6380\"\ntls_ca_file = {:?}",
+        missing.display().to_string()
+    ));
+    assert!(
+        e.starts_with("session.redis.tls_ca_file = ") && e.contains("cannot read it: "),
+        "{e}"
+    );
+    let e = redis_err(&format!(
+        "url = \"rediss://localhost:6380\"\ntls_cert_file = {:?}",
+        ca.display().to_string()
+    ));
+    assert!(e.contains("a client certificate needs its key"), "{e}");
+    let e = redis_err(&format!(
+        "url = \"redis://localhost:6379\"\ntls_ca_file = {:?}",
+        ca.display().to_string()
+    ));
+    assert!(e.contains("no URL asks for TLS: use rediss://"), "{e}");
+}
+
+#[test]
+fn sentinels_and_wait_replicas() {
+    let r = redis_ok(
+        "sentinel_urls = [\"redis://127.0.0.1:26379\", \"redis://127.0.0.1:26380\"]\n\
+         sentinel_master = \"main\"\nsentinel_password = \"s3cret\"\nwait_replicas = 1",
+    );
+    let sentinel = r.sentinel.as_ref().expect("sentinel mode");
+    assert_eq!(sentinel.master, "main");
+    assert_eq!(sentinel.urls.len(), 2);
+    assert_eq!(r.wait_replicas, 1);
+    assert!(!format!("{r:?}").contains("s3cret"), "{r:?}");
+    assert!(redis_ok("").sentinel.is_none());
+
+    let e = redis_err(
+        "sentinel_urls = [\"redis://127.0.0.1:26379\"]\ncluster_urls = [\"redis://127.0.0.1:7000\"]",
+    );
+    assert!(e.starts_with("session.redis.sentinel_urls"), "{e}");
+    let e = redis_err(
+        "sentinel_urls = [\"redis://127.0.0.1:26379\"]\nurl = \"unix:///tmp/redis.sock\"",
+    );
+    assert!(e.contains("the Sentinels give its address"), "{e}");
+    let e = redis_err("sentinel_urls = [\"unix:///tmp/s.sock\"]");
+    assert!(e.contains("for each Sentinel"), "{e}");
+    let e = redis_err("sentinel_master = \"\"");
+    assert!(e.starts_with("session.redis.sentinel_master"), "{e}");
+    let e = redis_err("cluster_urls = [\"redis://127.0.0.1:7000\"]\nwait_replicas = 1");
+    assert!(e.contains("WAIT is for one primary"), "{e}");
 }

@@ -59,6 +59,11 @@ pub struct EngineOptions {
     pub connect_timeout: Duration,
     /// Bound on one command, from sending it to its answer.
     pub command_timeout: Duration,
+    /// Certificates for `rediss://` URLs.
+    pub tls: super::config::TlsFiles,
+    /// The Sentinels that name the primary (then `url` gives only its password, database and
+    /// scheme).
+    pub sentinel: Option<super::config::SentinelConfig>,
 }
 
 impl EngineOptions {
@@ -70,6 +75,8 @@ impl EngineOptions {
             pool_size: 1,
             connect_timeout: Duration::from_secs(2),
             command_timeout: Duration::from_secs(1),
+            tls: super::config::TlsFiles::default(),
+            sentinel: None,
         }
     }
 
@@ -108,6 +115,8 @@ impl From<&super::config::RedisConfig> for EngineOptions {
             pool_size: c.pool_size,
             connect_timeout: c.connect_timeout,
             command_timeout: c.command_timeout,
+            tls: c.tls.clone(),
+            sentinel: c.sentinel.clone(),
         }
     }
 }
@@ -121,6 +130,15 @@ pub struct RedisEngine {
 enum Target {
     Single(Client, AsyncConnectionConfig),
     Cluster(ClusterClient),
+    /// Asked anew at each connection: the primary may have changed since the last.
+    Sentinel(Box<SentinelTarget>),
+}
+
+struct SentinelTarget {
+    sentinel: super::config::SentinelConfig,
+    url: String,
+    tls: super::config::TlsFiles,
+    config: AsyncConnectionConfig,
 }
 
 struct Inner {
@@ -226,25 +244,43 @@ fn timeout_error(after: Duration) -> StoreError {
     }
 }
 
+/// A write the primary holds but too few replicas confirmed (`wait_replicas`).
+#[derive(Debug, thiserror::Error)]
+#[error("written on the primary, but {acked} of the {replicas} replicas wait_replicas asks for confirmed it within {within:?}")]
+struct NotReplicated {
+    acked: i64,
+    replicas: u32,
+    within: Duration,
+}
+
 /// A message as an engine error, for failures that are not the `redis` crate's.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 struct EngineFault(&'static str);
 
 impl RedisEngine {
-    /// Checks the URLs; connects to nothing (see the module docs). `rediss://` is refused: this
-    /// build's `redis` crate has no TLS.
+    /// Checks the URLs and reads the TLS files; connects to nothing (see the module docs).
     pub fn new(options: &EngineOptions) -> Result<Self, StoreError> {
-        let target = if options.cluster_urls.is_empty() {
-            let client = Client::open(options.url.as_str()).map_err(engine_error)?;
-            // The crate's own bounds too, so that a connection that stops answering fails its
-            // commands (and is replaced) even when a caller drops the request first.
-            let config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(options.connect_timeout))
-                .set_response_timeout(Some(options.command_timeout));
+        // The crate's own bounds too, so that a connection that stops answering fails its
+        // commands (and is replaced) even when a caller drops the request first.
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(options.connect_timeout))
+            .set_response_timeout(Some(options.command_timeout));
+        let target = if let Some(sentinel) = &options.sentinel {
+            // Checked now, so that a wrong URL or file stops the start rather than each request.
+            super::reach::sentinel(sentinel, &options.url, &options.tls).map_err(engine_error)?;
+            Target::Sentinel(Box::new(SentinelTarget {
+                sentinel: sentinel.clone(),
+                url: options.url.clone(),
+                tls: options.tls.clone(),
+                config,
+            }))
+        } else if options.cluster_urls.is_empty() {
+            let client = super::reach::client(&options.url, &options.tls).map_err(engine_error)?;
             Target::Single(client, config)
         } else {
-            let client = ClusterClient::builder(options.cluster_urls.clone())
+            let client = super::reach::cluster(&options.cluster_urls, &options.tls)
+                .map_err(engine_error)?
                 .connection_timeout(options.connect_timeout)
                 .response_timeout(options.command_timeout)
                 // A few quick retries (a MOVED after a resharding or towards a node that just
@@ -280,6 +316,73 @@ impl RedisEngine {
             .await
     }
 
+    /// Runs one write, then, when `replicas` is above 0, `WAIT`s on the same connection until
+    /// that many replicas hold it: a write the primary alone holds is lost if it fails before
+    /// replicating it. Fewer replicas within half the command bound is an error, so that the
+    /// caller does not acknowledge the write (the primary keeps it: the next write repeats it).
+    pub async fn write<T: FromRedisValue>(&self, cmd: &Cmd, replicas: u32) -> Result<T, StoreError> {
+        if replicas == 0 {
+            return self.query(cmd).await;
+        }
+        let wait = self.wait_command(replicas);
+        let (value, acked): (T, i64) = self
+            .run(|mut conn| {
+                let wait = &wait;
+                async move {
+                    let value: T = cmd.query_async(&mut conn).await?;
+                    let acked: i64 = wait.query_async(&mut conn).await?;
+                    Ok((value, acked))
+                }
+            })
+            .await?;
+        self.replicated(value, acked, replicas)
+    }
+
+    /// As [`Self::write`], for a script.
+    pub async fn invoke_write<T: FromRedisValue>(
+        &self,
+        script: &ScriptInvocation<'_>,
+        replicas: u32,
+    ) -> Result<T, StoreError> {
+        if replicas == 0 {
+            return self.invoke(script).await;
+        }
+        let wait = self.wait_command(replicas);
+        let (value, acked): (T, i64) = self
+            .run(|mut conn| {
+                let wait = &wait;
+                async move {
+                    let value: T = script.invoke_async(&mut conn).await?;
+                    let acked: i64 = wait.query_async(&mut conn).await?;
+                    Ok((value, acked))
+                }
+            })
+            .await?;
+        self.replicated(value, acked, replicas)
+    }
+
+    fn wait_command(&self, replicas: u32) -> Cmd {
+        let half = self.inner.command_timeout / 2;
+        let ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(replicas).arg(ms);
+        wait
+    }
+
+    fn replicated<T>(&self, value: T, acked: i64, replicas: u32) -> Result<T, StoreError> {
+        if acked >= i64::from(replicas) {
+            return Ok(value);
+        }
+        Err(StoreError::Engine {
+            engine: ENGINE,
+            source: Box::new(NotReplicated {
+                acked,
+                replicas,
+                within: self.inner.command_timeout / 2,
+            }),
+        })
+    }
+
     /// Runs a Lua script on its keys (`EVALSHA`, loading the script first if Redis does not
     /// know it yet).
     pub async fn invoke<T: FromRedisValue>(
@@ -311,13 +414,17 @@ impl RedisEngine {
             match tokio::time::timeout(bound, work(conn)).await {
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(e)) => {
-                    if is_broken(&e) {
+                    // A primary demoted to a replica (a failover it lived through) refuses
+                    // writes: the connection is dropped, and the next one goes to the primary
+                    // the Sentinels name now.
+                    let demoted = e.code() == Some("READONLY");
+                    if is_broken(&e) || demoted {
                         forget(slot, generation);
                     }
                     if e.is_timeout() {
                         return Err(timeout_error(bound));
                     }
-                    if !retried && (e.is_connection_dropped() || e.is_io_error()) {
+                    if !retried && (e.is_connection_dropped() || e.is_io_error() || demoted) {
                         retried = true;
                         continue;
                     }
@@ -348,6 +455,7 @@ impl RedisEngine {
                     .await
                     .map(Conn::Single),
                 Target::Cluster(client) => client.get_async_connection().await.map(Conn::Cluster),
+                Target::Sentinel(target) => target.connect().await.map(Conn::Single),
             }
             .map_err(|e| {
                 if e.is_timeout() {
@@ -399,6 +507,17 @@ impl RedisEngine {
             pools.push((id, Arc::downgrade(&pool)));
         });
         Ok(pool)
+    }
+}
+
+impl SentinelTarget {
+    /// A connection to the primary the Sentinels name now.
+    async fn connect(&self) -> RedisResult<MultiplexedConnection> {
+        let mut sentinel = super::reach::sentinel(&self.sentinel, &self.url, &self.tls)?;
+        let client = sentinel.async_get_client().await?;
+        client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await
     }
 }
 

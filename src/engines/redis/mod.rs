@@ -5,6 +5,7 @@
 //! - [`connection`]: the async engine sessions use (multiplexed connections per worker, or the
 //!   cluster client), with [`nodes`] for commands that go to every node.
 //! - [`blocking`]: the blocking pool accounts, counters and locks use beside bcrypt.
+//! - [`reach`]: how both reach Redis (TLS, the cluster client, Sentinel).
 //! - [`sessions`]: the session backend; [`users`], [`throttle`], [`lock`]: the concerns'
 //!   implementations.
 
@@ -13,6 +14,7 @@ pub mod config;
 pub mod connection;
 mod lock;
 mod nodes;
+pub mod reach;
 mod sessions;
 pub mod throttle;
 pub mod users;

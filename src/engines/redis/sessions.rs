@@ -45,7 +45,8 @@ use crate::config::SessionConfig;
 pub(crate) fn open(config: &SessionConfig) -> Result<Store, StoreError> {
     let options = RedisOptions::new(EngineOptions::from(&config.redis))
         .key_prefix(config.redis.key_prefix.clone())
-        .max_session_bytes(config.max_session_bytes);
+        .max_session_bytes(config.max_session_bytes)
+        .wait_replicas(config.redis.wait_replicas);
     Ok(Store::new(RedisSessionStore::new(options)?))
 }
 
@@ -65,6 +66,8 @@ pub struct RedisOptions {
     /// Put before every key (Flask-Session's `SESSION_KEY_PREFIX`).
     pub key_prefix: String,
     pub max_session_bytes: usize,
+    /// Replicas that must hold each session write before it is acknowledged (`WAIT`).
+    pub wait_replicas: u32,
 }
 
 impl RedisOptions {
@@ -74,7 +77,14 @@ impl RedisOptions {
             engine,
             key_prefix: "session:".to_owned(),
             max_session_bytes: crate::store::DEFAULT_MAX_SESSION_BYTES,
+            wait_replicas: 0,
         }
+    }
+
+    #[must_use]
+    pub fn wait_replicas(mut self, replicas: u32) -> Self {
+        self.wait_replicas = replicas;
+        self
     }
 
     #[must_use]
@@ -99,6 +109,7 @@ pub struct RedisSessionStore {
     engine: RedisEngine,
     prefix: std::sync::Arc<str>,
     max_bytes: usize,
+    wait_replicas: u32,
     health: std::sync::Arc<Health>,
     /// Creation times of sessions this process loaded or saved, by digest.
     created: std::sync::Arc<quick_cache::sync::Cache<[u8; 32], OffsetDateTime>>,
@@ -107,11 +118,13 @@ pub struct RedisSessionStore {
 impl RedisSessionStore {
     /// A store on the engine `options` names. Connects to nothing yet (see [`connection`]).
     pub fn new(options: RedisOptions) -> Result<Self, StoreError> {
-        Ok(Self::on(
+        let mut store = Self::on(
             RedisEngine::new(&options.engine)?,
             &options.key_prefix,
             options.max_session_bytes,
-        ))
+        );
+        store.wait_replicas = options.wait_replicas;
+        Ok(store)
     }
 
     /// A store on an engine made elsewhere (and maybe shared with other users of that Redis).
@@ -120,6 +133,7 @@ impl RedisSessionStore {
             engine,
             prefix: key_prefix.into(),
             max_bytes: max_session_bytes,
+            wait_replicas: 0,
             health: std::sync::Arc::default(),
             created: std::sync::Arc::new(quick_cache::sync::Cache::new(REMEMBERED_CREATIONS)),
         }
@@ -160,6 +174,11 @@ impl RedisSessionStore {
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
         self.note(self.engine.query(cmd).await)
+    }
+
+    /// A command that writes a session: acknowledged once `wait_replicas` replicas hold it.
+    async fn write<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        self.note(self.engine.write(cmd, self.wait_replicas).await)
     }
 
     /// Moves an unreadable value out of the way (kept for [`QUARANTINE`]) so that it is looked
@@ -257,7 +276,7 @@ impl SessionBackend for RedisSessionStore {
                 .arg("NX")
                 .arg("EXAT")
                 .arg(ends);
-            async move { self.query::<Option<()>>(&set).await }
+            async move { self.write::<Option<()>>(&set).await }
         })
         .await?;
         self.created.insert(*id.digest(), record.created_at);
@@ -291,7 +310,7 @@ impl SessionBackend for RedisSessionStore {
         if created.is_some() {
             let mut set = redis::cmd("SET");
             set.arg(&key).arg(&bytes).arg("XX").arg("EXAT").arg(ends);
-            return if self.query::<Option<()>>(&set).await?.is_some() {
+            return if self.write::<Option<()>>(&set).await?.is_some() {
                 Ok(id)
             } else {
                 self.created.remove(id.digest());
@@ -305,7 +324,10 @@ impl SessionBackend for RedisSessionStore {
         };
         let written: i64 = self.note(
             self.engine
-                .invoke(UPDATE.key(&key).arg(&bytes).arg(at).arg(ends))
+                .invoke_write(
+                    UPDATE.key(&key).arg(&bytes).arg(at).arg(ends),
+                    self.wait_replicas,
+                )
                 .await,
         )?;
         if written == 1 {
@@ -319,12 +341,12 @@ impl SessionBackend for RedisSessionStore {
         let at = expiry_after(OffsetDateTime::now_utc(), ttl)?;
         let mut cmd = redis::cmd("EXPIREAT");
         cmd.arg(self.key_of(id)).arg(at.unix_timestamp());
-        self.query::<i64>(&cmd).await.map(drop)
+        self.write::<i64>(&cmd).await.map(drop)
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         self.created.remove(id.digest());
-        self.query::<i64>(redis::cmd("DEL").arg(self.key_of(id)))
+        self.write::<i64>(redis::cmd("DEL").arg(self.key_of(id)))
             .await
             .map(drop)
     }

@@ -1,0 +1,121 @@
+//! How `[session.redis]` becomes a `redis` client: TLS certificates for `rediss://`, the cluster
+//! client, and the Sentinel client that asks for the primary at each new connection. Both the
+//! async engine ([`super::connection`]) and the blocking pool ([`super::blocking`]) reach Redis
+//! through here, so sessions, accounts, counters and locks follow the same primary.
+
+use std::path::Path;
+
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{Client, ErrorKind, IntoConnectionInfo, RedisError, RedisResult, TlsMode};
+use redis::{ClientTlsConfig, TlsCertificates};
+
+use super::config::{SentinelConfig, TlsFiles};
+
+/// Makes rustls use ring for every TLS connection of this process (the `redis` crate asks for
+/// the process's default provider). Called before any client is made; later calls do nothing.
+pub fn install_crypto() {
+    // ring rather than aws-lc-rs (rustls's default, whose post-quantum key exchange is why ring
+    // is marked deprecated): it builds with the C compiler alone, in a fraction of the time.
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    let _ = provider.install_default();
+}
+
+/// The certificates of `files`, read now: `None` when none is set (the system's roots).
+pub fn certificates(files: &TlsFiles) -> RedisResult<Option<TlsCertificates>> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|e| {
+            RedisError::from((
+                ErrorKind::InvalidClientConfig,
+                "cannot read a TLS file",
+                format!("{}: {e}", path.display()),
+            ))
+        })
+    };
+    let client_tls = match (&files.cert, &files.key) {
+        (Some(cert), Some(key)) => Some(ClientTlsConfig {
+            client_cert: read(cert)?,
+            client_key: read(key)?,
+        }),
+        _ => None,
+    };
+    let root_cert = files.ca.as_deref().map(read).transpose()?;
+    Ok(Some(TlsCertificates {
+        client_tls,
+        root_cert,
+    }))
+}
+
+fn is_tls(url: &str) -> bool {
+    url.starts_with("rediss://")
+}
+
+/// A client for the one Redis at `url`, with `files`' certificates when it is `rediss://`.
+pub fn client(url: &str, files: &TlsFiles) -> RedisResult<Client> {
+    install_crypto();
+    match certificates(files)? {
+        Some(certs) if is_tls(url) => Client::build_with_tls(url, certs),
+        _ => Client::open(url),
+    }
+}
+
+/// A cluster client builder for the seed nodes `urls`, with `files`' certificates.
+pub fn cluster(urls: &[String], files: &TlsFiles) -> RedisResult<ClusterClientBuilder> {
+    install_crypto();
+    let mut builder = ClusterClient::builder(urls.to_vec());
+    if urls.iter().any(|u| is_tls(u)) {
+        builder = builder.tls(TlsMode::Secure);
+        if let Some(certs) = certificates(files)? {
+            builder = builder.certs(certs);
+        }
+    }
+    Ok(builder)
+}
+
+/// A client that asks `sentinel`'s Sentinels for the primary, and connects to it with `url`'s
+/// password, database and TLS. It only ever connects to a primary: the node the Sentinels name
+/// is asked its `ROLE` first.
+pub fn sentinel(sentinel: &SentinelConfig, url: &str, files: &TlsFiles) -> RedisResult<SentinelClient> {
+    install_crypto();
+    let mut addrs = Vec::new();
+    let mut sentinel_password = sentinel.password.clone();
+    for u in &sentinel.urls {
+        let info = u.as_str().into_connection_info()?;
+        if sentinel_password.is_none() {
+            sentinel_password = info.redis_settings().password().map(str::to_owned);
+        }
+        addrs.push(info.addr().clone());
+    }
+    let certs = certificates(files)?;
+    let mut builder =
+        SentinelClientBuilder::new(addrs, &sentinel.master, SentinelServerType::Master)?;
+    if let Some(password) = sentinel_password {
+        builder = builder.set_client_to_sentinel_password(password);
+    }
+    if sentinel.urls.iter().any(|u| is_tls(u)) {
+        builder = builder.set_client_to_sentinel_tls_mode(TlsMode::Secure);
+        if let Some(certs) = &certs {
+            builder = builder.set_client_to_sentinel_certificates(certs.clone());
+        }
+    }
+    let primary = url.into_connection_info()?;
+    let settings = primary.redis_settings();
+    builder = builder.set_client_to_redis_db(settings.db());
+    if let Some(user) = settings.username() {
+        builder = builder.set_client_to_redis_username(user);
+    }
+    if let Some(password) = settings.password() {
+        builder = builder.set_client_to_redis_password(password);
+    }
+    if is_tls(url) {
+        builder = builder.set_client_to_redis_tls_mode(TlsMode::Secure);
+        if let Some(certs) = certs {
+            builder = builder.set_client_to_redis_certificates(certs);
+        }
+    }
+    builder.build()
+}
