@@ -213,7 +213,7 @@ impl RawRedis {
         check_tls(&tls, &self.url, &self.cluster_urls, &self.sentinel_urls)?;
         key_prefix("session.redis.key_prefix", &self.key_prefix)?;
         let pool_size = pool_size("session.redis.pool_size", self.pool_size)?;
-        let sentinel = (!self.sentinel_urls.is_empty()).then(|| SentinelConfig {
+        let sentinel = (!self.sentinel_urls.is_empty()).then_some(SentinelConfig {
             urls: self.sentinel_urls,
             master: self.sentinel_master,
             password: self.sentinel_password,
