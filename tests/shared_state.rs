@@ -34,6 +34,8 @@ fn pool(url: &str, cluster: Vec<String>) -> RedisBlocking {
         pool_size: 8,
         connect_timeout: Duration::from_secs(2),
         command_timeout: Duration::from_secs(2),
+        tls: Default::default(),
+        sentinel: None,
     })
     .expect("pool")
 }

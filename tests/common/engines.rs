@@ -22,9 +22,13 @@ use std::time::{Duration, Instant};
 mod cluster;
 mod memcached;
 mod postgres;
+mod sentinel;
+mod tls;
 pub use cluster::RedisCluster;
 pub use memcached::MemcachedServer;
 pub use postgres::PostgresServer;
+pub use sentinel::RedisSentinels;
+pub use tls::TestCerts;
 
 /// Set to `1` to turn every skip for a missing engine into a failure.
 pub const REQUIRE_ENGINES: &str = "SESSION_SERVER_REQUIRE_ENGINES";
@@ -206,6 +210,16 @@ pub struct RedisServer {
     child: Option<Child>,
     /// What [`EngineHarness::session_table`] points at.
     via: Via,
+    /// With TLS: its port (beside the plain one, which the tests' own queries use), the
+    /// certificates, the server's named `<cert>.pem`, and whether a client must show one.
+    tls: Option<Tls>,
+}
+
+struct Tls {
+    port: u16,
+    certs: TestCerts,
+    cert: &'static str,
+    require_client: bool,
 }
 
 impl RedisServer {
@@ -219,17 +233,49 @@ impl RedisServer {
         if !installed_or_skip(test, &[REDIS_SERVER]) {
             return None;
         }
+        Some(Self::launch_new(None))
+    }
+
+    /// One that also listens with TLS, its certificate `cert` (`"server"`: for `localhost` and
+    /// `127.0.0.1`; `"elsewhere"`: for another host) signed by the CA of [`Self::certs`]; it asks
+    /// clients for a certificate but does not require one.
+    pub fn start_tls_for(test: &str, cert: &'static str) -> Option<Self> {
+        Self::start_tls(test, cert, false)
+    }
+
+    /// As [`Self::start_tls_for`], refusing a client without a certificate (mutual TLS).
+    pub fn start_mutual_tls_for(test: &str) -> Option<Self> {
+        Self::start_tls(test, "server", true)
+    }
+
+    fn start_tls(test: &str, cert: &'static str, require_client: bool) -> Option<Self> {
+        if !installed_or_skip(test, &[REDIS_SERVER]) {
+            return None;
+        }
+        Some(Self::launch_new(Some(Tls {
+            port: 0,
+            certs: TestCerts::new(),
+            cert,
+            require_client,
+        })))
+    }
+
+    fn launch_new(tls: Option<Tls>) -> Self {
         let dir = temp_dir("redis-");
         let mut server = Self {
             dir,
             port: 0,
             child: None,
             via: Via::Tcp,
+            tls,
         };
         for _ in 0..START_ATTEMPTS {
             server.port = super::free_port();
+            if let Some(tls) = &mut server.tls {
+                tls.port = super::free_port();
+            }
             if server.launch().is_ok() {
-                return Some(server);
+                return server;
             }
         }
         panic!(
@@ -241,6 +287,20 @@ impl RedisServer {
     /// `redis://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `rediss://localhost:TLS_PORT`; panics without TLS.
+    pub fn tls_url(&self) -> String {
+        format!("rediss://localhost:{}", self.tls_port())
+    }
+
+    pub fn tls_port(&self) -> u16 {
+        self.tls.as_ref().map(|t| t.port).expect("a TLS server")
+    }
+
+    /// The certificates of a TLS server; panics without TLS.
+    pub fn certs(&self) -> &TestCerts {
+        self.tls.as_ref().map(|t| &t.certs).expect("a TLS server")
     }
 
     /// `unix:///.../redis.sock`, the form the server's `url` setting and the redis crate take.
@@ -316,11 +376,28 @@ impl RedisServer {
             ])
             .arg("--dir")
             .arg(dir);
+        if let Some(tls) = &self.tls {
+            command
+                .args(["--tls-port", &tls.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(tls.certs.path(&format!("{}.pem", tls.cert)))
+                .arg("--tls-key-file")
+                .arg(tls.certs.path(&format!("{}.key", tls.cert)))
+                .arg("--tls-ca-cert-file")
+                .arg(tls.certs.path("ca.pem"))
+                .args([
+                    "--tls-auth-clients",
+                    if tls.require_client { "yes" } else { "optional" },
+                ]);
+        }
+        let tls_port = self.tls.as_ref().map(|t| t.port);
         let child = spawn_logged(command, &self.log_path());
         let (pid, url, unix_url) = (child.id(), self.url(), self.unix_url());
         let child = wait_ready(child, &self.log_path(), || {
             // The private socket first: it answers only once our process has its TCP port.
-            ping(&unix_url) && answers_as(&url, pid)
+            ping(&unix_url)
+                && answers_as(&url, pid)
+                && tls_port.is_none_or(|p| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok())
         })?;
         self.child = Some(child);
         Ok(())
