@@ -387,7 +387,11 @@ impl RedisServer {
                 .arg(tls.certs.path("ca.pem"))
                 .args([
                     "--tls-auth-clients",
-                    if tls.require_client { "yes" } else { "optional" },
+                    if tls.require_client {
+                        "yes"
+                    } else {
+                        "optional"
+                    },
                 ]);
         }
         let tls_port = self.tls.as_ref().map(|t| t.port);

@@ -1,4 +1,4 @@
-//! A Redis primary, one replica and three Sentinels on loopback (Debian's `redis-server`, the
+//! A Redis primary, two replicas and three Sentinels on loopback (Debian's `redis-server`, the
 //! Sentinels as `redis-server <conf> --sentinel`), each in this set's own folder, stopped by pid.
 //! The Sentinels call a primary down after one silent second, so a failover takes a few seconds.
 
@@ -21,7 +21,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The running set; dropping it kills every process.
 pub struct RedisSentinels {
     dir: tempfile::TempDir,
-    /// The data nodes: the first starts as the primary, the second as its replica.
+    /// The data nodes: the first starts as the primary, the others as its replicas (two, so
+    /// that after a failover the new primary still has one: `wait_replicas = 1` goes on).
     data: Vec<(u16, Option<Child>)>,
     sentinels: Vec<(u16, Option<Child>)>,
 }
@@ -42,8 +43,10 @@ impl RedisSentinels {
         };
         let primary = set.start_node("primary", None);
         set.data.push(primary);
-        let replica = set.start_node("replica", Some(set.data[0].0));
-        set.data.push(replica);
+        for name in ["replica1", "replica2"] {
+            let replica = set.start_node(name, Some(set.data[0].0));
+            set.data.push(replica);
+        }
         for i in 0..3 {
             let sentinel = set.start_sentinel(i);
             set.sentinels.push(sentinel);
@@ -73,7 +76,7 @@ impl RedisSentinels {
         })
     }
 
-    /// The ports of both data nodes.
+    /// The ports of the data nodes.
     pub fn data_ports(&self) -> Vec<u16> {
         self.data.iter().map(|(port, _)| *port).collect()
     }
@@ -102,9 +105,9 @@ impl RedisSentinels {
         while Instant::now() < deadline {
             if let Some(port) = self.primary_port().filter(|p| *p != old) {
                 let role: Option<Vec<redis::Value>> = query(&Self::data_url(port), &["ROLE"]);
-                let is_master = role.and_then(|r| r.into_iter().next()).is_some_and(|v| {
-                    matches!(v, redis::Value::BulkString(ref b) if b.as_slice() == b"master")
-                });
+                let is_master = role.and_then(|r| r.into_iter().next()).is_some_and(
+                    |v| matches!(v, redis::Value::BulkString(ref b) if b.as_slice() == b"master"),
+                );
                 if is_master {
                     return Some(port);
                 }
@@ -177,28 +180,37 @@ impl RedisSentinels {
         );
     }
 
-    /// Until the replica is in sync and every Sentinel knows the primary, the replica and the
-    /// two other Sentinels: only then can a failover be agreed on.
+    /// Until the replicas are in sync and every Sentinel knows the primary, both replicas and
+    /// the two other Sentinels: only then can a failover be agreed on.
     fn wait_ready(&self) {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            let replica_up = query::<String>(&Self::data_url(self.data[1].0), &["INFO", "replication"])
-                .is_some_and(|info| info.contains("master_link_status:up"));
+            let replica_up = self.data[1..].iter().all(|(port, _)| {
+                query::<String>(&Self::data_url(*port), &["INFO", "replication"])
+                    .is_some_and(|info| info.contains("master_link_status:up"))
+            });
             let sentinels_agree = self.sentinel_urls().iter().all(|url| {
                 let replicas: Option<Vec<redis::Value>> =
                     query(url, &["SENTINEL", "replicas", MASTER]);
                 let others: Option<Vec<redis::Value>> =
                     query(url, &["SENTINEL", "sentinels", MASTER]);
-                replicas.is_some_and(|r| r.len() == 1) && others.is_some_and(|s| s.len() == 2)
+                replicas.is_some_and(|r| r.len() == 2) && others.is_some_and(|s| s.len() == 2)
             });
             if replica_up && sentinels_agree {
                 return;
             }
             if Instant::now() > deadline {
-                let logs: Vec<String> = ["primary", "replica", "sentinel0", "sentinel1", "sentinel2"]
-                    .iter()
-                    .map(|n| format!("{n}:\n{}", log_tail(&self.log_path(n))))
-                    .collect();
+                let logs: Vec<String> = [
+                    "primary",
+                    "replica1",
+                    "replica2",
+                    "sentinel0",
+                    "sentinel1",
+                    "sentinel2",
+                ]
+                .iter()
+                .map(|n| format!("{n}:\n{}", log_tail(&self.log_path(n))))
+                .collect();
                 panic!(
                     "the Sentinel set was not ready within {READY_TIMEOUT:?}:\n{}",
                     logs.join("\n")
@@ -216,5 +228,37 @@ impl Drop for RedisSentinels {
                 stop(child);
             }
         }
+    }
+}
+
+impl RedisSentinels {
+    /// Waits until every replica has everything the primary on `primary` wrote so far
+    /// (`INFO replication` offsets), at most `within`.
+    pub fn wait_replicated(&self, primary: u16, within: Duration) -> bool {
+        let offset = |port: u16, field: &str| -> Option<u64> {
+            let info: String = query(&Self::data_url(port), &["INFO", "replication"])?;
+            info.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().parse().ok())
+        };
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(target) = offset(primary, "master_repl_offset:") {
+                let replicas: Vec<u16> = self
+                    .data
+                    .iter()
+                    .filter(|(p, c)| *p != primary && c.is_some())
+                    .map(|(p, _)| *p)
+                    .collect();
+                if replicas
+                    .iter()
+                    .all(|p| offset(*p, "slave_repl_offset:").is_some_and(|o| o >= target))
+                {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 }
