@@ -334,3 +334,79 @@ fn a_sigkilled_primary_is_followed_without_a_restart_and_wait_replicas_loses_not
         }
     }
 }
+
+/// A save and a load through a PostgreSQL store at `url`, then whether the connection is
+/// encrypted (`pg_stat_ssl`); the error of the first that fails.
+fn pg_round_trip(url: &str) -> Result<bool, String> {
+    use session_server::engines::postgres::{Postgres, PostgresSessionStore};
+    let mut config = session_server::config::Config::defaults()
+        .expect("defaults")
+        .session
+        .postgres;
+    config.url = url.to_owned();
+    config.connect_timeout = Duration::from_secs(2);
+    let db = Postgres::new(&config).map_err(|e| e.to_string())?;
+    let store = PostgresSessionStore::new(db.clone(), "tls_sessions", 64 * 1024);
+    rt().block_on(async {
+        let id = store
+            .save(state(&[("user_id", "ann")]), &time::Duration::minutes(5))
+            .await
+            .map_err(|e| format!("{e}: {:?}", std::error::Error::source(&e)))?;
+        store.load(&id).await.map_err(|e| e.to_string())?;
+        db.run(|c| async move {
+            let row = c
+                .query_one(
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                    &[],
+                )
+                .await?;
+            row.try_get::<_, bool>(0)
+        })
+        .await
+        .map_err(|e| e.to_string())
+    })
+}
+
+#[test]
+fn postgres_with_verify_full_connects_and_refuses_each_wrong_certificate() {
+    use common::engines::PostgresServer;
+    let Some(server) = PostgresServer::start_tls_for(&common::engines::current_test()) else {
+        return;
+    };
+    let encrypted = pg_round_trip(&server.tls_url("verify-full", "ca.pem")).expect("verify-full");
+    assert!(encrypted, "the connection is not encrypted");
+
+    let e = pg_round_trip(&server.tls_url("verify-full", "other-ca.pem"))
+        .expect_err("another CA is refused");
+    assert!(e.contains("UnknownIssuer"), "{e}");
+
+    // The same server under a name its certificate does not carry: verify-full refuses,
+    // verify-ca (the chain only) accepts.
+    let renamed = |mode: &str| {
+        server
+            .tls_url(mode, "ca.pem")
+            .replace("@localhost:", "@db.elsewhere.test:")
+            + "&hostaddr=127.0.0.1"
+    };
+    let e = pg_round_trip(&renamed("verify-full")).expect_err("the name does not match");
+    assert!(e.contains("not valid for name"), "{e}");
+    pg_round_trip(&renamed("verify-ca")).expect("verify-ca checks the chain only");
+
+    // A file that cannot be read is a config error naming it, before any connection.
+    let missing = server.tls_url("verify-full", "no-such-ca.pem");
+    let e = pg_round_trip(&missing).expect_err("missing CA file");
+    assert!(e.contains("no-such-ca.pem"), "{e}");
+}
+
+#[test]
+fn postgres_without_tls_is_refused_when_tls_is_required() {
+    use common::engines::PostgresServer;
+    let Some(server) = PostgresServer::start() else {
+        return;
+    };
+    let e = pg_round_trip(&format!("{}?sslmode=require", server.url()))
+        .expect_err("a plain-text server is refused");
+    assert!(e.to_lowercase().contains("tls"), "{e}");
+    // Without sslmode (libpq's prefer), plain text is taken when that is all there is.
+    assert!(!pg_round_trip(&server.url()).expect("prefer"));
+}

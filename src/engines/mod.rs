@@ -17,6 +17,7 @@
 pub mod error;
 pub mod list;
 pub mod runtime;
+pub mod tls;
 
 use std::time::Duration;
 

@@ -75,14 +75,31 @@ impl Default for RawPostgres {
 
 impl RawPostgres {
     pub(crate) fn validate(self) -> Result<PostgresConfig, Invalid> {
-        if !self.url.starts_with("postgresql://") && !self.url.starts_with("postgres://")
-            || tokio_postgres::Config::from_str(&self.url).is_err()
-        {
+        let wrong = || {
+            Invalid::new(
+                "session.postgres.url",
+                shown(&self.url),
+                "expected postgresql://[user[:password]@]host[:port]/database[?sslmode=...], or \
+                 postgresql:///database?host=/path/to/socket/folder",
+            )
+        };
+        if !self.url.starts_with("postgresql://") && !self.url.starts_with("postgres://") {
+            return Err(wrong());
+        }
+        let (driver_url, tls) = super::tls::split(&self.url).map_err(|e| match e {
+            super::tls::PgTlsError::Url(problem) => {
+                Invalid::new("session.postgres.url", shown(&self.url), problem)
+            }
+            _ => wrong(),
+        })?;
+        if tokio_postgres::Config::from_str(&driver_url).is_err() {
+            return Err(wrong());
+        }
+        if let Err(e) = super::tls::check_files(&tls) {
             return Err(Invalid::new(
                 "session.postgres.url",
                 shown(&self.url),
-                "expected postgresql://[user[:password]@]host[:port]/database, or \
-                 postgresql:///database?host=/path/to/socket/folder",
+                e.to_string(),
             ));
         }
         let t = &self.table;

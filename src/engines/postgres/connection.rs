@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
 
 use super::config::PostgresConfig;
 use crate::engines::runtime::{EngineRuntime, RuntimeError};
@@ -25,7 +24,7 @@ use crate::engines::runtime::{EngineRuntime, RuntimeError};
 #[derive(Debug, thiserror::Error)]
 pub enum PostgresError {
     /// The database refused or failed a statement, or the connection broke.
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", with_causes(.0))]
     Db(#[from] tokio_postgres::Error),
     /// No connection, or no answer, within the configured time.
     #[error("postgres: no answer within {0:?}")]
@@ -38,6 +37,24 @@ pub enum PostgresError {
     Runtime(#[from] RuntimeError),
     #[error("postgres: the pool could not be built: {0}")]
     Pool(String),
+    #[error("postgres: {0}")]
+    Tls(#[from] super::tls::PgTlsError),
+}
+
+/// `e` and what caused it: tokio-postgres says "error performing TLS handshake" and keeps the
+/// reason (which certificate check failed) in its source.
+fn with_causes(e: &tokio_postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let line = c.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 impl PostgresError {
@@ -66,7 +83,16 @@ struct Inner {
 impl Postgres {
     /// Checks the URL and builds the pool, without connecting.
     pub fn new(config: &PostgresConfig) -> Result<Self, PostgresError> {
-        let mut pg = tokio_postgres::Config::from_str(&config.url)?;
+        let (driver_url, tls) = super::tls::split(&config.url)?;
+        let connector = super::tls::connector(&tls)?;
+        if tls.unverified() && tls.mode == super::tls::SslMode::Require {
+            tracing::warn!(
+                "[session.postgres] url: {}; anyone between here and the database could read \
+                 and change the sessions: add sslrootcert and sslmode=verify-full",
+                tls.describe()
+            );
+        }
+        let mut pg = tokio_postgres::Config::from_str(&driver_url)?;
         pg.connect_timeout(config.connect_timeout);
         pg.application_name("session-server");
         // The server ends a statement the client has stopped waiting for.
@@ -74,7 +100,7 @@ impl Postgres {
         pg.options(format!("-c statement_timeout={statement_ms}"));
         let manager = Manager::from_config(
             pg,
-            NoTls,
+            connector,
             ManagerConfig {
                 // A connection the server closed is seen as closed and replaced; one that broke
                 // silently fails one query and is then replaced.

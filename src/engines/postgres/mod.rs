@@ -3,7 +3,8 @@
 //! locks (`<table>_locks`) every server on that database shares.
 //!
 //! - [`config`]: the `[session.postgres]` table.
-//! - [`connection`]: the pool on the engine's own runtime, and schema creation.
+//! - [`connection`]: the pool on the engine's own runtime, and schema creation; [`tls`]: libpq's
+//!   `sslmode` and certificate parameters, with rustls.
 //! - [`sessions`]: the session backend; [`users`], [`throttle`], [`lock`]: the concerns'
 //!   implementations.
 
@@ -12,6 +13,7 @@ pub mod connection;
 mod lock;
 mod sessions;
 pub mod throttle;
+pub mod tls;
 pub mod users;
 
 

@@ -12,16 +12,6 @@ use redis::{ClientTlsConfig, TlsCertificates};
 
 use super::config::{SentinelConfig, TlsFiles};
 
-/// Makes rustls use ring for every TLS connection of this process (the `redis` crate asks for
-/// the process's default provider). Called before any client is made; later calls do nothing.
-pub fn install_crypto() {
-    // ring rather than aws-lc-rs (rustls's default, whose post-quantum key exchange is why ring
-    // is marked deprecated): it builds with the C compiler alone, in a fraction of the time.
-    #[allow(deprecated)]
-    let provider = rustls::crypto::ring::default_provider();
-    let _ = provider.install_default();
-}
-
 /// The certificates of `files`, read now: `None` when none is set (the system's roots).
 pub fn certificates(files: &TlsFiles) -> RedisResult<Option<TlsCertificates>> {
     if files.is_empty() {
@@ -56,7 +46,7 @@ fn is_tls(url: &str) -> bool {
 
 /// A client for the one Redis at `url`, with `files`' certificates when it is `rediss://`.
 pub fn client(url: &str, files: &TlsFiles) -> RedisResult<Client> {
-    install_crypto();
+    crate::engines::tls::install_provider();
     match certificates(files)? {
         Some(certs) if is_tls(url) => Client::build_with_tls(url, certs),
         _ => Client::open(url),
@@ -65,7 +55,7 @@ pub fn client(url: &str, files: &TlsFiles) -> RedisResult<Client> {
 
 /// A cluster client builder for the seed nodes `urls`, with `files`' certificates.
 pub fn cluster(urls: &[String], files: &TlsFiles) -> RedisResult<ClusterClientBuilder> {
-    install_crypto();
+    crate::engines::tls::install_provider();
     let mut builder = ClusterClient::builder(urls.to_vec());
     if urls.iter().any(|u| is_tls(u)) {
         builder = builder.tls(TlsMode::Secure);
@@ -80,7 +70,7 @@ pub fn cluster(urls: &[String], files: &TlsFiles) -> RedisResult<ClusterClientBu
 /// password, database and TLS. It only ever connects to a primary: the node the Sentinels name
 /// is asked its `ROLE` first.
 pub fn sentinel(sentinel: &SentinelConfig, url: &str, files: &TlsFiles) -> RedisResult<SentinelClient> {
-    install_crypto();
+    crate::engines::tls::install_provider();
     let mut addrs = Vec::new();
     let mut sentinel_password = sentinel.password.clone();
     for u in &sentinel.urls {

@@ -40,6 +40,9 @@ pub struct PostgresServer {
     via: Via,
     /// The processes [`EngineHarness::pause`] stopped, to be continued before any shutdown.
     paused: Vec<u32>,
+    /// With `ssl = on`: the certificates (the server's is `server.pem`, for `localhost` and
+    /// `127.0.0.1`).
+    certs: Option<super::TestCerts>,
 }
 
 impl PostgresServer {
@@ -49,12 +52,30 @@ impl PostgresServer {
     }
 
     pub fn start_for(test: &str) -> Option<Self> {
+        Self::start_with(test, None)
+    }
+
+    /// One with `ssl = on`, its certificate signed by the CA of [`Self::certs`]; it still takes
+    /// plain connections too.
+    pub fn start_tls_for(test: &str) -> Option<Self> {
+        Self::start_with(test, Some(super::TestCerts::new()))
+    }
+
+    fn start_with(test: &str, certs: Option<super::TestCerts>) -> Option<Self> {
         if !installed_or_skip(test, &[POSTGRES]) {
             return None;
         }
         let dir = data_parent();
         let data = dir.path().join("data");
         copy_dir(template(), &data);
+        if let Some(certs) = &certs {
+            // The server reads its key as its own user, and wants it mode 0600.
+            let ssl = dir.path().join("ssl");
+            std::fs::create_dir(&ssl).expect("ssl folder");
+            for name in ["server.pem", "server.key", "ca.pem"] {
+                std::fs::copy(certs.path(name), ssl.join(name)).expect("copy a certificate");
+            }
+        }
         give_to_postgres(dir.path());
         let mut server = Self {
             dir,
@@ -63,6 +84,7 @@ impl PostgresServer {
             launcher: None,
             via: Via::Tcp,
             paused: Vec::new(),
+            certs,
         };
         for _ in 0..START_ATTEMPTS {
             server.port = super::super::free_port();
@@ -79,6 +101,21 @@ impl PostgresServer {
     /// `postgresql://postgres@127.0.0.1:PORT/postgres`
     pub fn url(&self) -> String {
         format!("postgresql://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// `postgresql://postgres@localhost:PORT/postgres?sslmode=MODE&sslrootcert=<ca>`, the CA
+    /// file `ca` of [`Self::certs`].
+    pub fn tls_url(&self, mode: &str, ca: &str) -> String {
+        format!(
+            "postgresql://postgres@localhost:{}/postgres?sslmode={mode}&sslrootcert={}",
+            self.port,
+            self.certs().path(ca).display()
+        )
+    }
+
+    /// The certificates of a server started with TLS; panics otherwise.
+    pub fn certs(&self) -> &super::TestCerts {
+        self.certs.as_ref().expect("a TLS server")
     }
 
     /// The same database through the unix socket in the server's own folder.
@@ -185,6 +222,20 @@ impl PostgresServer {
             .arg(dir)
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
             .args(["-c", "full_page_writes=off"]);
+        if self.certs.is_some() {
+            let ssl = dir.join("ssl");
+            command
+                .args(["-c", "ssl=on"])
+                .arg("-c")
+                .arg(format!(
+                    "ssl_cert_file={}",
+                    ssl.join("server.pem").display()
+                ))
+                .arg("-c")
+                .arg(format!("ssl_key_file={}", ssl.join("server.key").display()))
+                .arg("-c")
+                .arg(format!("ssl_ca_file={}", ssl.join("ca.pem").display()));
+        }
         let mut launcher = spawn_logged(command, &self.log_path());
         let launcher_pid = launcher.id();
         let deadline = Instant::now() + START_TIMEOUT;
