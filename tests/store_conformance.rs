@@ -14,12 +14,15 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use actix_session::storage::{SaveError, SessionKey, SessionStore};
-use common::engines::{MemcachedServer, PostgresServer, RedisCluster, RedisServer};
+use common::engines::{
+    current_test, MemcachedServer, PostgresServer, RedisCluster, RedisSentinels, RedisServer,
+};
 use session_server::engines::filesystem::CACHE_BYTES;
 use session_server::engines::filesystem::{FileSessionStore, FileStoreOptions};
 use session_server::engines::memcached::MemcachedSessionStore;
 use session_server::engines::memory::MemorySessionStore;
 use session_server::engines::postgres::PostgresSessionStore;
+use session_server::engines::redis::config::{SentinelConfig, TlsFiles};
 use session_server::engines::redis::{EngineOptions, RedisOptions, RedisSessionStore};
 use session_server::engines::sqlite::SqliteSessionStore;
 use session_server::store::{id, CachingStore, Capabilities, Store};
@@ -653,10 +656,23 @@ fn redis_store_at<G>(engine: EngineOptions, guard: G) -> (Store, G) {
 static REDIS: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
 static POSTGRES: Mutex<Weak<PostgresServer>> = Mutex::new(Weak::new());
 static CLUSTER: Mutex<Weak<RedisCluster>> = Mutex::new(Weak::new());
+static REDIS_TLS: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
+static CLUSTER_TLS: Mutex<Weak<RedisCluster>> = Mutex::new(Weak::new());
+static SENTINELS: Mutex<Weak<RedisSentinels>> = Mutex::new(Weak::new());
+static POSTGRES_TLS: Mutex<Weak<PostgresServer>> = Mutex::new(Weak::new());
 
 /// A postgres store on its own table of the shared test database, reached by `url`.
 fn postgres_store(url: impl Fn(&PostgresServer) -> String) -> Option<(Store, Arc<PostgresServer>)> {
-    let server = shared(&POSTGRES, PostgresServer::start)?;
+    postgres_store_on(&POSTGRES, PostgresServer::start, url)
+}
+
+/// As [`postgres_store`], on the database of `slot`.
+fn postgres_store_on(
+    slot: &Mutex<Weak<PostgresServer>>,
+    start: impl FnOnce() -> Option<PostgresServer>,
+    url: impl Fn(&PostgresServer) -> String,
+) -> Option<(Store, Arc<PostgresServer>)> {
+    let server = shared(slot, start)?;
     let mut config = session_server::config::Config::defaults()
         .expect("defaults")
         .session
@@ -702,6 +718,43 @@ fn redis_cluster_store() -> Option<(Store, Arc<RedisCluster>)> {
     ))
 }
 
+fn ca_of(certs: &common::engines::TestCerts) -> TlsFiles {
+    TlsFiles {
+        ca: Some(certs.path("ca.pem")),
+        ..TlsFiles::default()
+    }
+}
+
+fn redis_tls_store() -> Option<(Store, Arc<RedisServer>)> {
+    let server = shared(&REDIS_TLS, || {
+        RedisServer::start_tls_for(&current_test(), "server")
+    })?;
+    let mut options = EngineOptions::new(server.tls_url());
+    options.tls = ca_of(server.certs());
+    Some(redis_store_at(options, server))
+}
+
+fn redis_cluster_tls_store() -> Option<(Store, Arc<RedisCluster>)> {
+    let cluster = shared(
+        &CLUSTER_TLS,
+        || RedisCluster::start_tls_for(&current_test()),
+    )?;
+    let mut options = EngineOptions::cluster(cluster.urls());
+    options.tls = ca_of(cluster.certs());
+    Some(redis_store_at(options, cluster))
+}
+
+fn redis_sentinel_store() -> Option<(Store, Arc<RedisSentinels>)> {
+    let set = shared(&SENTINELS, RedisSentinels::start)?;
+    let mut options = EngineOptions::new("redis://localhost");
+    options.sentinel = Some(SentinelConfig {
+        urls: set.sentinel_urls(),
+        master: "mymaster".into(),
+        password: None,
+    });
+    Some(redis_store_at(options, set))
+}
+
 store_types! {
     filesystem: Some(file_store()),
     filesystem_fsync: Some(fsync_file_store()),
@@ -721,6 +774,14 @@ store_types! {
         ()
     )),
     memcached_unix: memcached_store(MemcachedServer::start_unix()),
+    redis_tls: redis_tls_store(),
+    redis_cluster_tls: redis_cluster_tls_store(),
+    redis_sentinel: redis_sentinel_store(),
+    postgres_tls: postgres_store_on(
+        &POSTGRES_TLS,
+        || PostgresServer::start_tls_for(&current_test()),
+        |pg| pg.tls_url("verify-full", "ca.pem"),
+    ),
 }
 
 /// Which test is skipped for which store type, and for want of what: what the capabilities each

@@ -551,7 +551,11 @@ fn log_tail(log: &Path) -> String {
 /// One command to the engine at `url` on a fresh connection, with short time-outs; `None` when
 /// it does not answer (or answers with an error).
 pub fn query<T: redis::FromRedisValue>(url: &str, args: &[&str]) -> Option<T> {
-    let client = redis::Client::open(url).ok()?;
+    query_client(&redis::Client::open(url).ok()?, args)
+}
+
+/// As [`query`], through `client` (one made with certificates, say).
+pub fn query_client<T: redis::FromRedisValue>(client: &redis::Client, args: &[&str]) -> Option<T> {
     let mut con = client
         .get_connection_with_timeout(Duration::from_millis(500))
         .ok()?;
@@ -567,8 +571,12 @@ pub fn query<T: redis::FromRedisValue>(url: &str, args: &[&str]) -> Option<T> {
 /// Whether the process `pid` is the one answering at `url`: in the race for a free port,
 /// another test's engine may have bound it first (and ours exited).
 fn answers_as(url: &str, pid: u32) -> bool {
+    redis::Client::open(url).is_ok_and(|client| answers_as_client(&client, pid))
+}
+
+fn answers_as_client(client: &redis::Client, pid: u32) -> bool {
     let line = format!("process_id:{pid}");
-    query::<String>(url, &["INFO", "server"])
+    query_client::<String>(client, &["INFO", "server"])
         .is_some_and(|info| info.lines().any(|l| l.trim_end() == line))
 }
 

@@ -34,6 +34,8 @@ pub struct Site {
 /// An engine process a site's sessions live in.
 pub enum Engine {
     Redis(engines::RedisServer),
+    RedisCluster(engines::RedisCluster),
+    RedisSentinels(engines::RedisSentinels),
     Postgres(engines::PostgresServer),
     Memcached(engines::MemcachedServer),
 }
@@ -48,6 +50,7 @@ pub struct StoreKind {
 
 /// Runs each named `async fn(StoreKind)` once per store type, in a module per type
 /// (`filesystem::name`, `memory::name`, `redis::name`). A new store type joins here with one line.
+/// [`for_every_production_engine`] adds the engines as production runs them.
 #[macro_export]
 macro_rules! for_every_store_type {
     ($($test:ident),* $(,)?) => {
@@ -60,6 +63,9 @@ macro_rules! for_every_store_type {
         $crate::for_every_store_type!(@type cookie; $($test),*);
     };
     (@type $kind:ident; $($test:ident),*) => {
+        $crate::for_every_store_type!(@module $kind; $($test),*);
+    };
+    (@module $kind:ident; $($test:ident),*) => {
         mod $kind {
             $(
                 #[actix_web::test]
@@ -72,6 +78,18 @@ macro_rules! for_every_store_type {
                 }
             )*
         }
+    };
+}
+
+/// As [`for_every_store_type`], over the engines as production runs them: Redis over TLS, a
+/// Redis Cluster over TLS, Redis behind Sentinels, PostgreSQL with `sslmode=verify-full`.
+#[macro_export]
+macro_rules! for_every_production_engine {
+    ($($test:ident),* $(,)?) => {
+        $crate::for_every_store_type!(@module redis_tls; $($test),*);
+        $crate::for_every_store_type!(@module redis_cluster_tls; $($test),*);
+        $crate::for_every_store_type!(@module redis_sentinel; $($test),*);
+        $crate::for_every_store_type!(@module postgres_tls; $($test),*);
     };
 }
 
@@ -96,7 +114,45 @@ impl Site {
         } else {
             "lifetime = 60\n"
         };
+        let quoted = |p: PathBuf| format!("{:?}", p.display().to_string());
         let (engine, table) = match kind.name {
+            "redis_tls" => {
+                let engine = engines::RedisServer::start_tls_for(kind.test, "server")?;
+                let table = format!(
+                    "[session.redis]\nurl = \"{}\"\ntls_ca_file = {}\n",
+                    engine.tls_url(),
+                    quoted(engine.certs().path("ca.pem"))
+                );
+                (Some(Engine::Redis(engine)), table)
+            }
+            "redis_cluster_tls" => {
+                let engine = engines::RedisCluster::start_tls_for(kind.test)?;
+                let urls: Vec<String> = engine.urls().iter().map(|u| format!("{u:?}")).collect();
+                let table = format!(
+                    "[session.redis]\ncluster_urls = [{}]\ntls_ca_file = {}\n",
+                    urls.join(", "),
+                    quoted(engine.certs().path("ca.pem"))
+                );
+                (Some(Engine::RedisCluster(engine)), table)
+            }
+            "redis_sentinel" => {
+                let engine = engines::RedisSentinels::start_for(kind.test)?;
+                let urls: Vec<String> = engine
+                    .sentinel_urls()
+                    .iter()
+                    .map(|u| format!("{u:?}"))
+                    .collect();
+                let table = format!("[session.redis]\nsentinel_urls = [{}]\n", urls.join(", "));
+                (Some(Engine::RedisSentinels(engine)), table)
+            }
+            "postgres_tls" => {
+                let engine = engines::PostgresServer::start_tls_for(kind.test)?;
+                let table = format!(
+                    "[session.postgres]\nurl = \"{}\"\n",
+                    engine.tls_url("verify-full", "ca.pem")
+                );
+                (Some(Engine::Postgres(engine)), table)
+            }
             "redis" => {
                 let engine = engines::RedisServer::start_for(kind.test)?;
                 let table = format!("[session.redis]\nurl = \"{}\"\n", engine.url());
@@ -114,9 +170,10 @@ impl Site {
             }
             _ => (None, String::new()),
         };
+        // The production variants are their engine's type.
+        let store_type = kind.name.split('_').next().unwrap_or(kind.name);
         let mut site = Self::with_config(&format!(
-            "[session]\ntype = \"{}\"\n{lifetime}{session_extra}\n{table}[auth]\nbcrypt_cost = 4\nmin_password_length = 8\n",
-            kind.name
+            "[session]\ntype = \"{store_type}\"\n{lifetime}{session_extra}\n{table}[auth]\nbcrypt_cost = 4\nmin_password_length = 8\n",
         ));
         site.engine = engine;
         Some(site)
@@ -202,13 +259,35 @@ impl Site {
                     .collect(),
             ),
             "redis" => {
-                let Some(Engine::Redis(engine)) = &self.engine else {
-                    panic!("a redis site has its engine");
-                };
                 let prefix = &self.state.config.session.redis.key_prefix;
-                let mut conn = redis::Client::open(engine.url())
-                    .and_then(|c| c.get_connection())
-                    .expect("connect to the test's redis");
+                let mut conn: Box<dyn redis::ConnectionLike> = match &self.engine {
+                    Some(Engine::Redis(engine)) => Box::new(
+                        redis::Client::open(engine.url())
+                            .and_then(|c| c.get_connection())
+                            .expect("connect to the test's redis"),
+                    ),
+                    Some(Engine::RedisSentinels(set)) => {
+                        let primary = set.primary_port().expect("a primary");
+                        Box::new(
+                            redis::Client::open(engines::RedisSentinels::data_url(primary))
+                                .and_then(|c| c.get_connection())
+                                .expect("connect to the primary"),
+                        )
+                    }
+                    Some(Engine::RedisCluster(cluster)) => Box::new(
+                        redis::cluster::ClusterClient::builder(cluster.urls())
+                            .certs(redis::TlsCertificates {
+                                client_tls: None,
+                                root_cert: Some(
+                                    std::fs::read(cluster.certs().path("ca.pem")).expect("CA"),
+                                ),
+                            })
+                            .build()
+                            .and_then(|c| c.get_connection())
+                            .expect("connect to the cluster"),
+                    ),
+                    _ => panic!("a redis site has its engine"),
+                };
                 let stems = self.sessions().await;
                 Some(
                     stems
@@ -216,7 +295,7 @@ impl Site {
                         .map(|stem| {
                             redis::cmd("GET")
                                 .arg(format!("{prefix}{stem}"))
-                                .query(&mut conn)
+                                .query(&mut *conn)
                                 .expect("GET")
                         })
                         .collect(),

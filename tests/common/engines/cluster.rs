@@ -6,8 +6,8 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use super::{
-    answers_as, current_test, installed_or_skip, log_tail, query, spawn_logged, stop, temp_dir,
-    wait_ready, Exited, REDIS_CLI, REDIS_SERVER, START_ATTEMPTS, START_TIMEOUT,
+    answers_as_client, current_test, installed_or_skip, log_tail, query_client, spawn_logged, stop,
+    temp_dir, wait_ready, Exited, REDIS_CLI, REDIS_SERVER, START_ATTEMPTS, START_TIMEOUT,
 };
 
 /// The fewest masters `redis-cli --cluster create` accepts.
@@ -25,6 +25,8 @@ const NODE_TIMEOUT_MS: &str = "5000";
 pub struct RedisCluster {
     dir: tempfile::TempDir,
     nodes: Vec<Node>,
+    /// With TLS (clients and the cluster bus alike): the certificates.
+    tls: Option<super::TestCerts>,
 }
 
 struct Node {
@@ -41,12 +43,28 @@ impl RedisCluster {
 
     /// Starts one for `test` (the name the skip line prints), or skips.
     pub fn start_for(test: &str) -> Option<Self> {
+        Self::start_with(test, None)
+    }
+
+    /// One whose nodes speak TLS only (to clients and to each other), their certificates
+    /// signed by the CA of [`Self::certs`].
+    pub fn start_tls_for(test: &str) -> Option<Self> {
+        Self::start_with(test, Some(super::TestCerts::new()))
+    }
+
+    /// The certificates of a TLS cluster; panics otherwise.
+    pub fn certs(&self) -> &super::TestCerts {
+        self.tls.as_ref().expect("a TLS cluster")
+    }
+
+    fn start_with(test: &str, tls: Option<super::TestCerts>) -> Option<Self> {
         if !installed_or_skip(test, &[REDIS_SERVER, REDIS_CLI]) {
             return None;
         }
         let mut cluster = Self {
             dir: temp_dir("redis-cluster-"),
             nodes: Vec::with_capacity(MASTERS),
+            tls,
         };
         for i in 0..MASTERS {
             let node = cluster.start_new_node(i);
@@ -57,13 +75,28 @@ impl RedisCluster {
         Some(cluster)
     }
 
-    /// `redis://127.0.0.1:PORT` of every node, in node order.
+    /// `redis://127.0.0.1:PORT` (`rediss://` with TLS) of every node, in node order: what the
+    /// server under test is given.
     pub fn urls(&self) -> Vec<String> {
-        (0..self.nodes.len()).map(|i| self.url(i)).collect()
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        self.nodes
+            .iter()
+            .map(|n| format!("{scheme}://127.0.0.1:{}", n.port))
+            .collect()
     }
 
+    /// `redis://127.0.0.1:PORT` of node `i` (`rediss://` with TLS).
     pub fn url(&self, i: usize) -> String {
-        format!("redis://127.0.0.1:{}", self.nodes[i].port)
+        self.urls().swap_remove(i)
+    }
+
+    /// A client for node `i` (with TLS, trusting the test CA).
+    pub fn client(&self, i: usize) -> redis::Client {
+        node_client(self.nodes[i].port, self.tls.as_ref())
     }
 
     /// Node `i`'s pid; `None` while it is killed.
@@ -129,22 +162,42 @@ impl RedisCluster {
 
     fn launch(&self, i: usize, port: u16) -> Result<Child, Exited> {
         let mut command = Command::new(REDIS_SERVER.name);
+        match &self.tls {
+            None => command.args(["--port", &port.to_string()]),
+            // TLS only: the port is the TLS one, to clients and on the cluster bus.
+            Some(certs) => command
+                .args(["--port", "0", "--tls-port", &port.to_string()])
+                .args(["--tls-cluster", "yes", "--tls-replication", "yes"])
+                .arg("--tls-cert-file")
+                .arg(certs.path("server.pem"))
+                .arg("--tls-key-file")
+                .arg(certs.path("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(certs.path("ca.pem"))
+                .args(["--tls-auth-clients", "no"]),
+        };
         command
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--bind", "127.0.0.1"])
             .args(["--cluster-enabled", "yes", "--cluster-config-file"])
             .arg(self.config_path(i))
             .args(["--cluster-node-timeout", NODE_TIMEOUT_MS])
             .args(["--save", "", "--appendonly", "no", "--dir"])
             .arg(self.dir.path());
         let child = spawn_logged(command, &self.log_path(i));
-        let (pid, url) = (child.id(), format!("redis://127.0.0.1:{port}"));
-        wait_ready(child, &self.log_path(i), || answers_as(&url, pid))
+        let (pid, client) = (child.id(), node_client(port, self.tls.as_ref()));
+        wait_ready(child, &self.log_path(i), || answers_as_client(&client, pid))
     }
 
     /// Assigns the slots across the nodes and makes them meet.
     fn create(&self) {
         let log = self.dir.path().join("create.log");
         let mut command = Command::new(REDIS_CLI.name);
+        if let Some(certs) = &self.tls {
+            command
+                .arg("--tls")
+                .arg("--cacert")
+                .arg(certs.path("ca.pem"));
+        }
         command.args(["--cluster", "create"]);
         for node in &self.nodes {
             command.arg(format!("127.0.0.1:{}", node.port));
@@ -214,7 +267,7 @@ impl RedisCluster {
 
     /// Node `i`'s `CLUSTER INFO` text.
     pub fn cluster_info(&self, i: usize) -> Option<String> {
-        query(&self.url(i), &["CLUSTER", "INFO"])
+        query_client(&self.client(i), &["CLUSTER", "INFO"])
     }
 
     fn config_path(&self, i: usize) -> PathBuf {
@@ -232,6 +285,20 @@ impl Drop for RedisCluster {
             self.kill_node(i);
         }
     }
+}
+
+fn node_client(port: u16, tls: Option<&super::TestCerts>) -> redis::Client {
+    match tls {
+        None => redis::Client::open(format!("redis://127.0.0.1:{port}")),
+        Some(certs) => redis::Client::build_with_tls(
+            format!("rediss://127.0.0.1:{port}"),
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(std::fs::read(certs.path("ca.pem")).expect("the test CA")),
+            },
+        ),
+    }
+    .expect("a client for a cluster node")
 }
 
 /// A free loopback port whose bus port (+10000) is a free port too.

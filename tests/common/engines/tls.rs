@@ -24,9 +24,13 @@ impl TestCerts {
         let other = make_ca("another CA");
         certs.write("other-ca.pem", &other.pem());
         let server_key = KeyPair::generate().expect("key");
+        // Also a client certificate: cluster nodes and replicas show it to each other.
         let server = leaf(
             vec!["localhost".into(), "127.0.0.1".into()],
-            ExtendedKeyUsagePurpose::ServerAuth,
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
         )
         .signed_by(&server_key, &ca)
         .expect("server certificate");
@@ -35,7 +39,7 @@ impl TestCerts {
         let elsewhere_key = KeyPair::generate().expect("key");
         let elsewhere = leaf(
             vec!["elsewhere.test".into()],
-            ExtendedKeyUsagePurpose::ServerAuth,
+            vec![ExtendedKeyUsagePurpose::ServerAuth],
         )
         .signed_by(&elsewhere_key, &ca)
         .expect("certificate for another host");
@@ -44,7 +48,7 @@ impl TestCerts {
         let client_key = KeyPair::generate().expect("key");
         let client = leaf(
             vec!["session-server".into()],
-            ExtendedKeyUsagePurpose::ClientAuth,
+            vec![ExtendedKeyUsagePurpose::ClientAuth],
         )
         .signed_by(&client_key, &ca)
         .expect("client certificate");
@@ -77,12 +81,12 @@ fn make_ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
     CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA")
 }
 
-fn leaf(names: Vec<String>, usage: ExtendedKeyUsagePurpose) -> CertificateParams {
+fn leaf(names: Vec<String>, usages: Vec<ExtendedKeyUsagePurpose>) -> CertificateParams {
     let mut params = CertificateParams::new(names.clone()).expect("params");
     params
         .distinguished_name
         .push(DnType::CommonName, names[0].clone());
-    params.extended_key_usages = vec![usage];
+    params.extended_key_usages = usages;
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
