@@ -216,3 +216,75 @@ fn an_engine_down_at_start_is_named_once_with_its_address() {
         "no bare r2d2 lines:\n{text}"
     );
 }
+
+/// Every engine that cannot be reached, whatever its type: requests get 503 pages, the log
+/// names the engine and its address at warn (not once per request), and never its password;
+/// the errors the pages' log lines carry name the address too.
+#[test]
+fn every_engine_down_is_named_at_warn_with_its_address_never_its_password() {
+    let dead = free_port();
+    let engines = [
+        (
+            "redis",
+            format!("[session.redis]\nurl = \"redis://app:hunter2@127.0.0.1:{dead}\"\n"),
+        ),
+        (
+            "postgres",
+            format!(
+                "[session.postgres]\nurl = \"postgresql://app:hunter2@127.0.0.1:{dead}/sessions\"\n"
+            ),
+        ),
+        (
+            "memcached",
+            format!("[session.memcached]\nservers = [\"127.0.0.1:{dead}\"]\n"),
+        ),
+    ];
+    for (engine, table) in engines {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (config, addr) = write_config(
+            dir.path(),
+            &format!(
+                "[session]\ntype = \"{engine}\"\n{table}connect_timeout = 0.5\ncommand_timeout = 0.5\n\
+                 [auth]\nusers = \"sqlite\"\n"
+            ),
+        );
+        let (mut child, log) = start_logging(dir.path(), &config, addr);
+        for _ in 0..5 {
+            let (status, _) = raw_http(
+                addr,
+                "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            )
+            .expect("an answer");
+            assert_eq!(status, 503, "{engine}");
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let text = std::fs::read_to_string(&log).expect("log");
+        let address = format!("127.0.0.1:{dead}");
+        let told: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("engine unreachable"))
+            .collect();
+        assert!(
+            !told.is_empty() && told.len() < 5,
+            "{engine}: named, and not once per request:\n{text}"
+        );
+        assert!(
+            told.iter()
+                .all(|l| l.contains("WARN") && l.contains(&address)),
+            "{engine}: at warn, with the address:\n{text}"
+        );
+        let failures: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("engine failure"))
+            .collect();
+        assert!(
+            failures.iter().all(|l| l.contains(&address)),
+            "{engine}: each failure names the address:\n{text}"
+        );
+        assert!(
+            !text.contains("hunter2"),
+            "{engine}: never the password:\n{text}"
+        );
+    }
+}

@@ -49,9 +49,11 @@ pub enum StoreError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The engine did not answer within the configured time.
-    #[error("the {engine} session engine did not answer within {after:?}")]
+    #[error("the {engine} session engine at {at} did not answer within {after:?}")]
     EngineTimeout {
         engine: &'static str,
+        /// Where the engine is, password masked.
+        at: String,
         after: std::time::Duration,
     },
     /// What is stored under a session's key is not a session record this build reads.
@@ -179,4 +181,14 @@ pub enum Junk {
     File,
     #[error("{size} bytes, over the limit of {limit} bytes")]
     TooLarge { size: u64, limit: usize },
+}
+
+/// An engine's failure with where the engine is (its address, password masked), so that every
+/// line that reports it names the server to look at.
+#[derive(Debug, thiserror::Error)]
+#[error("{address}: {source}")]
+pub struct At {
+    pub address: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }

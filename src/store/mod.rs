@@ -31,7 +31,7 @@ use crate::telemetry::{self, Event, Ignored};
 pub use backend::{Capabilities, Loaded, SessionBackend, SessionSummary};
 pub use cache::{CachingStore, Snapshot, Versioned};
 pub use client::ClientSide;
-pub use error::StoreError;
+pub use error::{At, StoreError};
 pub use id::SessionId;
 pub use place::Place;
 pub use record::{SessionRecord, SessionState};

@@ -51,15 +51,20 @@ pub enum MemcachedError {
     Runtime(#[from] crate::engines::runtime::RuntimeError),
 }
 
-pub(super) fn store_error(e: MemcachedError) -> StoreError {
+/// `e` from the server at `at` (its name as configured).
+pub(super) fn store_error(e: MemcachedError, at: &str) -> StoreError {
     match e {
         MemcachedError::Timeout(after) => StoreError::EngineTimeout {
             engine: "memcached",
+            at: at.to_owned(),
             after,
         },
         other => StoreError::Engine {
             engine: "memcached",
-            source: Box::new(other),
+            source: Box::new(crate::store::At {
+                address: at.to_owned(),
+                source: Box::new(other),
+            }),
         },
     }
 }
@@ -76,6 +81,8 @@ pub(super) fn status(e: &async_memcached::Error) -> Option<&Status> {
 pub(super) struct Server {
     pub(super) pool: Pool<Manager>,
     pub(super) seed: u64,
+    /// Its name as configured (`host:port` or a socket path), for error lines.
+    pub(super) name: String,
 }
 
 /// A server's weight for a key: the highest wins (rendezvous hashing). SplitMix64 of the key's

@@ -61,8 +61,9 @@ pub(super) struct Inner {
 impl MemcachedSessionStore {
     /// Pools for each server of `config`; nothing connects until the first call.
     pub fn new(config: &MemcachedConfig, max_bytes: usize) -> Result<Self, StoreError> {
+        let all = config.servers.join(", ");
         let runtime = EngineRuntime::start("memcached-io")
-            .map_err(|e| store_error(MemcachedError::Runtime(e)))?;
+            .map_err(|e| store_error(MemcachedError::Runtime(e), &all))?;
         let mut servers = Vec::new();
         for (name, address) in config.servers.iter().zip(config.addresses()) {
             let pool = Pool::builder(Manager { address })
@@ -72,10 +73,11 @@ impl MemcachedSessionStore {
                 .create_timeout(Some(config.connect_timeout))
                 .recycle_timeout(Some(config.connect_timeout))
                 .build()
-                .map_err(|e| store_error(MemcachedError::Pool(e.to_string())))?;
+                .map_err(|e| store_error(MemcachedError::Pool(e.to_string()), name))?;
             servers.push(Server {
                 pool,
                 seed: seed(name),
+                name: name.clone(),
             });
         }
         Ok(Self {
@@ -140,12 +142,24 @@ impl MemcachedSessionStore {
         Fut: std::future::Future<Output = Result<T, async_memcached::Error>> + Send + 'static,
     {
         let pool = server.pool.clone();
+        let name = server.name.clone();
         let (connect, command) = (self.inner.connect_timeout, self.inner.command_timeout);
         async move {
-            let client = pool.get().await.map_err(|e| match e {
-                managed::PoolError::Timeout(_) => MemcachedError::Timeout(connect),
-                managed::PoolError::Backend(e) => MemcachedError::Memcached(e),
-                other => MemcachedError::Pool(other.to_string()),
+            let client = pool.get().await.map_err(|e| {
+                // No connection could be made (not: all were busy): said once at warn with the
+                // address, then summarised.
+                if matches!(
+                    e,
+                    managed::PoolError::Backend(_)
+                        | managed::PoolError::Timeout(managed::TimeoutType::Create)
+                ) {
+                    crate::telemetry::engine_unreachable("memcached", &name, &e);
+                }
+                match e {
+                    managed::PoolError::Timeout(_) => MemcachedError::Timeout(connect),
+                    managed::PoolError::Backend(e) => MemcachedError::Memcached(e),
+                    other => MemcachedError::Pool(other.to_string()),
+                }
             })?;
             match tokio::time::timeout(command, work(client)).await {
                 Ok(result) => Ok(result?),
@@ -154,11 +168,11 @@ impl MemcachedSessionStore {
         }
     }
 
-    /// A failure makes the next health check probe again.
-    fn note<T>(&self, result: Result<T, MemcachedError>) -> Result<T, StoreError> {
+    /// A failure (at `server`) makes the next health check probe again.
+    fn note<T>(&self, server: &Server, result: Result<T, MemcachedError>) -> Result<T, StoreError> {
         result.map_err(|e| {
             self.inner.health.forget();
-            store_error(e)
+            store_error(e, &server.name)
         })
     }
 
@@ -173,7 +187,7 @@ impl MemcachedSessionStore {
             Ok(result) => result,
             Err(e) => Err(MemcachedError::Runtime(e)),
         };
-        self.note(result)
+        self.note(server, result)
     }
 
     /// As [`Self::run`], from a blocking thread.
@@ -187,7 +201,7 @@ impl MemcachedSessionStore {
             Ok(result) => result,
             Err(e) => Err(MemcachedError::Runtime(e)),
         };
-        self.note(result)
+        self.note(server, result)
     }
 
     /// The server holding keys named after `digest`.

@@ -75,6 +75,8 @@ pub struct Postgres {
 
 struct Inner {
     pool: Pool,
+    /// The URL, password masked, for error lines.
+    address: String,
     runtime: EngineRuntime,
     command_timeout: Duration,
     connect_timeout: Duration,
@@ -94,6 +96,12 @@ impl Postgres {
         }
         let mut pg = tokio_postgres::Config::from_str(&driver_url)?;
         pg.connect_timeout(config.connect_timeout);
+        // A database that vanished (a failover, a dropped NAT entry) is noticed by the kernel
+        // within a minute instead of the default two hours.
+        pg.keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3);
         pg.application_name("session-server");
         // The server ends a statement the client has stopped waiting for.
         let statement_ms = config.command_timeout.as_millis();
@@ -119,11 +127,19 @@ impl Postgres {
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
+                address: crate::config::shown::url(&config.url)
+                    .trim_matches('"')
+                    .to_owned(),
                 runtime,
                 command_timeout: config.command_timeout,
                 connect_timeout: config.connect_timeout,
             }),
         })
+    }
+
+    /// Where the database is (its URL, password masked), for error lines.
+    pub fn address(&self) -> &str {
+        &self.inner.address
     }
 
     /// Runs `work` with a pooled connection on the handle's runtime, from any async context.
@@ -155,12 +171,18 @@ impl Postgres {
     {
         let inner = Arc::clone(&self.inner);
         async move {
-            let client = inner.pool.get().await.map_err(|e| match e {
-                deadpool_postgres::PoolError::Timeout(_) => {
-                    PostgresError::Timeout(inner.connect_timeout)
+            let client = inner.pool.get().await.map_err(|e| {
+                use deadpool_postgres::{PoolError, TimeoutType};
+                // No connection could be made (not: all were busy): said once at warn with the
+                // address, then summarised.
+                if matches!(e, PoolError::Backend(_) | PoolError::Timeout(TimeoutType::Create)) {
+                    crate::telemetry::engine_unreachable("postgres", &inner.address, &e);
                 }
-                deadpool_postgres::PoolError::Backend(e) => PostgresError::Db(e),
-                other => PostgresError::Connect(other.to_string()),
+                match e {
+                    PoolError::Timeout(_) => PostgresError::Timeout(inner.connect_timeout),
+                    PoolError::Backend(e) => PostgresError::Db(e),
+                    other => PostgresError::Connect(other.to_string()),
+                }
             })?;
             match tokio::time::timeout(inner.command_timeout, work(client)).await {
                 Ok(result) => Ok(result?),

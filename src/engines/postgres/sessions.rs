@@ -40,7 +40,8 @@ const MIN_SWEEP_PAUSE: Duration = Duration::from_millis(2);
 /// it does not, at the first session call.
 pub(crate) fn open(config: &SessionConfig) -> Result<Store, StoreError> {
     let pg = &config.postgres;
-    let db = Postgres::new(pg).map_err(engine)?;
+    let address = crate::config::shown::url(&pg.url);
+    let db = Postgres::new(pg).map_err(|e| engine(e, address.trim_matches('"')))?;
     let store = PostgresSessionStore::new(db, &pg.table, config.max_session_bytes);
     match store.schema.ensure_blocking(&store.db) {
         Ok(()) => {}
@@ -56,15 +57,20 @@ pub(crate) fn open(config: &SessionConfig) -> Result<Store, StoreError> {
     Ok(Store::from_shared(store))
 }
 
-fn engine(e: PostgresError) -> StoreError {
+/// `e` from the database at `at` (its URL, password masked).
+fn engine(e: PostgresError, at: &str) -> StoreError {
     match e {
         PostgresError::Timeout(after) => StoreError::EngineTimeout {
             engine: "postgres",
+            at: at.to_owned(),
             after,
         },
         other => StoreError::Engine {
             engine: "postgres",
-            source: Box::new(other),
+            source: Box::new(crate::store::At {
+                address: at.to_owned(),
+                source: Box::new(other),
+            }),
         },
     }
 }
@@ -200,7 +206,7 @@ impl PostgresSessionStore {
     fn note<T>(&self, result: Result<T, PostgresError>) -> Result<T, StoreError> {
         result.map_err(|e| {
             self.health.forget();
-            engine(e)
+            engine(e, self.db.address())
         })
     }
 

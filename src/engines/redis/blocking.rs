@@ -18,6 +18,13 @@ use redis::{Client, Connection, ConnectionLike, RedisError};
 pub enum RedisBlockingError {
     #[error("redis: {0}")]
     Redis(#[from] RedisError),
+    /// A command's failure, with where it was sent.
+    #[error("redis at {address}: {source}")]
+    At {
+        address: String,
+        #[source]
+        source: RedisError,
+    },
     #[error("redis at {address}: no connection within {after:?}: {source}")]
     Pool {
         /// Where it was reached, password masked.
@@ -115,6 +122,12 @@ impl RedisBlocking {
                 {
                     tries -= 1;
                 }
+                Err(RedisBlockingError::Redis(source)) => {
+                    return Err(RedisBlockingError::At {
+                        address: self.address.clone(),
+                        source,
+                    })
+                }
                 other => return other,
             }
         }
@@ -202,10 +215,7 @@ impl RedisTarget {
         } else {
             self.cluster_urls.iter().map(String::as_str).collect()
         };
-        urls.iter()
-            .map(|u| crate::config::shown::url(u).trim_matches('"').to_owned())
-            .collect::<Vec<_>>()
-            .join(", ")
+        shown_urls(&urls)
     }
 }
 
@@ -221,6 +231,14 @@ impl From<&super::config::RedisConfig> for RedisTarget {
             sentinel: c.sentinel.clone(),
         }
     }
+}
+
+/// URLs as error lines show them: passwords masked, comma-separated.
+pub(super) fn shown_urls(urls: &[&str]) -> String {
+    urls.iter()
+        .map(|u| crate::config::shown::url(u).trim_matches('"').to_owned())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `text` with `SCAN MATCH`'s glob characters escaped.

@@ -107,6 +107,19 @@ impl EngineOptions {
     }
 }
 
+impl EngineOptions {
+    /// Where the engine connects, as error lines name it: the URL (or the nodes' or Sentinels'
+    /// URLs), passwords masked.
+    pub fn address(&self) -> String {
+        let urls: Vec<&str> = match &self.sentinel {
+            Some(sentinel) => sentinel.urls.iter().map(String::as_str).collect(),
+            None if self.cluster_urls.is_empty() => vec![self.url.as_str()],
+            None => self.cluster_urls.iter().map(String::as_str).collect(),
+        };
+        super::blocking::shown_urls(&urls)
+    }
+}
+
 impl From<&super::config::RedisConfig> for EngineOptions {
     fn from(c: &super::config::RedisConfig) -> Self {
         Self {
@@ -144,6 +157,8 @@ struct SentinelTarget {
 struct Inner {
     /// Tells this engine's entry in a thread's [`POOLS`] from another engine's.
     id: u64,
+    /// Where it connects (URLs, passwords masked), for error lines.
+    address: String,
     target: Target,
     pool_size: usize,
     connect_timeout: Duration,
@@ -219,6 +234,17 @@ thread_local! {
 
 static NEXT_ENGINE: AtomicU64 = AtomicU64::new(0);
 
+/// `e` with the address of the Redis it came from.
+fn engine_error_at(address: &str, e: RedisError) -> StoreError {
+    StoreError::Engine {
+        engine: ENGINE,
+        source: Box::new(crate::store::At {
+            address: address.to_owned(),
+            source: Box::new(e),
+        }),
+    }
+}
+
 pub(super) fn engine_error(e: RedisError) -> StoreError {
     StoreError::Engine {
         engine: ENGINE,
@@ -230,16 +256,21 @@ pub(super) fn engine_error(e: RedisError) -> StoreError {
 /// on (its `WRONGTYPE` error code): a key in our namespace that some other program wrote.
 pub(super) fn is_wrong_type(e: &StoreError) -> bool {
     match e {
-        StoreError::Engine { source, .. } => source
-            .downcast_ref::<RedisError>()
-            .is_some_and(|e| e.code() == Some("WRONGTYPE")),
+        StoreError::Engine { source, .. } => {
+            let redis = match source.downcast_ref::<crate::store::At>() {
+                Some(at) => at.source.downcast_ref::<RedisError>(),
+                None => source.downcast_ref::<RedisError>(),
+            };
+            redis.is_some_and(|e| e.code() == Some("WRONGTYPE"))
+        }
         _ => false,
     }
 }
 
-fn timeout_error(after: Duration) -> StoreError {
+fn timeout_error(address: &str, after: Duration) -> StoreError {
     StoreError::EngineTimeout {
         engine: ENGINE,
+        at: address.to_owned(),
         after,
     }
 }
@@ -261,6 +292,8 @@ struct EngineFault(&'static str);
 impl RedisEngine {
     /// Checks the URLs and reads the TLS files; connects to nothing (see the module docs).
     pub fn new(options: &EngineOptions) -> Result<Self, StoreError> {
+        let address = options.address();
+        let engine_error = |e| engine_error_at(&address, e);
         // The crate's own bounds too, so that a connection that stops answering fails its
         // commands (and is replaced) even when a caller drops the request first.
         let config = AsyncConnectionConfig::new()
@@ -296,6 +329,7 @@ impl RedisEngine {
         Ok(Self {
             inner: Arc::new(Inner {
                 id: NEXT_ENGINE.fetch_add(1, Ordering::Relaxed),
+                address,
                 target,
                 pool_size: options.pool_size.max(1),
                 connect_timeout: options.connect_timeout,
@@ -422,17 +456,17 @@ impl RedisEngine {
                         forget(slot, generation);
                     }
                     if e.is_timeout() {
-                        return Err(timeout_error(bound));
+                        return Err(timeout_error(&self.inner.address, bound));
                     }
                     if !retried && (e.is_connection_dropped() || e.is_io_error() || demoted) {
                         retried = true;
                         continue;
                     }
-                    return Err(engine_error(e));
+                    return Err(engine_error_at(&self.inner.address, e));
                 }
                 Err(_) => {
                     forget(slot, generation);
-                    return Err(timeout_error(bound));
+                    return Err(timeout_error(&self.inner.address, bound));
                 }
             }
         }
@@ -458,10 +492,12 @@ impl RedisEngine {
                 Target::Sentinel(target) => target.connect().await.map(Conn::Single),
             }
             .map_err(|e| {
+                let address = &self.inner.address;
                 if e.is_timeout() {
-                    timeout_error(bound)
+                    timeout_error(address, bound)
                 } else {
-                    engine_error(e)
+                    crate::telemetry::engine_unreachable(ENGINE, address, &e);
+                    engine_error_at(address, e)
                 }
             })?;
             let generation = slot.generation.fetch_add(1, Ordering::Relaxed);
@@ -469,7 +505,11 @@ impl RedisEngine {
             Ok((generation, conn))
         })
         .await;
-        made.unwrap_or(Err(timeout_error(bound)))
+        made.unwrap_or_else(|_| {
+            let address = &self.inner.address;
+            crate::telemetry::engine_unreachable(ENGINE, address, &"no connection in time");
+            Err(timeout_error(address, bound))
+        })
     }
 
     /// This thread's pool, made on first use (and again when the runtime that made the last one

@@ -4,9 +4,11 @@
 //! through here, so sessions, accounts, counters and locks follow the same primary.
 
 use std::path::Path;
+use std::time::Duration;
 
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
 use redis::{Client, ErrorKind, IntoConnectionInfo, RedisError, RedisResult, TlsMode};
 use redis::{ClientTlsConfig, TlsCertificates};
 
@@ -40,6 +42,18 @@ pub fn certificates(files: &TlsFiles) -> RedisResult<Option<TlsCertificates>> {
     }))
 }
 
+/// Every TCP connection to Redis: no Nagle delay (the crate's default keeps it, which holds a
+/// pipelined command back until the previous answer), and keepalive probes after 30 s of
+/// silence, every 10 s, so that a peer that vanished (a failover behind a load balancer, a
+/// dropped NAT entry) is noticed by the kernel instead of a connection waiting forever.
+pub fn tcp() -> TcpSettings {
+    TcpSettings::default().set_nodelay(true).set_keepalive(
+        TcpKeepalive::new()
+            .with_time(Duration::from_secs(30))
+            .with_interval(Duration::from_secs(10)),
+    )
+}
+
 fn is_tls(url: &str) -> bool {
     url.starts_with("rediss://")
 }
@@ -47,16 +61,17 @@ fn is_tls(url: &str) -> bool {
 /// A client for the one Redis at `url`, with `files`' certificates when it is `rediss://`.
 pub fn client(url: &str, files: &TlsFiles) -> RedisResult<Client> {
     crate::engines::tls::install_provider();
+    let info = url.into_connection_info()?.set_tcp_settings(tcp());
     match certificates(files)? {
-        Some(certs) if is_tls(url) => Client::build_with_tls(url, certs),
-        _ => Client::open(url),
+        Some(certs) if is_tls(url) => Client::build_with_tls(info, certs),
+        _ => Client::open(info),
     }
 }
 
 /// A cluster client builder for the seed nodes `urls`, with `files`' certificates.
 pub fn cluster(urls: &[String], files: &TlsFiles) -> RedisResult<ClusterClientBuilder> {
     crate::engines::tls::install_provider();
-    let mut builder = ClusterClient::builder(urls.to_vec());
+    let mut builder = ClusterClient::builder(urls.to_vec()).tcp_settings(tcp());
     if urls.iter().any(|u| is_tls(u)) {
         builder = builder.tls(TlsMode::Secure);
         if let Some(certs) = certificates(files)? {
@@ -82,7 +97,9 @@ pub fn sentinel(sentinel: &SentinelConfig, url: &str, files: &TlsFiles) -> Redis
     }
     let certs = certificates(files)?;
     let mut builder =
-        SentinelClientBuilder::new(addrs, &sentinel.master, SentinelServerType::Master)?;
+        SentinelClientBuilder::new(addrs, &sentinel.master, SentinelServerType::Master)?
+            .set_client_to_sentinel_tcp_settings(tcp())
+            .set_client_to_redis_tcp_settings(tcp());
     if let Some(password) = sentinel_password {
         builder = builder.set_client_to_sentinel_password(password);
     }
