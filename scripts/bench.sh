@@ -4,6 +4,7 @@
 #
 #   scripts/bench.sh [seconds per run, default 10] [connections, default 32]
 #   SETUPS="memory fs-disk" scripts/bench.sh 5     # only some setups (memory is always run)
+#   SETUPS="redis redis-tls redis-wait" scripts/bench.sh   # Redis plain, over TLS, with WAIT 1
 #   OLD_BIN=path/to/older/session-server scripts/bench.sh   # adds memory-, fs-disk- and
 #       redis-before: that build, each run right after today's, so the two face the same machine
 #
@@ -78,6 +79,20 @@ url = \"redis://127.0.0.1:$REDIS_PORT\"" ''
   before redis "type = \"redis\"
 [session.redis]
 url = \"redis://127.0.0.1:$REDIS_PORT\"" ''
+  # The same Redis over TLS, and with every session write waiting for a replica (WAIT 1).
+  if wanted redis-tls; then
+    run_setup redis-tls "type = \"redis\"
+[session.redis]
+url = \"rediss://localhost:$REDIS_TLS_PORT\"
+tls_ca_file = \"$WORK/tls/ca.pem\"" ''
+  fi
+  if wanted redis-wait; then
+    start_replica
+    run_setup redis-wait "type = \"redis\"
+[session.redis]
+url = \"redis://127.0.0.1:$REDIS_PORT\"
+wait_replicas = 1" ''
+  fi
 fi
 if wanted sqlite; then
   run_setup sqlite "type = \"sqlite\"

@@ -13,11 +13,12 @@ THREADS=2
 SERVER_PID=
 EXTRA_CLEANUP=()
 REDIS_PID=
+REPLICA_PID=
 POSTGRES_PID=
 MEMCACHED_PID=
 cleanup() {
   local pid
-  for pid in "$SERVER_PID" "$REDIS_PID" "$MEMCACHED_PID"; do
+  for pid in "$SERVER_PID" "$REDIS_PID" "$REPLICA_PID" "$MEMCACHED_PID"; do
     if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
   done
   # The postmaster runs as postgres, under runuser: stop it by the pid it wrote, fast.
@@ -112,16 +113,44 @@ run_wrk() {
   TOTAL=$total
 }
 
-# start_redis: a throw-away redis-server on a free loopback port; sets REDIS_PORT, REDIS_PID.
+# start_redis: a throw-away redis-server on a free loopback port, and with TLS on a second one
+# (certificates made now with openssl: $WORK/tls/ca.pem signed the server's, for localhost);
+# sets REDIS_PORT, REDIS_TLS_PORT, REDIS_PID.
 start_redis() {
   command -v redis-server >/dev/null || { echo "redis-server is missing: apt-get install -y redis-server" >&2; exit 1; }
+  command -v openssl >/dev/null || { echo "openssl is missing: apt-get install -y openssl" >&2; exit 1; }
   REDIS_PORT=$(free_port)
-  mkdir -p "$WORK/redis"
+  REDIS_TLS_PORT=$(free_port)
+  mkdir -p "$WORK/redis" "$WORK/tls"
+  (
+    cd "$WORK/tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj "/CN=bench CA"
+    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost"
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > san.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem \
+      -days 2 -extfile san.ext
+  ) >/dev/null 2>&1
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$WORK/redis" --logfile "$WORK/redis/redis.log" &
+    --tls-port "$REDIS_TLS_PORT" --tls-cert-file "$WORK/tls/server.pem" \
+    --tls-key-file "$WORK/tls/server.key" --tls-ca-cert-file "$WORK/tls/ca.pem" \
+    --tls-auth-clients no --dir "$WORK/redis" --logfile "$WORK/redis/redis.log" &
   REDIS_PID=$!
   for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
   echo "redis-server did not start" >&2; exit 1
+}
+
+# start_replica: a replica of start_redis's server, for wait_replicas; sets REPLICA_PID.
+start_replica() {
+  local port; port=$(free_port)
+  mkdir -p "$WORK/replica"
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+    --replicaof 127.0.0.1 "$REDIS_PORT" --dir "$WORK/replica" --logfile "$WORK/replica/redis.log" &
+  REPLICA_PID=$!
+  for _ in $(seq 200); do
+    redis-cli -p "$port" info replication 2>/dev/null | grep -q 'master_link_status:up' && return 0
+    sleep 0.05
+  done
+  echo "the replica did not sync" >&2; exit 1
 }
 
 # start_postgres: a throw-away PostgreSQL 15 cluster (fsync off, trust auth on loopback and its

@@ -132,12 +132,15 @@ impl MemcachedServer {
             command.args(["-l", "127.0.0.1", "-p", &self.port.to_string()]);
         }
         let child = spawn_logged(command, &self.log_path());
-        let (port, socket) = (self.port, self.socket_path());
+        let (port, socket, pid) = (self.port, self.socket_path(), child.id());
         let ready = wait_ready(child, &self.log_path(), || {
             if port == 0 {
                 std::os::unix::net::UnixStream::connect(&socket).is_ok()
             } else {
-                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                // Ours, not another test's memcached that took the same free port first (ours
+                // then fails to bind and exits, maybe only after this check).
+                std::net::TcpStream::connect(("127.0.0.1", port))
+                    .is_ok_and(|stream| reports_pid(stream, pid))
             }
         });
         match ready {
@@ -217,4 +220,24 @@ fn exchange(stream: &mut (impl Read + Write), line: &str) -> std::io::Result<Str
 
 fn lines(bytes: &[u8]) -> usize {
     bytes.windows(2).filter(|w| w == b"\r\n").count()
+}
+
+/// Whether the memcached on `stream` says (`stats`) that it is the process `pid`.
+fn reports_pid(mut stream: std::net::TcpStream, pid: u32) -> bool {
+    use std::io::{Read, Write};
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream.write_all(b"stats\r\n").is_err() {
+        return false;
+    }
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !text.ends_with(b"END\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&text)
+        .lines()
+        .any(|l| l.trim_end() == format!("STAT pid {pid}"))
 }
