@@ -7,19 +7,7 @@ mod common;
 use actix_web::http::{header, StatusCode};
 use common::{start, Browser, Site, StoreKind};
 
-for_every_store_type!(
-    anonymous_pages_show_the_way_in_and_write_nothing,
-    register_logs_in_and_counts_visits_in_one_file,
-    login_rotates_the_session_id_and_never_adopts_a_chosen_one,
-    wrong_credentials_get_one_generic_message,
-    registration_says_what_is_wrong,
-    logout_deletes_the_session_and_the_old_cookie_is_worthless,
-    every_form_refuses_a_bad_csrf_token,
-    error_pages_health_and_headers,
-    api_session_reads_without_changing
-);
-
-for_every_production_engine!(
+for_every_setup!(
     anonymous_pages_show_the_way_in_and_write_nothing,
     register_logs_in_and_counts_visits_in_one_file,
     login_rotates_the_session_id_and_never_adopts_a_chosen_one,

@@ -93,6 +93,15 @@ macro_rules! for_every_production_engine {
     };
 }
 
+/// Both: every store type, and the engines as production runs them.
+#[macro_export]
+macro_rules! for_every_setup {
+    ($($test:ident),* $(,)?) => {
+        $crate::for_every_store_type!($($test),*);
+        $crate::for_every_production_engine!($($test),*);
+    };
+}
+
 impl Site {
     /// A site whose config.toml is the test defaults plus `extra` TOML lines under [session].
     pub fn new(session_extra: &str) -> Self {

@@ -358,18 +358,8 @@ impl RedisEngine {
         if replicas == 0 {
             return self.query(cmd).await;
         }
-        let wait = self.wait_command(replicas);
-        let (value, acked): (T, i64) = self
-            .run(|mut conn| {
-                let wait = &wait;
-                async move {
-                    let value: T = cmd.query_async(&mut conn).await?;
-                    let acked: i64 = wait.query_async(&mut conn).await?;
-                    Ok((value, acked))
-                }
-            })
-            .await?;
-        self.replicated(value, acked, replicas)
+        self.acknowledged(replicas, |mut conn| async move { cmd.query_async(&mut conn).await })
+            .await
     }
 
     /// As [`Self::write`], for a script.
@@ -381,12 +371,24 @@ impl RedisEngine {
         if replicas == 0 {
             return self.invoke(script).await;
         }
+        self.acknowledged(replicas, |mut conn| async move {
+            script.invoke_async(&mut conn).await
+        })
+        .await
+    }
+
+    /// `write` on a connection, then `WAIT` for `replicas` on the same one.
+    async fn acknowledged<T, F, Fut>(&self, replicas: u32, write: F) -> Result<T, StoreError>
+    where
+        F: Fn(Conn) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
         let wait = self.wait_command(replicas);
         let (value, acked): (T, i64) = self
             .run(|mut conn| {
-                let wait = &wait;
+                let (wait, written) = (&wait, write(conn.clone()));
                 async move {
-                    let value: T = script.invoke_async(&mut conn).await?;
+                    let value = written.await?;
                     let acked: i64 = wait.query_async(&mut conn).await?;
                     Ok((value, acked))
                 }
