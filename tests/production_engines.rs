@@ -410,3 +410,56 @@ fn postgres_without_tls_is_refused_when_tls_is_required() {
     // Without sslmode (libpq's prefer), plain text is taken when that is all there is.
     assert!(!pg_round_trip(&server.url()).expect("prefer"));
 }
+
+/// A Sentinel that accepts connections and never answers: the blocking pool (accounts, logins,
+/// locks) and the session engine each give up within their bounds instead of waiting on it.
+#[test]
+fn a_silent_sentinel_costs_a_bounded_wait() {
+    use session_server::engines::redis::{RedisBlocking, RedisTarget};
+    use std::time::Instant;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let url = format!("redis://{}", listener.local_addr().expect("addr"));
+    // Accepts and keeps every connection open, answering nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let sentinel = SentinelConfig {
+        urls: vec![url],
+        master: "mymaster".into(),
+        password: None,
+    };
+    let bound = Duration::from_millis(300);
+    let pool = RedisBlocking::new(&RedisTarget {
+        url: "redis://localhost".into(),
+        cluster_urls: Vec::new(),
+        pool_size: 2,
+        connect_timeout: bound,
+        command_timeout: bound,
+        tls: TlsFiles::default(),
+        sentinel: Some(sentinel.clone()),
+    })
+    .expect("pool");
+    let started = Instant::now();
+    let answer = pool.run(|c| redis::cmd("PING").query::<String>(c));
+    assert!(answer.is_err(), "{answer:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let mut options = EngineOptions::new("redis://localhost")
+        .connect_timeout(bound)
+        .command_timeout(bound);
+    options.sentinel = Some(sentinel);
+    let started = Instant::now();
+    let e = round_trip(options).expect_err("no primary");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}: {e}",
+        started.elapsed()
+    );
+}

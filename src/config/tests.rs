@@ -98,6 +98,7 @@ fn unknown_keys_are_named_once_with_their_value_and_the_allowed_keys() {
          `type`, `permanent`, `lifetime`, `absolute_lifetime`, `refresh_each_request`, `max_session_bytes`, \
          `lock`, `lock_timeout`, \
          `cookie_name`, `cookie_secure`, `cookie_samesite`, `cookie_domain`, `secret_key_file`, \
+         `secret_key_fallbacks`, \
          {}",
         StoreType::ALL
             .iter()

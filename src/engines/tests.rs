@@ -137,7 +137,8 @@ fn unknown_keys_of_an_engine_table_name_the_keys_it_takes() {
         err("[session.redis]\nurll = \"redis://127.0.0.1\"\n"),
         "/etc/app/config.toml: session.redis.urll = \"redis://127.0.0.1\": unknown key; expected \
          one of `url`, `cluster_urls`, `key_prefix`, `pool_size`, `connect_timeout`, \
-         `command_timeout`"
+         `command_timeout`, `tls_ca_file`, `tls_cert_file`, `tls_key_file`, `sentinel_urls`, \
+         `sentinel_master`, `sentinel_password`, `wait_replicas`"
     );
     assert_eq!(
         err("[session.filesystem]\nfoo = 1\n"),

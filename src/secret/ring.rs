@@ -126,8 +126,13 @@ impl Keyring {
         let mut older = Vec::new();
         if env.key.is_none() {
             for path in beside(file)? {
-                let key = read_key(&path)?;
-                older.push((KeySource::File(path), key));
+                match read_key(&path) {
+                    Ok(key) => older.push((KeySource::File(path), key)),
+                    // Deleted since the folder was listed (a `secret retire` just now).
+                    Err(SecretError::Fallback { source, .. })
+                        if source.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         for path in fallback_files {
@@ -223,7 +228,8 @@ pub(super) fn kept_numbers(file: &Path) -> Result<Vec<u64>, SecretError> {
             .and_then(|n| n.strip_prefix(stem))
             .and_then(|n| n.strip_prefix('.'))
             .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|n| n.parse::<u64>().ok());
+            // Only the names `secret rotate` writes: `secret.key.01` is someone else's file.
+            .and_then(|n| n.parse::<u64>().ok().filter(|v| v.to_string() == n));
         numbers.extend(number);
     }
     numbers.sort_unstable_by(|a, b| b.cmp(a));

@@ -44,6 +44,10 @@ pub fn rotate(file: &Path, env: &EnvKeys) -> Result<Rotated, SecretError> {
     };
     let prepared = prepared_path(file);
     let (new, from_prepared) = match std::fs::read(&prepared) {
+        // A prepared key that is already the current one (copied from the instance that
+        // rotated, or left by a rotation cut short) is no new key: a rotation after a leak
+        // must change the key, so a new one is made.
+        Ok(bytes) if bytes == current => (random_key(file)?, false),
         Ok(bytes) => {
             checked(bytes.clone(), prepared.display().to_string())?;
             (bytes, true)
@@ -58,9 +62,10 @@ pub fn rotate(file: &Path, env: &EnvKeys) -> Result<Rotated, SecretError> {
     let kept = kept_path(file, number);
     write_key(&kept, &current)?;
     atomic::replace_synced(file, &new).map_err(io_error(file))?;
-    if from_prepared {
-        std::fs::remove_file(&prepared).map_err(io_error(&prepared))?;
-        atomic::sync_dir(folder(file)).map_err(io_error(file))?;
+    match std::fs::remove_file(&prepared) {
+        Ok(()) => atomic::sync_dir(folder(file)).map_err(io_error(file))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error(&prepared)(e)),
     }
     Ok(Rotated {
         kept,
@@ -79,8 +84,13 @@ pub fn prepare(file: &Path, env: &EnvKeys) -> Result<(PathBuf, bool), SecretErro
         });
     }
     let prepared = prepared_path(file);
-    if prepared.exists() {
-        return Ok((prepared, false));
+    match (std::fs::read(&prepared), std::fs::read(file)) {
+        // The current key left as `.next` (see [`rotate`]) is no next key: replaced.
+        (Ok(next), Ok(current)) if next == current => {
+            std::fs::remove_file(&prepared).map_err(io_error(&prepared))?;
+        }
+        (Ok(_), _) => return Ok((prepared, false)),
+        _ => {}
     }
     write_key(&prepared, &random_key(file)?)?;
     Ok((prepared, true))

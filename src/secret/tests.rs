@@ -236,3 +236,30 @@ fn a_held_lock_is_waited_for_within_its_bound() {
     drop(held);
     rotate::lock_within(&file, wait).expect("free again");
 }
+
+/// A `.next` that is already the current key (copied from the instance that rotated) is no new
+/// key: `rotate` makes a real one, `prepare` replaces it.
+#[test]
+fn a_prepared_key_equal_to_the_current_one_never_stands_for_a_new_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("secret.key");
+    let first = Keyring::load_or_create(&file, &[], &no_env()).expect("made");
+    let next = dir.path().join("secret.key.next");
+    std::fs::copy(&file, &next).expect("copy");
+    let (prepared, made) = prepare(&file, &no_env()).expect("prepare");
+    assert!(made, "the stale copy is replaced");
+    assert_ne!(
+        std::fs::read(&prepared).expect("next"),
+        std::fs::read(&file).expect("key")
+    );
+    std::fs::copy(&file, &next).expect("copy");
+    let rotated = rotate(&file, &no_env()).expect("rotate");
+    assert!(!rotated.from_prepared);
+    assert!(!next.exists());
+    let after = Keyring::load_or_create(&file, &[], &no_env()).expect("read");
+    assert_ne!(after.current().master(), first.current().master());
+    // Names `secret rotate` never writes are not kept keys.
+    std::fs::write(dir.path().join("secret.key.01"), [5u8; 64]).expect("write");
+    let again = Keyring::load_or_create(&file, &[], &no_env()).expect("read");
+    assert_eq!(again.older().len(), 1);
+}

@@ -159,7 +159,9 @@ pub async fn reissue(
 fn request_cookies(req: &ServiceRequest) -> Vec<Cookie<'static>> {
     req.headers()
         .get_all(header::COOKIE)
-        .filter_map(|v| v.to_str().ok())
+        // As actix-web reads it: UTF-8, not only visible ASCII (another app on the domain may
+        // set `name=Zoë`; skipping that line would drop the cookies beside it).
+        .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
         .flat_map(|line| line.split(';'))
         .map(str::trim)
         .filter(|part| !part.is_empty())

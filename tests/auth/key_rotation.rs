@@ -92,6 +92,22 @@ async fn rotating_the_key_logs_nobody_out(kind: StoreKind) {
     let new_keys = CookieKeys::derive(&new);
     let after = common::start_state(restarted(&site, kind)).await;
 
+    // A cookie of another app on the domain, not ASCII, in the same header: alice's own old
+    // cookies beside it are still re-sealed (the header is read as actix-web reads it).
+    let mut line: Vec<u8> = alice
+        .cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={v}; "))
+        .collect::<String>()
+        .into_bytes();
+    line.extend_from_slice("theme=Zoë".as_bytes());
+    let req = actix_web::test::TestRequest::get().uri("/").insert_header((
+        actix_web::http::header::COOKIE,
+        actix_web::http::header::HeaderValue::from_bytes(&line).expect("header"),
+    ));
+    let page = alice.clone().send(&after, req).await;
+    assert!(logged_in_as(&page, "alice"), "{}: {page:?}", kind.name);
+
     // alice is still logged in, and the answer carries her session and device cookies under
     // the new key alone (never re-signed with the old one: CVE-2025-47278).
     let page = alice.get(&after, "/").await;

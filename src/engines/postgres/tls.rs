@@ -111,18 +111,23 @@ pub enum PgTlsError {
 }
 
 /// The URL without libpq's TLS parameters (with `sslmode` as tokio-postgres reads it), and those
-/// parameters.
+/// parameters. The rest of the URL is kept byte for byte (several hosts, percent-escapes), as
+/// tokio-postgres reads it.
 pub fn split(url: &str) -> Result<(String, PgTls), PgTlsError> {
-    let mut parsed = url::Url::parse(url).map_err(|e| PgTlsError::Url(e.to_string()))?;
     let mut tls = PgTls {
         mode: SslMode::Prefer,
         root: None,
         cert: None,
         key: None,
     };
-    let mut kept: Vec<(String, String)> = Vec::new();
-    for (k, v) in parsed.query_pairs() {
-        match &*k {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut kept: Vec<&str> = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, raw) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|e| PgTlsError::Url(format!("{k}: {e}")))?;
+        match k {
             "sslmode" => {
                 tls.mode = SslMode::parse(&v).ok_or_else(|| {
                     PgTlsError::Url(format!(
@@ -134,22 +139,40 @@ pub fn split(url: &str) -> Result<(String, PgTls), PgTlsError> {
             "sslrootcert" => tls.root = Some(Roots::File(PathBuf::from(&*v))),
             "sslcert" => tls.cert = Some(PathBuf::from(&*v)),
             "sslkey" => tls.key = Some(PathBuf::from(&*v)),
-            _ => kept.push((k.into_owned(), v.into_owned())),
+            _ => kept.push(pair),
         }
     }
     let driver_mode = match tls.mode {
-        SslMode::Disable => "disable",
-        SslMode::Prefer => "prefer",
-        _ => "require",
+        SslMode::Disable => "sslmode=disable",
+        SslMode::Prefer => "sslmode=prefer",
+        _ => "sslmode=require",
     };
-    kept.push(("sslmode".into(), driver_mode.into()));
-    parsed.query_pairs_mut().clear().extend_pairs(kept);
+    kept.push(driver_mode);
     if tls.cert.is_some() != tls.key.is_some() {
         return Err(PgTlsError::Url(
             "a client certificate needs its key: give both sslcert and sslkey, or neither".into(),
         ));
     }
-    Ok((parsed.into(), tls))
+    // As PostgreSQL 16's libpq: the system's roots vouch for a name, not for a server, so they
+    // go with verify-full only; verify-ca needs the CA of the database's own certificates.
+    match (tls.mode, &tls.root) {
+        (SslMode::VerifyCa, None) => {
+            return Err(PgTlsError::Url(
+                "sslmode=verify-ca needs sslrootcert=<the CA file that signed the server's \
+                 certificate>; with the system's roots use verify-full"
+                    .into(),
+            ))
+        }
+        (SslMode::VerifyCa | SslMode::Require | SslMode::Prefer, Some(Roots::System)) => {
+            return Err(PgTlsError::Url(format!(
+                "sslrootcert=system goes with sslmode=verify-full only (any publicly trusted \
+                 certificate would pass {})",
+                tls.mode.name()
+            )))
+        }
+        _ => {}
+    }
+    Ok((format!("{base}?{}", kept.join("&")), tls))
 }
 
 /// Reads every file `tls` names now, so that a wrong one stops the start with its name.
@@ -341,12 +364,12 @@ mod tests {
     fn libpq_parameters_are_taken_out_of_the_url() {
         let (url, tls) = split(
             "postgresql://app:pw@db.example:5432/sessions?sslmode=verify-full&sslrootcert=/ca.pem\
-             &application_name=x",
+             &application_name=x%20y",
         )
         .expect("split");
         assert_eq!(
             url,
-            "postgresql://app:pw@db.example:5432/sessions?application_name=x&sslmode=require"
+            "postgresql://app:pw@db.example:5432/sessions?application_name=x%20y&sslmode=require"
         );
         assert_eq!(tls.mode, SslMode::VerifyFull);
         assert_eq!(tls.root, Some(Roots::File("/ca.pem".into())));
@@ -354,8 +377,14 @@ mod tests {
         assert!(url.ends_with("sslmode=prefer"), "{url}");
         assert_eq!(tls.mode, SslMode::Prefer);
         assert!(tls.unverified());
-        let (_, tls) = split("postgresql://h/s?sslmode=require&sslrootcert=system").expect("split");
+        let (_, tls) = split("postgresql://h/s?sslmode=require&sslrootcert=/ca.pem").expect("split");
         assert!(tls.checks_chain() && !tls.unverified());
+        let (url, _) = split("postgresql://pg1:5432,pg2:5432/s?target_session_attrs=read-write")
+            .expect("several hosts");
+        assert!(url.starts_with("postgresql://pg1:5432,pg2:5432/s?target_session_attrs"));
+        assert!(split("postgresql://h/s?sslmode=verify-ca").is_err());
+        assert!(split("postgresql://h/s?sslmode=verify-ca&sslrootcert=system").is_err());
+        split("postgresql://h/s?sslmode=verify-full&sslrootcert=system").expect("system roots");
         assert!(split("postgresql://h/s?sslmode=verify").is_err());
         assert!(split("postgresql://h/s?sslcert=/c.pem").is_err());
     }

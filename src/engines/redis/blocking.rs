@@ -10,7 +10,6 @@
 use std::time::Duration;
 
 use redis::cluster::{ClusterClient, ClusterConnection};
-use redis::sentinel::LockedSentinelClient;
 use redis::{Client, Connection, ConnectionLike, RedisError};
 
 /// Why Redis could not be used.
@@ -54,7 +53,7 @@ pub struct RedisTarget {
 enum Pool {
     Single(r2d2::Pool<Client>),
     Cluster(r2d2::Pool<ClusterClient>),
-    Sentinel(r2d2::Pool<LockedSentinelClient>),
+    Sentinel(r2d2::Pool<super::reach::SentinelManager>),
 }
 
 /// A pool of blocking connections. Cheap to clone: clones share the pool.
@@ -74,9 +73,14 @@ impl RedisBlocking {
     pub fn new(target: &RedisTarget) -> Result<Self, RedisBlockingError> {
         let address = target.address();
         let pool = if let Some(sentinel) = &target.sentinel {
-            let client = super::reach::sentinel(sentinel, &target.url, &target.tls)?;
-            let client = LockedSentinelClient::new(client);
-            Pool::Sentinel(pool_builder(target, &address).build_unchecked(client))
+            let manager = super::reach::SentinelManager::new(
+                sentinel,
+                &target.url,
+                &target.tls,
+                target.connect_timeout,
+                target.command_timeout,
+            )?;
+            Pool::Sentinel(pool_builder(target, &address).build_unchecked(manager))
         } else if target.cluster_urls.is_empty() {
             let client = super::reach::client(&target.url, &target.tls)?;
             Pool::Single(pool_builder(target, &address).build_unchecked(client))

@@ -171,6 +171,14 @@ impl RawRedis {
         for url in &self.sentinel_urls {
             check_url("session.redis.sentinel_urls", url, Mode::Sentinel)?;
         }
+        let schemes: Vec<Option<&str>> = self.sentinel_urls.iter().map(|u| url_scheme(u)).collect();
+        if schemes.windows(2).any(|w| w[0] != w[1]) {
+            return Err(Invalid::new(
+                "session.redis.sentinel_urls",
+                list(&self.sentinel_urls, shown),
+                "all redis:// or all rediss://: the Sentinels are reached one way",
+            ));
+        }
         if !self.sentinel_urls.is_empty() {
             if !self.cluster_urls.is_empty() {
                 return Err(Invalid::new(
@@ -250,14 +258,27 @@ fn check_tls(
         ("session.redis.tls_key_file", &tls.key),
     ];
     for (key, path) in files {
-        if let Some(path) = path {
-            if let Err(e) = std::fs::read(path) {
-                return Err(Invalid::new(
-                    key,
-                    format!("{:?}", path.display().to_string()),
-                    format!("cannot read it: {e}"),
-                ));
-            }
+        let Some(path) = path else { continue };
+        let refused = |why: String| {
+            Invalid::new(key, format!("{:?}", path.display().to_string()), why)
+        };
+        let bytes = std::fs::read(path).map_err(|e| refused(format!("cannot read it: {e}")))?;
+        // Read as the connection will read it, so that a wrong file stops the start rather
+        // than every connection.
+        use rustls::pki_types::pem::PemObject;
+        let usable = if key.ends_with("tls_key_file") {
+            rustls::pki_types::PrivateKeyDer::from_pem_slice(&bytes).is_ok()
+        } else {
+            let certs: Result<Vec<_>, _> =
+                rustls::pki_types::CertificateDer::pem_slice_iter(&bytes).collect();
+            certs.is_ok_and(|c| !c.is_empty())
+        };
+        if !usable {
+            return Err(refused(if key.ends_with("tls_key_file") {
+                "no PEM private key in it".into()
+            } else {
+                "no PEM certificate in it".into()
+            }));
         }
     }
     if tls.cert.is_some() != tls.key.is_some() {

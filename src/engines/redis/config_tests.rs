@@ -247,7 +247,14 @@ fn a_password_in_an_unparseable_url_is_not_shown() {
 fn tls_urls_and_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, "pem").expect("write");
+    // A certificate's PEM framing (its body is not checked here, only that there is one).
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n",
+    )
+    .expect("write");
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").expect("write");
     let r = redis_ok("url = \"rediss://127.0.0.1:6380\"");
     assert_eq!(r.url, "rediss://127.0.0.1:6380");
     assert!(r.tls.is_empty());
@@ -267,6 +274,11 @@ fn tls_urls_and_files() {
         e.starts_with("session.redis.tls_ca_file = ") && e.contains("cannot read it: "),
         "{e}"
     );
+    let e = redis_err(&format!(
+        "url = \"rediss://localhost:6380\"\ntls_ca_file = {:?}",
+        junk.display().to_string()
+    ));
+    assert!(e.contains("no PEM certificate in it"), "{e}");
     let e = redis_err(&format!(
         "url = \"rediss://localhost:6380\"\ntls_cert_file = {:?}",
         ca.display().to_string()
@@ -302,6 +314,10 @@ fn sentinels_and_wait_replicas() {
     assert!(e.contains("the Sentinels give its address"), "{e}");
     let e = redis_err("sentinel_urls = [\"unix:///tmp/s.sock\"]");
     assert!(e.contains("for each Sentinel"), "{e}");
+    let e = redis_err(
+        "sentinel_urls = [\"redis://127.0.0.1:26379\", \"rediss://127.0.0.1:26380\"]",
+    );
+    assert!(e.contains("all redis:// or all rediss://"), "{e}");
     let e = redis_err("sentinel_master = \"\"");
     assert!(e.starts_with("session.redis.sentinel_master"), "{e}");
     let e = redis_err("cluster_urls = [\"redis://127.0.0.1:7000\"]\nwait_replicas = 1");

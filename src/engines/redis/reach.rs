@@ -126,3 +126,116 @@ pub fn sentinel(sentinel: &SentinelConfig, url: &str, files: &TlsFiles) -> Redis
     }
     builder.build()
 }
+
+/// The blocking pool's connections to the primary the Sentinels name, every step bounded: the
+/// `redis` crate's own blocking Sentinel client connects with no time limit, and holds a lock
+/// meanwhile, so one silent Sentinel would stall accounts, logins and locks for minutes.
+pub struct SentinelManager {
+    sentinels: Vec<Client>,
+    master: String,
+    /// `url`'s password, database and scheme, for the primary.
+    primary: redis::ConnectionInfo,
+    certs: Option<TlsCertificates>,
+    primary_tls: bool,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+}
+
+impl SentinelManager {
+    pub fn new(
+        sentinel: &SentinelConfig,
+        url: &str,
+        files: &TlsFiles,
+        connect_timeout: Duration,
+        command_timeout: Duration,
+    ) -> RedisResult<Self> {
+        crate::engines::tls::install_provider();
+        let certs = certificates(files)?;
+        let mut sentinels = Vec::new();
+        for u in &sentinel.urls {
+            let mut info = u.as_str().into_connection_info()?.set_tcp_settings(tcp());
+            if let Some(password) = &sentinel.password {
+                let settings = info.redis_settings().clone().set_password(password.clone());
+                info = info.set_redis_settings(settings);
+            }
+            sentinels.push(match &certs {
+                Some(certs) if is_tls(u) => Client::build_with_tls(info, certs.clone())?,
+                _ => Client::open(info)?,
+            });
+        }
+        Ok(Self {
+            sentinels,
+            master: sentinel.master.clone(),
+            primary: url.into_connection_info()?.set_tcp_settings(tcp()),
+            certs,
+            primary_tls: is_tls(url),
+            connect_timeout,
+            command_timeout,
+        })
+    }
+
+    fn bounded(&self, client: &Client) -> RedisResult<redis::Connection> {
+        let conn = client.get_connection_with_timeout(self.connect_timeout)?;
+        conn.set_read_timeout(Some(self.command_timeout))?;
+        conn.set_write_timeout(Some(self.command_timeout))?;
+        Ok(conn)
+    }
+
+    /// The primary `sentinel` names, connected and checked to be one.
+    fn through(&self, sentinel: &Client) -> RedisResult<redis::Connection> {
+        let mut asked = self.bounded(sentinel)?;
+        let (host, port): (String, u16) = redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(&self.master)
+            .query(&mut asked)?;
+        let addr = if self.primary_tls {
+            redis::ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure: false,
+                tls_params: None,
+            }
+        } else {
+            redis::ConnectionAddr::Tcp(host, port)
+        };
+        let info = self.primary.clone().set_addr(addr);
+        let client = match &self.certs {
+            Some(certs) if self.primary_tls => Client::build_with_tls(info, certs.clone())?,
+            _ => Client::open(info)?,
+        };
+        let mut conn = self.bounded(&client)?;
+        match redis::cmd("ROLE").query::<redis::Role>(&mut conn)? {
+            redis::Role::Primary { .. } => Ok(conn),
+            _ => Err(RedisError::from((
+                ErrorKind::InvalidClientConfig,
+                "the node the Sentinels name is not a primary (yet)",
+            ))),
+        }
+    }
+}
+
+impl r2d2::ManageConnection for SentinelManager {
+    type Connection = redis::Connection;
+    type Error = RedisError;
+
+    fn connect(&self) -> RedisResult<redis::Connection> {
+        let mut last = None;
+        for sentinel in &self.sentinels {
+            match self.through(sentinel) {
+                Ok(conn) => return Ok(conn),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            RedisError::from((ErrorKind::InvalidClientConfig, "no Sentinel configured"))
+        }))
+    }
+
+    fn is_valid(&self, conn: &mut redis::Connection) -> RedisResult<()> {
+        redis::cmd("PING").query::<()>(conn)
+    }
+
+    fn has_broken(&self, conn: &mut redis::Connection) -> bool {
+        !redis::ConnectionLike::is_open(conn)
+    }
+}
