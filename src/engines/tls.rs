@@ -9,8 +9,8 @@ pub fn provider() -> rustls::crypto::CryptoProvider {
     rustls::crypto::ring::default_provider()
 }
 
-/// Makes [`provider`] the process's default, for the clients that ask for the default (the
-/// `redis` crate's). Called before any such client is made; later calls do nothing.
+/// Makes [`provider`] the process's default, for the client libraries that ask for the default
+/// rather than take a provider. Called before any such client is made; later calls do nothing.
 pub fn install_provider() {
     let _ = provider().install_default();
 }

@@ -11,6 +11,7 @@
 
 pub mod blocking;
 pub mod config;
+mod config_check;
 pub mod connection;
 mod lock;
 mod nodes;
