@@ -185,19 +185,22 @@ pub fn connector(tls: &PgTls) -> Result<tokio_postgres_rustls::MakeRustlsConnect
     let provider = Arc::new(crate::engines::tls::provider());
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()?;
-    let verifier: Arc<dyn ServerCertVerifier> = if tls.checks_chain() {
+    let webpki = if tls.checks_chain() {
         let roots = Arc::new(roots(tls.root.as_ref().unwrap_or(&Roots::System))?);
-        let webpki =
-            WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider)).build().map_err(
-                |e| PgTlsError::Url(format!("sslrootcert: no usable root certificate: {e}")),
-            )?;
-        Arc::new(Checked {
-            webpki,
-            names: tls.mode == SslMode::VerifyFull,
-        })
+        let webpki = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
+            .build()
+            .map_err(|e| {
+                PgTlsError::Url(format!("sslrootcert: no usable root certificate: {e}"))
+            })?;
+        Some(webpki)
     } else {
-        Arc::new(Unchecked(provider))
+        None
     };
+    let verifier = Arc::new(Verifier {
+        webpki,
+        names: tls.mode == SslMode::VerifyFull,
+        provider,
+    });
     let builder = builder
         .dangerous()
         .with_custom_certificate_verifier(verifier);
@@ -255,15 +258,19 @@ fn roots(from: &Roots) -> Result<RootCertStore, PgTlsError> {
     Ok(store)
 }
 
-/// `verify-ca` and `verify-full`: the chain to a trusted root, and for `verify-full` the host
-/// name. The handshake's signatures are checked either way.
+/// What a mode checks of the server's certificate: for `verify-ca` and `verify-full` the chain to
+/// a trusted root (`webpki`), for `verify-full` also the host name (`names`); for `prefer` and
+/// `require` without `sslrootcert` nothing (libpq's rule: encrypted, whoever answers). The
+/// handshake's signatures are checked in every mode, so the key exchange is with the
+/// certificate's key.
 #[derive(Debug)]
-struct Checked {
-    webpki: Arc<WebPkiServerVerifier>,
+struct Verifier {
+    webpki: Option<Arc<WebPkiServerVerifier>>,
     names: bool,
+    provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for Checked {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -272,10 +279,10 @@ impl ServerCertVerifier for Checked {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .webpki
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
+        let Some(webpki) = &self.webpki else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if !self.names => Ok(ServerCertVerified::assertion()),
@@ -289,7 +296,8 @@ impl ServerCertVerifier for Checked {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -298,61 +306,14 @@ impl ServerCertVerifier for Checked {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
-    }
-}
-
-/// `prefer` and `require` without `sslrootcert`: encrypted, whoever answers (libpq's rule). The
-/// handshake's signatures are still checked, so the key exchange is with the certificate's key.
-#[derive(Debug)]
-struct Unchecked(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
