@@ -122,12 +122,14 @@ fn an_unknown_key_in_a_sub_table_is_named_once_with_its_value() {
          `type`, `permanent`, `lifetime`, `absolute_lifetime`, `refresh_each_request`, `max_session_bytes`, \
          `lock`, `lock_timeout`, \
          `cookie_name`, `cookie_secure`, `cookie_samesite`, `cookie_domain`, `secret_key_file`, \
-         `filesystem`, `memory`, `redis`, `sqlite`, `postgres`, `memcached`, `cookie`",
+         `secret_key_fallbacks`, `filesystem`, `memory`, `redis`, `sqlite`, `postgres`, `memcached`, `cookie`",
     );
     assert_refused(
         "[session.redis]\nprefix = \"app:\"\n",
         "session.redis.prefix = \"app:\": unknown key; expected one of `url`, `cluster_urls`, \
-         `key_prefix`, `pool_size`, `connect_timeout`, `command_timeout`",
+         `key_prefix`, `pool_size`, `connect_timeout`, `command_timeout`, `tls_ca_file`, \
+         `tls_cert_file`, `tls_key_file`, `sentinel_urls`, `sentinel_master`, \
+         `sentinel_password`, `wait_replicas`",
     );
     assert_refused(
         "[session.filesystem]\nfoo = 1\n",
@@ -171,7 +173,7 @@ fn a_wrong_redis_value_is_refused_whatever_the_type() {
     assert_refused(
         "[session.redis]\nurl = \"http://127.0.0.1:6379\"\n",
         "session.redis.url = \"http://127.0.0.1:6379\": expected \
-         redis://[user:password@]host[:port][/db] or \
+         redis://[user:password@]host[:port][/db] (rediss:// for TLS) or \
          unix:///path/to/redis.sock[?db=N] (also redis+unix://)",
     );
     assert_refused(
