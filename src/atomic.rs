@@ -352,13 +352,17 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// The folder `path` is in (`.` for a bare file name).
+pub fn folder_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Replaces `target` with `bytes` in one step, through a temporary sibling, fsynced: for rare,
 /// precious writes such as the user database.
 pub fn replace_synced(target: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = target
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = folder_of(target);
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -13,10 +13,7 @@ const SHIPPED: &str = include_str!("../../config.toml");
 
 pub fn check(config: &Config) -> Result<(), CliError> {
     let s = &config.session;
-    let env = crate::secret::EnvKeys::from_process();
-    let keys =
-        crate::secret::Keyring::load_existing(&s.secret_key_file, &s.secret_key_fallbacks, &env)?;
-    let key = match keys {
+    let key = match crate::secret::Keyring::configured(s)? {
         Some(keys) => keys.describe(),
         None => format!(
             "{} (created at the first start)",

@@ -107,10 +107,7 @@ enum FromCookie {
 /// The session a cookie value names, checked (or decrypted) with the server's key.
 fn from_cookie(config: &Config, value: &str) -> Result<FromCookie, CliError> {
     let s = &config.session;
-    let env = crate::secret::EnvKeys::from_process();
-    let keys =
-        crate::secret::Keyring::load_existing(&s.secret_key_file, &s.secret_key_fallbacks, &env)?;
-    let Some(keys) = keys else {
+    let Some(keys) = crate::secret::Keyring::configured(s)? else {
         return Err(CliError::Failed(format!(
             "no secret key at {}: the server has never started with this config, so no cookie \
              can be from it",

@@ -56,6 +56,11 @@ pub fn list(items: &[String], show: impl Fn(&str) -> String) -> String {
 
 /// A URL with its password masked (`user:***@host`, `password=***`), quoted.
 pub fn url(url: &str) -> String {
+    format!("{:?}", masked(url))
+}
+
+/// A URL with its password masked, as a log or error line names an engine.
+pub fn masked(url: &str) -> String {
     let mut text = url.to_owned();
     if let Some((scheme, rest)) = url.split_once("://") {
         if let Some((userinfo, host)) = rest.rsplit_once('@') {
@@ -68,7 +73,7 @@ pub fn url(url: &str) -> String {
         let end = text[at..].find('&').map_or(text.len(), |n| at + n);
         text.replace_range(at + "password=".len()..end, "***");
     }
-    format!("{text:?}")
+    text
 }
 
 /// A duration in the largest unit that divides it, as config.toml takes it: `"31d"`, `"15m"`.

@@ -117,6 +117,16 @@ impl Keyring {
         Self::with_older((source, current), file, fallback_files, env).map(Some)
     }
 
+    /// The keys `[session]` names, with the process's environment, as [`Self::load_existing`]
+    /// finds them: what the operator's commands check cookies with.
+    pub fn configured(session: &crate::config::SessionConfig) -> Result<Option<Self>, SecretError> {
+        Self::load_existing(
+            &session.secret_key_file,
+            &session.secret_key_fallbacks,
+            &EnvKeys::from_process(),
+        )
+    }
+
     fn with_older(
         current: (KeySource, Key),
         file: &Path,
@@ -208,10 +218,7 @@ pub(super) fn kept_numbers(file: &Path) -> Result<Vec<u64>, SecretError> {
         path: file.to_owned(),
         source,
     };
-    let dir = file
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = crate::atomic::folder_of(file);
     let Some(stem) = file.file_name().and_then(|n| n.to_str()) else {
         return Ok(Vec::new());
     };

@@ -63,7 +63,7 @@ pub fn rotate(file: &Path, env: &EnvKeys) -> Result<Rotated, SecretError> {
     write_key(&kept, &current)?;
     atomic::replace_synced(file, &new).map_err(io_error(file))?;
     match std::fs::remove_file(&prepared) {
-        Ok(()) => atomic::sync_dir(folder(file)).map_err(io_error(file))?,
+        Ok(()) => atomic::sync_dir(atomic::folder_of(file)).map_err(io_error(file))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_error(&prepared)(e)),
     }
@@ -108,7 +108,7 @@ pub fn retire(file: &Path, env: &EnvKeys, keep: usize) -> Result<Vec<PathBuf>, S
         removed.push(path);
     }
     if !removed.is_empty() {
-        atomic::sync_dir(folder(file)).map_err(io_error(file))?;
+        atomic::sync_dir(atomic::folder_of(file)).map_err(io_error(file))?;
     }
     Ok(removed)
 }
@@ -127,12 +127,6 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> SecretError + '_ {
     }
 }
 
-fn folder(file: &Path) -> &Path {
-    file.parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-}
-
 fn random_key(file: &Path) -> Result<Vec<u8>, SecretError> {
     let mut bytes = vec![0u8; MIN_LEN];
     getrandom::fill(&mut bytes).map_err(|e| io_error(file)(std::io::Error::other(e)))?;
@@ -149,7 +143,7 @@ fn write_key(path: &Path, bytes: &[u8]) -> Result<(), SecretError> {
     let placed = atomic::place_new(&tmp, path).map_err(io_error(path));
     let _ = std::fs::remove_file(&tmp);
     match placed? {
-        Placed::Done => atomic::sync_dir(folder(path)).map_err(io_error(path)),
+        Placed::Done => atomic::sync_dir(atomic::folder_of(path)).map_err(io_error(path)),
         _ => Err(io_error(path)(std::io::Error::from(
             std::io::ErrorKind::AlreadyExists,
         ))),

@@ -36,6 +36,27 @@ enum Seal {
     Encrypted,
 }
 
+/// Which of the server's cookies a request cookie is.
+#[derive(Clone, Copy)]
+enum Purpose {
+    Session,
+    Csrf,
+    Flash,
+    Device,
+}
+
+impl Purpose {
+    /// This purpose's key among `keys`.
+    fn key(self, keys: &super::CookieKeys) -> &Key {
+        match self {
+            Self::Session => &keys.session,
+            Self::Csrf => &keys.csrf,
+            Self::Flash => &keys.flash,
+            Self::Device => &keys.device,
+        }
+    }
+}
+
 /// What [`accept_older_keys`] sealed again in this request: the plain values of the cookies
 /// that [`reissue`] must set again.
 #[derive(Clone, Default)]
@@ -69,36 +90,38 @@ pub async fn accept_older_keys(
     let mut changed = false;
     for cookie in &mut cookies {
         let name = cookie.name();
-        let (seal, current, older): (Seal, &Key, Vec<&Key>) = if name == s.cookie_name {
-            let older = state.keys.older.iter().map(|k| &k.session).collect();
-            (session_seal, &state.keys.session, older)
+        let purpose = if name == s.cookie_name {
+            Purpose::Session
         } else if name == state.csrf.cookie_name() {
-            let older = state.keys.older.iter().map(|k| &k.csrf).collect();
-            (Seal::Signed, &state.keys.csrf, older)
+            Purpose::Csrf
         } else if name == flash_name {
-            let older = state.keys.older.iter().map(|k| &k.flash).collect();
-            (Seal::Signed, &state.keys.flash, older)
+            Purpose::Flash
         } else if name == state.devices.cookie_name() {
-            let older = state.keys.older.iter().map(|k| &k.device).collect();
-            (Seal::Signed, &state.keys.device, older)
+            Purpose::Device
         } else {
             continue;
         };
+        let seal = match purpose {
+            Purpose::Session => session_seal,
+            _ => Seal::Signed,
+        };
+        let current = purpose.key(&state.keys);
         if open(cookie, seal, current).is_some() {
             continue;
         }
-        let Some(plain) = older.into_iter().find_map(|key| open(cookie, seal, key)) else {
+        let mut older = state.keys.older.iter().map(|k| purpose.key(k));
+        let Some(plain) = older.find_map(|key| open(cookie, seal, key)) else {
             continue;
         };
         let Some(sealed) = seal_under(&plain, seal, current) else {
             continue;
         };
-        if name == s.cookie_name {
-            rekeyed.session = true;
-        } else if name == state.csrf.cookie_name() {
-            rekeyed.csrf = Some(plain.value().to_owned());
-        } else if name == state.devices.cookie_name() {
-            rekeyed.device = Some(plain.value().to_owned());
+        match purpose {
+            Purpose::Session => rekeyed.session = true,
+            Purpose::Csrf => rekeyed.csrf = Some(plain.value().to_owned()),
+            Purpose::Device => rekeyed.device = Some(plain.value().to_owned()),
+            // Read and cleared by this very request: nothing to set again.
+            Purpose::Flash => {}
         }
         *cookie = sealed;
         changed = true;

@@ -81,8 +81,9 @@ pub(super) fn status(e: &async_memcached::Error) -> Option<&Status> {
 pub(super) struct Server {
     pub(super) pool: Pool<Manager>,
     pub(super) seed: u64,
-    /// Its name as configured (`host:port` or a socket path), for error lines.
-    pub(super) name: String,
+    /// Its name as configured (`host:port` or a socket path), for error lines; shared, since
+    /// every call's task holds it.
+    pub(super) name: std::sync::Arc<str>,
 }
 
 /// A server's weight for a key: the highest wins (rendezvous hashing). SplitMix64 of the key's

@@ -77,7 +77,7 @@ impl MemcachedSessionStore {
             servers.push(Server {
                 pool,
                 seed: seed(name),
-                name: name.clone(),
+                name: name.as_str().into(),
             });
         }
         Ok(Self {
@@ -142,7 +142,7 @@ impl MemcachedSessionStore {
         Fut: std::future::Future<Output = Result<T, async_memcached::Error>> + Send + 'static,
     {
         let pool = server.pool.clone();
-        let name = server.name.clone();
+        let name = std::sync::Arc::clone(&server.name);
         let (connect, command) = (self.inner.connect_timeout, self.inner.command_timeout);
         async move {
             let client = pool.get().await.map_err(|e| {

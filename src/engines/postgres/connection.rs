@@ -127,9 +127,7 @@ impl Postgres {
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
-                address: crate::config::shown::url(&config.url)
-                    .trim_matches('"')
-                    .to_owned(),
+                address: crate::config::shown::masked(&config.url),
                 runtime,
                 command_timeout: config.command_timeout,
                 connect_timeout: config.connect_timeout,

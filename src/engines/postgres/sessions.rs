@@ -40,8 +40,7 @@ const MIN_SWEEP_PAUSE: Duration = Duration::from_millis(2);
 /// it does not, at the first session call.
 pub(crate) fn open(config: &SessionConfig) -> Result<Store, StoreError> {
     let pg = &config.postgres;
-    let address = crate::config::shown::url(&pg.url);
-    let db = Postgres::new(pg).map_err(|e| engine(e, address.trim_matches('"')))?;
+    let db = Postgres::new(pg).map_err(|e| engine(e, &crate::config::shown::masked(&pg.url)))?;
     let store = PostgresSessionStore::new(db, &pg.table, config.max_session_bytes);
     match store.schema.ensure_blocking(&store.db) {
         Ok(()) => {}

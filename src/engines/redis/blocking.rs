@@ -212,14 +212,7 @@ impl RedisTarget {
     /// Where the target is, as error lines name it: its URL (or its nodes' or Sentinels'
     /// URLs), passwords masked.
     pub fn address(&self) -> String {
-        let urls: Vec<&str> = if let Some(sentinel) = &self.sentinel {
-            sentinel.urls.iter().map(String::as_str).collect()
-        } else if self.cluster_urls.is_empty() {
-            vec![self.url.as_str()]
-        } else {
-            self.cluster_urls.iter().map(String::as_str).collect()
-        };
-        shown_urls(&urls)
+        address_of(&self.url, &self.cluster_urls, self.sentinel.as_ref())
     }
 }
 
@@ -238,9 +231,20 @@ impl From<&super::config::RedisConfig> for RedisTarget {
 }
 
 /// URLs as error lines show them: passwords masked, comma-separated.
-pub(super) fn shown_urls(urls: &[&str]) -> String {
+/// Where a Redis target is, as error lines name it: the Sentinels' URLs, the cluster's nodes, or
+/// the one server's URL, passwords masked.
+pub(super) fn address_of(
+    url: &str,
+    cluster_urls: &[String],
+    sentinel: Option<&super::config::SentinelConfig>,
+) -> String {
+    let urls: Vec<&str> = match sentinel {
+        Some(sentinel) => sentinel.urls.iter().map(String::as_str).collect(),
+        None if cluster_urls.is_empty() => vec![url],
+        None => cluster_urls.iter().map(String::as_str).collect(),
+    };
     urls.iter()
-        .map(|u| crate::config::shown::url(u).trim_matches('"').to_owned())
+        .map(|u| crate::config::shown::masked(u))
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -111,12 +111,7 @@ impl EngineOptions {
     /// Where the engine connects, as error lines name it: the URL (or the nodes' or Sentinels'
     /// URLs), passwords masked.
     pub fn address(&self) -> String {
-        let urls: Vec<&str> = match &self.sentinel {
-            Some(sentinel) => sentinel.urls.iter().map(String::as_str).collect(),
-            None if self.cluster_urls.is_empty() => vec![self.url.as_str()],
-            None => self.cluster_urls.iter().map(String::as_str).collect(),
-        };
-        super::blocking::shown_urls(&urls)
+        super::blocking::address_of(&self.url, &self.cluster_urls, self.sentinel.as_ref())
     }
 }
 
@@ -150,7 +145,7 @@ enum Target {
 struct SentinelTarget {
     sentinel: super::config::SentinelConfig,
     url: String,
-    tls: super::config::TlsFiles,
+    certs: Option<redis::TlsCertificates>,
     config: AsyncConnectionConfig,
 }
 
@@ -300,12 +295,14 @@ impl RedisEngine {
             .set_connection_timeout(Some(options.connect_timeout))
             .set_response_timeout(Some(options.command_timeout));
         let target = if let Some(sentinel) = &options.sentinel {
-            // Checked now, so that a wrong URL or file stops the start rather than each request.
-            super::reach::sentinel(sentinel, &options.url, &options.tls).map_err(engine_error)?;
+            // Read and checked now, so that a wrong URL or file stops the start rather than
+            // each request, and no connection reads the files again.
+            let certs = super::reach::certificates(&options.tls).map_err(engine_error)?;
+            super::reach::sentinel(sentinel, &options.url, certs.as_ref()).map_err(engine_error)?;
             Target::Sentinel(Box::new(SentinelTarget {
                 sentinel: sentinel.clone(),
                 url: options.url.clone(),
-                tls: options.tls.clone(),
+                certs,
                 config,
             }))
         } else if options.cluster_urls.is_empty() {
@@ -555,7 +552,7 @@ impl RedisEngine {
 impl SentinelTarget {
     /// A connection to the primary the Sentinels name now.
     async fn connect(&self) -> RedisResult<MultiplexedConnection> {
-        let mut sentinel = super::reach::sentinel(&self.sentinel, &self.url, &self.tls)?;
+        let mut sentinel = super::reach::sentinel(&self.sentinel, &self.url, self.certs.as_ref())?;
         let client = sentinel.async_get_client().await?;
         client
             .get_multiplexed_async_connection_with_config(&self.config)

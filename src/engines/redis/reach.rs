@@ -82,9 +82,14 @@ pub fn cluster(urls: &[String], files: &TlsFiles) -> RedisResult<ClusterClientBu
 }
 
 /// A client that asks `sentinel`'s Sentinels for the primary, and connects to it with `url`'s
-/// password, database and TLS. It only ever connects to a primary: the node the Sentinels name
-/// is asked its `ROLE` first.
-pub fn sentinel(sentinel: &SentinelConfig, url: &str, files: &TlsFiles) -> RedisResult<SentinelClient> {
+/// password, database and TLS (`certs`, read once by the caller: this runs at each new
+/// connection). It only ever connects to a primary: the node the Sentinels name is asked its
+/// `ROLE` first.
+pub fn sentinel(
+    sentinel: &SentinelConfig,
+    url: &str,
+    certs: Option<&TlsCertificates>,
+) -> RedisResult<SentinelClient> {
     crate::engines::tls::install_provider();
     let mut addrs = Vec::new();
     let mut sentinel_password = sentinel.password.clone();
@@ -95,7 +100,6 @@ pub fn sentinel(sentinel: &SentinelConfig, url: &str, files: &TlsFiles) -> Redis
         }
         addrs.push(info.addr().clone());
     }
-    let certs = certificates(files)?;
     let mut builder =
         SentinelClientBuilder::new(addrs, &sentinel.master, SentinelServerType::Master)?
             .set_client_to_sentinel_tcp_settings(tcp())
@@ -105,7 +109,7 @@ pub fn sentinel(sentinel: &SentinelConfig, url: &str, files: &TlsFiles) -> Redis
     }
     if sentinel.urls.iter().any(|u| is_tls(u)) {
         builder = builder.set_client_to_sentinel_tls_mode(TlsMode::Secure);
-        if let Some(certs) = &certs {
+        if let Some(certs) = certs {
             builder = builder.set_client_to_sentinel_certificates(certs.clone());
         }
     }
@@ -121,7 +125,7 @@ pub fn sentinel(sentinel: &SentinelConfig, url: &str, files: &TlsFiles) -> Redis
     if is_tls(url) {
         builder = builder.set_client_to_redis_tls_mode(TlsMode::Secure);
         if let Some(certs) = certs {
-            builder = builder.set_client_to_redis_certificates(certs);
+            builder = builder.set_client_to_redis_certificates(certs.clone());
         }
     }
     builder.build()
