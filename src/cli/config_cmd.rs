@@ -23,6 +23,7 @@ pub fn check(config: &Config) -> Result<(), CliError> {
     crate::web::render::Templates::load(
         config.server.templates_dir.as_deref(),
         crate::web::sample::context,
+        &crate::web::context::fixed_values(config),
     )?;
     let source = config
         .source

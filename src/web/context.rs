@@ -5,9 +5,9 @@
 use actix_session::{Session, SessionExt};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
-use tera::Context;
 
 use super::flash::Flash;
+use super::render::PageContext;
 use super::{lang, AppState};
 use crate::i18n::Lang;
 
@@ -20,7 +20,12 @@ impl AppState {
     /// The context every page starts from: the language and the switch link to the other one,
     /// flash messages, the logged-in user id (see [`super::auth::logged_in_user`]) and the settings the
     /// pages explain.
-    pub fn context(&self, req: &HttpRequest, user: Option<&str>, flashes: Vec<Flash>) -> Context {
+    pub fn context(
+        &self,
+        req: &HttpRequest,
+        user: Option<&str>,
+        flashes: Vec<Flash>,
+    ) -> PageContext {
         self.context_in(self.lang(req), req.path(), user, flashes)
     }
 
@@ -31,15 +36,15 @@ impl AppState {
         path: &str,
         user: Option<&str>,
         flashes: Vec<Flash>,
-    ) -> Context {
-        let mut ctx = self.templates.with_messages(Context::new(), lang);
+    ) -> PageContext {
+        let mut ctx = self.templates.context(lang);
         lang::insert(&mut ctx, lang, path);
         ctx.insert("flashes", &flashes);
         ctx.insert("user", &user);
-        let s = &self.config.session;
-        ctx.insert("permanent", &s.permanent);
-        ctx.insert("lifetime_seconds", &s.lifetime.as_secs());
-        ctx.insert("min_password", &self.config.auth.min_password_length);
+        ctx.insert("permanent", &self.config.session.permanent);
+        for (name, value) in fixed_values(&self.config) {
+            ctx.insert(name, &value);
+        }
         ctx
     }
 
@@ -98,7 +103,7 @@ impl AppState {
         session: &Session,
         status: StatusCode,
         template: &str,
-        mut ctx: Context,
+        mut ctx: PageContext,
     ) -> HttpResponse {
         let (token, cookie) = self.csrf.token_for_form(req, session);
         ctx.insert("csrf_token", &token);
@@ -108,6 +113,19 @@ impl AppState {
             None => res,
         }
     }
+}
+
+/// The settings the pages explain that are numbers, by their template names: the same for every
+/// request, so that the templates may work their sentences out once (see
+/// [`super::render::Fixed`]).
+pub fn fixed_values(config: &crate::config::Config) -> [(&'static str, u64); 2] {
+    [
+        ("lifetime_seconds", config.session.lifetime.as_secs()),
+        (
+            "min_password",
+            u64::try_from(config.auth.min_password_length).unwrap_or(u64::MAX),
+        ),
+    ]
 }
 
 /// An error page's title and text: the messages `<prefix>-title` and `<prefix>-text`.

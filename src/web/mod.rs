@@ -12,7 +12,7 @@
 pub mod account;
 pub mod auth;
 pub mod body;
-mod context;
+pub mod context;
 pub mod csrf;
 pub mod device;
 pub mod ended;
@@ -143,6 +143,7 @@ impl AppState {
             templates: Arc::new(Templates::load(
                 config.server.templates_dir.as_deref(),
                 sample::context,
+                &context::fixed_values(&config),
             )?),
             store,
             keys,

@@ -4,12 +4,14 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
-use std::collections::HashMap;
 
 use super::flash::Flash;
 use tera::{Context, Tera};
 
 use crate::i18n::Lang;
+
+mod translate;
+pub use translate::Fixed;
 
 /// The page templates, compiled into the binary so it runs from any folder.
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[
@@ -40,12 +42,44 @@ pub const SCRIPT: &str = include_str!("../../static/session.js");
 const LAST_RESORT: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error</title></head>\
 <body><h1>Something went wrong</h1><p>The page could not be shown. Please try again.</p></body></html>";
 
-/// The compiled templates.
+/// The compiled templates, one set per language (see [`translate`]).
 pub struct Templates {
+    languages: Vec<Translated>,
+}
+
+/// The templates of one language.
+struct Translated {
+    lang: Lang,
     tera: Tera,
-    /// Per language, every message the templates show without arguments (`t["key"]`), looked
-    /// up once at start-up rather than through Fluent at every request (a page shows dozens).
-    messages: HashMap<Lang, serde_json::Value>,
+    /// Every message the templates show without arguments (`t["key"]`), for the templates that
+    /// still look one up at render time (`None`: none does).
+    messages: Option<Context>,
+}
+
+/// What a page is rendered with: its language's values (see [`Templates::context`]) and the
+/// page's own. Derefs to tera's [`Context`] to add values.
+pub struct PageContext {
+    lang: Lang,
+    vars: Context,
+}
+
+impl PageContext {
+    pub fn lang(&self) -> Lang {
+        self.lang
+    }
+}
+
+impl std::ops::Deref for PageContext {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.vars
+    }
+}
+
+impl std::ops::DerefMut for PageContext {
+    fn deref_mut(&mut self) -> &mut Context {
+        &mut self.vars
+    }
 }
 
 /// Why the templates cannot be used: found at start-up, never as a 500 later.
@@ -68,16 +102,28 @@ pub enum TemplateError {
 impl Templates {
     /// The embedded templates.
     pub fn new(sample: fn(Lang) -> Context) -> Result<Self, TemplateError> {
-        Self::load(None, sample)
+        Self::load(None, sample, &[])
     }
 
     /// The embedded templates, each replaced by its namesake in `dir` when there is one
     /// (`[server] templates_dir`). Every page is rendered once with sample values, so that a
     /// template that parses but fails to render (an unknown variable, a missing block) stops
-    /// the start, naming its file.
+    /// the start, naming its file. `fixed` are the variables that keep their value while the
+    /// process runs: what [`translate`] may work out once.
     pub fn load(
         dir: Option<&std::path::Path>,
         sample: fn(Lang) -> Context,
+        fixed: translate::Fixed,
+    ) -> Result<Self, TemplateError> {
+        Self::compile(dir, sample, Some(fixed))
+    }
+
+    /// [`Self::load`], translating per language (`fixed`) or not at all (`None`: every message
+    /// looked up at render time, what the translation is checked against).
+    fn compile(
+        dir: Option<&std::path::Path>,
+        sample: fn(Lang) -> Context,
+        fixed: Option<translate::Fixed>,
     ) -> Result<Self, TemplateError> {
         let mut sources = Vec::with_capacity(TEMPLATES.len());
         for &(name, embedded) in TEMPLATES {
@@ -93,40 +139,57 @@ impl Templates {
                 file.unwrap_or_else(|| std::path::PathBuf::from(format!("(embedded) {name}")));
             sources.push((name, text, shown));
         }
-        let mut tera = Tera::default();
-        tera.autoescape_on(vec![".html"]);
-        tera.register_function(
-            "fluent",
-            fluent_templates::FluentLoader::new(&*crate::i18n::LOCALES),
-        );
-        for (name, text, file) in &sources {
-            // One at a time, so that a parse error names its own file.
-            tera.add_raw_template(name, text)
-                .map_err(|e| broken(file, &e))?;
-        }
-        // Inheritance is resolved once all are in.
-        tera.build_inheritance_chains()
-            .map_err(|e| broken(&sources[0].2, &e))?;
         let keys: Vec<&str> = sources
             .iter()
             .flat_map(|(_, text, _)| text.split("t[\"").skip(1))
             .filter_map(|rest| rest.split('"').next())
             .collect();
-        let messages: HashMap<Lang, serde_json::Value> = Lang::ALL
-            .into_iter()
-            .map(|lang| {
+        let fixed = fixed.filter(|fixed| {
+            translate::translatable(sources.iter().map(|(_, text, _)| text.as_str()), fixed)
+        });
+        let mut languages = Vec::with_capacity(Lang::ALL.len());
+        for lang in Lang::ALL {
+            let mut tera = Tera::default();
+            tera.autoescape_on(vec![".html"]);
+            tera.register_function(
+                "fluent",
+                fluent_templates::FluentLoader::new(&*crate::i18n::LOCALES),
+            );
+            let mut reads_messages = false;
+            for (name, text, file) in &sources {
+                let text = match fixed {
+                    Some(fixed) => translate::translate(text, lang, name.ends_with(".html"), fixed),
+                    None => text.clone(),
+                };
+                reads_messages |= translate::reads_messages(&text);
+                // One at a time, so that a parse error names its own file.
+                tera.add_raw_template(name, &text)
+                    .map_err(|e| broken(file, &e))?;
+            }
+            // Inheritance is resolved once all are in.
+            tera.build_inheritance_chains()
+                .map_err(|e| broken(&sources[0].2, &e))?;
+            let messages = reads_messages.then(|| {
                 let table: serde_json::Map<String, serde_json::Value> = keys
                     .iter()
                     .map(|key| ((*key).to_owned(), lang.t(key).into()))
                     .collect();
-                (lang, table.into())
-            })
-            .collect();
-        let templates = Self { tera, messages };
+                let mut ctx = Context::new();
+                ctx.insert("t", &table);
+                ctx
+            });
+            languages.push(Translated {
+                lang,
+                tera,
+                messages,
+            });
+        }
+        let templates = Self { languages };
         for lang in Lang::ALL {
-            let ctx = templates.with_messages(sample(lang), lang);
+            let ctx = templates.context_with(lang, sample(lang));
             for (name, _, file) in &sources {
                 templates
+                    .of(lang)
                     .tera
                     .render(name, &ctx)
                     .map_err(|e| broken(file, &e))?;
@@ -135,17 +198,29 @@ impl Templates {
         Ok(templates)
     }
 
-    /// `ctx` with the messages of `lang` the templates show as `t["key"]`.
-    pub fn with_messages(&self, mut ctx: Context, lang: Lang) -> Context {
-        if let Some(table) = self.messages.get(&lang) {
-            ctx.insert("t", table);
+    fn of(&self, lang: Lang) -> &Translated {
+        self.languages
+            .iter()
+            .find(|t| t.lang == lang)
+            .unwrap_or(&self.languages[0])
+    }
+
+    /// An empty page context in `lang`.
+    pub fn context(&self, lang: Lang) -> PageContext {
+        self.context_with(lang, Context::new())
+    }
+
+    /// `vars` as a page context in `lang` (with the messages, for templates that look them up).
+    pub fn context_with(&self, lang: Lang, mut vars: Context) -> PageContext {
+        if let Some(messages) = &self.of(lang).messages {
+            vars.extend(messages.clone());
         }
-        ctx
+        PageContext { lang, vars }
     }
 
     /// A full HTML response; a template failure is logged and answered with a plain error page.
-    pub fn page(&self, status: StatusCode, name: &str, ctx: &Context) -> HttpResponse {
-        match self.tera.render(name, ctx) {
+    pub fn page(&self, status: StatusCode, name: &str, ctx: &PageContext) -> HttpResponse {
+        match self.of(ctx.lang).tera.render(name, ctx) {
             Ok(body) => html(status, body),
             Err(e) => {
                 tracing::error!(template = name, error = ?e, "template failed to render");
@@ -158,7 +233,7 @@ impl Templates {
     /// `ctx` (the language and the header's values: see [`super::AppState::context`]).
     pub fn error_page(
         &self,
-        mut ctx: Context,
+        mut ctx: PageContext,
         status: StatusCode,
         title: &str,
         message: &str,

@@ -39,7 +39,7 @@ mod tests {
     fn all_templates_compile_and_escape() {
         let t = Templates::new(context).expect("templates compile");
         let hostile = "<i>\"x\"</i>";
-        let mut ctx = t.with_messages(context(Lang::Ko), Lang::Ko);
+        let mut ctx = t.context_with(Lang::Ko, context(Lang::Ko));
         ctx.insert("user", hostile);
         ctx.insert("visits", &1);
         ctx.insert("flashes", &vec![Flash::error(hostile)]);
