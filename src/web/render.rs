@@ -10,6 +10,7 @@ use tera::{Context, Tera};
 
 use crate::i18n::Lang;
 
+mod fluent_fn;
 mod translate;
 pub use translate::Fixed;
 
@@ -151,10 +152,7 @@ impl Templates {
         for lang in Lang::ALL {
             let mut tera = Tera::default();
             tera.autoescape_on(vec![".html"]);
-            tera.register_function(
-                "fluent",
-                fluent_templates::FluentLoader::new(&*crate::i18n::LOCALES),
-            );
+            tera.register_function("fluent", fluent_fn::Fluent);
             let mut reads_messages = false;
             for (name, text, file) in &sources {
                 let text = match fixed {
