@@ -2,15 +2,15 @@
 //! record when asked, read ahead a few at a time, with a progress bar on a terminal), whom a
 //! session belongs to, and a store's refusal explained by what its type can do.
 
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::StreamExt;
 
 use super::output;
 use super::CliError;
 use crate::store::{SessionRecord, SessionSummary, Store, StoreError};
 use crate::web::auth::USER_KEY;
 
-/// Records read (or ended) at once: enough to keep an engine or the disk busy, few enough to be
-/// polite to a server under load.
+/// Sessions ended at once: enough to keep an engine or the disk busy, few enough to be polite
+/// to a server under load.
 pub(super) const READ_AHEAD: usize = 32;
 
 /// One stored session and, when asked for, its record (`None`: deleted since the listing, or
@@ -36,51 +36,82 @@ pub(super) fn user_of(record: &SessionRecord) -> Option<&str> {
 }
 
 /// Every stored session, its record read too when `records` (with a progress bar on a
-/// terminal), ordered by end then hash.
+/// terminal), ordered by end then hash: for the commands that show a store at once (`watch`).
+/// The commands that must work at any size stream with [`for_each_seen`] instead.
 pub(super) async fn gather(store: &Store, records: bool) -> Result<Vec<Seen>, CliError> {
-    let listing = async { store.server("listing sessions")?.list().await };
-    let mut listed = listing.await.map_err(|e| explain(store, e))?;
-    listed.sort_by(|a, b| (a.expires_at, &a.stem).cmp(&(b.expires_at, &b.stem)));
-    if !records {
-        return Ok(listed
-            .into_iter()
-            .map(|summary| Seen {
-                summary,
-                record: None,
-            })
-            .collect());
-    }
-    let bar = output::progress(listed.len(), "reading sessions");
+    let mut all = Vec::new();
+    for_each_seen(store, records, "reading sessions", |seen| all.push(seen)).await?;
+    all.sort_by(|a, b| {
+        (a.summary.expires_at, &a.summary.stem).cmp(&(b.summary.expires_at, &b.summary.stem))
+    });
+    Ok(all)
+}
+
+/// Hands every stored session to `each`, in the store's listing order, with its record when
+/// `records`: a batch listed while the one before is read (two batches read at once, which
+/// keeps a disk or an engine and both cores busy), so that only a few batches are ever held,
+/// whatever the store's size. A counter on a terminal says how far it got.
+pub(super) async fn for_each_seen(
+    store: &Store,
+    records: bool,
+    what: &str,
+    mut each: impl FnMut(Seen),
+) -> Result<u64, CliError> {
     let backend = store
-        .server("reading a session by its digest")
+        .server("listing sessions")
         .map_err(|e| explain(store, e))?;
-    let seen: Vec<Result<Seen, StoreError>> = stream::iter(listed)
-        .map(|summary| {
-            let bar = &bar;
-            async move {
-                let digest = digest_of(&summary.stem);
-                let record = match digest {
-                    Some(d) => match backend.inspect(&d).await {
-                        Ok(record) => record,
-                        Err(StoreError::NotARecord(_)) => None,
-                        // Junk that took a session's place since the listing: skipped, said.
-                        Err(e @ StoreError::NotASessionFile { .. }) => {
-                            tracing::warn!(error = %e, "skipped");
-                            None
-                        }
-                        Err(e) => return Err(e),
-                    },
-                    None => None,
-                };
-                bar.inc(1);
-                Ok(Seen { summary, record })
+    let bar = output::counter(what);
+    let mut batches = backend
+        .list_batches()
+        .map(|listed| async move {
+            let listed = listed?;
+            if !records {
+                return Ok(listed
+                    .into_iter()
+                    .map(|summary| (summary, Ok(None)))
+                    .collect());
             }
+            // Engines list only well-formed stems; anything else is shown without a record.
+            let digests: Vec<[u8; 32]> = listed.iter().filter_map(|s| digest_of(&s.stem)).collect();
+            let mut read = backend.inspect_batch(digests).await.into_iter();
+            Ok::<Vec<_>, StoreError>(
+                listed
+                    .into_iter()
+                    .map(|summary| {
+                        let record = match digest_of(&summary.stem) {
+                            Some(_) => read.next().unwrap_or(Ok(None)),
+                            None => Ok(None),
+                        };
+                        (summary, record)
+                    })
+                    .collect(),
+            )
         })
-        .buffered(READ_AHEAD)
-        .collect()
-        .await;
+        .buffered(2);
+    let mut count = 0u64;
+    while let Some(batch) = batches.next().await {
+        let batch = batch.map_err(|e| explain(store, e))?;
+        for (summary, read) in batch {
+            let record = match read {
+                Ok(record) => record,
+                Err(StoreError::NotARecord(_)) => None,
+                // Junk that took a session's place since the listing: skipped, said.
+                Err(e @ StoreError::NotASessionFile { .. }) => {
+                    tracing::warn!(error = %e, "skipped");
+                    None
+                }
+                Err(e) => {
+                    bar.finish_and_clear();
+                    return Err(explain(store, e));
+                }
+            };
+            count += 1;
+            each(Seen { summary, record });
+        }
+        bar.set_position(count);
+    }
     bar.finish_and_clear();
-    Ok(seen.into_iter().collect::<Result<_, _>>()?)
+    Ok(count)
 }
 
 /// The digest a listing's stem names.

@@ -117,6 +117,77 @@ pub fn page(text: &str) -> Result<(), CliError> {
     }
 }
 
+/// Output written as it is made (a listing of any size): through the pager on a terminal once
+/// the first part is taller than the screen or more is coming, else straight to stdout. A reader
+/// who quits (the pager closed, `| head`) stops the writing: [`Self::write`] answers false.
+pub struct Streamed {
+    out: Box<dyn Write>,
+    pager: Option<std::process::Child>,
+    open: bool,
+}
+
+impl Streamed {
+    /// Starts with `first`; `more` says whether more is to come.
+    pub fn start(first: &str, more: bool) -> Self {
+        let stdout = std::io::stdout();
+        let tall = more || first.lines().count() > terminal_rows();
+        let mut pager = None;
+        if stdout.is_terminal() && tall {
+            let program = std::env::var("PAGER").unwrap_or_else(|_| "less -FRX".into());
+            let mut words = program.split_whitespace();
+            if let Some(program) = words.next() {
+                pager = Command::new(program)
+                    .args(words)
+                    .stdin(Stdio::piped())
+                    .spawn()
+                    .ok();
+            }
+        }
+        let out: Box<dyn Write> = match pager.as_mut().and_then(|p| p.stdin.take()) {
+            Some(input) => Box::new(std::io::BufWriter::new(input)),
+            None => Box::new(std::io::BufWriter::new(stdout)),
+        };
+        let mut streamed = Self {
+            out,
+            pager,
+            open: true,
+        };
+        let _ = streamed.write(first);
+        streamed
+    }
+
+    /// Writes `text`; false once the reader has gone.
+    pub fn write(&mut self, text: &str) -> Result<bool, CliError> {
+        if !self.open {
+            return Ok(false);
+        }
+        match self.out.write_all(text.as_bytes()) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.open = false;
+                Ok(false)
+            }
+            Err(e) => Err(CliError::io("cannot write the output")(e)),
+        }
+    }
+
+    /// Flushes, and waits for the pager to be closed.
+    pub fn finish(mut self) -> Result<(), CliError> {
+        let flushed = match self.out.flush() {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(CliError::io("cannot write the output")(e))
+            }
+            _ => Ok(()),
+        };
+        // The pager reads to the end of its input, then waits for the person.
+        drop(std::mem::replace(&mut self.out, Box::new(std::io::sink())));
+        if let Some(mut pager) = self.pager.take() {
+            let _ = pager.wait();
+        }
+        flushed
+    }
+}
+
 fn terminal_rows() -> usize {
     std::env::var("LINES")
         .ok()
@@ -136,6 +207,21 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
         bar.set_style(style);
     }
     bar.set_message(what.to_owned());
+    bar
+}
+
+/// A running count for work whose size is not known beforehand (a store listed as it is read),
+/// drawn on stderr only when it is a terminal.
+pub fn counter(what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}: {human_pos} ({per_sec})") {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }
 
@@ -231,16 +317,28 @@ pub fn bytes(n: u64) -> String {
 
 /// Rows as left-aligned columns under a header, two spaces apart.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let widths = widths(header, rows);
+    table_rows(Some(header), rows, &widths)
+}
+
+/// The columns' widths for `rows` under `header`.
+pub fn widths(header: &[&str], rows: &[Vec<String>]) -> Vec<usize> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
+    widths
+}
+
+/// `rows` (under `header`, if any) laid out in columns of `widths`, one line each: a streamed
+/// table lays its later rows out in the widths of its first (a wider cell pushes its line).
+pub fn table_rows(header: Option<&[&str]>, rows: &[Vec<String>], widths: &[usize]) -> String {
     let mut out = String::new();
     let mut line = |cells: &mut dyn Iterator<Item = &str>| {
         let mut text = String::new();
-        for (cell, w) in cells.zip(&widths) {
+        for (cell, w) in cells.zip(widths) {
             text.push_str(cell);
             text.extend(std::iter::repeat_n(
                 ' ',
@@ -250,7 +348,9 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push_str(text.trim_end());
         out.push('\n');
     };
-    line(&mut header.iter().copied());
+    if let Some(header) = header {
+        line(&mut header.iter().copied());
+    }
     for row in rows {
         line(&mut row.iter().map(String::as_str));
     }

@@ -11,7 +11,7 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::gather::{digest_of, explain, gather, Seen, READ_AHEAD};
+use super::gather::{digest_of, explain, for_each_seen, READ_AHEAD};
 use super::output::{self, bytes, shown, table, until, when};
 use super::{CliError, SessionsCommand};
 use crate::config::{Config, StoreType};
@@ -52,6 +52,12 @@ fn open(config: &Config) -> Result<Store, CliError> {
     Ok(store::open(&config.session)?)
 }
 
+/// Rows laid out together at the start of a streamed table: their widths set the columns.
+const FIRST_ROWS: usize = 1000;
+
+/// Streams the sessions (in the store's listing order, so that the first line comes at once and
+/// nothing is held at any size): a table whose columns are set by its first rows, or one JSON
+/// object per line inside an array.
 async fn list(
     store: &Store,
     user: Option<&str>,
@@ -60,54 +66,109 @@ async fn list(
 ) -> Result<(), CliError> {
     let now = OffsetDateTime::now_utc();
     let wanted = user.map(canonical_id);
-    let seen: Vec<Seen> = gather(store, true)
-        .await?
-        .into_iter()
-        .filter(|s| expired || s.summary.is_live(now))
-        .filter(|s| {
-            wanted
+    let header = ["SESSION", "USER", "CREATED (UTC)", "EXPIRES IN", "SIZE"];
+    let mut first: Vec<Vec<String>> = Vec::new();
+    let mut widths = Vec::new();
+    let mut out = Sink::default();
+    let mut rows = 0u64;
+    for_each_seen(store, true, "listing sessions", |s| {
+        if out.stopped() {
+            return;
+        }
+        let keep = (expired || s.summary.is_live(now))
+            && wanted
                 .as_ref()
-                .is_none_or(|w| s.user().is_some_and(|u| canonical_id(u) == *w))
-        })
-        .collect();
-    if as_json {
-        let rows: Vec<_> = seen
-            .iter()
-            .map(|s| {
-                json!({
-                    "hash": s.summary.stem,
-                    "user": s.user(),
-                    "created_at": s.record.as_ref().map(|r| rfc3339(r.created_at)),
-                    "expires_at": rfc3339(s.summary.expires_at),
-                    "expires_in": (s.summary.expires_at - now).whole_seconds(),
-                    "bytes": s.summary.bytes,
-                })
-            })
-            .collect();
-        return output::page(&format!("{}\n", output::json(&rows, false)?));
-    }
-    if seen.is_empty() {
+                .is_none_or(|w| s.user().is_some_and(|u| canonical_id(u) == *w));
+        if !keep {
+            return;
+        }
+        rows += 1;
+        if as_json {
+            let row = json!({
+                "hash": s.summary.stem,
+                "user": s.user(),
+                "created_at": s.record.as_ref().map(|r| rfc3339(r.created_at)),
+                "expires_at": rfc3339(s.summary.expires_at),
+                "expires_in": (s.summary.expires_at - now).whole_seconds(),
+                "bytes": s.summary.bytes,
+            });
+            let text = format!("{}{row}", if rows == 1 { "[\n" } else { ",\n" });
+            out.emit(&text, true);
+            return;
+        }
+        let row = vec![
+            shown(s.short()).into_owned(),
+            shown(s.user().unwrap_or("-")).into_owned(),
+            s.record
+                .as_ref()
+                .map_or_else(|| "?".into(), |r| when(r.created_at)),
+            until(s.summary.expires_at, now),
+            s.summary.bytes.map_or_else(|| "-".into(), bytes),
+        ];
+        if widths.is_empty() {
+            first.push(row);
+            if first.len() == FIRST_ROWS {
+                widths = output::widths(&header, &first);
+                let text = output::table_rows(Some(&header), &first, &widths);
+                first.clear();
+                out.emit(&text, true);
+            }
+        } else {
+            out.emit(&output::table_rows(None, &[row], &widths), true);
+        }
+    })
+    .await?;
+    let rest = if as_json {
+        if rows > 0 {
+            "\n]\n".to_owned()
+        } else {
+            "[]\n".to_owned()
+        }
+    } else if widths.is_empty() && !first.is_empty() {
+        // A store small enough to lay out at once.
+        output::table(&header, &first)
+    } else {
+        String::new()
+    };
+    if rows == 0 && !as_json {
         eprintln!("no sessions");
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = seen
-        .iter()
-        .map(|s| {
-            vec![
-                shown(s.short()).into_owned(),
-                shown(s.user().unwrap_or("-")).into_owned(),
-                s.record
-                    .as_ref()
-                    .map_or_else(|| "?".into(), |r| when(r.created_at)),
-                until(s.summary.expires_at, now),
-                s.summary.bytes.map_or_else(|| "-".into(), bytes),
-            ]
-        })
-        .collect();
-    output::page(&table(
-        &["SESSION", "USER", "CREATED (UTC)", "EXPIRES IN", "SIZE"],
-        &rows,
-    ))
+    out.emit(&rest, false);
+    out.finish()
+}
+
+/// Where a streamed listing goes: started by its first text, stopped by a reader who left or a
+/// write that failed.
+#[derive(Default)]
+struct Sink {
+    out: Option<output::Streamed>,
+    gone: bool,
+    failed: Option<CliError>,
+}
+
+impl Sink {
+    fn stopped(&self) -> bool {
+        self.gone || self.failed.is_some()
+    }
+
+    /// Writes `text`; `more`: more is to come.
+    fn emit(&mut self, text: &str, more: bool) {
+        match &mut self.out {
+            Some(out) => match out.write(text) {
+                Ok(open) => self.gone |= !open,
+                Err(e) => self.failed = Some(e),
+            },
+            None => self.out = Some(output::Streamed::start(text, more)),
+        }
+    }
+
+    fn finish(self) -> Result<(), CliError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        self.out.map_or(Ok(()), output::Streamed::finish)
+    }
 }
 
 pub(super) fn rfc3339(at: OffsetDateTime) -> String {
@@ -115,27 +176,35 @@ pub(super) fn rfc3339(at: OffsetDateTime) -> String {
         .unwrap_or_else(|_| at.to_string())
 }
 
+/// Counts as the sessions stream past: nothing is held but the counts (and, with
+/// `--by-user`, one count per user).
 async fn stats(store: &Store, by_user: bool, as_json: bool) -> Result<(), CliError> {
     let now = OffsetDateTime::now_utc();
-    let seen = gather(store, true).await?;
-    let (live, ended): (Vec<&Seen>, Vec<&Seen>) = seen.iter().partition(|s| s.summary.is_live(now));
-    let total: u64 = live.iter().filter_map(|s| s.summary.bytes).sum();
-    let created = live
-        .iter()
-        .filter_map(|s| s.record.as_ref().map(|r| r.created_at));
-    let (oldest, newest) = (created.clone().min(), created.max());
+    let (mut live, mut ended, mut total) = (0u64, 0u64, 0u64);
+    let (mut oldest, mut newest): (Option<OffsetDateTime>, Option<OffsetDateTime>) = (None, None);
     let mut users: std::collections::BTreeMap<String, u64> = Default::default();
-    if by_user {
-        for s in &live {
+    for_each_seen(store, true, "reading sessions", |s| {
+        if !s.summary.is_live(now) {
+            ended += 1;
+            return;
+        }
+        live += 1;
+        total = total.saturating_add(s.summary.bytes.unwrap_or(0));
+        if let Some(created) = s.record.as_ref().map(|r| r.created_at) {
+            oldest = Some(oldest.map_or(created, |o| o.min(created)));
+            newest = Some(newest.map_or(created, |n| n.max(created)));
+        }
+        if by_user {
             let user = s.user().map_or("(anonymous)".into(), canonical_id);
             *users.entry(user).or_default() += 1;
         }
-    }
+    })
+    .await?;
     if as_json {
         let doc = json!({
             "type": store.kind(),
-            "live": live.len(),
-            "expired": ended.len(),
+            "live": live,
+            "expired": ended,
             "bytes": total,
             "oldest_created_at": oldest.map(rfc3339),
             "newest_created_at": newest.map(rfc3339),
@@ -146,11 +215,8 @@ async fn stats(store: &Store, by_user: bool, as_json: bool) -> Result<(), CliErr
     let mut text = table(
         &["type", store.kind()],
         &[
-            vec!["live sessions".into(), live.len().to_string()],
-            vec![
-                "expired".into(),
-                format!("{} (not yet deleted)", ended.len()),
-            ],
+            vec!["live sessions".into(), live.to_string()],
+            vec!["expired".into(), format!("{ended} (not yet deleted)")],
             vec!["bytes (live)".into(), bytes(total)],
             vec![
                 "oldest".into(),
@@ -216,16 +282,17 @@ pub(super) async fn end_sessions(
     yes: bool,
 ) -> Result<usize, CliError> {
     let wanted = user.map(canonical_id);
-    let seen = gather(store, wanted.is_some()).await?;
-    let targets: Vec<[u8; 32]> = seen
-        .iter()
-        .filter(|s| {
-            wanted
-                .as_ref()
-                .is_none_or(|w| s.user().is_some_and(|u| canonical_id(u) == *w))
-        })
-        .filter_map(|s| digest_of(&s.summary.stem))
-        .collect();
+    // Only the digests are kept: 32 bytes a session.
+    let mut targets: Vec<[u8; 32]> = Vec::new();
+    for_each_seen(store, wanted.is_some(), "finding sessions", |s| {
+        let chosen = wanted
+            .as_ref()
+            .is_none_or(|w| s.user().is_some_and(|u| canonical_id(u) == *w));
+        if let Some(digest) = chosen.then(|| digest_of(&s.summary.stem)).flatten() {
+            targets.push(digest);
+        }
+    })
+    .await?;
     if targets.is_empty() {
         return Ok(0);
     }

@@ -78,12 +78,14 @@ pub async fn show(config: &Config, store: &Store, text: &str, json: bool) -> Res
 
 /// The one stored session whose hash starts with `prefix`.
 async fn by_prefix(store: &Store, prefix: &str) -> Result<[u8; 32], CliError> {
-    let listing = async { store.server("listing sessions")?.list().await };
-    let listed = listing.await.map_err(|e| explain(store, e))?;
-    let matching: Vec<_> = listed
-        .iter()
-        .filter(|s| s.stem.starts_with(prefix))
-        .collect();
+    // Only the matches are kept, whatever the store's size.
+    let mut matching = Vec::new();
+    super::gather::for_each_seen(store, false, "finding the session", |s| {
+        if s.summary.stem.starts_with(prefix) {
+            matching.push(s.summary);
+        }
+    })
+    .await?;
     match matching.as_slice() {
         [one] => digest_of(&one.stem)
             .ok_or_else(|| CliError::Failed(format!("{} is not a session hash", one.stem))),

@@ -56,6 +56,25 @@ impl SessionSummary {
     }
 }
 
+/// Sessions listed per batch: about this many, so that a listing of millions holds only a few
+/// batches at a time.
+pub const LIST_BATCH: usize = 1024;
+
+/// A listing delivered batch by batch ([`SessionBackend::list_batches`]).
+pub type Listing<'a> = futures_util::stream::BoxStream<'a, Result<Vec<SessionSummary>, StoreError>>;
+
+/// Every batch of `listing`, in one list: for the callers that want them all (a test, a small
+/// store).
+pub async fn collect_listing(listing: Listing<'_>) -> Result<Vec<SessionSummary>, StoreError> {
+    use futures_util::TryStreamExt;
+    listing
+        .try_fold(Vec::new(), |mut all, batch| async move {
+            all.extend(batch);
+            Ok(all)
+        })
+        .await
+}
+
 /// A live session as a load finds it: its data, and the times the session panel and the
 /// request context need without asking the store again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +168,39 @@ pub trait SessionBackend: Send + Sync + 'static {
             kind: self.kind(),
             what: "listing sessions",
         })
+    }
+
+    /// [`Self::list`] in batches of about [`LIST_BATCH`], as the engine finds them (in no
+    /// particular order), for listings too big to hold at once: an engine that can list a part at
+    /// a time (a directory read, `SCAN`, a keyset query) delivers each as it comes, so that a
+    /// reader's memory stays bounded at any size. By default [`Self::list`], cut into batches.
+    fn list_batches(&self) -> Listing<'_> {
+        use futures_util::{stream, TryStreamExt};
+        Box::pin(
+            stream::once(self.list())
+                .map_ok(|all| {
+                    let mut all = all.into_iter();
+                    stream::iter(std::iter::from_fn(move || {
+                        let batch: Vec<SessionSummary> = all.by_ref().take(LIST_BATCH).collect();
+                        (!batch.is_empty()).then_some(Ok(batch))
+                    }))
+                })
+                .try_flatten(),
+        )
+    }
+
+    /// The records of the sessions whose ids have these digests, in the same order, each as
+    /// [`Self::inspect`] reads it: for the operator's commands, which read every session. By
+    /// default one `inspect` after another; an engine may read a batch in one go.
+    async fn inspect_batch(
+        &self,
+        digests: Vec<[u8; 32]>,
+    ) -> Vec<Result<Option<SessionRecord>, StoreError>> {
+        let mut out = Vec::with_capacity(digests.len());
+        for digest in &digests {
+            out.push(self.inspect(digest).await);
+        }
+        out
     }
 
     /// The stored record of the session whose id has this digest, live or expired, read

@@ -291,6 +291,17 @@ impl<S: Versioned> SessionBackend for CachingStore<S> {
         self.inner.list().await
     }
 
+    fn list_batches(&self) -> crate::store::backend::Listing<'_> {
+        self.inner.list_batches()
+    }
+
+    async fn inspect_batch(
+        &self,
+        digests: Vec<[u8; 32]>,
+    ) -> Vec<Result<Option<SessionRecord>, StoreError>> {
+        self.inner.inspect_batch(digests).await
+    }
+
     async fn close(&self) -> Result<(), StoreError> {
         self.inner.close().await
     }

@@ -156,11 +156,20 @@ async fn refresh_live_count(store: &Store, counted: &parking_lot::Mutex<Option<I
         return;
     }
     *counted.lock() = Some(Instant::now());
-    match async { store.server("listing sessions")?.list().await }.await {
-        Ok(listed) => {
-            let now = time::OffsetDateTime::now_utc();
-            telemetry::live_sessions(listed.iter().filter(|s| s.is_live(now)).count());
-        }
+    // Counted batch by batch: a store of millions is never held to be counted.
+    let count = async {
+        use futures_util::TryStreamExt;
+        let now = time::OffsetDateTime::now_utc();
+        store
+            .server("listing sessions")?
+            .list_batches()
+            .try_fold(0usize, |live, batch| async move {
+                Ok(live + batch.iter().filter(|s| s.is_live(now)).count())
+            })
+            .await
+    };
+    match count.await {
+        Ok(live) => telemetry::live_sessions(live),
         Err(e) => tracing::warn!(error = %e, "cannot count the live sessions for /metrics"),
     }
 }

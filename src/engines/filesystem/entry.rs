@@ -131,8 +131,29 @@ pub(super) fn read(path: &Path, limit: usize) -> io::Result<Found> {
             limit,
         }));
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
+    let size = usize::try_from(meta.len()).unwrap_or(0);
+    // One byte more than `fstat` said: a regular file's read stops short only at its end, so a
+    // file that has not grown is read whole by one call (a listing of a million reads them all).
+    let mut bytes = vec![0; size.saturating_add(1)];
+    let mut filled = 0;
+    loop {
+        match (&file).read(&mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        if filled < bytes.len() {
+            break;
+        }
+        // Grown since the `fstat`: read on, up to one byte past the cap.
+        let more = bytes.len().saturating_mul(2).min(limit.saturating_add(1));
+        if more <= filled {
+            break;
+        }
+        bytes.resize(more, 0);
+    }
+    bytes.truncate(filled);
     if bytes.len() > limit {
         return Ok(Found::Junk(Junk::TooLarge {
             size: u64::try_from(bytes.len()).unwrap_or(u64::MAX),

@@ -55,7 +55,6 @@ mod sweep;
 mod version;
 mod versioned;
 
-use entry::Found;
 pub use entry::Junk;
 use entry::create_private_dir;
 use folder::{claim_temp_dir, remove_dead_temp_dirs};
@@ -384,10 +383,46 @@ impl SessionBackend for FileSessionStore {
     }
 
     async fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {
+        crate::store::backend::collect_listing(self.list_batches()).await
+    }
+
+    /// The folder read on a blocking thread, one batch at a time through a channel of two: the
+    /// reader holds at most a few batches, however many files there are, and stops reading
+    /// when the listing is dropped.
+    fn list_batches(&self) -> crate::store::backend::Listing<'_> {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || inner.list())
-            .await
-            .map_err(|e| StoreError::JobPanicked(e.to_string()))?
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        tokio::task::spawn_blocking(move || {
+            let done = inner.list_each(|batch| tx.blocking_send(Ok(batch)).is_ok());
+            if let Err(e) = done {
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+        Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|batch| (batch, rx))
+        }))
+    }
+
+    /// The whole batch read on one blocking thread: a million files are not a million hand-offs.
+    async fn inspect_batch(
+        &self,
+        digests: Vec<[u8; 32]>,
+    ) -> Vec<Result<Option<SessionRecord>, StoreError>> {
+        let inner = Arc::clone(&self.inner);
+        let count = digests.len();
+        match tokio::task::spawn_blocking(move || {
+            digests
+                .iter()
+                .map(|digest| inner.inspect(digest))
+                .collect::<Vec<_>>()
+        })
+        .await
+        {
+            Ok(records) => records,
+            Err(e) => (0..count)
+                .map(|_| Err(StoreError::JobPanicked(e.to_string())))
+                .collect(),
+        }
     }
 
     /// Waits for each I/O thread to finish the jobs it was given (writes outlive their
@@ -408,20 +443,11 @@ impl SessionBackend for FileSessionStore {
     /// but moving nothing: what is not a session file is [`StoreError::NotASessionFile`], left
     /// for the sweeper.
     async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
-        let path = self.inner.path_of(digest);
-        let limit = self.inner.max_bytes;
-        let at = path.clone();
-        let found = tokio::task::spawn_blocking(move || entry::read(&at, limit))
+        let inner = Arc::clone(&self.inner);
+        let digest = *digest;
+        tokio::task::spawn_blocking(move || inner.inspect(&digest))
             .await
             .map_err(|e| StoreError::JobPanicked(e.to_string()))?
-            .map_err(StoreError::io(&path))?;
-        match found {
-            Found::Missing => Ok(None),
-            Found::Junk(what) => Err(StoreError::NotASessionFile { path, what }),
-            Found::Bytes(bytes, _) => SessionRecord::from_bytes(&bytes)
-                .map(Some)
-                .map_err(StoreError::NotARecord),
-        }
     }
 
     async fn remove(&self, digest: &[u8; 32]) -> Result<(), StoreError> {

@@ -1,7 +1,11 @@
-//! The sweeper: finds expired session files by their modification time (the session's expiry)
-//! and has each session's own I/O thread delete it after judging it again, so that a deletion is
-//! ordered with the session's other jobs and never removes a version that a request has just
-//! written. Also clears stale temporary folders, lock files of ended sessions and old
+//! The sweeper: finds expired session files by their modification time (the session's expiry,
+//! which every write sets) and has each session's own I/O thread delete the version it found, so
+//! that a deletion is ordered with the session's other jobs and never removes a version that a
+//! request has just written: the file is taken out of place and deleted only if it is still the
+//! version the listing judged (same inode, size and time), else put back. A file whose time the
+//! store wrote is not read (a million expired sessions cost two directory operations each); one
+//! whose time was set otherwise (by hand, a restore) is read and judged by its content. The I/O
+//! threads work through their shares at once while the folder is still being read. Also clears stale temporary folders, lock files of ended sessions and old
 //! quarantined files, and moves junk (a FIFO, a socket, a link, a file over the size limit)
 //! aside wherever it lies: nothing it meets is waited on or read past the size cap.
 
@@ -10,12 +14,14 @@ use std::time::SystemTime;
 
 use time::OffsetDateTime;
 
-use super::disk::Expiry;
+use super::disk::{written_as_expiry, Expiry};
 use super::entry::{self, Junk, Opened, Want};
 use super::folder::remove_dead_temp_dirs;
+use super::version::FileVersion;
 use super::{Inner, SweepReport, QUARANTINE_DAYS};
-use crate::store::backend::SessionSummary;
-use crate::store::{record, StoreError};
+use crate::store::backend::{SessionSummary, LIST_BATCH};
+use crate::store::record::{self, SessionRecord};
+use crate::store::StoreError;
 
 /// Expired files handed to an I/O thread per job: small enough that requests waiting on that
 /// thread are not held up for long, large enough that a big sweep is not all hand-offs.
@@ -46,42 +52,81 @@ impl Inner {
             ..SweepReport::default()
         };
         let threads = self.io.count();
-        let mut due: Vec<Vec<[u8; 32]>> = vec![Vec::new(); threads];
-        for digest in self.due_files(now.into()) {
-            let queue = usize::from(digest[0]) % threads;
-            due[queue].push(digest);
-            if due[queue].len() == BATCH {
-                self.expire(std::mem::take(&mut due[queue]), now, &mut report);
+        let done = std::thread::scope(|scope| {
+            // One feeder per I/O thread, each handing its thread one batch at a time, so that
+            // every I/O thread works while the folder is read and at most a few batches wait.
+            let (feeds, feeders): (Vec<_>, Vec<_>) = (0..threads)
+                .map(|_| {
+                    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Due>>(2);
+                    let feeder = scope.spawn(move || {
+                        let mut done = SweepReport::default();
+                        for batch in rx {
+                            self.expire(batch, now, &mut done);
+                        }
+                        done
+                    });
+                    (tx, feeder)
+                })
+                .unzip();
+            let mut due: Vec<Vec<Due>> = vec![Vec::new(); threads];
+            self.each_due_file(now.into(), |found| {
+                let queue = usize::from(found.digest[0]) % threads;
+                due[queue].push(found);
+                if due[queue].len() == BATCH {
+                    let _ = feeds[queue].send(std::mem::take(&mut due[queue]));
+                }
+            });
+            for (feed, batch) in feeds.iter().zip(due) {
+                if !batch.is_empty() {
+                    let _ = feed.send(batch);
+                }
             }
-        }
-        for batch in due.into_iter().filter(|b| !b.is_empty()) {
-            self.expire(batch, now, &mut report);
-        }
+            drop(feeds);
+            feeders
+                .into_iter()
+                .filter_map(|f| f.join().ok())
+                .fold(SweepReport::default(), |mut all, done| {
+                    all.expired += done.expired;
+                    all.quarantined += done.quarantined;
+                    all
+                })
+        });
+        report.expired += done.expired;
+        report.quarantined += done.quarantined;
         self.sweep_quarantine(now.into());
         report.quarantined += self.sweep_lock_files();
         report
     }
 
-    /// Digests of the session files whose modification time (their expiry) has passed, and of
-    /// the junk named like sessions whatever its time, for their I/O threads to move aside.
-    fn due_files(&self, now: SystemTime) -> Vec<[u8; 32]> {
+    /// Hands `each` every session file whose modification time (its expiry) has passed, with
+    /// the version that time was read from when the store wrote that time (else without: its
+    /// I/O thread reads the file and judges it by its content), and the junk named like
+    /// sessions whatever its time (its I/O thread moves it aside).
+    fn each_due_file(&self, now: SystemTime, mut each: impl FnMut(Due)) {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(dir = %self.dir.display(), error = %e, "cannot list the session folder");
-                return Vec::new();
+                return;
             }
         };
-        entries
-            .flatten()
-            .filter_map(|entry| {
-                let digest = entry.file_name().to_str().and_then(parse_file_name)?;
-                // `lstat`: a link is judged, not followed.
-                let meta = entry.metadata().ok()?;
-                let due = meta.modified().is_ok_and(|expiry| expiry <= now);
-                (due || self.junk(&meta).is_some()).then_some(digest)
-            })
-            .collect()
+        for entry in entries.flatten() {
+            let Some(digest) = entry.file_name().to_str().and_then(parse_file_name) else {
+                continue;
+            };
+            // `lstat`: a link is judged, not followed.
+            let Ok(meta) = entry.metadata() else { continue };
+            if self.junk(&meta).is_some() {
+                each(Due {
+                    digest,
+                    judged: None,
+                });
+            } else if let Some(expiry) = meta.modified().ok().filter(|expiry| *expiry <= now) {
+                // The store's own time is judged as it is; any other is read first.
+                let judged = written_as_expiry(expiry).then(|| FileVersion::of(&meta));
+                each(Due { digest, judged });
+            }
+        }
     }
 
     /// What a session-named entry is, if not a session file, by its `lstat`.
@@ -96,48 +141,75 @@ impl Inner {
     }
 
     /// Every session file, with its end (its modification time, less the sub-millisecond
-    /// stamp) and size: one `stat` per file, no file is read. Junk named like a session is
-    /// not one: it is left out, with a warning (the sweep moves it aside).
-    pub(super) fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {
+    /// stamp) and size, handed to `each` [`LIST_BATCH`] at a time until it answers false: one
+    /// `stat` per file, no file is read. Junk named like a session is not one: it is left out,
+    /// with a warning (the sweep moves it aside).
+    pub(super) fn list_each(
+        &self,
+        mut each: impl FnMut(Vec<SessionSummary>) -> bool,
+    ) -> Result<(), StoreError> {
         let entries = std::fs::read_dir(&self.dir).map_err(StoreError::io(&self.dir))?;
-        Ok(entries
-            .flatten()
-            .filter_map(|entry| {
-                let name = entry.file_name();
-                let digest = name.to_str().and_then(parse_file_name)?;
-                let meta = entry.metadata().ok()?;
-                if let Some(what) = self.junk(&meta) {
-                    tracing::warn!(
-                        file = %entry.path().display(), what = %what,
-                        "not a session file: skipped (the next sweep moves it aside)"
-                    );
-                    return None;
-                }
-                let expiry = meta.modified().ok()?;
-                Some(SessionSummary {
-                    stem: crate::store::id::stem(&digest),
-                    expires_at: record::whole_seconds(OffsetDateTime::from(expiry)),
-                    bytes: Some(meta.len()),
-                })
-            })
-            .collect())
+        let mut batch = Vec::with_capacity(LIST_BATCH);
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(digest) = name.to_str().and_then(parse_file_name) else {
+                continue;
+            };
+            let Ok(meta) = entry.metadata() else { continue };
+            if let Some(what) = self.junk(&meta) {
+                tracing::warn!(
+                    file = %entry.path().display(), what = %what,
+                    "not a session file: skipped (the next sweep moves it aside)"
+                );
+                continue;
+            }
+            let Ok(expiry) = meta.modified() else { continue };
+            batch.push(SessionSummary {
+                stem: crate::store::id::stem(&digest),
+                expires_at: record::whole_seconds(OffsetDateTime::from(expiry)),
+                bytes: Some(meta.len()),
+            });
+            if batch.len() == LIST_BATCH && !each(std::mem::replace(&mut batch, Vec::with_capacity(LIST_BATCH))) {
+                return Ok(());
+            }
+        }
+        if !batch.is_empty() {
+            each(batch);
+        }
+        Ok(())
     }
 
-    /// Has the I/O thread of `batch` (one thread's sessions) delete those still expired.
-    fn expire(
-        self: &Arc<Self>,
-        batch: Vec<[u8; 32]>,
-        now: OffsetDateTime,
-        report: &mut SweepReport,
-    ) {
-        let Some(first) = batch.first().copied() else {
+    /// Read as a request reads (no link followed, no FIFO waited on, nothing past the size cap)
+    /// but moving nothing: what is not a session file is [`StoreError::NotASessionFile`], left
+    /// for the sweeper. Blocking.
+    pub(super) fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        let path = self.path_of(digest);
+        match entry::read(&path, self.max_bytes).map_err(StoreError::io(&path))? {
+            entry::Found::Missing => Ok(None),
+            entry::Found::Junk(what) => Err(StoreError::NotASessionFile { path, what }),
+            entry::Found::Bytes(bytes, _) => SessionRecord::from_bytes(&bytes)
+                .map(Some)
+                .map_err(StoreError::NotARecord),
+        }
+    }
+
+    /// Has the I/O thread of `batch` (one thread's sessions) delete the versions found expired
+    /// (and read and move aside the junk).
+    fn expire(self: &Arc<Self>, batch: Vec<Due>, now: OffsetDateTime, report: &mut SweepReport) {
+        let Some(first) = batch.first().map(|d| d.digest) else {
             return;
         };
         let inner = Arc::clone(self);
         let outcome = self.io.run_blocking(first[0], move || {
             let mut done = SweepReport::default();
-            for digest in &batch {
-                match inner.remove_if_expired(digest, now)? {
+            for due in &batch {
+                let outcome = match due.judged {
+                    Some(judged) => {
+                        inner.remove_judged(&due.digest, &inner.path_of(&due.digest), judged)?
+                    }
+                    None => inner.remove_if_expired(&due.digest, now)?,
+                };
+                match outcome {
                     Expiry::Deleted => done.expired += 1,
                     Expiry::Quarantined => done.quarantined += 1,
                     Expiry::Live | Expiry::Absent => {}
@@ -222,6 +294,15 @@ impl Inner {
             }
         }
     }
+}
+
+/// A session file the sweep found due: expired by the time the store wrote (`judged`: the
+/// version that time was read from), or to be read and judged by its content (`None`: a time
+/// set by hand, or junk to move aside).
+#[derive(Clone, Copy)]
+struct Due {
+    digest: [u8; 32],
+    judged: Option<FileVersion>,
 }
 
 /// `<64 hex>.json` to its digest; anything else is not ours.

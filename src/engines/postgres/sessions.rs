@@ -23,7 +23,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
 
-use crate::store::backend::{Loaded, ended, Capabilities, SessionBackend, SessionSummary};
+use crate::store::backend::{
+    ended, Capabilities, Loaded, SessionBackend, SessionSummary, LIST_BATCH,
+};
 use crate::store::health::Health;
 use crate::store::record::{SessionRecord, SessionState};
 use crate::store::{SessionId, Store, StoreError};
@@ -171,8 +173,11 @@ impl Sql {
             sweep_corrupt: format!(
                 "DELETE FROM {t}_corrupt WHERE set_aside_at <= now() - interval '7 days'"
             ),
+            // Keyset pages: each a short query on the primary key, so that a listing of millions
+            // holds no transaction or cursor open and no more than a page in memory.
             list: format!(
-                "SELECT id, expires_at, octet_length(record::text)::bigint FROM {t} ORDER BY id"
+                "SELECT id, expires_at, octet_length(record::text)::bigint FROM {t} \
+                 WHERE id > $1 ORDER BY id LIMIT $2"
             ),
             inspect: format!("SELECT record::text FROM {t} WHERE id = $1"),
         }
@@ -202,6 +207,29 @@ impl PostgresSessionStore {
     }
 
     /// A failure to reach the database makes the next health check probe again, at once.
+    /// The sessions after the id `after`, in id order, at most [`LIST_BATCH`].
+    async fn list_page(&self, after: String) -> Result<Vec<SessionSummary>, StoreError> {
+        self.ready().await?;
+        let text = self.sql.list.clone();
+        let limit = i64::try_from(LIST_BATCH).unwrap_or(i64::MAX);
+        let result = self
+            .db
+            .run(move |c| async move {
+                let stmt = c.prepare_cached(&text).await?;
+                let rows = c.query(&stmt, &[&after, &limit]).await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| SessionSummary {
+                        stem: r.get(0),
+                        expires_at: r.get(1),
+                        bytes: u64::try_from(r.get::<_, i64>(2)).ok(),
+                    })
+                    .collect())
+            })
+            .await;
+        self.note(result)
+    }
+
     fn note<T>(&self, result: Result<T, PostgresError>) -> Result<T, StoreError> {
         result.map_err(|e| {
             self.health.forget();
@@ -427,24 +455,25 @@ impl SessionBackend for PostgresSessionStore {
     }
 
     async fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {
-        self.ready().await?;
-        let text = self.sql.list.clone();
-        let result = self
-            .db
-            .run(move |c| async move {
-                let stmt = c.prepare_cached(&text).await?;
-                let rows = c.query(&stmt, &[]).await?;
-                Ok(rows
-                    .iter()
-                    .map(|r| SessionSummary {
-                        stem: r.get(0),
-                        expires_at: r.get(1),
-                        bytes: u64::try_from(r.get::<_, i64>(2)).ok(),
-                    })
-                    .collect())
-            })
-            .await;
-        self.note(result)
+        crate::store::backend::collect_listing(self.list_batches()).await
+    }
+
+    /// Page after page by id ([`LIST_BATCH`] rows each), until a short page.
+    fn list_batches(&self) -> crate::store::backend::Listing<'_> {
+        Box::pin(futures_util::stream::try_unfold(
+            Some(String::new()),
+            move |after| async move {
+                let Some(after) = after else { return Ok(None) };
+                let page = self.list_page(after).await?;
+                if page.is_empty() {
+                    return Ok(None);
+                }
+                let next = (page.len() == LIST_BATCH)
+                    .then(|| page.last().map(|s| s.stem.clone()))
+                    .flatten();
+                Ok(Some((page, next)))
+            },
+        ))
     }
 
     async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {

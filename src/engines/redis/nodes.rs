@@ -25,33 +25,11 @@ impl RedisEngine {
     /// Every key matching `pattern` (a `SCAN MATCH` glob), on the server or on every master of
     /// a cluster. Each node is scanned in steps, never blocked by a `KEYS`.
     pub async fn scan(&self, pattern: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        let nodes = if self.is_cluster() {
-            self.masters().await?
-        } else {
-            vec![None]
-        };
         let mut keys = Vec::new();
-        for node in nodes {
+        for node in self.scan_nodes().await? {
             let mut cursor = 0u64;
             loop {
-                let mut cmd = redis::cmd("SCAN");
-                cmd.arg(cursor)
-                    .arg("MATCH")
-                    .arg(pattern)
-                    .arg("COUNT")
-                    .arg(1000);
-                let (next, batch): (u64, Vec<Vec<u8>>) = match &node {
-                    None => self.query(&cmd).await?,
-                    Some((host, port)) => {
-                        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                            host: host.clone(),
-                            port: *port,
-                        });
-                        let value = self.route(cmd, route).await?;
-                        FromRedisValue::from_redis_value(value)
-                            .map_err(|e| engine_error(e.into()))?
-                    }
-                };
+                let (next, batch) = self.scan_step(&node, cursor, pattern).await?;
                 keys.extend(batch);
                 if next == 0 {
                     break;
@@ -60,6 +38,42 @@ impl RedisEngine {
             }
         }
         Ok(keys)
+    }
+
+    /// The nodes a scan visits: the server (`None`), or every master of a cluster by address.
+    pub async fn scan_nodes(&self) -> Result<Vec<Option<(String, u16)>>, StoreError> {
+        if self.is_cluster() {
+            self.masters().await
+        } else {
+            Ok(vec![None])
+        }
+    }
+
+    /// One `SCAN` step on `node` from `cursor` (about a thousand keys): the next cursor (0 once
+    /// the node is done) and the keys matching `pattern`.
+    pub async fn scan_step(
+        &self,
+        node: &Option<(String, u16)>,
+        cursor: u64,
+        pattern: &str,
+    ) -> Result<(u64, Vec<Vec<u8>>), StoreError> {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000);
+        match node {
+            None => self.query(&cmd).await,
+            Some((host, port)) => {
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                    host: host.clone(),
+                    port: *port,
+                });
+                let value = self.route(cmd, route).await?;
+                FromRedisValue::from_redis_value(value).map_err(|e| engine_error(e.into()))
+            }
+        }
     }
 
     /// The address of every master of the cluster (`CLUSTER SLOTS`).

@@ -21,10 +21,13 @@
 //! trip.
 //!
 //! Beside it: `connection.rs` the engine handle, `nodes.rs` what the engine does on every node
-//! (health, `SCAN`), `update.lua` the update of a session this process never saw.
+//! (health, `SCAN`), `update.lua` the update of a session this process never saw,
+//! `sessions/listing.rs` the listing, a `SCAN` step at a time.
 //!
 //! One file: each session call is one command or script, kept beside the others so that their
 //! shared rules (expiry by `EXAT`, deletion wins, the remembered creation times) read together.
+
+mod listing;
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -373,45 +376,13 @@ impl SessionBackend for RedisSessionStore {
         Ok(())
     }
 
-    /// `SCAN` for the prefix on every node, then each key's end and size. Only keys that are a
-    /// prefix and a digest are sessions: the set-aside values and anything else sharing the
-    /// prefix are left out.
     async fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {
-        let keys = self
-            .engine
-            .scan(&format!(
-                "{}*",
-                super::blocking::glob_escape(&self.prefix)
-            ))
-            .await;
-        let mut out = Vec::new();
-        for key in self.note(keys)? {
-            let Some(stem) = key.strip_prefix(self.prefix.as_bytes()).filter(|s| {
-                s.len() == 64 && s.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            }) else {
-                continue;
-            };
-            let stem = String::from_utf8_lossy(stem).into_owned();
-            let at: i64 = self.query(redis::cmd("EXPIRETIME").arg(&key)).await?;
-            let Some(expires_at) = (at >= 0)
-                .then(|| OffsetDateTime::from_unix_timestamp(at).ok())
-                .flatten()
-            else {
-                continue;
-            };
-            let bytes: u64 = match self.query(redis::cmd("STRLEN").arg(&key)).await {
-                Ok(bytes) => bytes,
-                // Not a session: another program's key under the prefix.
-                Err(e) if connection::is_wrong_type(&e) => continue,
-                Err(e) => return Err(e),
-            };
-            out.push(SessionSummary {
-                stem,
-                expires_at,
-                bytes: Some(bytes),
-            });
-        }
-        Ok(out)
+        crate::store::backend::collect_listing(self.list_batches()).await
+    }
+
+    /// `SCAN` for the prefix on every node, a step per batch (see `listing.rs`).
+    fn list_batches(&self) -> crate::store::backend::Listing<'_> {
+        self.scan_batches()
     }
 
     async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {

@@ -24,7 +24,9 @@ use parking_lot::Mutex;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use time::OffsetDateTime;
 
-use crate::store::backend::{Loaded, ended, Capabilities, SessionBackend, SessionSummary};
+use crate::store::backend::{
+    ended, Capabilities, Loaded, SessionBackend, SessionSummary, LIST_BATCH,
+};
 use crate::store::health::Health;
 use crate::store::io_threads::{Abandoned, IoThreads};
 use crate::store::record::{SessionRecord, SessionState};
@@ -134,6 +136,45 @@ impl SqliteSessionStore {
                 })
             })
             .await
+    }
+
+    /// The sessions after the id `after`, in id order, at most [`LIST_BATCH`], and the id to
+    /// go on from when the page was full.
+    async fn list_page(
+        &self,
+        after: String,
+    ) -> Result<(Vec<SessionSummary>, Option<String>), StoreError> {
+        let limit = i64::try_from(LIST_BATCH).unwrap_or(i64::MAX);
+        let rows: Vec<(String, i64, i64)> = self
+            .run(None, Abandoned::Skip, move |_, conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT id, expires_at, length(CAST(record AS BLOB)) FROM sessions \
+                         WHERE id > ?1 ORDER BY id LIMIT ?2",
+                    )
+                    .map_err(engine)?;
+                let rows = stmt
+                    .query_map(params![after, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .map_err(engine)?
+                    .collect::<Result<_, _>>()
+                    .map_err(engine)?;
+                Ok(rows)
+            })
+            .await?;
+        let next = (rows.len() == LIST_BATCH)
+            .then(|| rows.last().map(|r| r.0.clone()))
+            .flatten();
+        let page = rows
+            .into_iter()
+            .filter_map(|(stem, expires, bytes)| {
+                Some(SessionSummary {
+                    stem,
+                    expires_at: OffsetDateTime::from_unix_timestamp(expires).ok()?,
+                    bytes: u64::try_from(bytes).ok(),
+                })
+            })
+            .collect();
+        Ok((page, next))
     }
 
     async fn run<T: Send + 'static>(
@@ -444,32 +485,26 @@ impl SessionBackend for SqliteSessionStore {
     }
 
     async fn list(&self) -> Result<Vec<SessionSummary>, StoreError> {
-        let rows: Vec<(String, i64, i64)> = self
-            .run(None, Abandoned::Skip, |_, conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT id, expires_at, length(CAST(record AS BLOB)) FROM sessions \
-                         ORDER BY id",
-                    )
-                    .map_err(engine)?;
-                let rows = stmt
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .map_err(engine)?
-                    .collect::<Result<_, _>>()
-                    .map_err(engine)?;
-                Ok(rows)
-            })
-            .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(stem, expires, bytes)| {
-                Some(SessionSummary {
-                    stem,
-                    expires_at: OffsetDateTime::from_unix_timestamp(expires).ok()?,
-                    bytes: u64::try_from(bytes).ok(),
-                })
-            })
-            .collect())
+        crate::store::backend::collect_listing(self.list_batches()).await
+    }
+
+    /// Keyset pages by id ([`LIST_BATCH`] rows each), each a short read, until a short page: no
+    /// read transaction stays open across a listing of millions.
+    fn list_batches(&self) -> crate::store::backend::Listing<'_> {
+        Box::pin(futures_util::stream::try_unfold(
+            Some(String::new()),
+            move |mut after| async move {
+                // A page whose rows were all unreadable is skipped, not taken for the end.
+                while let Some(from) = after {
+                    let (page, next) = self.list_page(from).await?;
+                    if !page.is_empty() {
+                        return Ok(Some((page, next)));
+                    }
+                    after = next;
+                }
+                Ok(None)
+            },
+        ))
     }
 
     async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
