@@ -40,7 +40,11 @@ pub(super) fn user_of(record: &SessionRecord) -> Option<&str> {
 /// The commands that must work at any size stream with [`for_each_seen`] instead.
 pub(super) async fn gather(store: &Store, records: bool) -> Result<Vec<Seen>, CliError> {
     let mut all = Vec::new();
-    for_each_seen(store, records, "reading sessions", |seen| all.push(seen)).await?;
+    for_each_seen(store, records, Some("reading sessions"), |seen| {
+        all.push(seen);
+        true
+    })
+    .await?;
     all.sort_by(|a, b| {
         (a.summary.expires_at, &a.summary.stem).cmp(&(b.summary.expires_at, &b.summary.stem))
     });
@@ -50,17 +54,19 @@ pub(super) async fn gather(store: &Store, records: bool) -> Result<Vec<Seen>, Cl
 /// Hands every stored session to `each`, in the store's listing order, with its record when
 /// `records`: a batch listed while the one before is read (two batches read at once, which
 /// keeps a disk or an engine and both cores busy), so that only a few batches are ever held,
-/// whatever the store's size. A counter on a terminal says how far it got.
+/// whatever the store's size. `each` answers whether to go on (a reader who left stops the
+/// listing). A counter on a terminal says how far it got (`what`; none when `None`, as while a
+/// pager shows the output on the same terminal).
 pub(super) async fn for_each_seen(
     store: &Store,
     records: bool,
-    what: &str,
-    mut each: impl FnMut(Seen),
+    what: Option<&str>,
+    mut each: impl FnMut(Seen) -> bool,
 ) -> Result<u64, CliError> {
     let backend = store
         .server("listing sessions")
         .map_err(|e| explain(store, e))?;
-    let bar = output::counter(what);
+    let bar = what.map_or_else(indicatif::ProgressBar::hidden, output::counter);
     let mut batches = backend
         .list_batches()
         .map(|listed| async move {
@@ -106,7 +112,10 @@ pub(super) async fn for_each_seen(
                 }
             };
             count += 1;
-            each(Seen { summary, record });
+            if !each(Seen { summary, record }) {
+                bar.finish_and_clear();
+                return Ok(count);
+            }
         }
         bar.set_position(count);
     }

@@ -5,6 +5,7 @@
 //! Deleting is the stores' own: `gc` is the sweeper's delete-if-still-expired, and `purge` is a
 //! logout, so a request writing a session at that moment writes nothing (deletion wins).
 
+use std::io::IsTerminal;
 use std::time::Instant;
 
 use futures_util::stream::{self, StreamExt};
@@ -71,16 +72,18 @@ async fn list(
     let mut widths = Vec::new();
     let mut out = Sink::default();
     let mut rows = 0u64;
-    for_each_seen(store, true, "listing sessions", |s| {
+    // No counter while a pager may show the rows on the same terminal.
+    let counter = (!std::io::stdout().is_terminal()).then_some("listing sessions");
+    for_each_seen(store, true, counter, |s| {
         if out.stopped() {
-            return;
+            return false;
         }
         let keep = (expired || s.summary.is_live(now))
             && wanted
                 .as_ref()
                 .is_none_or(|w| s.user().is_some_and(|u| canonical_id(u) == *w));
         if !keep {
-            return;
+            return true;
         }
         rows += 1;
         if as_json {
@@ -94,7 +97,7 @@ async fn list(
             });
             let text = format!("{}{row}", if rows == 1 { "[\n" } else { ",\n" });
             out.emit(&text, true);
-            return;
+            return !out.stopped();
         }
         let row = vec![
             shown(s.short()).into_owned(),
@@ -116,6 +119,7 @@ async fn list(
         } else {
             out.emit(&output::table_rows(None, &[row], &widths), true);
         }
+        !out.stopped()
     })
     .await?;
     let rest = if as_json {
@@ -183,10 +187,10 @@ async fn stats(store: &Store, by_user: bool, as_json: bool) -> Result<(), CliErr
     let (mut live, mut ended, mut total) = (0u64, 0u64, 0u64);
     let (mut oldest, mut newest): (Option<OffsetDateTime>, Option<OffsetDateTime>) = (None, None);
     let mut users: std::collections::BTreeMap<String, u64> = Default::default();
-    for_each_seen(store, true, "reading sessions", |s| {
+    for_each_seen(store, true, Some("reading sessions"), |s| {
         if !s.summary.is_live(now) {
             ended += 1;
-            return;
+            return true;
         }
         live += 1;
         total = total.saturating_add(s.summary.bytes.unwrap_or(0));
@@ -198,6 +202,7 @@ async fn stats(store: &Store, by_user: bool, as_json: bool) -> Result<(), CliErr
             let user = s.user().map_or("(anonymous)".into(), canonical_id);
             *users.entry(user).or_default() += 1;
         }
+        true
     })
     .await?;
     if as_json {
@@ -284,13 +289,14 @@ pub(super) async fn end_sessions(
     let wanted = user.map(canonical_id);
     // Only the digests are kept: 32 bytes a session.
     let mut targets: Vec<[u8; 32]> = Vec::new();
-    for_each_seen(store, wanted.is_some(), "finding sessions", |s| {
+    for_each_seen(store, wanted.is_some(), Some("finding sessions"), |s| {
         let chosen = wanted
             .as_ref()
             .is_none_or(|w| s.user().is_some_and(|u| canonical_id(u) == *w));
         if let Some(digest) = chosen.then(|| digest_of(&s.summary.stem)).flatten() {
             targets.push(digest);
         }
+        true
     })
     .await?;
     if targets.is_empty() {

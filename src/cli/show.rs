@@ -80,10 +80,12 @@ pub async fn show(config: &Config, store: &Store, text: &str, json: bool) -> Res
 async fn by_prefix(store: &Store, prefix: &str) -> Result<[u8; 32], CliError> {
     // Only the matches are kept, whatever the store's size.
     let mut matching = Vec::new();
-    super::gather::for_each_seen(store, false, "finding the session", |s| {
+    super::gather::for_each_seen(store, false, Some("finding the session"), |s| {
         if s.summary.stem.starts_with(prefix) {
             matching.push(s.summary);
         }
+        // Two matches already make the prefix too short.
+        matching.len() < 2
     })
     .await?;
     match matching.as_slice() {

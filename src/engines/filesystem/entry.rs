@@ -132,8 +132,9 @@ pub(super) fn read(path: &Path, limit: usize) -> io::Result<Found> {
         }));
     }
     let size = usize::try_from(meta.len()).unwrap_or(0);
-    // One byte more than `fstat` said: a regular file's read stops short only at its end, so a
-    // file that has not grown is read whole by one call (a listing of a million reads them all).
+    // One byte more than `fstat` said, read until the end or the size `fstat` said: a file that
+    // has not grown is read whole by one call (a listing of a million reads them all), and a
+    // short read (a network file system) only reads on.
     let mut bytes = vec![0; size.saturating_add(1)];
     let mut filled = 0;
     loop {
@@ -143,8 +144,11 @@ pub(super) fn read(path: &Path, limit: usize) -> io::Result<Found> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
-        if filled < bytes.len() {
+        if filled == size {
             break;
+        }
+        if filled < bytes.len() {
+            continue;
         }
         // Grown since the `fstat`: read on, up to one byte past the cap.
         let more = bytes.len().saturating_mul(2).min(limit.saturating_add(1));

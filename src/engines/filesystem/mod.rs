@@ -393,7 +393,11 @@ impl SessionBackend for FileSessionStore {
         let inner = Arc::clone(&self.inner);
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         tokio::task::spawn_blocking(move || {
-            let done = inner.list_each(|batch| tx.blocking_send(Ok(batch)).is_ok());
+            // A panic ends the listing with an error, never as if the folder had ended.
+            let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                inner.list_each(|batch| tx.blocking_send(Ok(batch)).is_ok())
+            }))
+            .unwrap_or_else(|_| Err(StoreError::JobPanicked("listing the folder".into())));
             if let Err(e) = done {
                 let _ = tx.blocking_send(Err(e));
             }

@@ -206,7 +206,6 @@ impl PostgresSessionStore {
         }
     }
 
-    /// A failure to reach the database makes the next health check probe again, at once.
     /// The sessions after the id `after`, in id order, at most [`LIST_BATCH`].
     async fn list_page(&self, after: String) -> Result<Vec<SessionSummary>, StoreError> {
         self.ready().await?;
@@ -230,6 +229,7 @@ impl PostgresSessionStore {
         self.note(result)
     }
 
+    /// A failure to reach the database makes the next health check probe again, at once.
     fn note<T>(&self, result: Result<T, PostgresError>) -> Result<T, StoreError> {
         result.map_err(|e| {
             self.health.forget();

@@ -51,12 +51,10 @@ fn bound_names(tag: &str) -> Vec<&str> {
     match words.next() {
         Some("set" | "set_global") => words.find(|w| !w.is_empty()).into_iter().collect(),
         Some("for") => tag
-            .split(" in ")
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches("for")
-            .split(',')
-            .map(str::trim)
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .skip(1)
+            .filter(|w| !w.is_empty())
+            .take_while(|w| *w != "in")
             .collect(),
         Some("macro") => words.filter(|w| !w.is_empty()).collect(),
         _ => Vec::new(),
@@ -95,23 +93,25 @@ pub(super) fn translate(source: &str, lang: Lang, escaped: bool, fixed: Fixed) -
     out
 }
 
-/// Whether `source` still reads the messages (`t["key"]`, `t.key`) in any tag: then its
-/// language's context must carry them. A false alarm only costs speed.
+/// Whether `source` still reads the messages anywhere in a tag (`t["key"]`, `t.key`, `t` passed
+/// or looped over, tested, filtered): then its language's context must carry them. Any
+/// standalone name `t` counts; a false alarm only costs speed.
 pub(super) fn reads_messages(source: &str) -> bool {
-    let insides = ["{{", "{%"].into_iter().flat_map(|open| {
-        source
-            .split(open)
-            .skip(1)
-            .map(|rest| rest.split(['}', '%']).next().unwrap_or_default())
-    });
+    let insides = [("{{", "}}"), ("{%", "%}")]
+        .into_iter()
+        .flat_map(|(open, close)| {
+            source
+                .split(open)
+                .skip(1)
+                .map(move |rest| rest.split(close).next().unwrap_or_default())
+        });
+    let is_name = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     insides.into_iter().any(|inside| {
         let bytes = inside.as_bytes();
-        bytes.windows(2).enumerate().any(|(at, pair)| {
-            let starts_name = at == 0 || {
-                let before = bytes[at - 1];
-                !(before.is_ascii_alphanumeric() || before == b'_' || before == b'.')
-            };
-            starts_name && pair[0] == b't' && (pair[1] == b'[' || pair[1] == b'.')
+        bytes.iter().enumerate().any(|(at, &b)| {
+            b == b't'
+                && (at == 0 || !(is_name(bytes[at - 1]) || bytes[at - 1] == b'.'))
+                && bytes.get(at + 1).is_none_or(|&next| !is_name(next))
         })
     })
 }
@@ -177,7 +177,8 @@ fn literal(message: String, escaped: bool) -> Option<String> {
     } else {
         message
     };
-    (!text.contains(['{', '}'])).then_some(text)
+    // Whitespace at an end could be trimmed by a neighbour's `-%}` once it is plain text.
+    (!text.contains(['{', '}']) && text.trim() == text).then_some(text)
 }
 
 /// `{% raw %}` (with or without whitespace control): tera's verbatim block.
@@ -238,6 +239,15 @@ mod tests {
         assert!(reads_messages("{% if t[\"x\"] %}"));
         assert!(!reads_messages("{{ flash.text }} {{ panel.started_at }}"));
         assert!(!reads_messages("don't. t[ {{ format[0] }}"));
+        for uses in [
+            "{{ t | length }}",
+            "{% for k, v in t %}{% endfor %}",
+            "{% if t %}{% endif %}",
+            "{{ \"100%\" ~ t[\"x\"] }}",
+        ] {
+            assert!(reads_messages(uses), "{uses}");
+        }
+        assert_eq!(bound_names("for k,\tt\nin x"), ["k", "t"]);
     }
 
     /// Every page, in both languages, logged in and not, with hostile values: the translated
