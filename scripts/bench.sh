@@ -7,6 +7,8 @@
 #   SETUPS="redis redis-tls redis-wait" scripts/bench.sh   # Redis plain, over TLS, with WAIT 1
 #   OLD_BIN=path/to/older/session-server scripts/bench.sh   # adds memory-, fs-disk- and
 #       redis-before: that build, each run right after today's, so the two face the same machine
+#   POPULATE=1000000 SETUPS="fs-disk" scripts/bench.sh   # fs-disk's folder first filled with that
+#       many other live sessions (examples/populate), to see the file store at scale
 #
 # For each setup it logs in one session per connection, then measures GET / (loads and writes
 # the session on every request: the visit counter) and GET /api/session (loads it and slides the
@@ -28,13 +30,19 @@ RESULTS="$WORK/results.tsv"
 # measure SETUP ENDPOINT COOKIES: one wrk run; with a redis running, also the Redis commands it
 # took per request.
 measure() {
-  local calls_before=0 per_request=-
+  local calls_before=0 per_request=- engine=
   if [ -n "$REDIS_PID" ]; then calls_before=$(redis_calls); fi
-  run_wrk "$2" "$3" "$DURATION" "$CONNS"
+  # The engine's own CPU per request, for the capacity model (docs/scaling.md).
+  case "$1" in
+    *redis*) engine=$REDIS_PID ;;
+    postgres*) engine=$POSTGRES_PID ;;
+    memcached*) engine=${MEMCACHED_PID:-} ;;
+  esac
+  ENGINE_PID=$engine run_wrk "$2" "$3" "$DURATION" "$CONNS"
   if [ -n "$REDIS_PID" ] && [[ "$1" == *redis* ]]; then
     per_request=$(echo "scale=2; ($(redis_calls) - $calls_before) / $TOTAL" | bc -l)
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$RPS" "$P50" "$P99" "$PER_CPU" "$per_request" >> "$RESULTS"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$RPS" "$P50" "$P99" "$PER_CPU" "$per_request" "$ENGINE_US" >> "$RESULTS"
 }
 
 # run_setup NAME SESSION_TOML FILESYSTEM_TOML [same-session]
@@ -69,6 +77,10 @@ run_setup_named() {
 }
 run_setup memory 'type = "memory"' ''
 before memory 'type = "memory"' ''
+if [ -n "${POPULATE:-}" ] && wanted fs-disk; then
+  cargo build --release --quiet --example populate
+  target/release/examples/populate "$WORK/fs-disk/sessions" "$POPULATE" >&2
+fi
 run_setup fs-disk 'type = "filesystem"' "dir = \"$WORK/fs-disk/sessions\""
 before fs-disk 'type = "filesystem"' "dir = \"$WORK/fs-disk-before/sessions\""
 if wanted redis; then
@@ -223,14 +235,14 @@ awk -F'\t' '
   $1 == "actix-redis" { actix_redis[$2] = $3 }
   { rows[NR] = $0 }
   END {
-    printf "%-20s %-13s %10s %9s %9s %12s %9s %9s %9s %9s\n", "setup", "endpoint", "req/s", "p50", "p99", "req/CPU-s", "rps/mem", "p99/mem", "cpu/mem", "redis/req"
+    printf "%-20s %-13s %10s %9s %9s %12s %9s %9s %9s %9s %9s\n", "setup", "endpoint", "req/s", "p50", "p99", "req/CPU-s", "rps/mem", "p99/mem", "cpu/mem", "redis/req", "eng-us/req"
     for (i = 1; i <= NR; i++) {
       split(rows[i], f, "\t")
       r = (f[2] in base_rps) ? sprintf("%.2f", f[3] / base_rps[f[2]]) : "-"
       c = (f[2] in base_cpu) ? sprintf("%.2f", base_cpu[f[2]] / f[6]) : "-"
       l = (f[2] in base_p99 && base_p99[f[2]] > 0) ? sprintf("%.2f", us(f[5]) / base_p99[f[2]]) : "-"
       if (f[1] ~ /^actix-/) { r = (f[2] in actix_mem) ? sprintf("%.2f", f[3] / actix_mem[f[2]]) : "-"; c = "-"; l = "-" }
-      printf "%-20s %-13s %10.0f %9s %9s %12s %9s %9s %9s %9s\n", f[1], f[2], f[3], f[4], f[5], f[6], r, l, c, f[7]
+      printf "%-20s %-13s %10.0f %9s %9s %12s %9s %9s %9s %9s %9s\n", f[1], f[2], f[3], f[4], f[5], f[6], r, l, c, f[7], f[8]
     }
     for (p in flask_rps) if (p in fs_rps) printf "fs-disk / flask-session on %s: %.1fx\n", p, fs_rps[p] / flask_rps[p]
     for (i = 1; i <= NR; i++) {
@@ -255,4 +267,4 @@ awk -F'\t' '
       printf "GET /: redis type at %.2fx of our memory store; actix-session RedisSessionStore at %.2fx of its memory store; ours/theirs %.2f (target >= 0.90)\n", ours, theirs, ours / theirs
     }
   }' "$RESULTS"
-echo "(p99/mem: p99 latency relative to the memory store's, 2.00 = twice as long; cpu/mem: server CPU per request relative to the memory store's; 1.50 = 1.5x as much; actix-* rows: rps/mem against actix-memory; redis/req: Redis commands per request, INFO commandstats)"
+echo "(p99/mem: p99 latency relative to the memory store's, 2.00 = twice as long; cpu/mem: server CPU per request relative to the memory store's; 1.50 = 1.5x as much; actix-* rows: rps/mem against actix-memory; redis/req: Redis commands per request, INFO commandstats; eng-us/req: the engine's CPU microseconds per request)"

@@ -96,9 +96,11 @@ login_sessions() {
 }
 
 # run_wrk PATH COOKIES SECONDS CONNS: sets RPS, P50, P99, PER_CPU (requests per server CPU-second)
-# and TOTAL (requests made).
+# and TOTAL (requests made); with ENGINE_PID set, also ENGINE_US: the engine's CPU microseconds
+# per request (its processes' user + system time over the run).
 run_wrk() {
-  local path=$1 cookies=$2 secs=$3 conns=$4 before after out total cpu
+  local path=$1 cookies=$2 secs=$3 conns=$4 before after out total cpu engine_before=0
+  if [ -n "${ENGINE_PID:-}" ]; then engine_before=$(cpu_ticks "$ENGINE_PID"); fi
   before=$(cpu_ticks "$SERVER_PID")
   out=$(COOKIE_FILE=$cookies WRK_THREADS=$THREADS wrk -t"$THREADS" -c"$conns" -d"${secs}s" --latency \
         -s scripts/wrk-sessions.lua "http://127.0.0.1:$PORT$path")
@@ -111,6 +113,10 @@ run_wrk() {
   cpu=$(echo "($after - $before) / $TICK" | bc -l)
   PER_CPU=$(printf '%.0f' "$(echo "$total / $cpu" | bc -l)")
   TOTAL=$total
+  ENGINE_US=-
+  if [ -n "${ENGINE_PID:-}" ]; then
+    ENGINE_US=$(printf '%.1f' "$(echo "($(cpu_ticks "$ENGINE_PID") - $engine_before) / $TICK * 1000000 / $total" | bc -l)")
+  fi
 }
 
 # start_redis: a throw-away redis-server on a free loopback port, and with TLS on a second one
