@@ -8,6 +8,7 @@
 mod config_cmd;
 mod gather;
 mod output;
+mod pager;
 mod secret_cmd;
 mod sessions;
 mod show;

@@ -1,5 +1,5 @@
-//! How the operator's commands talk to a person and to a pipe: tables through a pager on a
-//! terminal and plain when piped, progress bars only on a terminal, yes/no questions, passwords
+//! How the operator's commands talk to a person and to a pipe: tables (through the pager on a
+//! terminal, `pager.rs`, and plain when piped), progress bars and counters only on a terminal, yes/no questions, passwords
 //! read without echo, and the short forms of times and sizes.
 //!
 //! It also owns the one rule for stored text on a terminal: whatever a store or the user
@@ -8,14 +8,14 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::io::{BufRead, IsTerminal, Write};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, IsTerminal};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+pub use super::pager::{page, Streamed};
 use super::CliError;
 
 /// Text read from a store or the user database (a session's field, a user's id or name), or a
@@ -85,114 +85,6 @@ pub fn json<T: Serialize + ?Sized>(value: &T, pretty: bool) -> Result<String, Cl
 /// and direction-changing characters a display name may not hold.
 fn hidden(c: char) -> bool {
     c.is_control() || crate::users::invisible(c)
-}
-
-/// Prints `text`: through `$PAGER` (or `less -FRX`) when stdout is a terminal and the text is
-/// taller than it, else as is.
-pub fn page(text: &str) -> Result<(), CliError> {
-    let stdout = std::io::stdout();
-    let tall = text.lines().count() > terminal_rows();
-    if stdout.is_terminal() && tall {
-        let pager = std::env::var("PAGER").unwrap_or_else(|_| "less -FRX".into());
-        let mut words = pager.split_whitespace();
-        if let Some(program) = words.next() {
-            if let Ok(mut child) = Command::new(program)
-                .args(words)
-                .stdin(Stdio::piped())
-                .spawn()
-            {
-                if let Some(mut input) = child.stdin.take() {
-                    // The person may quit the pager early: a broken pipe is not an error.
-                    let _ = input.write_all(text.as_bytes());
-                }
-                let _ = child.wait();
-                return Ok(());
-            }
-        }
-    }
-    let mut out = stdout.lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.map_err(CliError::io("cannot write the output")),
-    }
-}
-
-/// Output written as it is made (a listing of any size): through the pager on a terminal once
-/// the first part is taller than the screen or more is coming, else straight to stdout. A reader
-/// who quits (the pager closed, `| head`) stops the writing: [`Self::write`] answers false.
-pub struct Streamed {
-    out: Box<dyn Write>,
-    pager: Option<std::process::Child>,
-    open: bool,
-}
-
-impl Streamed {
-    /// Starts with `first`; `more` says whether more is to come.
-    pub fn start(first: &str, more: bool) -> Self {
-        let stdout = std::io::stdout();
-        let tall = more || first.lines().count() > terminal_rows();
-        let mut pager = None;
-        if stdout.is_terminal() && tall {
-            let program = std::env::var("PAGER").unwrap_or_else(|_| "less -FRX".into());
-            let mut words = program.split_whitespace();
-            if let Some(program) = words.next() {
-                pager = Command::new(program)
-                    .args(words)
-                    .stdin(Stdio::piped())
-                    .spawn()
-                    .ok();
-            }
-        }
-        let out: Box<dyn Write> = match pager.as_mut().and_then(|p| p.stdin.take()) {
-            Some(input) => Box::new(std::io::BufWriter::new(input)),
-            None => Box::new(std::io::BufWriter::new(stdout)),
-        };
-        let mut streamed = Self {
-            out,
-            pager,
-            open: true,
-        };
-        let _ = streamed.write(first);
-        streamed
-    }
-
-    /// Writes `text`; false once the reader has gone.
-    pub fn write(&mut self, text: &str) -> Result<bool, CliError> {
-        if !self.open {
-            return Ok(false);
-        }
-        match self.out.write_all(text.as_bytes()) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                self.open = false;
-                Ok(false)
-            }
-            Err(e) => Err(CliError::io("cannot write the output")(e)),
-        }
-    }
-
-    /// Flushes, and waits for the pager to be closed.
-    pub fn finish(mut self) -> Result<(), CliError> {
-        let flushed = match self.out.flush() {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                Err(CliError::io("cannot write the output")(e))
-            }
-            _ => Ok(()),
-        };
-        // The pager reads to the end of its input, then waits for the person.
-        drop(std::mem::replace(&mut self.out, Box::new(std::io::sink())));
-        if let Some(mut pager) = self.pager.take() {
-            let _ = pager.wait();
-        }
-        flushed
-    }
-}
-
-fn terminal_rows() -> usize {
-    std::env::var("LINES")
-        .ok()
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(24)
 }
 
 /// A progress bar over `len` steps, drawn on stderr only when it is a terminal.

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::entry::{self, Found};
 use super::entry::create_private_dir;
 use super::folder::claim_temp_dir;
-use super::version::FileVersion;
+use super::version::{stamp, FileVersion};
 use super::Inner;
 use crate::atomic::{self, Durability, Placed};
 use crate::store::backend::ended;
@@ -35,36 +35,6 @@ impl Drop for Pending {
             let _ = std::fs::remove_file(&self.path);
         }
     }
-}
-
-/// The modification time a version is written with: its expiry (so the sweeper finds due files
-/// from metadata, and `ls -l` shows when each session ends), plus a fraction of a millisecond
-/// that is both random and the store's mark. Expiries are whole seconds, so the fraction costs
-/// nothing visible. Random: one of a thousand, so that two versions are not taken for one by the
-/// read cache even with the inode number reused and a file system clock too coarse to tell their
-/// change times apart. A mark: a multiple of [`MARK`] nanoseconds plus the expiry's seconds modulo
-/// [`MARK`], which a time set any other way (`touch`, `cp`, a restore, an editor) has about once
-/// in a million, so that the sweeper may trust the time alone ([`written_as_expiry`]).
-fn stamp(expires_at: OffsetDateTime) -> SystemTime {
-    let seconds = u64::try_from(expires_at.unix_timestamp()).unwrap_or(0);
-    let random = 1 + getrandom::u64().map_or(0, |r| r % 1001);
-    let nanos = random * MARK + seconds % MARK;
-    SystemTime::from(expires_at) + std::time::Duration::from_nanos(nanos)
-}
-
-/// The modulus of the store's mark on a modification time (a prime, below a thousand).
-const MARK: u64 = 997;
-
-/// Whether a modification time carries the store's mark (see [`stamp`]): the store wrote it as
-/// the session's expiry, so that the time alone says whether the version has expired. Any other
-/// time is only a hint, and the file is read before it is judged.
-pub(super) fn written_as_expiry(modified: SystemTime) -> bool {
-    modified
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .is_ok_and(|since| {
-            let nanos = u64::from(since.subsec_nanos());
-            (MARK..1_000_000).contains(&nanos) && nanos % MARK == since.as_secs() % MARK
-        })
 }
 
 /// What reading a session file found.

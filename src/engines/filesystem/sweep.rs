@@ -14,10 +14,10 @@ use std::time::SystemTime;
 
 use time::OffsetDateTime;
 
-use super::disk::{written_as_expiry, Expiry};
+use super::disk::Expiry;
 use super::entry::{self, Junk, Opened, Want};
 use super::folder::remove_dead_temp_dirs;
-use super::version::FileVersion;
+use super::version::{written_as_expiry, FileVersion};
 use super::{Inner, SweepReport, QUARANTINE_DAYS};
 use crate::store::backend::{SessionSummary, LIST_BATCH};
 use crate::store::record::{self, SessionRecord};

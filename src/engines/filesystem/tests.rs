@@ -91,7 +91,7 @@ fn a_file_the_store_timed_is_swept_by_its_time_alone() {
     let key = s.inner.save(&short).expect("save");
     let path = s.path_of(key.as_ref());
     let written = std::fs::metadata(&path).expect("stat").modified().expect("mtime");
-    assert!(disk::written_as_expiry(written), "the store marks its times");
+    assert!(version::written_as_expiry(written), "the store marks its times");
     let garbled = File::options().write(true).open(&path).expect("open");
     std::io::Write::write_all(&mut &garbled, b"{ torn").expect("garble");
     garbled.set_modified(written).expect("time put back");
@@ -104,20 +104,6 @@ fn a_file_the_store_timed_is_swept_by_its_time_alone() {
         0,
         "nothing was read, so nothing moved aside"
     );
-}
-
-/// Times set any other way almost never carry the mark: none of a whole second's, and about
-/// one in a million of the others.
-#[test]
-fn times_set_by_hand_do_not_carry_the_stores_mark() {
-    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000);
-    let mut marked = 0;
-    for i in 0..2_000_000u64 {
-        let at = base + Duration::from_nanos(i.wrapping_mul(2_654_435_761) % 1_000_000_000);
-        marked += usize::from(disk::written_as_expiry(at + Duration::from_secs(i % 1000)));
-        assert!(!disk::written_as_expiry(base + Duration::from_secs(i)));
-    }
-    assert!(marked <= 10, "{marked} of 2,000,000 times taken for the store's");
 }
 
 #[test]
