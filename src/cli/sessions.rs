@@ -95,6 +95,14 @@ async fn list(
                 "expires_in": (s.summary.expires_at - now).whole_seconds(),
                 "bytes": s.summary.bytes,
             });
+            // Through the one escaping rule for stored text (a user id may hold controls).
+            let row = match output::json(&row, false) {
+                Ok(row) => row,
+                Err(e) => {
+                    out.failed = Some(e);
+                    return false;
+                }
+            };
             let text = format!("{}{row}", if rows == 1 { "[\n" } else { ",\n" });
             out.emit(&text, true);
             return !out.stopped();
