@@ -75,6 +75,32 @@ pub async fn collect_listing(listing: Listing<'_>) -> Result<Vec<SessionSummary>
         .await
 }
 
+/// A listing read in keyset pages (the SQL engines): `page(after)` answers the sessions whose
+/// ids follow `after`, in id order, at most [`LIST_BATCH`], and the id to go on from when the
+/// page was full. A page that was full but had nothing to show (rows that are not sessions) is
+/// skipped, never taken for the end.
+pub fn keyset_listing<'a, F, Fut>(page: F) -> Listing<'a>
+where
+    F: Fn(String) -> Fut + Send + 'a,
+    Fut: std::future::Future<Output = Result<(Vec<SessionSummary>, Option<String>), StoreError>>
+        + Send
+        + 'a,
+{
+    Box::pin(futures_util::stream::try_unfold(
+        (page, Some(String::new())),
+        |(page, mut after)| async move {
+            while let Some(from) = after {
+                let (sessions, next) = page(from).await?;
+                if !sessions.is_empty() {
+                    return Ok(Some((sessions, (page, next))));
+                }
+                after = next;
+            }
+            Ok(None)
+        },
+    ))
+}
+
 /// A live session as a load finds it: its data, and the times the session panel and the
 /// request context need without asking the store again.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -206,8 +206,12 @@ impl PostgresSessionStore {
         }
     }
 
-    /// The sessions after the id `after`, in id order, at most [`LIST_BATCH`].
-    async fn list_page(&self, after: String) -> Result<Vec<SessionSummary>, StoreError> {
+    /// The sessions after the id `after`, in id order, at most [`LIST_BATCH`], and the id to
+    /// go on from when the page was full.
+    async fn list_page(
+        &self,
+        after: String,
+    ) -> Result<(Vec<SessionSummary>, Option<String>), StoreError> {
         self.ready().await?;
         let text = self.sql.list.clone();
         let limit = i64::try_from(LIST_BATCH).unwrap_or(i64::MAX);
@@ -223,10 +227,14 @@ impl PostgresSessionStore {
                         expires_at: r.get(1),
                         bytes: u64::try_from(r.get::<_, i64>(2)).ok(),
                     })
-                    .collect())
+                    .collect::<Vec<_>>())
             })
             .await;
-        self.note(result)
+        let page = self.note(result)?;
+        let next = (page.len() == LIST_BATCH)
+            .then(|| page.last().map(|s| s.stem.clone()))
+            .flatten();
+        Ok((page, next))
     }
 
     /// A failure to reach the database makes the next health check probe again, at once.
@@ -460,20 +468,7 @@ impl SessionBackend for PostgresSessionStore {
 
     /// Page after page by id ([`LIST_BATCH`] rows each), until a short page.
     fn list_batches(&self) -> crate::store::backend::Listing<'_> {
-        Box::pin(futures_util::stream::try_unfold(
-            Some(String::new()),
-            move |after| async move {
-                let Some(after) = after else { return Ok(None) };
-                let page = self.list_page(after).await?;
-                if page.is_empty() {
-                    return Ok(None);
-                }
-                let next = (page.len() == LIST_BATCH)
-                    .then(|| page.last().map(|s| s.stem.clone()))
-                    .flatten();
-                Ok(Some((page, next)))
-            },
-        ))
+        crate::store::backend::keyset_listing(move |after| self.list_page(after))
     }
 
     async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {

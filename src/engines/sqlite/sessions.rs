@@ -491,20 +491,7 @@ impl SessionBackend for SqliteSessionStore {
     /// Keyset pages by id ([`LIST_BATCH`] rows each), each a short read, until a short page: no
     /// read transaction stays open across a listing of millions.
     fn list_batches(&self) -> crate::store::backend::Listing<'_> {
-        Box::pin(futures_util::stream::try_unfold(
-            Some(String::new()),
-            move |mut after| async move {
-                // A page whose rows were all unreadable is skipped, not taken for the end.
-                while let Some(from) = after {
-                    let (page, next) = self.list_page(from).await?;
-                    if !page.is_empty() {
-                        return Ok(Some((page, next)));
-                    }
-                    after = next;
-                }
-                Ok(None)
-            },
-        ))
+        crate::store::backend::keyset_listing(move |after| self.list_page(after))
     }
 
     async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
