@@ -197,6 +197,19 @@ pub struct Schema {
     ready: std::sync::atomic::AtomicBool,
 }
 
+/// What `CREATE ... IF NOT EXISTS` answers when another session creates the same object at the
+/// same moment (PostgreSQL checks existence before it takes the catalog's lock): the row in
+/// `pg_type` or `pg_class` already taken, the type or the table already there.
+fn is_creation_race(e: &PostgresError) -> bool {
+    [
+        SqlState::UNIQUE_VIOLATION,
+        SqlState::DUPLICATE_OBJECT,
+        SqlState::DUPLICATE_TABLE,
+    ]
+    .iter()
+    .any(|code| e.code() == Some(code))
+}
+
 impl Schema {
     pub fn new(sql: String) -> Self {
         Self {
@@ -217,7 +230,7 @@ impl Schema {
     /// Two servers creating the tables at once: one of them wins, and so they are there.
     fn made(&self, result: Result<(), PostgresError>) -> Result<(), PostgresError> {
         match result {
-            Err(e) if e.code() != Some(&SqlState::UNIQUE_VIOLATION) => Err(e),
+            Err(e) if !is_creation_race(&e) => Err(e),
             _ => {
                 self.ready.store(true, std::sync::atomic::Ordering::Release);
                 Ok(())
@@ -229,11 +242,16 @@ impl Schema {
         if self.is_ready() {
             return Ok(());
         }
-        let sql = self.sql.clone();
-        self.made(
+        let run = || {
+            let sql = self.sql.clone();
             db.run(move |c| async move { c.batch_execute(&sql).await })
-                .await,
-        )
+        };
+        match run().await {
+            // Another server (or another request of this one) was creating them at the same
+            // moment: once more, now that they are there or being made, to be sure all are.
+            Err(e) if is_creation_race(&e) => self.made(run().await),
+            other => self.made(other),
+        }
     }
 
     /// As [`Self::ensure`], from a blocking thread.
@@ -241,7 +259,13 @@ impl Schema {
         if self.is_ready() {
             return Ok(());
         }
-        let sql = self.sql.clone();
-        self.made(db.run_blocking(move |c| async move { c.batch_execute(&sql).await }))
+        let run = || {
+            let sql = self.sql.clone();
+            db.run_blocking(move |c| async move { c.batch_execute(&sql).await })
+        };
+        match run() {
+            Err(e) if is_creation_race(&e) => self.made(run()),
+            other => self.made(other),
+        }
     }
 }
