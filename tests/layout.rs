@@ -135,3 +135,39 @@ fn every_long_file_says_why_it_is_one_file() {
         "over {LONG_FILE} lines without a `One file:` reason in the module doc: {unexplained:#?}"
     );
 }
+
+/// The files that read a signed cookie themselves: the CSRF token's and the known device's.
+/// The session cookie is not among them: actix-session checks its signature, once a request,
+/// and the layers that need the session (the log, the page, the panel, the "session ended"
+/// notice, the session lock) read what it verified from the request context
+/// (`store::seen`).
+const READ_SIGNED_COOKIES: &[&str] = &["src/web/csrf.rs", "src/web/device.rs"];
+
+#[test]
+fn the_session_cookie_signature_is_checked_once_by_actix_session() {
+    let readers: Vec<String> = tree()
+        .into_iter()
+        .filter(|(path, text)| path != "src/web/mod.rs" && text.contains("signed_cookie_value("))
+        .map(|(path, _)| path)
+        .collect();
+    assert_eq!(
+        readers, READ_SIGNED_COOKIES,
+        "who checks a cookie's signature"
+    );
+    let web = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web/mod.rs"))
+        .expect("src/web/mod.rs");
+    assert_eq!(
+        web.matches("signed_cookie_value(").count(),
+        1,
+        "src/web/mod.rs defines the helper and does not call it"
+    );
+    // Nor does any layer open a signed jar of its own, but the helper's and the key
+    // rotation's (which re-seals older keys' cookies before anyone reads them).
+    for (path, text) in tree() {
+        let may = ["src/web/mod.rs", "src/web/rekey.rs"].contains(&path.as_str());
+        assert!(
+            may || !path.starts_with("src/web/") || !text.contains(".signed("),
+            "{path} checks a signature itself"
+        );
+    }
+}

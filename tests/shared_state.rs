@@ -472,8 +472,7 @@ fn digest() -> [u8; 32] {
 }
 
 fn lock_sets(across: impl Fn() -> Across) -> [Arc<SessionLocks>; 2] {
-    let key = actix_web::cookie::Key::generate();
-    [(); 2].map(|_| Arc::new(SessionLocks::new(key.clone(), "session", across())))
+    [(); 2].map(|_| Arc::new(SessionLocks::new(across())))
 }
 
 /// Requests of one session, half through each lock set, each reading a shared counter, pausing,
@@ -533,21 +532,13 @@ async fn a_lock_left_by_a_dead_server_expires_and_is_taken_over() {
             wait,
         )
     };
-    let dead = SessionLocks::new(
-        actix_web::cookie::Key::generate(),
-        "s",
-        Across::Engine(short(Duration::from_secs(5))),
-    );
+    let dead = SessionLocks::new(Across::Engine(short(Duration::from_secs(5))));
     let held = dead.lock(digest()).await.expect("free lock");
     assert!(held.across_processes());
     // The server dies holding it: nothing releases it.
     std::mem::forget(held);
     let started = std::time::Instant::now();
-    let alive = SessionLocks::new(
-        actix_web::cookie::Key::generate(),
-        "s",
-        Across::Engine(short(Duration::from_secs(5))),
-    );
+    let alive = SessionLocks::new(Across::Engine(short(Duration::from_secs(5))));
     let taken = alive.lock(digest()).await.expect("taken over");
     assert!(taken.across_processes(), "taken over after the expiry");
     assert!(
@@ -558,22 +549,14 @@ async fn a_lock_left_by_a_dead_server_expires_and_is_taken_over() {
     taken.release().await;
     // Waiting is bounded: behind a lock that outlives the wait, a request is refused (503),
     // never left waiting.
-    let holder = SessionLocks::new(
-        actix_web::cookie::Key::generate(),
-        "s",
-        Across::Engine(EngineLock::with_timing(
-            RedisLocks::new(pool(&url, vec![]), PREFIX),
-            Duration::from_secs(30),
-            Duration::from_secs(1),
-        )),
-    );
+    let holder = SessionLocks::new(Across::Engine(EngineLock::with_timing(
+        RedisLocks::new(pool(&url, vec![]), PREFIX),
+        Duration::from_secs(30),
+        Duration::from_secs(1),
+    )));
     let _held = holder.lock(digest()).await.expect("free lock");
-    let other = SessionLocks::new(
-        actix_web::cookie::Key::generate(),
-        "s",
-        Across::Engine(short(Duration::from_secs(1))),
-    )
-    .with_timeout(Duration::from_millis(500));
+    let other = SessionLocks::new(Across::Engine(short(Duration::from_secs(1))))
+        .with_timeout(Duration::from_millis(500));
     let waited = std::time::Instant::now();
     assert!(other.lock(digest()).await.is_err());
     assert!(

@@ -15,7 +15,16 @@ pub(crate) async fn load(
     b: &(impl SessionBackend + ?Sized),
     key: &SessionKey,
 ) -> Result<Option<SessionState>, LoadError> {
-    let Some(id) = SessionId::parse(key.as_ref()) else {
+    load_parsed(b, key, SessionId::parse(key.as_ref())).await
+}
+
+/// [`load`] of a key already parsed (`id`: its id, when it is one).
+pub(crate) async fn load_parsed(
+    b: &(impl SessionBackend + ?Sized),
+    key: &SessionKey,
+    id: Option<SessionId>,
+) -> Result<Option<SessionState>, LoadError> {
+    let Some(id) = id else {
         super::seen::loaded(key.as_ref(), None, None);
         return Ok(None);
     };

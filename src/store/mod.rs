@@ -158,6 +158,16 @@ impl actix_session::storage::SessionStore for Store {
         &self,
         key: &actix_session::storage::SessionKey,
     ) -> Result<Option<SessionState>, actix_session::storage::LoadError> {
+        let id = match self {
+            Self::Client(_) => None,
+            Self::Server(_) => SessionId::parse(key.as_ref()),
+        };
+        if let Some(id) = &id {
+            // Before the clock starts: a wait for the session's lock is not the store's time.
+            seen::pass_gate(*id.digest())
+                .await
+                .map_err(|stopped| actix_session::storage::LoadError::Other(stopped.into()))?;
+        }
         let started = Instant::now();
         let loaded = match self {
             Self::Client(codec) => {
@@ -165,7 +175,7 @@ impl actix_session::storage::SessionStore for Store {
                 seen::loaded_client(key.as_ref(), tag, live.as_ref().map(seen::Times::of));
                 Ok(live.map(|l| l.state))
             }
-            Self::Server(backend) => actix::load(&**backend, key).await,
+            Self::Server(backend) => actix::load_parsed(&**backend, key, id).await,
         };
         telemetry::store_call("load", self.kind(), started);
         match &loaded {

@@ -8,10 +8,15 @@
 //! session layer marks that it ran ([`entered`]), the store fills it, and anyone in the request
 //! reads it ([`current`]). Outside a request (the operator's commands, store tests) nothing is
 //! noted.
+//!
+//! A layer may also set a [`Gate`] that the request passes just before its session is loaded,
+//! with the digest of the id actix-session verified: the session lock waits there, so that it
+//! needs no signature check of its own.
 
 use std::cell::RefCell;
 use std::future::Future;
 
+use futures_util::future::BoxFuture;
 use time::OffsetDateTime;
 
 use super::id::{self, SessionId};
@@ -50,6 +55,33 @@ impl Times {
 
 tokio::task_local! {
     static SEEN: RefCell<Seen>;
+    static GATE: RefCell<Option<Gate>>;
+}
+
+/// What a request must pass before its session (the id whose digest it is given) is loaded:
+/// `false` stops the request there.
+pub type Gate = Box<dyn FnOnce([u8; 32]) -> BoxFuture<'static, bool> + Send>;
+
+/// A [`Gate`] stopped the request before its session was loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the request was stopped before its session was loaded")]
+pub struct Stopped;
+
+/// Runs `request` with `gate` to pass before its session's load.
+pub async fn gated<F: Future>(gate: Gate, request: F) -> F::Output {
+    GATE.scope(RefCell::new(Some(gate)), request).await
+}
+
+/// Passes this request's gate, if it has one (once: a second load passes freely).
+pub(crate) async fn pass_gate(digest: [u8; 32]) -> Result<(), Stopped> {
+    let gate = GATE
+        .try_with(|gate| gate.borrow_mut().take())
+        .ok()
+        .flatten();
+    match gate {
+        Some(gate) => gate(digest).await.then_some(()).ok_or(Stopped),
+        None => Ok(()),
+    }
 }
 
 /// Runs `request` with a fresh slot, and returns its output with what was seen.
@@ -128,5 +160,37 @@ mod tests {
             assert!(after.entered);
         }
         assert_eq!(current(), None, "nothing outside a request");
+    }
+
+    #[tokio::test]
+    async fn a_gate_is_passed_once_with_the_digest_and_can_stop_the_request() {
+        let given = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let gate = |open: bool| -> Gate {
+            let given = given.clone();
+            Box::new(move |digest| {
+                Box::pin(async move {
+                    given.lock().push(digest);
+                    open
+                })
+            })
+        };
+        let passed = gated(gate(true), async {
+            (pass_gate([1; 32]).await, pass_gate([2; 32]).await)
+        })
+        .await;
+        assert_eq!(passed, (Ok(()), Ok(())));
+        assert_eq!(
+            *given.lock(),
+            vec![[1; 32]],
+            "asked once, with the first digest"
+        );
+        let stopped = gated(gate(false), pass_gate([3; 32])).await;
+        assert_eq!(stopped, Err(Stopped));
+        assert_eq!(
+            pass_gate([4; 32]).await,
+            Ok(()),
+            "no gate outside a gated request"
+        );
+        assert_eq!(given.lock().len(), 2);
     }
 }

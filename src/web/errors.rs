@@ -60,6 +60,16 @@ pub async fn every_response(
             add_headers(res.headers_mut(), status, is_static);
             Ok(res)
         }
+        Err(err)
+            if err
+                .as_error::<InternalError<super::respond::Answered>>()
+                .is_some() =>
+        {
+            let mut page = err.error_response();
+            let status = page.status();
+            add_headers(page.headers_mut(), status, is_static);
+            Err(InternalError::from_response(err.to_string(), page).into())
+        }
         Err(err) => {
             let status = err.as_response_error().status_code();
             let mut page = if failure == Some(FailureKind::RefusedData) {

@@ -115,10 +115,7 @@ impl AppState {
         let auth = &config.auth;
         let shared = crate::engines::open_shared(&config)?;
         let locks = s.lock.then(|| {
-            web::Data::new(
-                lock::SessionLocks::new(keys.session.clone(), &s.cookie_name, shared.locks)
-                    .with_timeout(s.lock_timeout),
-            )
+            web::Data::new(lock::SessionLocks::new(shared.locks).with_timeout(s.lock_timeout))
         });
         Ok(Self {
             accounts: Arc::new(account::Accounts::new(

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use crate::config::shown::{list, path, s, secs, url, Keys};
 use crate::store::backend::Capabilities;
 
-use super::config_check::{check_tls, check_url, url_scheme, Mode};
+pub use super::config_check::TlsFiles;
+use super::config_check::{check_tls, check_url, shown, url_scheme, Mode};
 use crate::config::check::{key_prefix, pool_size, resolve, Invalid, Positive};
 use crate::config::duration::Timeout;
 
@@ -41,20 +42,6 @@ pub struct RedisConfig {
     /// primary's word is enough (Redis's asynchronous replication may then lose the last writes
     /// in a failover).
     pub wait_replicas: u32,
-}
-
-/// `tls_ca_file`, `tls_cert_file`, `tls_key_file`: paths, checked readable at load.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsFiles {
-    pub ca: Option<PathBuf>,
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-}
-
-impl TlsFiles {
-    pub fn is_empty(&self) -> bool {
-        self.ca.is_none() && self.cert.is_none() && self.key.is_none()
-    }
 }
 
 /// `sentinel_urls`, `sentinel_master`, `sentinel_password`. Its `Debug` hides the passwords.
@@ -238,44 +225,6 @@ impl RawRedis {
             wait_replicas: self.wait_replicas,
         })
     }
-}
-
-/// `url` as an error may show it: quoted, with any password (`user:password@` or `?pass=`)
-/// replaced by `***`.
-pub(super) fn shown(url: &str) -> String {
-    let Some(mut parsed) = redis::parse_redis_url(url) else {
-        // Not parsable: whatever stands between `://` and the last `@` may be a password.
-        return match url.split_once("://") {
-            Some((scheme, rest)) if rest.contains('@') => {
-                let host = rest.rsplit_once('@').map_or("", |(_, host)| host);
-                format!("{:?}", format!("{scheme}://***@{host}"))
-            }
-            _ => format!("{url:?}"),
-        };
-    };
-    let in_userinfo = parsed.password().is_some();
-    let in_query = parsed.query_pairs().any(|(k, _)| k == "pass");
-    if !in_userinfo && !in_query {
-        return format!("{url:?}");
-    }
-    if in_userinfo && parsed.set_password(Some("***")).is_err() {
-        return "(a URL with a password)".to_owned();
-    }
-    if in_query {
-        let pairs: Vec<(String, String)> = parsed
-            .query_pairs()
-            .map(|(k, v)| {
-                let v = if k == "pass" {
-                    "***".into()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), v)
-            })
-            .collect();
-        parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    format!("{:?}", parsed.as_str())
 }
 
 /// What the registry knows of the engine: its sessions' capabilities.

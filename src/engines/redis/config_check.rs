@@ -1,9 +1,11 @@
 //! The checks of `[session.redis]`'s URLs (which schemes each key takes) and TLS files (readable,
-//! PEM, a certificate with its key), apart from the table's shape in `config.rs`.
+//! PEM, a certificate with its key), and how a URL with a password is shown in their errors,
+//! apart from the table's shape in `config.rs`.
 
 use ::redis::IntoConnectionInfo;
 
-use super::config::{shown, TlsFiles};
+use std::path::PathBuf;
+
 use crate::config::check::Invalid;
 
 pub(super) fn url_scheme(url: &str) -> Option<&str> {
@@ -129,4 +131,56 @@ pub(super) fn check_url(key: &'static str, url: &str, mode: Mode) -> Result<(), 
         ));
     }
     Ok(())
+}
+
+/// `tls_ca_file`, `tls_cert_file`, `tls_key_file`: paths, checked readable at load.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    pub fn is_empty(&self) -> bool {
+        self.ca.is_none() && self.cert.is_none() && self.key.is_none()
+    }
+}
+
+/// `url` as an error may show it: quoted, with any password (`user:password@` or `?pass=`)
+/// replaced by `***`.
+pub(super) fn shown(url: &str) -> String {
+    let Some(mut parsed) = redis::parse_redis_url(url) else {
+        // Not parsable: whatever stands between `://` and the last `@` may be a password.
+        return match url.split_once("://") {
+            Some((scheme, rest)) if rest.contains('@') => {
+                let host = rest.rsplit_once('@').map_or("", |(_, host)| host);
+                format!("{:?}", format!("{scheme}://***@{host}"))
+            }
+            _ => format!("{url:?}"),
+        };
+    };
+    let in_userinfo = parsed.password().is_some();
+    let in_query = parsed.query_pairs().any(|(k, _)| k == "pass");
+    if !in_userinfo && !in_query {
+        return format!("{url:?}");
+    }
+    if in_userinfo && parsed.set_password(Some("***")).is_err() {
+        return "(a URL with a password)".to_owned();
+    }
+    if in_query {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "pass" {
+                    "***".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    format!("{:?}", parsed.as_str())
 }

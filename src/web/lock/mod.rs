@@ -8,8 +8,13 @@
 //!
 //! The lock across processes is the session engine's ([`Across`], chosen by the engine): lock
 //! files in a folder ([`file`]), a lock with an expiry in the engine itself ([`engine`]), or none
-//! (a store of one process, or sessions kept by the client). The in-process mutex stays in front of it, so that one process's own requests
-//! queue here rather than poll the engine.
+//! (a store of one process, or sessions kept by the client). The in-process mutex stays in front
+//! of it, so that one process's own requests queue here rather than poll the engine.
+//!
+//! The lock is taken at the session's load, through the request context's gate
+//! ([`crate::store::seen::gated`]): actix-session has verified the cookie by then and names the
+//! session, so the lock checks no signature of its own, and a request whose cookie names no
+//! session (none, forged, or not an id) takes no lock.
 
 mod engine;
 mod file;
@@ -22,14 +27,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::cookie::Key;
+use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 use parking_lot::Mutex;
 
-use crate::store::SessionId;
+use crate::store::seen;
 
 /// Past this many remembered sessions, entries nobody waits on are dropped.
 const PRUNE_AT: usize = 10_000;
@@ -100,8 +104,6 @@ pub enum Across {
 
 /// The locks of every session this process is serving.
 pub struct SessionLocks {
-    key: Key,
-    cookie_name: String,
     across: Across,
     timeout: Duration,
     held: Mutex<HashMap<[u8; 32], Weak<tokio::sync::Mutex<()>>>>,
@@ -136,10 +138,8 @@ impl Held {
 }
 
 impl SessionLocks {
-    pub fn new(key: Key, cookie_name: &str, across: Across) -> Self {
+    pub fn new(across: Across) -> Self {
         Self {
-            key,
-            cookie_name: cookie_name.to_owned(),
             across,
             timeout: DEFAULT_TIMEOUT,
             held: Mutex::default(),
@@ -151,12 +151,6 @@ impl SessionLocks {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
-    }
-
-    /// The session id in the request's cookie, if its signature holds and its shape is right.
-    fn session_digest(&self, req: &ServiceRequest) -> Option<[u8; 32]> {
-        let id = super::signed_cookie_value(req.request(), &self.key, &self.cookie_name)?;
-        SessionId::parse(&id).map(|id| *id.digest())
     }
 
     fn mutex_for(&self, digest: [u8; 32]) -> Arc<tokio::sync::Mutex<()>> {
@@ -208,48 +202,57 @@ impl SessionLocks {
     }
 }
 
-/// Runs the request under its session's lock; 503 with `Retry-After` when the lock is not had
+/// Runs the request under its session's lock, taken when its session is loaded (see the module
+/// doc) and freed once the session is saved; 503 with `Retry-After` when the lock is not had
 /// within the timeout. The body has been read before (see [`super::body`]): a client that sends
 /// its body slowly cannot hold the lock.
 pub async fn one_request_per_session(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let Some(state) = req.app_data::<web::Data<super::AppState>>().cloned() else {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
+        return next.call(req).await;
     };
     let Some(locks) = state.locks.clone() else {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
+        return next.call(req).await;
     };
-    let Some(digest) = locks.session_digest(&req) else {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
+    let taken: Arc<Mutex<Option<Result<Held, TimedOut>>>> = Arc::default();
+    let gate: seen::Gate = {
+        let taken = Arc::clone(&taken);
+        Box::new(move |digest| {
+            Box::pin(async move {
+                let lock = locks.lock(digest).await;
+                let open = lock.is_ok();
+                *taken.lock() = Some(lock);
+                open
+            })
+        })
     };
-    let held = match locks.lock(digest).await {
-        Ok(held) => held,
-        Err(e) => {
-            tracing::warn!(error = %e, path = ?req.path(), "session busy: answering 503");
-            let mut refused = state.refusal(
-                req,
+    // For the "session busy" page: the request is the inner service's once it has it.
+    let (lang, path) = (state.lang(req.request()), req.path().to_owned());
+    let res = seen::gated(gate, next.call(req)).await;
+    let lock = taken.lock().take();
+    match lock {
+        None => res,
+        Some(Ok(held)) => {
+            held.release().await;
+            res
+        }
+        Some(Err(e)) => {
+            // The session layer stopped at the gate (its error says no more than that).
+            drop(res);
+            tracing::warn!(error = %e, path = ?path, "session busy: answering 503");
+            let mut page = state.error_page_in(
+                lang,
+                &path,
                 actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
                 "error-lock",
             );
-            refused.response_mut().headers_mut().insert(
+            page.headers_mut().insert(
                 actix_web::http::header::RETRY_AFTER,
                 actix_web::http::header::HeaderValue::from(RETRY_AFTER),
             );
-            return Ok(refused.map_into_right_body());
+            Err(super::respond::answered(e, page))
         }
-    };
-    let res = next.call(req).await;
-    held.release().await;
-    res.map(ServiceResponse::map_into_left_body)
+    }
 }
