@@ -96,7 +96,7 @@ async fn a_copied_cookie_is_refused_once_its_session_has_ended() {
     b.get(&app, "/grow/10").await;
     assert_eq!(b.get(&app, "/pad").await.body, "10");
     let mut thief = b.clone();
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    site.pass(std::time::Duration::from_millis(2100)).await;
     // The browser would have dropped it; a copy sent on after the end is no session.
     assert_eq!(thief.get(&app, "/pad").await.body, "0");
 }

@@ -1,5 +1,7 @@
 //! Lifetimes of 1-2 s: sessions end `lifetime` after last use, for permanent and browser-session
-//! cookies, with sliding and non-sliding expiry; and the cookie's attributes in each mode.
+//! cookies, with sliding and non-sliding expiry; and the cookie's attributes in each mode. Time
+//! passes by the site's clock where the store judges expiry itself (file, memory, SQLite,
+//! cookie), and in real time for the engines that keep their own clock.
 
 mod common;
 
@@ -18,8 +20,10 @@ for_every_store_type!(
     an_ended_session_is_announced_once_and_its_cookie_removed
 );
 
-fn pause(ms: u64) -> tokio::time::Sleep {
-    tokio::time::sleep(Duration::from_millis(ms))
+/// `ms` milliseconds pass for `site`'s sessions: at once where the store judges expiry by the
+/// site's clock, in real time for an engine that keeps its own ([`common::Site::pass`]).
+async fn pause(site: &Site, ms: u64) {
+    site.pass(Duration::from_millis(ms)).await;
 }
 
 async fn browser_session_cookie_has_no_max_age_but_the_server_expires_it(kind: StoreKind) {
@@ -41,7 +45,7 @@ async fn browser_session_cookie_has_no_max_age_but_the_server_expires_it(kind: S
         Some("alice")
     );
 
-    pause(2100).await;
+    pause(&site, 2100).await;
     let page = b.get(&app, "/").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
@@ -70,7 +74,7 @@ async fn permanent_cookie_carries_max_age_and_expires_too(kind: StoreKind) {
     assert_eq!(cookie.secure(), Some(true));
     assert_eq!(cookie.same_site(), Some(SameSite::Strict));
     assert_eq!(cookie.http_only(), Some(true));
-    pause(2100).await;
+    pause(&site, 2100).await;
     // A client that ignores Max-Age still finds the session gone on the server.
     assert!(
         b.session_cookie().is_some(),
@@ -92,7 +96,7 @@ async fn logged_in_through_reads(kind: StoreKind, refresh_each_request: bool) ->
     b.register(&app, "carol").await;
     let mut seen = Vec::new();
     for _ in 0..5 {
-        pause(700).await;
+        pause(&site, 700).await;
         let page = b.get(&app, "/login").await;
         seen.push(page.body.contains("Signed in as <strong>carol</strong>"));
     }
@@ -138,7 +142,7 @@ async fn writes_slide_the_expiry_whatever_the_refresh_setting(kind: StoreKind) {
     let mut b = Browser::new();
     b.register(&app, "dave").await;
     for expected in 1..=4 {
-        pause(800).await;
+        pause(&site, 800).await;
         let page = b.get(&app, "/").await;
         assert_eq!(
             page.element_text("visits"),
@@ -155,7 +159,7 @@ async fn an_ended_session_is_announced_once_and_its_cookie_removed(kind: StoreKi
     let app = start(&site).await;
     let mut b = Browser::new();
     b.register(&app, "alice").await;
-    pause(2100).await;
+    pause(&site, 2100).await;
     let page = b.get(&app, "/").await;
     assert!(page.element_text("user").is_none(), "expired");
     assert!(

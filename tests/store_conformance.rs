@@ -26,7 +26,7 @@ use session_server::engines::redis::config::{SentinelConfig, TlsFiles};
 use session_server::engines::redis::{EngineOptions, RedisOptions, RedisSessionStore};
 use session_server::engines::sqlite::SqliteSessionStore;
 use session_server::store::backend::{SessionSummary, LIST_BATCH};
-use session_server::store::{id, CachingStore, Capabilities, Store};
+use session_server::store::{id, CachingStore, Capabilities, Clock, Store};
 
 type State = HashMap<String, String>;
 
@@ -39,6 +39,28 @@ fn state(pairs: &[(&str, &str)]) -> State {
 
 fn ttl(secs: i64) -> time::Duration {
     time::Duration::seconds(secs)
+}
+
+thread_local! {
+    /// The clock the current test's store judges expiry by, when it judges expiry itself (a
+    /// test runs on one thread, from making its store to its end).
+    static CLOCK: std::cell::RefCell<Option<Clock>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A clock for the store the current test is making, which [`pass`] then moves.
+fn clock() -> Clock {
+    let clock = Clock::adjustable();
+    CLOCK.with(|slot| *slot.borrow_mut() = Some(clock.clone()));
+    clock
+}
+
+/// `time` passes for the current test's store: its clock moves at once where the store judges
+/// expiry by one ([`clock`]); an engine with its own clock is waited out in real time.
+async fn pass(time: Duration) {
+    match CLOCK.with(|slot| slot.borrow().clone()) {
+        Some(clock) => clock.advance(time).expect("an adjustable clock"),
+        None => tokio::time::sleep(time).await,
+    }
 }
 
 /// What `load` returns: exactly the data handlers stored, nothing of the store's.
@@ -214,7 +236,7 @@ pub async fn a_write_to_an_expired_unswept_session_ends_it(store: &impl Conforma
         .await
         .expect("save");
     assert!(load(store, &k).await.is_some());
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    pass(Duration::from_millis(2100)).await;
     let k2 = store
         .update(key(k.as_ref()), state(&[("a", "2")]), &ttl(600))
         .await
@@ -243,7 +265,7 @@ pub async fn an_expired_unswept_session_is_not_extended(store: &impl Conformance
         .save(state(&[("a", "1")]), &ttl(1))
         .await
         .expect("save");
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    pass(Duration::from_millis(2100)).await;
     // No load first: update_ttl itself must see that the session has ended.
     store.update_ttl(&k, &ttl(60)).await.expect("update_ttl");
     assert_eq!(load(store, &k).await, None);
@@ -343,7 +365,7 @@ pub async fn sessions_expire_and_update_ttl_extends_them(store: &impl Conformanc
         .await
         .expect("save");
     store.update_ttl(&kept, &ttl(5)).await.expect("extend");
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    pass(Duration::from_millis(2100)).await;
     assert_eq!(load(store, &short).await, None, "expired");
     assert_eq!(
         load(store, &kept).await,
@@ -594,10 +616,16 @@ macro_rules! conformance {
             #[actix_web::test]
             async fn $test() {
                 // `None`: the engine is not installed, and the harness printed its skip line.
+                CLOCK.with(|slot| slot.borrow_mut().take());
                 #[allow(unused_variables)]
                 let Some((store, guard)) = $make else {
                     return;
                 };
+                assert_eq!(
+                    CLOCK.with(|slot| slot.borrow().is_some()),
+                    store.capabilities().our_clock,
+                    "a store that judges expiry by our clock is made with one, and only such"
+                );
                 let needs: &[Need] = &[$(Need::$need),*];
                 if !runs(stringify!($test), stringify!($name), needs, store.capabilities()) {
                     return;
@@ -628,7 +656,9 @@ fn file_store() -> (Store, tempfile::TempDir) {
 fn plain_file_store() -> (FileSessionStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = FileSessionStore::open(
-        FileStoreOptions::new(dir.path().join("sessions")).max_session_bytes(LIMIT),
+        FileStoreOptions::new(dir.path().join("sessions"))
+            .max_session_bytes(LIMIT)
+            .clock(clock()),
     )
     .expect("open");
     (store, dir)
@@ -638,7 +668,8 @@ fn uncached_file_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = FileStoreOptions::new(dir.path().join("sessions"))
         .max_session_bytes(LIMIT)
-        .io_threads(4);
+        .io_threads(4)
+        .clock(clock());
     (
         Store::new(FileSessionStore::open(options).expect("open")),
         dir,
@@ -649,17 +680,19 @@ fn fsync_file_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = FileStoreOptions::new(dir.path().join("sessions"))
         .max_session_bytes(LIMIT)
-        .durability(session_server::atomic::Durability::Fsync);
+        .durability(session_server::atomic::Durability::Fsync)
+        .clock(clock());
     let store = FileSessionStore::open(options).expect("open");
     (Store::new(CachingStore::new(store, CACHE_BYTES)), dir)
 }
 
 fn sqlite_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteSessionStore::open(
+    let store = SqliteSessionStore::open_with_clock(
         &dir.path().join("sessions.db"),
         Duration::from_secs(5),
         LIMIT,
+        clock(),
     )
     .expect("open");
     (Store::new(store), dir)
@@ -799,7 +832,10 @@ store_types! {
     filesystem: Some(file_store()),
     filesystem_fsync: Some(fsync_file_store()),
     filesystem_uncached: Some(uncached_file_store()),
-    memory: Some((Store::new(MemorySessionStore::with_limit(LIMIT)), ())),
+    memory: Some((
+        Store::new(MemorySessionStore::with_limit(LIMIT).with_clock(clock())),
+        ()
+    )),
     redis: redis_store(),
     redis_unix: redis_unix_store(),
     redis_cluster: redis_cluster_store(),
@@ -808,9 +844,10 @@ store_types! {
     postgres_unix: postgres_store(|pg| pg.unix_url()),
     memcached: memcached_store(MemcachedServer::start()),
     cookie: Some((
-        Store::client_side(session_server::engines::cookie::CookieCodec::new(
-            "session", LIMIT
-        )),
+        Store::client_side(
+            session_server::engines::cookie::CookieCodec::new("session", LIMIT)
+                .with_clock(clock())
+        ),
         ()
     )),
     memcached_unix: memcached_store(MemcachedServer::start_unix()),
@@ -924,7 +961,11 @@ async fn the_capability_skips_are_exactly_the_expected_ones() {
 #[actix_web::test]
 async fn sweepers_delete_only_expired_sessions() {
     let (file, _dir) = plain_file_store();
-    let memory = MemorySessionStore::new();
+    let memory = MemorySessionStore::new().with_clock(
+        CLOCK
+            .with(|slot| slot.borrow().clone())
+            .expect("the file store's clock"),
+    );
     for _ in 0..3 {
         file.save(state(&[("a", "1")]), &ttl(1))
             .await
@@ -943,7 +984,7 @@ async fn sweepers_delete_only_expired_sessions() {
         .await
         .expect("save");
     assert_eq!(memory.len(), 4);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    pass(Duration::from_millis(2100)).await;
 
     assert_eq!(file.sweep().expired, 3);
     let left: Vec<_> = std::fs::read_dir(file.dir())

@@ -105,8 +105,13 @@ async fn two_quick_writes_by_another_process_are_never_read_stale() {
 #[actix_web::test]
 async fn no_temporary_file_outlives_its_write() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = FileSessionStore::open(FileStoreOptions::new(dir.path()).max_session_bytes(512))
-        .expect("open");
+    let clock = session_server::store::Clock::adjustable();
+    let store = FileSessionStore::open(
+        FileStoreOptions::new(dir.path())
+            .max_session_bytes(512)
+            .clock(clock.clone()),
+    )
+    .expect("open");
     let (short, long) = (time::Duration::seconds(1), time::Duration::seconds(600));
     let big: SessionState = [("k".to_owned(), format!("\"{}\"", "x".repeat(600)))].into();
     let mut keys = Vec::new();
@@ -136,7 +141,9 @@ async fn no_temporary_file_outlives_its_write() {
     for k in keys.iter().skip(40) {
         store.delete(k).await.expect("logout");
     }
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock
+        .advance(Duration::from_millis(2100))
+        .expect("adjustable");
     let st = store.clone();
     let report = std::thread::spawn(move || st.sweep())
         .join()

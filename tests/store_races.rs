@@ -37,7 +37,9 @@ fn cached(dir: &std::path::Path) -> Store {
 #[actix_web::test]
 async fn expired_sessions_written_during_a_sweep_stay_ended() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let files = open(dir.path());
+    let clock = session_server::store::Clock::adjustable();
+    let files = FileSessionStore::open(FileStoreOptions::new(dir.path()).clock(clock.clone()))
+        .expect("open");
     let store = Store::new(CachingStore::new(files.clone(), CACHE_BYTES));
     let mut keys = Vec::new();
     for _ in 0..1500 {
@@ -48,7 +50,9 @@ async fn expired_sessions_written_during_a_sweep_stay_ended() {
                 .expect("save"),
         );
     }
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock
+        .advance(Duration::from_millis(2100))
+        .expect("adjustable");
     let sweeper = std::thread::spawn(move || files.sweep());
     let mut revived = 0;
     for k in keys.iter().rev() {

@@ -38,6 +38,9 @@ pub struct SessionConfig {
     /// Older keys still accepted (Flask's `SECRET_KEY_FALLBACKS`), beside those kept next to
     /// `secret_key_file` by `secret rotate`.
     pub secret_key_fallbacks: Vec<PathBuf>,
+    /// What the stores that judge expiry themselves tell time by: the system clock, unless set
+    /// in code (a test's [`Clock::adjustable`](crate::store::Clock::adjustable)). Not a key.
+    pub clock: crate::store::Clock,
     $(pub $module: crate::engines::list::configs::$module::Table,)*
 }
 
@@ -111,6 +114,7 @@ impl Tables {
             store, permanent, lifetime, absolute_lifetime, refresh_each_request,
             max_session_bytes, lock, lock_timeout, cookie_name, cookie_secure,
             cookie_samesite, cookie_domain, secret_key_file, secret_key_fallbacks,
+            clock: crate::store::Clock::system(),
             $($module: self.$module,)*
         }
     }

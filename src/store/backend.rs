@@ -36,6 +36,9 @@ pub struct Capabilities {
     pub can_list: bool,
     /// The engine drops expired sessions by itself (a key's expiry): no sweep is needed.
     pub expires_by_itself: bool,
+    /// Expiry is judged by the [`Clock`](super::Clock) the store was opened with (false for an
+    /// engine that judges it by its own clock: Redis, memcached, PostgreSQL).
+    pub our_clock: bool,
 }
 
 /// One stored session as an operator sees it: never its id, only the digest it is stored under.

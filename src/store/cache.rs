@@ -69,6 +69,11 @@ pub trait Versioned: SessionBackend {
     /// Opaque: only ever compared for equality.
     type Version: Clone + PartialEq + Send + Sync + 'static;
 
+    /// The time by which the store judges expiry, and so the cache too.
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+
     /// The version of the session held now; `None` when there is none.
     async fn version(&self, id: &SessionId) -> Result<Option<Self::Version>, StoreError>;
 
@@ -178,7 +183,7 @@ impl<S: Versioned> CachingStore<S> {
             return Ok(Lookup::NoSession);
         };
         Ok(match self.entries.get(id.digest()) {
-            Some(seen) if seen.version == held && seen.expires_at > OffsetDateTime::now_utc() => {
+            Some(seen) if seen.version == held && seen.expires_at > self.inner.now() => {
                 Lookup::Hit(seen)
             }
             _ => Lookup::Miss,

@@ -89,6 +89,7 @@ pub struct Accounts {
     /// Counts [`Accounts::forget`] calls: a read that started before one is not cached, since
     /// it may predate the change that was forgotten.
     forgotten: std::sync::atomic::AtomicU64,
+    clock: crate::store::Clock,
 }
 
 impl Accounts {
@@ -105,7 +106,16 @@ impl Accounts {
             absolute,
             read: Mutex::default(),
             forgotten: std::sync::atomic::AtomicU64::new(0),
+            clock: crate::store::Clock::system(),
         }
+    }
+
+    /// Logins timed, and their absolute end judged, by `clock`: the session store's, so that a
+    /// test's clock moves both together.
+    #[must_use]
+    pub fn with_clock(mut self, clock: crate::store::Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The keyed hash of `credential` of the account `user_key` (case-folded).
@@ -132,9 +142,7 @@ impl Accounts {
         session: &Session,
         user: &User,
     ) -> Result<(), actix_session::SessionInsertError> {
-        let now = time::OffsetDateTime::now_utc()
-            .format(&Rfc3339)
-            .unwrap_or_default();
+        let now = self.clock.now().format(&Rfc3339).unwrap_or_default();
         session.insert(USER_KEY, &user.spelling)?;
         session.insert(ACCOUNT_KEY, self.stamp(&user.id, &user.credential))?;
         session.insert(LOGGED_IN_AT_KEY, now)
@@ -184,10 +192,7 @@ impl Accounts {
         let (Some(stamp), Some(at)) = (stamp, at) else {
             return Ok(Some(Ended::Unbound));
         };
-        if self
-            .ends_at(at)
-            .is_some_and(|end| OffsetDateTime::now_utc() >= end)
-        {
+        if self.ends_at(at).is_some_and(|end| self.clock.now() >= end) {
             return Ok(Some(Ended::AbsoluteLifetime));
         }
         let key = canonical_id(user_id);

@@ -118,11 +118,14 @@ impl AppState {
             web::Data::new(lock::SessionLocks::new(shared.locks).with_timeout(s.lock_timeout))
         });
         Ok(Self {
-            accounts: Arc::new(account::Accounts::new(
-                &keys.account,
-                keys.older.iter().map(|k| &k.account),
-                s.absolute_lifetime,
-            )),
+            accounts: Arc::new(
+                account::Accounts::new(
+                    &keys.account,
+                    keys.older.iter().map(|k| &k.account),
+                    s.absolute_lifetime,
+                )
+                .with_clock(s.clock.clone()),
+            ),
             hashing: Arc::new(hashing::Hashing::for_this_machine()),
             throttle: Arc::new(throttle::LoginThrottle::with_counters(
                 auth.max_failed_logins,

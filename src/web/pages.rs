@@ -55,7 +55,7 @@ pub async fn api_session(session: Session, state: web::Data<AppState>) -> HttpRe
     let expires_at = if s.refresh_each_request {
         // This very request moves the expiry.
         let ttl = s.ttl();
-        expiry_after(time::OffsetDateTime::now_utc(), &ttl).ok()
+        expiry_after(s.clock.now(), &ttl).ok()
     } else {
         // The expiry is the store's bookkeeping, not session data: as the load found it.
         crate::store::seen::with(|seen| seen.live.map(|live| live.expires_at)).flatten()

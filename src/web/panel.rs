@@ -55,7 +55,7 @@ impl Panel {
             return None;
         }
         let started = live.map(|live| live.created_at);
-        let now = OffsetDateTime::now_utc();
+        let now = s.clock.now();
         let expires = if changed || s.refresh_each_request {
             // This very answer moves the expiry (a change, or every request).
             expiry_after(now, &s.ttl()).ok()

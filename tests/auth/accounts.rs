@@ -114,17 +114,8 @@ fn site_with_files(config: &str, files: &[(&str, &str)]) -> Site {
     for (name, text) in files {
         std::fs::write(dir.path().join(name), text).expect("write");
     }
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, config).expect("write config");
-    let config = Config::load(&path).expect("valid config");
-    let key =
-        session_server::secret::load_or_create(&config.session.secret_key_file, None).expect("key");
-    let state = AppState::new(config, key).expect("state");
-    Site {
-        dir,
-        state,
-        engine: None,
-    }
+    std::fs::write(dir.path().join("config.toml"), config).expect("write config");
+    Site::in_folder(dir).expect("state")
 }
 
 #[actix_web::test]

@@ -28,14 +28,7 @@ async fn refused_legacy_entries_are_named_quoted_in_the_log_and_the_server_start
         "[session]\nlifetime = 60\n[auth]\nbcrypt_cost = 4\n",
     )
     .expect("write config");
-    let config = Config::load(&config).expect("valid config");
-    let key =
-        session_server::secret::load_or_create(&config.session.secret_key_file, None).expect("key");
-    let site = Site {
-        state: AppState::new(config, key).expect("starts despite the refused entries"),
-        dir,
-        engine: None,
-    };
+    let site = Site::in_folder(dir).expect("starts despite the refused entries");
     let app = start(&site).await;
     assert_eq!(
         Browser::new()

@@ -29,6 +29,9 @@ pub struct Site {
     pub state: AppState,
     /// The engine the site's sessions live in, stopped with the site.
     pub engine: Option<Engine>,
+    /// The clock the site's stores judge expiry by, where they judge it themselves: see
+    /// [`Site::pass`].
+    pub clock: session_server::store::Clock,
 }
 
 /// An engine process a site's sessions live in.
@@ -188,6 +191,19 @@ impl Site {
         Some(site)
     }
 
+    /// Lets `time` pass for the site's sessions: where the store judges expiry by this
+    /// process's clock its clock moves forward at once; an engine that judges it by its own
+    /// clock (Redis, memcached, PostgreSQL) is waited out in real time.
+    pub async fn pass(&self, time: std::time::Duration) {
+        if self.state.store.capabilities().our_clock {
+            self.clock
+                .advance(time)
+                .expect("the site's clock is adjustable");
+        } else {
+            tokio::time::sleep(time).await;
+        }
+    }
+
     /// Whether sessions are kept on the server (every type but `cookie`).
     pub fn keeps_sessions(&self) -> bool {
         self.state.store.capabilities().server_side
@@ -249,7 +265,7 @@ impl Site {
             .await
             .expect("list sessions")
             .into_iter()
-            .filter(|s| s.is_live(time::OffsetDateTime::now_utc()))
+            .filter(|s| s.is_live(self.clock.now()))
             .map(|s| s.stem)
             .collect();
         stems.sort();
@@ -348,15 +364,24 @@ impl Site {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("config.toml");
         std::fs::write(&path, toml).expect("write config");
-        let config = Config::load(&path).expect("valid test config");
+        Self::in_folder(dir).expect("app state")
+    }
+
+    /// A site over `dir`, whose `config.toml` (and whatever else the test puts there first) is
+    /// already written. Its stores judge expiry by an adjustable clock ([`Site::pass`]).
+    pub fn in_folder(dir: tempfile::TempDir) -> Result<Self, session_server::web::StartError> {
+        let mut config = Config::load(&dir.path().join("config.toml")).expect("valid test config");
+        let clock = session_server::store::Clock::adjustable();
+        config.session.clock = clock.clone();
         let key = session_server::secret::load_or_create(&config.session.secret_key_file, None)
             .expect("secret key");
-        let state = AppState::new(config, key).expect("app state");
-        Self {
+        let state = AppState::new(config, key)?;
+        Ok(Self {
             dir,
             state,
             engine: None,
-        }
+            clock,
+        })
     }
 
     /// The key that signs the session cookie (each cookie has its own, in `state.keys`).

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use crate::store::backend::{Capabilities, Loaded};
 use crate::store::record::{SessionRecord, SessionState};
-use crate::store::{ClientSide, SessionId, StoreError};
+use crate::store::{ClientSide, Clock, SessionId, StoreError};
 
 /// What browsers keep of one cookie: its name, `=`, and its value.
 pub const BROWSER_LIMIT: usize = 4096;
@@ -36,6 +36,7 @@ struct Payload {
 pub struct CookieCodec {
     max_bytes: usize,
     cookie_name_len: usize,
+    clock: Clock,
 }
 
 impl CookieCodec {
@@ -45,13 +46,21 @@ impl CookieCodec {
         Self {
             max_bytes,
             cookie_name_len: cookie_name.len(),
+            clock: Clock::system(),
         }
+    }
+
+    /// This codec judging expiry by `clock` (a test's, to reach a session's end at once).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The live record in `key`, if it is one of ours and has not ended.
     fn live(&self, key: &str) -> Option<Payload> {
         let payload: Payload = serde_json::from_str(key).ok()?;
-        (!payload.record.is_expired(OffsetDateTime::now_utc())).then_some(payload)
+        (!payload.record.is_expired(self.clock.now())).then_some(payload)
     }
 
     pub fn load(&self, key: &str) -> Option<SessionState> {
@@ -70,7 +79,7 @@ impl CookieCodec {
 
     /// A new session's payload.
     pub fn save(&self, state: &SessionState, ttl: &time::Duration) -> Result<String, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let sid = SessionId::generate()?.stem();
         self.encode(sid, SessionRecord::new(state, now, now, ttl)?)
     }
@@ -85,7 +94,7 @@ impl CookieCodec {
         let Some(old) = self.live(key) else {
             return self.save(state, ttl);
         };
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let mut record = SessionRecord::new(state, now, now, ttl)?;
         record.created_at = old.record.created_at;
         self.encode(old.sid, record)
@@ -130,7 +139,7 @@ impl ClientSide for CookieCodec {
             return (None, None);
         };
         let tag = payload.sid.get(..12).map(str::to_owned);
-        let live = (!payload.record.is_expired(OffsetDateTime::now_utc()))
+        let live = (!payload.record.is_expired(self.clock.now()))
             .then(|| Loaded::from(&payload.record));
         (tag, live)
     }

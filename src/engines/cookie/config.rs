@@ -14,6 +14,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     shared: true,
     can_list: false,
     expires_by_itself: true,
+    our_clock: true,
 };
 /// Accounts are never kept in a cookie.
 pub const HOLDS_ACCOUNTS: bool = false;

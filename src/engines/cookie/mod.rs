@@ -18,10 +18,10 @@ pub struct Kind;
 
 impl Engine for Kind {
     fn open(session: &SessionConfig) -> Result<Store, StoreError> {
-        Ok(Store::client_side(CookieCodec::new(
-            &session.cookie_name,
-            session.max_session_bytes,
-        )))
+        Ok(Store::client_side(
+            CookieCodec::new(&session.cookie_name, session.max_session_bytes)
+                .with_clock(session.clock.clone()),
+        ))
     }
 
     fn place(_: &SessionConfig, _: &str) -> Place {

@@ -81,6 +81,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     shared: true,
     can_list: true,
     expires_by_itself: false,
+    our_clock: true,
 };
 /// Accounts are kept in the accounts' own file, not among the sessions.
 pub const HOLDS_ACCOUNTS: bool = false;

@@ -67,7 +67,7 @@ use crate::store::backend::{Loaded, Capabilities, SessionBackend, SessionSummary
 use crate::store::cache::{CachingStore, Versioned};
 use crate::store::io_threads::{Abandoned, IoThreads};
 use crate::store::record::{expiry_after, SessionRecord, SessionState};
-use crate::store::{id, SessionId, Store, StoreError};
+use crate::store::{id, Clock, SessionId, Store, StoreError};
 use crate::atomic::Durability;
 use crate::config::SessionConfig;
 
@@ -78,7 +78,8 @@ pub(crate) fn open(config: &SessionConfig) -> Result<Store, StoreError> {
         FileStoreOptions::new(&fs.dir)
             .durability(fs.durability)
             .io_threads(fs.io_threads)
-            .max_session_bytes(config.max_session_bytes),
+            .max_session_bytes(config.max_session_bytes)
+            .clock(config.clock.clone()),
     )?;
     // Sound with `lock` and with several processes: each load checks that the file is still the
     // version cached, so a request reads what the previous one wrote, in any process.
@@ -110,6 +111,8 @@ pub struct FileStoreOptions {
     pub io_threads: usize,
     /// Upper bound of the memory spent remembering session times ([`memo`]).
     pub memo_bytes: u64,
+    /// What expiry is judged by (see [`Clock`]).
+    pub clock: Clock,
 }
 
 impl FileStoreOptions {
@@ -122,7 +125,14 @@ impl FileStoreOptions {
             max_session_bytes: DEFAULT_MAX_SESSION_BYTES,
             io_threads: 1,
             memo_bytes: MEMO_BYTES,
+            clock: Clock::system(),
         }
+    }
+
+    #[must_use]
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     #[must_use]
@@ -174,6 +184,7 @@ struct Inner {
     corrupt_dir: PathBuf,
     durability: Durability,
     max_bytes: usize,
+    clock: Clock,
     /// This process's temporary folder, and the open handle that keeps it locked for as long as
     /// the store lives. Replaced when the folder has to be made again (the session folder was
     /// removed or replaced while the server ran).
@@ -221,6 +232,7 @@ impl FileSessionStore {
             tmp_root,
             durability: options.durability,
             max_bytes: options.max_session_bytes,
+            clock: options.clock,
             tmp: Mutex::new(tmp),
             next_tmp: AtomicU64::new(0),
             memo: Memo::new(options.memo_bytes),
@@ -271,7 +283,7 @@ impl FileSessionStore {
     /// Deletes expired sessions and stale temporary files now. Blocking (it waits for the I/O
     /// threads, which do the deleting): call it off the async workers.
     pub fn sweep(&self) -> SweepReport {
-        self.inner.sweep(OffsetDateTime::now_utc())
+        self.inner.sweep(self.inner.clock.now())
     }
 
     /// Writes, reads back and removes a probe file: whether sessions can be stored right now. A
@@ -315,7 +327,7 @@ impl SessionBackend for FileSessionStore {
         state: SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionId, StoreError> {
-        let (record, thread) = new_session(&state, ttl)?;
+        let (record, thread) = new_session(&state, ttl, self.inner.clock.now())?;
         self.on_io_thread(&thread, Abandoned::StillRun, move |inner| {
             inner.save(&record)
         })
@@ -328,18 +340,18 @@ impl SessionBackend for FileSessionStore {
         state: SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionId, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.inner.clock.now();
         let record = SessionRecord::new(&state, now, now, ttl)?;
         let digest = *key.digest();
         self.on_io_thread(&digest, Abandoned::StillRun, move |inner| {
-            inner.update(key, record, OffsetDateTime::now_utc())
+            inner.update(key, record, inner.clock.now())
         })
         .await
     }
 
     async fn update_ttl(&self, key: &SessionId, ttl: &time::Duration) -> Result<(), StoreError> {
         let digest = *key.digest();
-        let now = OffsetDateTime::now_utc();
+        let now = self.inner.clock.now();
         // The common case under load: this second's expiry is already on disk. No hop, no I/O.
         if self.inner.expiry_reached(&digest, expiry_after(now, ttl)?) {
             return Ok(());
@@ -364,7 +376,7 @@ impl SessionBackend for FileSessionStore {
         let key = key.clone();
         let record = self
             .on_io_thread(&digest, Abandoned::Skip, move |inner| {
-                inner.load(&key, OffsetDateTime::now_utc())
+                inner.load(&key, inner.clock.now())
             })
             .await?;
         Ok(record.map(|r| r.expires_at))
@@ -487,8 +499,8 @@ impl Inner {
 fn new_session(
     state: &SessionState,
     ttl: &time::Duration,
+    now: OffsetDateTime,
 ) -> Result<(SessionRecord, [u8; 32]), StoreError> {
-    let now = OffsetDateTime::now_utc();
     let record = SessionRecord::new(state, now, now, ttl)?;
     let affinity = u8::try_from(now.nanosecond() & 0xff).unwrap_or(0);
     Ok((record, [affinity; 32]))

@@ -30,7 +30,7 @@ const BATCH: usize = 64;
 impl Inner {
     pub(super) fn sweep_and_log(self: &Arc<Self>) -> SweepReport {
         let started = std::time::Instant::now();
-        let report = self.sweep(OffsetDateTime::now_utc());
+        let report = self.sweep(self.clock.now());
         if report != SweepReport::default() {
             tracing::info!(
                 expired = report.expired,

@@ -4,7 +4,6 @@
 //! it read or placed (taken from the open file, so it is the version of exactly that data).
 
 use async_trait::async_trait;
-use time::OffsetDateTime;
 
 use super::{new_session, FileSessionStore, FileVersion};
 use crate::store::cache::{Snapshot, Versioned};
@@ -24,6 +23,10 @@ fn snapshot(record: &SessionRecord, version: FileVersion) -> Snapshot<FileVersio
 #[async_trait]
 impl Versioned for FileSessionStore {
     type Version = FileVersion;
+
+    fn now(&self) -> time::OffsetDateTime {
+        self.inner.clock.now()
+    }
 
     async fn version(&self, key: &SessionId) -> Result<Option<FileVersion>, StoreError> {
         // On the worker: one `lstat` costs far less than the hop to the I/O thread it saves. Not
@@ -47,7 +50,7 @@ impl Versioned for FileSessionStore {
         let key = key.clone();
         let found = self
             .on_io_thread(&digest, Abandoned::Skip, move |inner| {
-                inner.load_versioned(&key, OffsetDateTime::now_utc())
+                inner.load_versioned(&key, inner.clock.now())
             })
             .await?;
         Ok(found.map(|(record, version)| snapshot(&record, version)))
@@ -58,7 +61,7 @@ impl Versioned for FileSessionStore {
         state: SessionState,
         ttl: &time::Duration,
     ) -> Result<(SessionId, Option<Snapshot<FileVersion>>), StoreError> {
-        let (record, thread) = new_session(&state, ttl)?;
+        let (record, thread) = new_session(&state, ttl, self.inner.clock.now())?;
         let (key, version, record) = self
             .on_io_thread(&thread, Abandoned::StillRun, move |inner| {
                 let (key, version) = inner.save_versioned(&record)?;
@@ -74,13 +77,13 @@ impl Versioned for FileSessionStore {
         state: SessionState,
         ttl: &time::Duration,
     ) -> Result<(SessionId, Option<Snapshot<FileVersion>>), StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.inner.clock.now();
         let mut record = SessionRecord::new(&state, now, now, ttl)?;
         let digest = *key.digest();
         let (key, version, record) = self
             .on_io_thread(&digest, Abandoned::StillRun, move |inner| {
                 let (key, version) =
-                    inner.update_versioned(key, &mut record, OffsetDateTime::now_utc())?;
+                    inner.update_versioned(key, &mut record, inner.clock.now())?;
                 Ok((key, version, record))
             })
             .await?;
@@ -93,7 +96,7 @@ impl Versioned for FileSessionStore {
         ttl: &time::Duration,
     ) -> Result<Option<Snapshot<FileVersion>>, StoreError> {
         let digest = *key.digest();
-        let now = OffsetDateTime::now_utc();
+        let now = self.inner.clock.now();
         // As `update_ttl`: this second's expiry already on disk costs no hop and no I/O.
         if self.inner.expiry_reached(&digest, expiry_after(now, ttl)?) {
             return Ok(None);

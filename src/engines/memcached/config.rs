@@ -106,6 +106,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     shared: true,
     can_list: false,
     expires_by_itself: true,
+    our_clock: false,
 };
 /// memcached may evict: accounts are never kept there.
 pub const HOLDS_ACCOUNTS: bool = false;

@@ -47,6 +47,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     shared: false,
     can_list: true,
     expires_by_itself: false,
+    our_clock: true,
 };
 /// Accounts are never kept in one process's memory.
 pub const HOLDS_ACCOUNTS: bool = false;

@@ -16,14 +16,14 @@ use time::OffsetDateTime;
 
 use crate::store::backend::{Loaded, ended, Capabilities, SessionBackend, SessionSummary};
 use crate::store::record::{SessionRecord, SessionState};
-use crate::store::{SessionId, Store, StoreError};
+use crate::store::{Clock, SessionId, Store, StoreError};
 use crate::config::SessionConfig;
 
 /// The memory store `config` describes.
 pub(crate) fn open(config: &SessionConfig) -> Result<Store, StoreError> {
-    Ok(Store::new(MemorySessionStore::with_limit(
-        config.max_session_bytes,
-    )))
+    Ok(Store::new(
+        MemorySessionStore::with_limit(config.max_session_bytes).with_clock(config.clock.clone()),
+    ))
 }
 
 type Sessions = Mutex<HashMap<[u8; 32], SessionRecord>>;
@@ -33,6 +33,7 @@ type Sessions = Mutex<HashMap<[u8; 32], SessionRecord>>;
 pub struct MemorySessionStore {
     sessions: Arc<Sessions>,
     max_bytes: usize,
+    clock: Clock,
 }
 
 impl Default for MemorySessionStore {
@@ -55,7 +56,15 @@ impl MemorySessionStore {
         Self {
             sessions: Arc::default(),
             max_bytes,
+            clock: Clock::system(),
         }
+    }
+
+    /// This store judging expiry by `clock` (a test's, to reach a session's end at once).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// How many sessions are held (live or not yet swept).
@@ -70,7 +79,7 @@ impl MemorySessionStore {
 
     /// Drops expired sessions now; returns how many.
     pub fn sweep(&self) -> usize {
-        sweep(&mut self.map(), OffsetDateTime::now_utc())
+        sweep(&mut self.map(), self.clock.now())
     }
 
     fn map(&self) -> MutexGuard<'_, HashMap<[u8; 32], SessionRecord>> {
@@ -83,7 +92,7 @@ impl MemorySessionStore {
         state: &SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionRecord, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let record = SessionRecord::new(state, now, now, ttl)?;
         record.to_bytes(self.max_bytes)?;
         Ok(record)
@@ -136,7 +145,7 @@ impl SessionBackend for MemorySessionStore {
     }
 
     async fn load_live(&self, id: &SessionId) -> Result<Option<Loaded>, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         Ok(live(&mut self.map(), id, now).map(|r| Loaded::from(&*r)))
     }
 
@@ -155,7 +164,7 @@ impl SessionBackend for MemorySessionStore {
         state: SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionId, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let mut record = SessionRecord::new(&state, now, now, ttl)?;
         let mut map = self.map();
         let Some(old) = live(&mut map, &id, now) else {
@@ -170,7 +179,7 @@ impl SessionBackend for MemorySessionStore {
     }
 
     async fn update_ttl(&self, id: &SessionId, ttl: &time::Duration) -> Result<(), StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         if let Some(r) = live(&mut self.map(), id, now) {
             r.extend(now, ttl)?;
         }
@@ -183,7 +192,7 @@ impl SessionBackend for MemorySessionStore {
     }
 
     async fn expires_at(&self, id: &SessionId) -> Result<Option<OffsetDateTime>, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         Ok(live(&mut self.map(), id, now).map(|r| r.expires_at))
     }
 

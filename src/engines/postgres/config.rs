@@ -141,6 +141,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     shared: true,
     can_list: true,
     expires_by_itself: false,
+    our_clock: false,
 };
 /// Accounts may be kept in PostgreSQL (`<table>_users`).
 pub const HOLDS_ACCOUNTS: bool = true;

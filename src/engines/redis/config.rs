@@ -233,6 +233,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     shared: true,
     can_list: true,
     expires_by_itself: true,
+    our_clock: false,
 };
 /// Accounts may be kept in Redis (`[auth] users = "redis"`).
 pub const HOLDS_ACCOUNTS: bool = true;

@@ -65,6 +65,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     shared: true,
     can_list: true,
     expires_by_itself: false,
+    our_clock: true,
 };
 /// Accounts may be kept in a SQLite file (`[auth] users_db`).
 pub const HOLDS_ACCOUNTS: bool = true;

@@ -30,7 +30,7 @@ use crate::store::backend::{
 use crate::store::health::Health;
 use crate::store::io_threads::{Abandoned, IoThreads};
 use crate::store::record::{SessionRecord, SessionState};
-use crate::store::{SessionId, Store, StoreError};
+use crate::store::{Clock, SessionId, Store, StoreError};
 use crate::config::SessionConfig;
 
 /// Threads (and at most as many pooled connections) doing the database work. SQLite lets one
@@ -64,7 +64,12 @@ CREATE TABLE IF NOT EXISTS sessions_corrupt (
 /// The sqlite store `config` describes.
 pub(crate) fn open(config: &SessionConfig) -> Result<Store, StoreError> {
     let s = &config.sqlite;
-    let store = SqliteSessionStore::open(&s.path, s.busy_timeout, config.max_session_bytes)?;
+    let store = SqliteSessionStore::open_with_clock(
+        &s.path,
+        s.busy_timeout,
+        config.max_session_bytes,
+        config.clock.clone(),
+    )?;
     Ok(Store::new(store))
 }
 
@@ -92,11 +97,22 @@ struct Inner {
     /// here instead (only another process's writes leave them to SQLite's busy timeout).
     writer: Mutex<()>,
     health: Health,
+    clock: Clock,
 }
 
 impl SqliteSessionStore {
     /// Opens (creating it and its folder if needed) the database at `path` and its tables.
     pub fn open(path: &Path, busy_timeout: Duration, max_bytes: usize) -> Result<Self, StoreError> {
+        Self::open_with_clock(path, busy_timeout, max_bytes, Clock::system())
+    }
+
+    /// As [`Self::open`], judging expiry by `clock` (a test's, to reach a session's end at once).
+    pub fn open_with_clock(
+        path: &Path,
+        busy_timeout: Duration,
+        max_bytes: usize,
+        clock: Clock,
+    ) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
                 path: dir.to_owned(),
@@ -110,6 +126,7 @@ impl SqliteSessionStore {
             idle: Mutex::new(Vec::new()),
             writer: Mutex::new(()),
             health: Health::default(),
+            clock,
         };
         let conn = inner.connect()?;
         conn.execute_batch(SCHEMA).map_err(engine)?;
@@ -232,7 +249,7 @@ impl Inner {
     }
 
     fn delete_expired(&self) -> Result<u64, StoreError> {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let (_, now) = self.now_secs();
         let mut total = 0u64;
         self.with_connection(|_, conn| {
             let mut batch = conn
@@ -299,9 +316,11 @@ fn live_record(
     }
 }
 
-fn now_secs() -> (OffsetDateTime, i64) {
-    let now = OffsetDateTime::now_utc();
-    (now, now.unix_timestamp())
+impl Inner {
+    fn now_secs(&self) -> (OffsetDateTime, i64) {
+        let now = self.clock.now();
+        (now, now.unix_timestamp())
+    }
 }
 
 fn text(bytes: Vec<u8>) -> Result<String, StoreError> {
@@ -324,8 +343,8 @@ impl SessionBackend for SqliteSessionStore {
 
     async fn load_live(&self, id: &SessionId) -> Result<Option<Loaded>, StoreError> {
         let owned = id.clone();
-        self.run(Some(id), Abandoned::Skip, move |_, conn| {
-            let (_, now) = now_secs();
+        self.run(Some(id), Abandoned::Skip, move |inner, conn| {
+            let (_, now) = inner.now_secs();
             Ok(live_record(conn, &owned, now)?.as_ref().map(Loaded::from))
         })
         .await
@@ -336,7 +355,7 @@ impl SessionBackend for SqliteSessionStore {
         state: SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionId, StoreError> {
-        let (now, _) = now_secs();
+        let (now, _) = self.inner.now_secs();
         let record = SessionRecord::new(&state, now, now, ttl)?;
         let body = text(record.to_bytes(self.inner.max_bytes)?)?;
         let (created, expires) = (
@@ -368,7 +387,7 @@ impl SessionBackend for SqliteSessionStore {
         state: SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionId, StoreError> {
-        let (now, _) = now_secs();
+        let (now, _) = self.inner.now_secs();
         let mut record = SessionRecord::new(&state, now, now, ttl)?;
         let max_bytes = self.inner.max_bytes;
         let affinity = id.clone();
@@ -411,7 +430,7 @@ impl SessionBackend for SqliteSessionStore {
     }
 
     async fn update_ttl(&self, id: &SessionId, ttl: &time::Duration) -> Result<(), StoreError> {
-        let (now, _) = now_secs();
+        let (now, _) = self.inner.now_secs();
         let ttl = *ttl;
         let owned = id.clone();
         self.run(Some(id), Abandoned::StillRun, move |inner, conn| {
@@ -449,8 +468,8 @@ impl SessionBackend for SqliteSessionStore {
     async fn expires_at(&self, id: &SessionId) -> Result<Option<OffsetDateTime>, StoreError> {
         let stem = id.stem();
         let at: Option<i64> = self
-            .run(Some(id), Abandoned::Skip, move |_, conn| {
-                let (_, now) = now_secs();
+            .run(Some(id), Abandoned::Skip, move |inner, conn| {
+                let (_, now) = inner.now_secs();
                 conn.prepare_cached(
                     "SELECT expires_at FROM sessions WHERE id = ?1 AND expires_at > ?2",
                 )

@@ -95,6 +95,7 @@ impl SessionBackend for Shelf {
             shared: true,
             can_list: false,
             expires_by_itself: false,
+            our_clock: true,
         }
     }
 
