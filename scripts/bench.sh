@@ -5,8 +5,8 @@
 #   scripts/bench.sh [seconds per run, default 10] [connections, default 32]
 #   SETUPS="memory fs-disk" scripts/bench.sh 5     # only some setups (memory is always run)
 #   SETUPS="redis redis-tls redis-wait" scripts/bench.sh   # Redis plain, over TLS, with WAIT 1
-#   OLD_BIN=path/to/older/session-server scripts/bench.sh   # adds memory-, fs-disk- and
-#       redis-before: that build, each run right after today's, so the two face the same machine
+#   OLD_BIN=path/to/older/session-server scripts/bench.sh   # adds memory-, fs-disk-, redis- and
+#       one-session-lock-before: that build, each run right after today's, so the two face the same machine
 #   POPULATE=1000000 SETUPS="fs-disk" scripts/bench.sh   # fs-disk's folder first filled with that
 #       many other live sessions (examples/populate), to see the file store at scale
 #
@@ -63,10 +63,10 @@ run_setup() {
 }
 
 echo "machine: $(nproc) cores; $DURATION s per run, $CONNS connections; repo disk: $(df --output=fstype . | tail -1), tmpfs at /dev/shm" >&2
-# before NAME SESSION_TOML FILESYSTEM_TOML: the same setup on OLD_BIN, when given.
+# before NAME SESSION_TOML FILESYSTEM_TOML [same-session]: the same setup on OLD_BIN, when given.
 before() {
   if [ -n "${OLD_BIN:-}" ] && { [ "$1" = memory ] || wanted "$1"; }; then
-    SERVER_BIN=$OLD_BIN run_setup_named "$1-before" "$2" "$3"
+    SERVER_BIN=$OLD_BIN run_setup_named "$1-before" "${@:2}"
   fi
 }
 # run_setup_named: run_setup for a name that SETUPS need not list (the "-before" twins).
@@ -169,6 +169,8 @@ run_setup one-session-nolock 'type = "filesystem"
 lock = false' "dir = \"$WORK/one-session-nolock/sessions\"" same-session
 run_setup one-session-lock 'type = "filesystem"
 lock = true' "dir = \"$WORK/one-session-lock/sessions\"" same-session
+before one-session-lock 'type = "filesystem"
+lock = true' "dir = \"$WORK/one-session-lock-before/sessions\"" same-session
 
 # The peer: Flask 3 + Flask-Session 0.8 (filesystem) under gunicorn, 4 sync workers on 2 cores.
 run_flask() {

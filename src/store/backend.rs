@@ -37,7 +37,7 @@ pub struct Capabilities {
     /// The engine drops expired sessions by itself (a key's expiry): no sweep is needed.
     pub expires_by_itself: bool,
     /// Expiry is judged by the [`Clock`](super::Clock) the store was opened with (false for an
-    /// engine that judges it by its own clock: Redis, memcached, PostgreSQL).
+    /// engine that judges it by its own clock: a key's expiry, a database's `now()`).
     pub our_clock: bool,
 }
 

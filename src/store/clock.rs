@@ -1,9 +1,9 @@
-//! The time by which the stores that judge expiry themselves (the file, memory, SQLite and
-//! cookie types) decide whether a session has ended. In a server it is the system clock; a test
-//! makes one it can move forward ([`Clock::adjustable`]), so that a session's end is reached
-//! without waiting for it in real time. Engines that judge expiry by their own clock (Redis's key
-//! expiry, memcached's exptime, PostgreSQL's `now()`) cannot follow one: their capabilities say
-//! so ([`super::Capabilities::our_clock`]), and their tests wait.
+//! The time by which the stores that judge expiry themselves decide whether a session has
+//! ended. In a server it is the system clock; a test makes one it can move forward
+//! ([`Clock::adjustable`]), so that a session's end is reached without waiting for it in real
+//! time. An engine that judges expiry by its own clock (a key's expiry kept by the engine, a
+//! database's `now()`) cannot follow one: its capabilities say so
+//! ([`super::Capabilities::our_clock`]), and its tests wait.
 
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
