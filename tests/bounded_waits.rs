@@ -132,6 +132,15 @@ async fn a_lock_held_past_lock_timeout_gets_503_with_retry_after() {
     let page = me.get(&app, "/").await;
     assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(page.body.contains("Session busy"), "{}", page.body);
+    assert!(
+        page.headers.contains_key("x-request-id"),
+        "the busy page names its request: {:?}",
+        page.headers
+    );
+    assert!(
+        page.headers.contains_key("content-security-policy"),
+        "and carries every page's headers"
+    );
     assert_eq!(
         page.headers
             .get("retry-after")

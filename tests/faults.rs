@@ -134,6 +134,10 @@ async fn an_unwritable_store_gets_503_pages_and_recovers_by_itself() {
         login.body
     );
     assert!(login.headers.contains_key("content-security-policy"));
+    assert!(
+        login.headers.contains_key("x-request-id"),
+        "an outage's page names its request, as the log line does"
+    );
     assert_eq!(
         login
             .headers

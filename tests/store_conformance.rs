@@ -72,12 +72,17 @@ async fn load(store: &impl SessionStore, k: &SessionKey) -> Option<State> {
 #[allow(async_fn_in_trait)]
 pub trait Conformance: SessionStore {
     async fn expiry(&self, key: &str) -> Option<time::OffsetDateTime>;
+    async fn start(&self, key: &str) -> Option<time::OffsetDateTime>;
     fn capabilities(&self) -> Capabilities;
 }
 
 impl Conformance for Store {
     async fn expiry(&self, key: &str) -> Option<time::OffsetDateTime> {
         self.expires_at(key).await.expect("expires_at")
+    }
+
+    async fn start(&self, key: &str) -> Option<time::OffsetDateTime> {
+        self.created_at(key).await.expect("created_at")
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -366,6 +371,10 @@ pub async fn sessions_expire_and_update_ttl_extends_them(store: &impl Conformanc
         .expect("save");
     store.update_ttl(&kept, &ttl(5)).await.expect("extend");
     pass(Duration::from_millis(2100)).await;
+    // Asked before any load (which may delete what it finds ended): by the store's own clock.
+    assert_eq!(store.expiry(short.as_ref()).await, None, "no end: ended");
+    assert_eq!(store.start(short.as_ref()).await, None, "no start: ended");
+    assert!(store.start(kept.as_ref()).await.is_some(), "extended");
     assert_eq!(load(store, &short).await, None, "expired");
     assert_eq!(
         load(store, &kept).await,

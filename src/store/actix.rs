@@ -15,10 +15,25 @@ pub(crate) async fn load(
     b: &(impl SessionBackend + ?Sized),
     key: &SessionKey,
 ) -> Result<Option<SessionState>, LoadError> {
-    load_parsed(b, key, SessionId::parse(key.as_ref())).await
+    let id = SessionId::parse(key.as_ref());
+    pass_gate(key, id.as_ref()).await?;
+    load_parsed(b, key, id).await
 }
 
-/// [`load`] of a key already parsed (`id`: its id, when it is one).
+/// Passes the request's gate ([`super::seen::gated`]: the session lock) for the session `id`
+/// that `key` names. A request stopped there is still noted as asking for that session (the log
+/// line names it; it is no forged cookie).
+pub(crate) async fn pass_gate(key: &SessionKey, id: Option<&SessionId>) -> Result<(), LoadError> {
+    let Some(id) = id else { return Ok(()) };
+    super::seen::pass_gate(*id.digest())
+        .await
+        .map_err(|stopped| {
+            super::seen::loaded(key.as_ref(), Some(id), None);
+            LoadError::Other(stopped.into())
+        })
+}
+
+/// [`load`] of a key already parsed (`id`: its id, when it is one) whose gate is passed.
 pub(crate) async fn load_parsed(
     b: &(impl SessionBackend + ?Sized),
     key: &SessionKey,
@@ -140,3 +155,33 @@ macro_rules! actix_store {
     };
 }
 pub(crate) use actix_store;
+
+#[cfg(test)]
+mod tests {
+    use actix_session::storage::SessionStore;
+
+    use crate::engines::memory::MemorySessionStore;
+    use crate::store::seen;
+
+    /// A store handed to `SessionMiddleware` on its own (not through `Store`) waits at the
+    /// request's gate (the session lock) too, and a request stopped there still names the session
+    /// it asked for.
+    #[tokio::test]
+    async fn a_store_on_its_own_passes_the_gate_and_a_stopped_request_names_its_session() {
+        let store = MemorySessionStore::new();
+        let state: crate::store::SessionState = [("a".to_owned(), "1".to_owned())].into();
+        let key = store
+            .save(state.clone(), &time::Duration::seconds(60))
+            .await
+            .expect("save");
+        let closed: seen::Gate = Box::new(|_| Box::pin(async { false }));
+        let (loaded, seen) = seen::scope(seen::gated(closed, store.load(&key))).await;
+        assert!(loaded.is_err(), "stopped at the gate");
+        assert_eq!(seen.asked.as_deref(), Some(key.as_ref()));
+        assert!(seen.tag.is_some() && seen.digest.is_some(), "{seen:?}");
+        let open: seen::Gate = Box::new(|_| Box::pin(async { true }));
+        let (loaded, seen) = seen::scope(seen::gated(open, store.load(&key))).await;
+        assert_eq!(loaded.expect("load"), Some(state));
+        assert!(seen.live.is_some(), "the load noted the live session");
+    }
+}

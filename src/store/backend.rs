@@ -243,15 +243,11 @@ pub trait SessionBackend: Send + Sync + 'static {
         })
     }
 
-    /// When the live session `id` began (the page's session panel). By default its record is
-    /// read; a store that keeps the start nearer (the read cache) answers without a read.
+    /// When the live session `id` began. By default it is loaded, so that whether it is live
+    /// is judged as a load judges it (by the store's clock); a store that keeps the start
+    /// nearer (the read cache) answers without a read.
     async fn created_at(&self, id: &SessionId) -> Result<Option<OffsetDateTime>, StoreError> {
-        let now = OffsetDateTime::now_utc();
-        Ok(self
-            .inspect(id.digest())
-            .await?
-            .filter(|record| !record.is_expired(now))
-            .map(|record| record.created_at))
+        Ok(self.load_live(id).await?.map(|loaded| loaded.created_at))
     }
 
     /// Ends the session whose id has this digest (the operator's `sessions purge`), as a

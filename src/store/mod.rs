@@ -164,12 +164,8 @@ impl actix_session::storage::SessionStore for Store {
             Self::Client(_) => None,
             Self::Server(_) => SessionId::parse(key.as_ref()),
         };
-        if let Some(id) = &id {
-            // Before the clock starts: a wait for the session's lock is not the store's time.
-            seen::pass_gate(*id.digest())
-                .await
-                .map_err(|stopped| actix_session::storage::LoadError::Other(stopped.into()))?;
-        }
+        // Before the clock starts: a wait for the session's lock is not the store's time.
+        actix::pass_gate(key, id.as_ref()).await?;
         let started = Instant::now();
         let loaded = match self {
             Self::Client(codec) => {

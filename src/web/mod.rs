@@ -339,7 +339,12 @@ pub async fn serve(state: AppState) -> Result<(), StartError> {
     let metrics = match &config.metrics.bind {
         Some(metrics_bind) => {
             let recorder = crate::telemetry::install().map_err(StartError::Metrics)?;
-            let metrics = observe::start_metrics(metrics_bind, store.clone(), recorder)?;
+            let metrics = observe::start_metrics(
+                metrics_bind,
+                store.clone(),
+                config.session.clock.clone(),
+                recorder,
+            )?;
             let handle = metrics.handle();
             handles.push(handle.clone());
             tracing::info!(address = %metrics_bind, "metrics at http://{metrics_bind}/metrics");

@@ -40,9 +40,17 @@ pub async fn log_request(
         Ok(res) => (res.status(), Ok(res)),
         Err(e) => (e.as_response_error().status_code(), Err(e)),
     };
-    if let Ok(res) = &mut res {
-        if let Ok(value) = HeaderValue::from_str(&request_id) {
-            res.headers_mut().insert(REQUEST_ID, value);
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        match &mut res {
+            Ok(res) => {
+                res.headers_mut().insert(REQUEST_ID, value);
+            }
+            // An error page (a store's outage, a busy session) names the request too.
+            Err(e) => {
+                *e = super::respond::edit_error_page(e, |page| {
+                    page.headers_mut().insert(REQUEST_ID, value);
+                });
+            }
         }
     }
     telemetry::request(status.as_u16());
@@ -116,18 +124,28 @@ const LIVE_COUNT_FOR: Duration = Duration::from_secs(10);
 pub fn start_metrics(
     bind: &str,
     store: Store,
+    clock: crate::store::Clock,
     handle: PrometheusHandle,
 ) -> Result<actix_web::dev::Server, StartError> {
     let counted = Arc::new(parking_lot::Mutex::new(None::<Instant>));
     let server = HttpServer::new(move || {
-        let (store, handle, counted) = (store.clone(), handle.clone(), Arc::clone(&counted));
+        let (store, clock, handle, counted) = (
+            store.clone(),
+            clock.clone(),
+            handle.clone(),
+            Arc::clone(&counted),
+        );
         App::new().route(
             "/metrics",
             web::get().to(move || {
-                let (store, handle, counted) =
-                    (store.clone(), handle.clone(), Arc::clone(&counted));
+                let (store, clock, handle, counted) = (
+                    store.clone(),
+                    clock.clone(),
+                    handle.clone(),
+                    Arc::clone(&counted),
+                );
                 async move {
-                    refresh_live_count(&store, &counted).await;
+                    refresh_live_count(&store, &clock, &counted).await;
                     HttpResponse::Ok()
                         .content_type("text/plain; version=0.0.4; charset=utf-8")
                         .body(handle.render())
@@ -145,7 +163,11 @@ pub fn start_metrics(
     Ok(server.run())
 }
 
-async fn refresh_live_count(store: &Store, counted: &parking_lot::Mutex<Option<Instant>>) {
+async fn refresh_live_count(
+    store: &Store,
+    clock: &crate::store::Clock,
+    counted: &parking_lot::Mutex<Option<Instant>>,
+) {
     if !store.capabilities().can_list {
         return;
     }
@@ -159,7 +181,7 @@ async fn refresh_live_count(store: &Store, counted: &parking_lot::Mutex<Option<I
     // Counted batch by batch: a store of millions is never held to be counted.
     let count = async {
         use futures_util::TryStreamExt;
-        let now = time::OffsetDateTime::now_utc();
+        let now = clock.now();
         store
             .server("listing sessions")?
             .list_batches()

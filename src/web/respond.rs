@@ -42,3 +42,15 @@ pub struct Answered(pub String);
 pub fn answered(why: impl std::fmt::Display, page: HttpResponse) -> actix_web::Error {
     actix_web::error::InternalError::from_response(Answered(why.to_string()), page).into()
 }
+
+/// An error's answer, changed by `edit` (headers every answer gets), as the error that now
+/// carries it: an outer layer sees an error where an inner one failed, and its page is still
+/// what reaches the client.
+pub fn edit_error_page(
+    err: &actix_web::Error,
+    edit: impl FnOnce(&mut HttpResponse),
+) -> actix_web::Error {
+    let mut page = err.error_response();
+    edit(&mut page);
+    actix_web::error::InternalError::from_response(err.to_string(), page).into()
+}

@@ -41,6 +41,26 @@ fn file_names_round_trip() {
     );
 }
 
+/// What is set aside ages by the system's time, as its name says it was moved: a sweep judging
+/// sessions by a clock moved days ahead (a test's) deletes none of it early.
+#[test]
+fn set_aside_files_age_by_the_system_time_whatever_the_sessions_clock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = store(dir.path());
+    let bad = dir.path().join(format!("{}.json", "cd".repeat(32)));
+    std::fs::write(&bad, b"{ torn").expect("write");
+    File::options()
+        .write(true)
+        .open(&bad)
+        .and_then(|f| f.set_modified(SystemTime::UNIX_EPOCH))
+        .expect("age it");
+    let ahead = OffsetDateTime::now_utc() + time::Duration::days(QUARANTINE_DAYS as i64 + 1);
+    assert_eq!(s.inner.sweep(ahead).quarantined, 1);
+    s.inner.sweep(ahead);
+    let aside = std::fs::read_dir(dir.path().join(".corrupt")).map_or(0, Iterator::count);
+    assert_eq!(aside, 1, "kept for {QUARANTINE_DAYS} days of real time");
+}
+
 #[test]
 fn expired_files_are_swept_by_their_content_and_corrupt_ones_moved_aside() {
     let dir = tempfile::tempdir().expect("tempdir");
