@@ -22,6 +22,18 @@ fn state(pairs: &[(&str, &str)]) -> SessionState {
         .collect()
 }
 
+/// A torn session file named after the digest `pair` repeated, its time in 1970 (due).
+fn torn_file(dir: &Path, pair: &str) -> PathBuf {
+    let bad = dir.join(format!("{}.json", pair.repeat(32)));
+    std::fs::write(&bad, b"{ torn").expect("write");
+    File::options()
+        .write(true)
+        .open(&bad)
+        .and_then(|f| f.set_modified(SystemTime::UNIX_EPOCH))
+        .expect("age it");
+    bad
+}
+
 fn inode(p: &Path) -> u64 {
     std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).expect("stat"))
 }
@@ -47,13 +59,7 @@ fn file_names_round_trip() {
 fn set_aside_files_age_by_the_system_time_whatever_the_sessions_clock() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = store(dir.path());
-    let bad = dir.path().join(format!("{}.json", "cd".repeat(32)));
-    std::fs::write(&bad, b"{ torn").expect("write");
-    File::options()
-        .write(true)
-        .open(&bad)
-        .and_then(|f| f.set_modified(SystemTime::UNIX_EPOCH))
-        .expect("age it");
+    torn_file(dir.path(), "cd");
     let ahead = OffsetDateTime::now_utc() + time::Duration::days(QUARANTINE_DAYS as i64 + 1);
     assert_eq!(s.inner.sweep(ahead).quarantined, 1);
     s.inner.sweep(ahead);
@@ -72,13 +78,7 @@ fn expired_files_are_swept_by_their_content_and_corrupt_ones_moved_aside() {
         .expect("record");
     let gone = s.inner.save(&short).expect("save");
     let kept = s.inner.save(&long).expect("save");
-    let bad = dir.path().join(format!("{}.json", "ab".repeat(32)));
-    std::fs::write(&bad, b"{ torn").expect("write");
-    File::options()
-        .write(true)
-        .open(&bad)
-        .and_then(|f| f.set_modified(SystemTime::UNIX_EPOCH))
-        .expect("age it");
+    let bad = torn_file(dir.path(), "ab");
     let report = s.inner.sweep(now + time::Duration::seconds(5));
     assert_eq!(report.expired, 1);
     assert_eq!(report.quarantined, 1);
