@@ -155,33 +155,3 @@ macro_rules! actix_store {
     };
 }
 pub(crate) use actix_store;
-
-#[cfg(test)]
-mod tests {
-    use actix_session::storage::SessionStore;
-
-    use crate::engines::memory::MemorySessionStore;
-    use crate::store::seen;
-
-    /// A store handed to `SessionMiddleware` on its own (not through `Store`) waits at the
-    /// request's gate (the session lock) too, and a request stopped there still names the session
-    /// it asked for.
-    #[tokio::test]
-    async fn a_store_on_its_own_passes_the_gate_and_a_stopped_request_names_its_session() {
-        let store = MemorySessionStore::new();
-        let state: crate::store::SessionState = [("a".to_owned(), "1".to_owned())].into();
-        let key = store
-            .save(state.clone(), &time::Duration::seconds(60))
-            .await
-            .expect("save");
-        let closed: seen::Gate = Box::new(|_| Box::pin(async { false }));
-        let (loaded, seen) = seen::scope(seen::gated(closed, store.load(&key))).await;
-        assert!(loaded.is_err(), "stopped at the gate");
-        assert_eq!(seen.asked.as_deref(), Some(key.as_ref()));
-        assert!(seen.tag.is_some() && seen.digest.is_some(), "{seen:?}");
-        let open: seen::Gate = Box::new(|_| Box::pin(async { true }));
-        let (loaded, seen) = seen::scope(seen::gated(open, store.load(&key))).await;
-        assert_eq!(loaded.expect("load"), Some(state));
-        assert!(seen.live.is_some(), "the load noted the live session");
-    }
-}

@@ -117,15 +117,20 @@ impl SessionRecord {
 
     /// The pretty-printed JSON document, refused when over `limit` bytes.
     pub fn to_bytes(&self, limit: usize) -> Result<Vec<u8>, StoreError> {
-        let mut bytes = serde_json::to_vec_pretty(self).map_err(StoreError::Encode)?;
-        bytes.push(b'\n');
-        if bytes.len() > limit {
+        self.to_text(limit).map(String::into_bytes)
+    }
+
+    /// [`Self::to_bytes`] as text, for the engines that keep the document as text.
+    pub fn to_text(&self, limit: usize) -> Result<String, StoreError> {
+        let mut text = serde_json::to_string_pretty(self).map_err(StoreError::Encode)?;
+        text.push('\n');
+        if text.len() > limit {
             return Err(StoreError::TooLarge {
-                size: bytes.len(),
+                size: text.len(),
                 limit,
             });
         }
-        Ok(bytes)
+        Ok(text)
     }
 
     /// Parses a stored document.

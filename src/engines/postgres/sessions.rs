@@ -280,12 +280,11 @@ impl PostgresSessionStore {
         self.select(|s| &s.load, stem).await
     }
 
-    /// The record text `sql` selects for the session `stem`.
-    async fn select(
-        &self,
-        sql: fn(&Sql) -> &String,
-        stem: String,
-    ) -> Result<Option<String>, StoreError> {
+    /// The one column `sql` selects for the session `stem` (its record's text, its end).
+    async fn select<T>(&self, sql: fn(&Sql) -> &String, stem: String) -> Result<Option<T>, StoreError>
+    where
+        T: for<'r> tokio_postgres::types::FromSql<'r> + Send + 'static,
+    {
         self.ready().await?;
         let text = sql(&self.sql).clone();
         let result = self
@@ -343,11 +342,7 @@ fn record_text(
     limit: usize,
 ) -> Result<String, StoreError> {
     let now = OffsetDateTime::now_utc();
-    let bytes = SessionRecord::new(state, now, now, ttl)?.to_bytes(limit)?;
-    String::from_utf8(bytes).map_err(|e| StoreError::Engine {
-        engine: "postgres",
-        source: Box::new(e),
-    })
+    SessionRecord::new(state, now, now, ttl)?.to_text(limit)
 }
 
 #[async_trait]
@@ -428,16 +423,7 @@ impl SessionBackend for PostgresSessionStore {
     }
 
     async fn expires_at(&self, id: &SessionId) -> Result<Option<OffsetDateTime>, StoreError> {
-        self.ready().await?;
-        let (text, stem) = (self.sql.expires_at.clone(), id.stem());
-        let result = self
-            .db
-            .run(move |c| async move {
-                let stmt = c.prepare_cached(&text).await?;
-                Ok(c.query_opt(&stmt, &[&stem]).await?.map(|row| row.get(0)))
-            })
-            .await;
-        self.note(result)
+        self.select(|s| &s.expires_at, id.stem()).await
     }
 
     async fn check_health(&self) -> Result<(), StoreError> {
@@ -472,7 +458,8 @@ impl SessionBackend for PostgresSessionStore {
     }
 
     async fn inspect(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
-        let text = self.select(|s| &s.inspect, crate::store::id::stem(digest)).await?;
+        let text: Option<String> =
+            self.select(|s| &s.inspect, crate::store::id::stem(digest)).await?;
         text.map(|t| SessionRecord::from_bytes(t.as_bytes()).map_err(StoreError::NotARecord))
             .transpose()
     }

@@ -323,14 +323,6 @@ impl Inner {
     }
 }
 
-fn text(bytes: Vec<u8>) -> Result<String, StoreError> {
-    // serde_json writes UTF-8; a failure here would be a serde_json bug, reported as such.
-    String::from_utf8(bytes).map_err(|e| StoreError::Engine {
-        engine: "sqlite",
-        source: Box::new(e),
-    })
-}
-
 #[async_trait]
 impl SessionBackend for SqliteSessionStore {
     fn kind(&self) -> &'static str {
@@ -357,7 +349,7 @@ impl SessionBackend for SqliteSessionStore {
     ) -> Result<SessionId, StoreError> {
         let (now, _) = self.inner.now_secs();
         let record = SessionRecord::new(&state, now, now, ttl)?;
-        let body = text(record.to_bytes(self.inner.max_bytes)?)?;
+        let body = record.to_text(self.inner.max_bytes)?;
         let (created, expires) = (
             record.created_at.unix_timestamp(),
             record.expires_at.unix_timestamp(),
@@ -414,7 +406,7 @@ impl SessionBackend for SqliteSessionStore {
                 if let Ok(at) = OffsetDateTime::from_unix_timestamp(created) {
                     record.created_at = at;
                 }
-                let body = text(record.to_bytes(max_bytes)?)?;
+                let body = record.to_text(max_bytes)?;
                 tx.prepare_cached("UPDATE sessions SET expires_at = ?2, record = ?3 WHERE id = ?1")
                     .map_err(engine)?
                     .execute(params![id.stem(), record.expires_at.unix_timestamp(), body])
@@ -447,7 +439,7 @@ impl SessionBackend for SqliteSessionStore {
                 return Ok(());
             }
             // Only the times changed; the data's size was checked when it was written.
-            let body = text(record.to_bytes(usize::MAX)?)?;
+            let body = record.to_text(usize::MAX)?;
             tx.prepare_cached("UPDATE sessions SET expires_at = ?2, record = ?3 WHERE id = ?1")
                 .map_err(engine)?
                 .execute(params![
