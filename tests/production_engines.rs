@@ -200,11 +200,15 @@ fn failover_under_load(wait_replicas: u32) -> Option<Failover> {
 
     let killed_at: Arc<Mutex<Option<Instant>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
+    // Clients served (a 200) since the kill.
+    let back = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let threads: Vec<_> = clients
         .into_iter()
         .map(|(user, mut browser)| {
             let (addrs, killed_at, stop) = (addrs.clone(), killed_at.clone(), stop.clone());
+            let back = Arc::clone(&back);
             std::thread::spawn(move || {
+                let mut served_since_kill = false;
                 // (status, visits shown, before the kill, at)
                 let mut seen: Vec<(u16, Option<u64>, bool, Instant)> = Vec::new();
                 let mut n = 0usize;
@@ -222,6 +226,10 @@ fn failover_under_load(wait_replicas: u32) -> Option<Failover> {
                     }
                     let visits = page.element_text("visits").and_then(|v| v.parse().ok());
                     seen.push((page.status.as_u16(), visits, before, Instant::now()));
+                    if !before && page.status == 200 && !served_since_kill {
+                        served_since_kill = true;
+                        back.fetch_add(1, Ordering::AcqRel);
+                    }
                 }
                 (user, browser, seen)
             })
@@ -232,21 +240,29 @@ fn failover_under_load(wait_replicas: u32) -> Option<Failover> {
     set.kill(primary);
     let kill = killed_at.lock().expect("lock").expect("set");
     let promoted = set.wait_promoted(primary, Duration::from_secs(30));
-    assert!(promoted.is_some(), "the Sentinels promoted no replica");
+    let Some(promoted) = promoted else {
+        panic!("the Sentinels promoted no replica");
+    };
+    if wait_replicas > 1 {
+        // Its supervisor replaces the dead node: until then the new primary has one replica
+        // fewer than the writes wait for, and they are refused (503), never acknowledged.
+        set.add_replica("replacement", promoted);
+    }
     // Load goes on until every client has been served again, and a second more.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + back_within(wait_replicas);
     loop {
         std::thread::sleep(Duration::from_millis(200));
         if Instant::now() > deadline {
             break;
         }
-        let served_again = servers.iter().all(|s| {
-            common::raw_http(
-                s.addr,
-                "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-            )
-            .is_some_and(|(status, _)| status == 200)
-        });
+        let served_again = back.load(Ordering::Acquire) == CLIENTS
+            && servers.iter().all(|s| {
+                common::raw_http(
+                    s.addr,
+                    "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                )
+                .is_some_and(|(status, _)| status == 200)
+            });
         if served_again {
             std::thread::sleep(Duration::from_secs(1));
             break;
@@ -302,12 +318,22 @@ fn failover_under_load(wait_replicas: u32) -> Option<Failover> {
     Some(report)
 }
 
+/// How soon every client must be served again: with writes waiting for every replica, not
+/// before the Sentinels have turned the surviving replica to the new primary and the
+/// replacement has synced (7-20 s measured here, on 2 busy cores).
+fn back_within(wait_replicas: u32) -> Duration {
+    Duration::from_secs(if wait_replicas > 0 { 60 } else { 30 })
+}
+
 /// The figures docs/stores.md quotes: printed, and the guarantees asserted. Without
 /// `wait_replicas`, Redis's asynchronous replication may lose the writes of the last moment
-/// before the kill (measured, not asserted); with `wait_replicas = 1` none is lost.
+/// before the kill (measured, not asserted). With `wait_replicas = 2`, every replica, none is
+/// lost whichever replica the Sentinels promote. (With 1 of 2 it can be: the Sentinels choose
+/// by replication offsets polled up to seconds before, and promoted the replica that lacked
+/// the last writes in one CI run: 12 sessions of 12 went back a step.)
 #[test]
 fn a_sigkilled_primary_is_followed_without_a_restart_and_wait_replicas_loses_nothing() {
-    for wait_replicas in [0, 1] {
+    for wait_replicas in [0, 2] {
         let Some(report) = failover_under_load(wait_replicas) else {
             return;
         };
@@ -326,7 +352,7 @@ fn a_sigkilled_primary_is_followed_without_a_restart_and_wait_replicas_loses_not
         assert_eq!(report.other_5xx, 0, "{report:?}");
         assert_eq!(report.wrong_user, 0, "{report:?}");
         assert!(
-            report.recovered_after < Duration::from_secs(30),
+            report.recovered_after < back_within(wait_replicas),
             "{report:?}"
         );
         if wait_replicas > 0 {

@@ -98,6 +98,15 @@ impl RedisSentinels {
         }
     }
 
+    /// A new data node `name`, a replica of the primary on `primary`: what a supervisor starts
+    /// in place of a node that died. Its port.
+    pub fn add_replica(&mut self, name: &str, primary: u16) -> u16 {
+        let node = self.start_node(name, Some(primary));
+        let port = node.0;
+        self.data.push(node);
+        port
+    }
+
     /// Waits until the Sentinels name a primary other than `old` that says it is a master;
     /// its port, or `None` after `within`.
     pub fn wait_promoted(&self, old: u16, within: Duration) -> Option<u16> {
