@@ -60,12 +60,8 @@ pub async fn every_response(
             add_headers(res.headers_mut(), status, is_static);
             Ok(res)
         }
-        Err(err)
-            if err
-                .as_error::<InternalError<super::respond::Answered>>()
-                .is_some() =>
-        {
-            let mut page = err.error_response();
+        Err(err) if err.as_error::<super::lock::TimedOut>().is_some() => {
+            let mut page = super::lock::busy_page(&state, lang, &path);
             let status = page.status();
             add_headers(page.headers_mut(), status, is_static);
             Err(InternalError::from_response(err.to_string(), page).into())

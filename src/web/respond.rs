@@ -1,5 +1,5 @@
 //! Small answers every handler shares: a cookie added to an answer, a cookie's removal, the
-//! 303 that follows a form, and a layer's finished page carried as an error.
+//! 303 that follows a form, and an error's page changed on its way out.
 
 use actix_web::http::header;
 use actix_web::HttpResponse;
@@ -29,18 +29,6 @@ pub fn see_other(location: &'static str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()
-}
-
-/// A layer below the outermost one has answered with a finished page, after the request had
-/// gone on inward (so the request itself is no longer its to answer with): the page travels as
-/// an error, which [`super::errors`] hands on as it is.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Answered(pub String);
-
-/// `page` as the request's answer, for a layer whose request has gone inward (see [`Answered`]).
-pub fn answered(why: impl std::fmt::Display, page: HttpResponse) -> actix_web::Error {
-    actix_web::error::InternalError::from_response(Answered(why.to_string()), page).into()
 }
 
 /// An error's answer, changed by `edit` (headers every answer gets), as the error that now

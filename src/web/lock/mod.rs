@@ -44,9 +44,35 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const RETRY_AFTER: u32 = 1;
 
 /// The lock was not had within the request's bound: another request of the session holds it.
+/// As a request's error, it is the "Session busy" page ([`busy_page`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the session's lock was not free within {0:?}")]
 pub struct TimedOut(pub Duration);
+
+impl actix_web::ResponseError for TimedOut {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+/// The page of a request whose session stayed busy: 503 with `Retry-After`.
+pub fn busy_page(
+    state: &super::AppState,
+    lang: crate::i18n::Lang,
+    path: &str,
+) -> actix_web::HttpResponse {
+    let mut page = state.error_page_in(
+        lang,
+        path,
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        "error-lock",
+    );
+    page.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from(RETRY_AFTER),
+    );
+    page
+}
 
 /// Tries `attempt` (on a blocking thread) until it takes the lock or `within` has passed,
 /// pausing on the worker between tries, from `pause` doubling up to `max_pause`. A try that
@@ -203,8 +229,8 @@ impl SessionLocks {
 }
 
 /// Runs the request under its session's lock, taken when its session is loaded (see the module
-/// doc) and freed once the session is saved; 503 with `Retry-After` when the lock is not had
-/// within the timeout. The body has been read before (see [`super::body`]): a client that sends
+/// doc) and freed once the session is saved; a [`TimedOut`] error (the 503 "Session busy" page)
+/// when the lock is not had within the timeout. The body has been read before (see [`super::body`]): a client that sends
 /// its body slowly cannot hold the lock.
 pub async fn one_request_per_session(
     req: ServiceRequest,
@@ -228,8 +254,6 @@ pub async fn one_request_per_session(
             })
         })
     };
-    // For the "session busy" page: the request is the inner service's once it has it.
-    let (lang, path) = (state.lang(req.request()), req.path().to_owned());
     let res = seen::gated(gate, next.call(req)).await;
     let lock = taken.lock().take();
     match lock {
@@ -239,20 +263,11 @@ pub async fn one_request_per_session(
             res
         }
         Some(Err(e)) => {
-            // The session layer stopped at the gate (its error says no more than that).
+            // The session layer stopped at the gate (its error says no more than that); the
+            // outermost layer, which has the request's language and path, makes the page.
             drop(res);
-            tracing::warn!(error = %e, path = ?path, "session busy: answering 503");
-            let mut page = state.error_page_in(
-                lang,
-                &path,
-                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                "error-lock",
-            );
-            page.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from(RETRY_AFTER),
-            );
-            Err(super::respond::answered(e, page))
+            tracing::warn!(error = %e, "session busy: answering 503");
+            Err(e.into())
         }
     }
 }
