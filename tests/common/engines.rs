@@ -51,10 +51,6 @@ pub const REDIS_SERVER: Program = Program {
     name: "redis-server",
     package: "redis-server",
 };
-pub const REDIS_CLI: Program = Program {
-    name: "redis-cli",
-    package: "redis-tools",
-};
 
 /// Whether every program is on `PATH`. If not: one `SKIPPED` line naming `test` and `false`, or
 /// a panic when [`REQUIRE_ENGINES`] is `1`.
