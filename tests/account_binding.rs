@@ -219,7 +219,7 @@ async fn absolute_lifetime_ends_a_session_however_often_it_is_used(kind: StoreKi
     while me.visit(&app).await.is_some() {
         visits += 1;
         assert!(
-            logged_in.elapsed() < Duration::from_secs(5),
+            logged_in.elapsed() < Duration::from_secs(15),
             "still logged in {:?} after the login",
             logged_in.elapsed()
         );
@@ -230,7 +230,7 @@ async fn absolute_lifetime_ends_a_session_however_often_it_is_used(kind: StoreKi
         "ended too early: {:?}",
         logged_in.elapsed()
     );
-    assert!(visits >= 5, "{visits} visits while it lasted");
+    assert!(visits >= 2, "{visits} visits while it lasted");
     // A copy of the cookie taken at login (for `cookie`, the whole session) is past its end too.
     let mut copy = copy;
     assert_eq!(copy.visit(&app).await, None);

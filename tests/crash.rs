@@ -111,7 +111,7 @@ fn sigkill_mid_storm_tears_nothing_and_loses_no_acknowledged_visit() {
 #[test]
 fn lock_serializes_one_session_across_two_processes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (config_a, addr_a) = server_config(dir.path(), "lock = true", "");
+    let (config_a, addr_a) = server_config(dir.path(), "lock = true\nlock_timeout = 60", "");
     let a = ServerProcess::start(&config_a, addr_a);
     // A second process: same folder, same key, another port.
     let dir_b = dir.path().join("b");
@@ -119,7 +119,7 @@ fn lock_serializes_one_session_across_two_processes() {
     let (config_b, addr_b) = server_config(
         &dir_b,
         &format!(
-            "lock = true\nsecret_key_file = {:?}",
+            "lock = true\nlock_timeout = 60\nsecret_key_file = {:?}",
             dir.path().join("secret.key")
         ),
         &format!("dir = {:?}", dir.path().join("sessions")),

@@ -294,13 +294,13 @@ async fn remove_and_passwd_end_cookie_sessions() {
 #[actix_web::test]
 async fn gc_deletes_what_has_expired_and_list_shows_it_until_then() {
     let d = Deployment::start(
-        "[session]\ntype = \"filesystem\"\nlifetime = 1\n[session.filesystem]\ncleanup_interval = \"1d\"\n",
+        "[session]\ntype = \"filesystem\"\nlifetime = 2\n[session.filesystem]\ncleanup_interval = \"1d\"\n",
     );
     ok(d.cli(&["users", "add", "alice", "--stdin"], "password123\n"));
     let mut alice = Browser::new();
     alice.login(&d.via(), "alice", "password123").await;
     assert_eq!(sessions_of(&d, "alice").len(), 1);
-    std::thread::sleep(Duration::from_millis(2200));
+    std::thread::sleep(Duration::from_millis(3200));
     assert!(sessions_of(&d, "alice").is_empty(), "expired: not live");
     let all = json(d.cli(&["sessions", "list", "--expired", "--json"], ""));
     let ended: Vec<_> = all

@@ -16,10 +16,10 @@ const MASTERS: usize = 3;
 /// The cluster bus listens on the node's port + this (Redis's fixed offset).
 const BUS_OFFSET: u16 = 10_000;
 
-/// How long (ms) a silent node takes to be marked failed. Redis's default (15 s) would make a
+/// How long a silent node takes to be marked failed. Redis's default (15 s) would make a
 /// test wait that long to see a killed node's effect; much shorter risks false failures while
 /// the machine is busy compiling.
-const NODE_TIMEOUT_MS: &str = "5000";
+const NODE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often the nodes are told again to meet while the cluster is not yet whole.
 const MEET_AGAIN: Duration = Duration::from_secs(2);
@@ -74,7 +74,7 @@ impl RedisCluster {
             cluster.nodes.push(node);
         }
         cluster.create();
-        cluster.wait_healthy();
+        cluster.wait_healthy(START_TIMEOUT);
         Some(cluster)
     }
 
@@ -141,7 +141,9 @@ impl RedisCluster {
             }
         };
         self.nodes[i].child = Some(child);
-        self.wait_healthy();
+        // A master marked failed, with slots and no replica, is cleared only two node timeouts
+        // after the mark, whatever we send.
+        self.wait_healthy(START_TIMEOUT + 2 * NODE_TIMEOUT);
     }
 
     /// A node on fresh free ports (retried when another process takes them first).
@@ -183,7 +185,10 @@ impl RedisCluster {
             .args(["--bind", "127.0.0.1"])
             .args(["--cluster-enabled", "yes", "--cluster-config-file"])
             .arg(self.config_path(i))
-            .args(["--cluster-node-timeout", NODE_TIMEOUT_MS])
+            .args([
+                "--cluster-node-timeout",
+                &NODE_TIMEOUT.as_millis().to_string(),
+            ])
             .args(["--save", "", "--appendonly", "no", "--dir"])
             .arg(self.dir.path());
         let child = spawn_logged(command, &self.log_path(i));
@@ -237,9 +242,9 @@ impl RedisCluster {
         );
     }
 
-    /// Waits until every node reports the whole cluster healthy.
-    fn wait_healthy(&self) {
-        let deadline = Instant::now() + START_TIMEOUT;
+    /// Waits until every node reports the whole cluster healthy, for at most `bound`.
+    fn wait_healthy(&self, bound: Duration) {
+        let deadline = Instant::now() + bound;
         let mut next_meet = Instant::now() + MEET_AGAIN;
         while !(0..self.nodes.len()).all(|i| self.node_healthy(i)) {
             if Instant::now() > next_meet {
@@ -258,7 +263,7 @@ impl RedisCluster {
                     })
                     .collect();
                 panic!(
-                    "the cluster was not healthy within {START_TIMEOUT:?}:\n{}",
+                    "the cluster was not healthy within {bound:?}:\n{}",
                     logs.join("\n")
                 );
             }
