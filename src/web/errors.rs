@@ -60,15 +60,11 @@ pub async fn every_response(
             add_headers(res.headers_mut(), status, is_static);
             Ok(res)
         }
-        Err(err) if err.as_error::<super::lock::TimedOut>().is_some() => {
-            let mut page = super::lock::busy_page(&state, lang, &path);
-            let status = page.status();
-            add_headers(page.headers_mut(), status, is_static);
-            Err(InternalError::from_response(err.to_string(), page).into())
-        }
         Err(err) => {
             let status = err.as_response_error().status_code();
-            let mut page = if failure == Some(FailureKind::RefusedData) {
+            let mut page = if err.as_error::<super::lock::TimedOut>().is_some() {
+                super::lock::busy_page(&state, lang, &path)
+            } else if failure == Some(FailureKind::RefusedData) {
                 tracing::warn!(error = %err, "session refused by the store; previous state kept");
                 state.error_page_in(
                     lang,

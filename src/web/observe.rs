@@ -127,25 +127,19 @@ pub fn start_metrics(
     clock: crate::store::Clock,
     handle: PrometheusHandle,
 ) -> Result<actix_web::dev::Server, StartError> {
-    let counted = Arc::new(parking_lot::Mutex::new(None::<Instant>));
+    let live = Arc::new(LiveCount {
+        store,
+        clock,
+        counted: parking_lot::Mutex::new(None),
+    });
     let server = HttpServer::new(move || {
-        let (store, clock, handle, counted) = (
-            store.clone(),
-            clock.clone(),
-            handle.clone(),
-            Arc::clone(&counted),
-        );
+        let (live, handle) = (Arc::clone(&live), handle.clone());
         App::new().route(
             "/metrics",
             web::get().to(move || {
-                let (store, clock, handle, counted) = (
-                    store.clone(),
-                    clock.clone(),
-                    handle.clone(),
-                    Arc::clone(&counted),
-                );
+                let (live, handle) = (Arc::clone(&live), handle.clone());
                 async move {
-                    refresh_live_count(&store, &clock, &counted).await;
+                    live.refresh().await;
                     HttpResponse::Ok()
                         .content_type("text/plain; version=0.0.4; charset=utf-8")
                         .body(handle.render())
@@ -163,36 +157,43 @@ pub fn start_metrics(
     Ok(server.run())
 }
 
-async fn refresh_live_count(
-    store: &Store,
-    clock: &crate::store::Clock,
-    counted: &parking_lot::Mutex<Option<Instant>>,
-) {
-    if !store.capabilities().can_list {
-        return;
-    }
-    if counted
-        .lock()
-        .is_some_and(|at| at.elapsed() < LIVE_COUNT_FOR)
-    {
-        return;
-    }
-    *counted.lock() = Some(Instant::now());
-    // Counted batch by batch: a store of millions is never held to be counted.
-    let count = async {
-        use futures_util::TryStreamExt;
-        let now = clock.now();
-        store
-            .server("listing sessions")?
-            .list_batches()
-            .try_fold(0usize, |live, batch| async move {
-                Ok(live + batch.iter().filter(|s| s.is_live(now)).count())
-            })
-            .await
-    };
-    match count.await {
-        Ok(live) => telemetry::live_sessions(live),
-        Err(e) => tracing::warn!(error = %e, "cannot count the live sessions for /metrics"),
+/// The live-session gauge's source: the store, the clock its sessions end by, and when they
+/// were last counted.
+struct LiveCount {
+    store: Store,
+    clock: crate::store::Clock,
+    counted: parking_lot::Mutex<Option<Instant>>,
+}
+
+impl LiveCount {
+    async fn refresh(&self) {
+        if !self.store.capabilities().can_list {
+            return;
+        }
+        if self
+            .counted
+            .lock()
+            .is_some_and(|at| at.elapsed() < LIVE_COUNT_FOR)
+        {
+            return;
+        }
+        *self.counted.lock() = Some(Instant::now());
+        // Counted batch by batch: a store of millions is never held to be counted.
+        let count = async {
+            use futures_util::TryStreamExt;
+            let now = self.clock.now();
+            self.store
+                .server("listing sessions")?
+                .list_batches()
+                .try_fold(0usize, |live, batch| async move {
+                    Ok(live + batch.iter().filter(|s| s.is_live(now)).count())
+                })
+                .await
+        };
+        match count.await {
+            Ok(live) => telemetry::live_sessions(live),
+            Err(e) => tracing::warn!(error = %e, "cannot count the live sessions for /metrics"),
+        }
     }
 }
 

@@ -209,6 +209,11 @@ impl SqliteSessionStore {
 }
 
 impl Inner {
+    fn now_secs(&self) -> (OffsetDateTime, i64) {
+        let now = self.clock.now();
+        (now, now.unix_timestamp())
+    }
+
     fn connect(&self) -> Result<Connection, StoreError> {
         let conn = Connection::open_with_flags(
             &self.path,
@@ -313,13 +318,6 @@ fn live_record(
             conn.execute_batch("RELEASE set_aside").map_err(engine)?;
             Ok(None)
         }
-    }
-}
-
-impl Inner {
-    fn now_secs(&self) -> (OffsetDateTime, i64) {
-        let now = self.clock.now();
-        (now, now.unix_timestamp())
     }
 }
 

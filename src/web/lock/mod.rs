@@ -230,8 +230,8 @@ impl SessionLocks {
 
 /// Runs the request under its session's lock, taken when its session is loaded (see the module
 /// doc) and freed once the session is saved; a [`TimedOut`] error (the 503 "Session busy" page)
-/// when the lock is not had within the timeout. The body has been read before (see [`super::body`]): a client that sends
-/// its body slowly cannot hold the lock.
+/// when the lock is not had within the timeout. The body has been read before (see
+/// [`super::body`]): a client that sends its body slowly cannot hold the lock.
 pub async fn one_request_per_session(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,

@@ -10,8 +10,11 @@ use super::{
     temp_dir, wait_ready, Exited, REDIS_SERVER, START_ATTEMPTS, START_TIMEOUT,
 };
 
-/// The fewest masters `redis-cli --cluster create` accepts.
+/// The fewest masters with which the others are a majority that can mark a killed one failed.
 const MASTERS: usize = 3;
+
+/// Redis Cluster's hash slots, shared out across the masters.
+const SLOTS: usize = 16_384;
 
 /// The cluster bus listens on the node's port + this (Redis's fixed offset).
 const BUS_OFFSET: u16 = 10_000;
@@ -202,15 +205,12 @@ impl RedisCluster {
     /// has the first node meet the others and waits for gossip to tell the rest, which took 1 to
     /// 7 s on an idle machine and over 10 s in a loaded CI run; the mesh joins in about 2 s.
     fn create(&self) {
-        let slots = 16_384 / self.nodes.len();
-        for i in 0..self.nodes.len() {
-            let first = i * slots;
-            let last = if i + 1 == self.nodes.len() {
-                16_383
-            } else {
-                first + slots - 1
-            };
-            let (first, last) = (first.to_string(), last.to_string());
+        let n = self.nodes.len();
+        for i in 0..n {
+            let (first, last) = (
+                (i * SLOTS / n).to_string(),
+                ((i + 1) * SLOTS / n - 1).to_string(),
+            );
             self.must(i, &["CLUSTER", "ADDSLOTSRANGE", &first, &last]);
             // Distinct epochs: equal ones are settled by a slow collision round.
             self.must(i, &["CLUSTER", "SET-CONFIG-EPOCH", &(i + 1).to_string()]);
@@ -222,11 +222,12 @@ impl RedisCluster {
     /// times out on a busy machine is dropped and gossip may not bring the node back soon.
     fn meet_all(&self) {
         for i in 0..self.nodes.len() {
-            for other in &self.nodes {
+            let client = self.client(i);
+            for (_, other) in self.nodes.iter().enumerate().filter(|(j, _)| *j != i) {
                 let port = other.port.to_string();
                 // A repeat MEET of a known node is harmless: the handshake ends as that node.
                 let _: Option<String> =
-                    query_client(&self.client(i), &["CLUSTER", "MEET", "127.0.0.1", &port]);
+                    query_client(&client, &["CLUSTER", "MEET", "127.0.0.1", &port]);
             }
         }
     }
@@ -283,7 +284,7 @@ impl RedisCluster {
         };
         let masters = MASTERS.to_string();
         field("cluster_state") == Some("ok")
-            && field("cluster_slots_ok") == Some("16384")
+            && field("cluster_slots_ok") == Some(SLOTS.to_string().as_str())
             && field("cluster_known_nodes") == Some(masters.as_str())
     }
 
